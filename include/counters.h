@@ -1,0 +1,120 @@
+/*
+ * counters.h - the per-UTC-day counter table: one file-backed shared mmap per
+ * day under $state_directory/counters/, written by several processes at once
+ * (daemon, offline ingest, milter), exact totals, and safe against kill -9 at
+ * any instant: every event whose ctr_add() returned is in the file.
+ */
+#ifndef TLSRPT_COUNTERS_H
+#define TLSRPT_COUNTERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core.h"
+
+struct ctr_table;
+
+/* Sizing of a new day's table; an existing file keeps the sizes it was made with. */
+struct ctr_limits {
+    uint32_t max_entries;  /* policy keys + failure-detail rows */
+    uint64_t string_space; /* bytes for key strings */
+};
+
+enum ctr_open_mode {
+    CTR_READ_ONLY,  /* for reports and the CLI; fails if the day has no table */
+    CTR_READ_WRITE, /* for writers; creates the day's table if missing */
+};
+
+/*
+ * Opens the table of `day` (days since the epoch, UTC) in directory `dir`
+ * (normally $state_directory/counters, created by the caller). The file is
+ * dir/YYYY-MM-DD.ctr. Returns NULL with *error_r (caller frees) naming the
+ * file and the problem (not a table, wrong version, truncated, ...).
+ */
+struct ctr_table *ctr_open(const char *dir, int day, enum ctr_open_mode mode,
+                           const struct ctr_limits *limits, char **error_r);
+void ctr_close(struct ctr_table *table);
+int ctr_day(const struct ctr_table *table);
+
+/*
+ * Counts one event under each of its policies. The event should have passed
+ * tr_event_check(). Never fails silently: when the table is full, the event
+ * is counted in the per-domain overflow record instead (returns 1), and when
+ * even that is full, in the table-wide lost counter (returns 2). Returns 0
+ * when stored normally. Safe to call from several processes and threads.
+ */
+int ctr_add(struct ctr_table *table, const struct tr_event *event);
+
+/* Totals of the whole table, for `tlsrpt status` and the daemon's log. */
+struct ctr_stats {
+    uint32_t entries_used;
+    uint32_t max_entries;
+    uint64_t string_used;
+    uint64_t string_space;
+    uint64_t sessions_success; /* sums over all policy keys */
+    uint64_t sessions_failure;
+    uint64_t overflow_events;  /* events counted only per domain: table full */
+    uint64_t lost_events;      /* events counted nowhere but here */
+    uint32_t overflow_domains;
+    bool reported;             /* the day's reports were built */
+};
+void ctr_stats(struct ctr_table *table, struct ctr_stats *stats);
+
+/* One failure-detail row of a key, with its count. */
+struct ctr_detail {
+    struct tr_failure failure; /* strings point into the snapshot */
+    uint64_t count;
+};
+
+/* One (policy domain, record, policy) key with its totals and detail rows. */
+struct ctr_key {
+    const char *domain;
+    const char *record; /* "" when the capture path did not know it */
+    struct tr_policy policy; /* failures/n_failures unused: see details */
+    uint64_t success;
+    uint64_t failure;
+    struct ctr_detail *details;
+    size_t n_details;
+};
+
+/* An overflow record: events of a domain that found the table full. */
+struct ctr_overflow {
+    const char *domain;
+    uint64_t events;
+};
+
+/*
+ * A consistent, private copy of a day's table, in a deterministic order:
+ * keys sorted by (domain, record, policy type, policy domain, policy strings,
+ * mx hosts); details by count descending, then by their fields.
+ * domain_filter, when not NULL, keeps only that domain.
+ */
+struct ctr_snapshot {
+    int day;
+    struct ctr_key *keys;
+    size_t n_keys;
+    struct ctr_overflow *overflow;
+    size_t n_overflow;
+    uint64_t lost_events;
+};
+struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_filter);
+void ctr_snapshot_free(struct ctr_snapshot *snapshot);
+
+/* The reported flag lets retention remove a day only after its reports. */
+void ctr_set_reported(struct ctr_table *table);
+
+/*
+ * Days that have a table in dir, ascending; *days is allocated (caller
+ * frees). Returns the count, or -1 with *error_r.
+ */
+int ctr_list_days(const char *dir, int **days, char **error_r);
+
+/*
+ * Removes tables older than retention_days before `today` whose reports were
+ * built. Returns the number removed; problems are logged with msg_warn().
+ */
+int ctr_expire(const char *dir, int today, int retention_days);
+
+#endif

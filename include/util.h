@@ -1,0 +1,122 @@
+/*
+ * util.h - generic helpers with no knowledge of mail: the message ladder,
+ * allocation that never fails, growable buffers, UTC day arithmetic, careful
+ * file handling and a small poll(2) event loop.
+ */
+#ifndef TLSRPT_UTIL_H
+#define TLSRPT_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define UTIL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define UTIL_NORETURN __attribute__((noreturn))
+#define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Messages. The ladder (Postfix msg(3)): info, warn (odd input, carry on),
+ * error (this unit of work fails), fatal (cannot run: exit 1), panic (a bug:
+ * abort). Output goes to stderr and/or syslog as chosen by msg_setup().
+ */
+enum msg_dest { MSG_STDERR = 1, MSG_SYSLOG = 2 };
+void msg_setup(const char *ident, int dest_mask, int syslog_facility);
+/* Returns -1 for an unknown name ("mail", "daemon", "local0".."local7", "user"). */
+int msg_facility_from_name(const char *name);
+extern int msg_verbose;
+void msg_debug(const char *fmt, ...) UTIL_PRINTF(1, 2); /* only if msg_verbose */
+void msg_info(const char *fmt, ...) UTIL_PRINTF(1, 2);
+void msg_warn(const char *fmt, ...) UTIL_PRINTF(1, 2);
+void msg_error(const char *fmt, ...) UTIL_PRINTF(1, 2);
+UTIL_NORETURN void msg_fatal(const char *fmt, ...) UTIL_PRINTF(1, 2);
+UTIL_NORETURN void msg_panic(const char *fmt, ...) UTIL_PRINTF(1, 2);
+
+/* Memory: these never return NULL; out of memory is fatal. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xreallocarray(void *ptr, size_t count, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) UTIL_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) UTIL_PRINTF(1, 0);
+/* Overflow-checked a*b; false when it would overflow. */
+bool size_mul_ok(size_t a, size_t b, size_t *result);
+
+/*
+ * Growable byte buffer; data is always NUL-terminated after len bytes, so
+ * buf_cstr() is free. A zeroed struct buf is a valid empty buffer.
+ */
+struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, int c);
+void buf_printf(struct buf *b, const char *fmt, ...) UTIL_PRINTF(2, 3);
+const char *buf_cstr(struct buf *b);
+/* Hands the NUL-terminated data to the caller and leaves b empty. */
+char *buf_steal(struct buf *b);
+
+/*
+ * UTC days. A day is a count of days since 1970-01-01 (UTC), which makes
+ * arithmetic trivial; the text form is YYYY-MM-DD.
+ */
+#define DAY_TEXT_SIZE 11
+int day_from_time(time_t t);
+time_t day_start(int day);
+void day_format(int day, char out[DAY_TEXT_SIZE]);
+/* Strict YYYY-MM-DD (a real calendar date); -1 with *error_r on failure. */
+int day_parse(const char *text, int *day, const char **error_r);
+int day_today(void);
+/* Monotonic clock in milliseconds, for timers and durations. */
+int64_t clock_ms(void);
+
+/*
+ * Files. Errors come back as -1 and a message in *error_r that names the
+ * path; the caller frees it with free().
+ */
+/* mkdir -p with this mode for directories it creates. */
+int dir_make(const char *path, mode_t mode, char **error_r);
+/* Write the whole file via tmp + fsync + rename (+ fsync of the directory). */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      char **error_r);
+/* Read a whole regular file of at most max_size bytes (refuses symlinks). */
+int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r);
+/* Exclusive non-blocking flock on path (created 0644); the fd, or -1. */
+int file_lock(const char *path, char **error_r);
+/* Joins a directory and a name into a newly allocated path. */
+char *path_join(const char *dir, const char *name);
+
+/*
+ * A small poll(2) event loop for single-threaded daemons: file descriptors
+ * with a read callback, and one-shot timers.
+ */
+struct loop;
+typedef void loop_fd_fn(int fd, void *context);
+typedef void loop_timer_fn(void *context);
+struct loop *loop_create(void);
+void loop_destroy(struct loop *loop);
+void loop_add_fd(struct loop *loop, int fd, loop_fd_fn *callback, void *context);
+void loop_remove_fd(struct loop *loop, int fd);
+/* One-shot timer after delay_ms; re-arming the same (callback, context) replaces it. */
+void loop_timer(struct loop *loop, int64_t delay_ms, loop_timer_fn *callback, void *context);
+void loop_timer_cancel(struct loop *loop, loop_timer_fn *callback, void *context);
+/* Runs until loop_stop(); EINTR is handled so signals can set flags. */
+void loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+/* Called by loop_run() after every wakeup, e.g. to look at signal flags. */
+void loop_set_idle(struct loop *loop, loop_timer_fn *callback, void *context);
+
+/* 64-bit hash of bytes (not cryptographic; for hash tables). */
+uint64_t hash64(const void *data, size_t len, uint64_t seed);
+
+#endif

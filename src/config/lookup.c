@@ -1,0 +1,1 @@
+/* lookup.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* parse.c: placeholder, being written. */

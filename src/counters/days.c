@@ -1,0 +1,1 @@
+/* days.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* insert.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* table.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cmd_conf.c: placeholder, being written. */

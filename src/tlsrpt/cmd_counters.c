@@ -1,0 +1,1 @@
+/* cmd_counters.c: placeholder, being written. */

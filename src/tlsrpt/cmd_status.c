@@ -1,0 +1,1 @@
+/* cmd_status.c: placeholder, being written. */

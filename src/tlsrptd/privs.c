@@ -1,0 +1,1 @@
+/* privs.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* day.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* msg.c: placeholder, being written. */
