@@ -89,12 +89,21 @@ int dir_make(const char *path, mode_t mode, char **error_r);
 /* Write the whole file via tmp + fsync + rename (+ fsync of the directory). */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       char **error_r);
-/* Read a whole regular file of at most max_size bytes (refuses symlinks). */
+/* Read a whole regular file of at most max_size bytes (symlinks are followed). */
 int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r);
 /* Exclusive non-blocking flock on path (created 0644); the fd, or -1. */
 int file_lock(const char *path, char **error_r);
 /* Joins a directory and a name into a newly allocated path. */
 char *path_join(const char *dir, const char *name);
+
+/*
+ * Binds a unix socket of `type` (SOCK_STREAM, SOCK_DGRAM; non-blocking and
+ * close-on-exec) at path: a stale socket there is replaced, any other kind
+ * of file is an error. When running as root the socket file is given to
+ * owner:group; its mode is set exactly. Returns the fd, or -1 and *error_r.
+ */
+int unix_socket_bind(const char *path, int type, uid_t owner, gid_t group, mode_t mode,
+                     char **error_r);
 
 /*
  * A small poll(2) event loop for single-threaded daemons: file descriptors

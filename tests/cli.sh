@@ -1,2 +1,115 @@
 #!/bin/sh
-exit 77
+# cli.sh - the tlsrpt command as an administrator uses it: `conf` like
+# postconf (-n, -d, -x, names, errors with file:line), `counters` as a table
+# and as JSON on a table filled through the real counters API.
+. "$(dirname "$0")/lib.sh"
+FILL="$top_builddir/tests/fill_counters"
+
+write_config "counter_retention = 30d" "# a comment" "dns_resolvers = 127.0.0.1:5353," \
+    "  127.0.0.2"
+out=$("$TLSRPT" conf -n)
+assert_eq "conf -n prints only what the file sets, sorted" \
+"contact_info = tlsrpt-noreply@sender.example
+counter_retention = 30d
+dns_resolvers = 127.0.0.1:5353, 127.0.0.2
+organization_name = Example Sender Inc.
+runtime_directory = $T/run
+state_directory = $T/state" "$out"
+
+assert_eq "conf NAME prints the raw value" \
+    'collector_socket = $runtime_directory/collector.sock' "$("$TLSRPT" conf collector_socket)"
+assert_eq "conf -x NAME expands it" \
+    "collector_socket = $T/run/collector.sock" "$("$TLSRPT" conf -x collector_socket)"
+assert_eq "conf -d NAME prints the default" \
+    "counter_retention = 14d" "$("$TLSRPT" conf -d counter_retention)"
+assert_eq "conf prints the effective value" \
+    "counter_retention = 30d" "$("$TLSRPT" conf counter_retention)"
+all=$("$TLSRPT" conf | wc -l)
+defaults=$("$TLSRPT" conf -d | wc -l)
+assert_eq "conf and conf -d list every declared parameter" "$defaults" "$all"
+
+out=$("$TLSRPT" conf no_such_parameter 2>&1); status=$?
+assert_eq "conf of an unknown name fails" 1 "$status"
+assert_match "and says which name" "no_such_parameter: unknown parameter" "$out"
+
+# -c wins over TLSRPTD_CONFIG.
+printf 'counter_retention = 2d\n' >"$T/other.cf"
+assert_eq "-c overrides TLSRPTD_CONFIG" "counter_retention = 2d" \
+    "$("$TLSRPT" -c "$T/other.cf" conf counter_retention)"
+assert_eq "-o overrides the file" "counter_retention = 3d" \
+    "$("$TLSRPT" -o counter_retention=3d conf counter_retention)"
+
+# Errors name the file and the line.
+printf 'state_directory = /tmp/x\n\ncounter_retention = soon\n' >"$T/bad.cf"
+out=$("$TLSRPT" -c "$T/bad.cf" conf 2>&1); status=$?
+assert_eq "a bad value makes conf fail" 1 "$status"
+assert_match "the error names file and line" "^tlsrpt: fatal: $T/bad.cf:3: " "$out"
+printf 'state_directory /tmp/x\n' >"$T/bad2.cf"
+out=$("$TLSRPT" -c "$T/bad2.cf" conf 2>&1)
+assert_match "a line without = is refused with its line number" "$T/bad2.cf:1: " "$out"
+printf 'colector_socket = /tmp/x\n' >"$T/typo.cf"
+out=$("$TLSRPT" -c "$T/typo.cf" conf -n 2>&1); status=$?
+assert_eq "an unknown name is only a warning" 0 "$status"
+assert_match "that names file, line and parameter" \
+    "warning: $T/typo.cf:1: unknown parameter name \"colector_socket\"" "$out"
+out=$("$TLSRPT" -c "$T/missing.cf" conf 2>&1); status=$?
+assert_eq "an explicit config file must exist" 1 "$status"
+assert_match "and the error says which" "$T/missing.cf" "$out"
+
+# counters: nothing yet, then a table filled through the counters API.
+mkdir -p "$T/state/counters"
+assert_eq "counters of an empty day" "2026-03-01: no sessions counted" \
+    "$("$TLSRPT" counters --day 2026-03-01)"
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    example.com "v=TLSRPTv1;rua=mailto:r@example.com" sts success - - - 5 \
+    example.com "v=TLSRPTv1;rua=mailto:r@example.com" sts certificate-expired mx1.example.com 192.0.2.1 - 2 \
+    example.com "v=TLSRPTv1;rua=mailto:r@example.com" sts certificate-host-mismatch mx2.example.com 192.0.2.2 - 3 \
+    other.example - no-policy-found success - - - 1 \
+    | "$FILL" "$T/state/counters" 2026-03-01 || fail "fill_counters"
+out=$("$TLSRPT" counters --day 2026-03-01)
+assert_eq "counters as a table" \
+"2026-03-01: 6 successful and 5 failed sessions, table 4 of 4096 entries used
+
+DOMAIN         POLICY                       SUCCESS  FAILURE  RECORD
+example.com    sts                          5        5        v=TLSRPTv1;rua=mailto:r@example.com
+                 certificate-host-mismatch           3        mx=mx2.example.com ip=192.0.2.2
+                 certificate-expired                 2        mx=mx1.example.com ip=192.0.2.1
+other.example  no-policy-found              1        0        (not known)" "$out"
+out=$("$TLSRPT" counters --day 2026-03-01 --domain OTHER.example. --json)
+assert_eq "counters --json for one domain" \
+'{
+  "day": "2026-03-01",
+  "policies": [
+    {
+      "domain": "other.example",
+      "record": "",
+      "policy": {
+        "policy-type": "no-policy-found",
+        "policy-string": [
+        ],
+        "policy-domain": "other.example",
+        "mx-host": [
+        ]
+      },
+      "total-successful-session-count": 1,
+      "total-failure-session-count": 0,
+      "failure-details": [
+      ]
+    }
+  ],
+  "overflow": [
+  ],
+  "lost_events": 0,
+  "entries_used": 4,
+  "max_entries": 4096
+}' "$out"
+out=$("$TLSRPT" counters --day 2026-03-01 --json | grep -c '"failed-session-count"')
+assert_eq "every failure detail is in the JSON" 2 "$out"
+out=$("$TLSRPT" counters --day 2026-02-30 2>&1); status=$?
+assert_eq "an impossible day is refused" 1 "$status"
+assert_match "with the reason" "2026-02-30: no such calendar date" "$out"
+echo garbage >"$T/state/counters/2026-03-02.ctr"
+out=$("$TLSRPT" counters --day 2026-03-02 2>&1); status=$?
+assert_eq "a damaged table is an error, not a crash" 1 "$status"
+assert_match "naming the file" "2026-03-02.ctr" "$out"
+finish

@@ -1,2 +1,76 @@
 #!/bin/sh
-exit 77
+# daemon.sh - tlsrptd as it runs in production: directories and sockets
+# with safe owners and modes, the privilege drop, one instance per state
+# directory, peer credentials on the control socket, SIGHUP reload (good and
+# bad), `tlsrpt status`, and a clean SIGTERM stop.
+. "$(dirname "$0")/lib.sh"
+FILL="$top_builddir/tests/fill_counters"
+USER_NAME=$(test_user)
+
+write_config
+start_daemon
+
+pid_uid=$(awk '/^Uid:/ {print $2}' "/proc/$DAEMON_PID/status")
+assert_eq "the daemon runs as the unprivileged user" "$(id -u "$USER_NAME")" "$pid_uid"
+assert_eq "control socket mode and owner" "660 $USER_NAME" "$(stat -c '%a %U' "$T/run/control.sock")"
+assert_eq "state directory mode and owner" "750 $USER_NAME" "$(stat -c '%a %U' "$T/state")"
+assert_eq "counters directory exists" "750" "$(stat -c '%a' "$T/state/counters")"
+assert_eq "pid file" "$DAEMON_PID" "$(cat "$T/run/tlsrptd.pid")"
+
+out=$("$TLSRPT" status)
+assert_match "status shows the user" "^user +$USER_NAME\$" "$out"
+assert_match "status shows no table yet" "^counters.table +none\$" "$out"
+json=$("$TLSRPT" status --json)
+assert_match "status --json nests dotted names" '"counters": \{' "$json"
+assert_match "status --json has numbers as numbers" '"pid": [0-9]+,' "$json"
+
+# A second daemon on the same state directory must refuse to start.
+out=$("$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$USER_NAME" 2>&1); status=$?
+assert_eq "a second instance exits" 1 "$status"
+assert_match "and says why" "is locked: another instance is running" "$out"
+
+# Events in today's table show up in status.
+today=$(date -u +%F)
+printf '%s\t-\tsts\tsuccess\t-\t-\t-\t7\n%s\t-\tsts\tcertificate-expired\tmx.a.example\t-\t-\t2\n' \
+    a.example a.example | "$FILL" "$T/state/counters" "$today"
+[ "$(id -u)" -eq 0 ] && chown -R "$USER_NAME" "$T/state/counters"
+out=$("$TLSRPT" status)
+assert_match "status counts successful sessions" "^counters.sessions_success +7\$" "$out"
+assert_match "status counts failed sessions" "^counters.sessions_failure +2\$" "$out"
+assert_match "status shows table fill (1 key, 1 detail row)" "^counters.entries_used +2$" "$out"
+
+# Peer credentials: even with the socket opened to everyone, strangers are refused.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+    chmod 666 "$T/run/control.sock"
+    out=$(setpriv --reuid=daemon --regid=daemon --clear-groups "$TLSRPT" -c "$CONF" status 2>&1)
+    status=$?
+    assert_eq "a user outside the daemon's group is refused" 1 "$status"
+    assert_match "the daemon logs the refusal" "refused connection from uid $(id -u daemon)" \
+        "$(cat "$T/daemon.log")"
+    assert_match "status counts it" "^control.refused +1\$" "$("$TLSRPT" status)"
+else
+    echo "note: not root, peer-credential refusal not exercised"
+fi
+
+# SIGHUP: a good file is taken, a broken one is refused and the old one kept.
+echo "verbose = 1" >>"$CONF"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do grep -q "configuration reloaded" "$T/daemon.log" && break; sleep 0.05; done
+assert_match "SIGHUP reloads" "^reloads +1\$" "$("$TLSRPT" status)"
+echo "this line is broken" >>"$CONF"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do grep -q "reload failed" "$T/daemon.log" && break; sleep 0.05; done
+assert_match "a broken file is refused with file and line" \
+    "reload failed, keeping the running configuration: $CONF:[0-9]+: " "$(cat "$T/daemon.log")"
+sed -i '$d' "$CONF"
+assert_match "and the daemon still answers" "^reloads +1\$" "$("$TLSRPT" status)"
+
+stop_daemon
+assert_eq "SIGTERM stops cleanly" 0 "$DAEMON_STATUS"
+assert_eq "the control socket is removed" "gone" "$([ -e "$T/run/control.sock" ] || echo gone)"
+assert_eq "the pid file is removed" "gone" "$([ -e "$T/run/tlsrptd.pid" ] || echo gone)"
+assert_match "the log says it stopped" "stopped$" "$(tail -1 "$T/daemon.log")"
+out=$("$TLSRPT" status 2>&1); status=$?
+assert_eq "status without a daemon fails" 1 "$status"
+assert_match "and says so" "is tlsrptd running" "$out"
+finish

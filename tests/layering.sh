@@ -1,2 +1,36 @@
 #!/bin/sh
-exit 77
+# layering.sh - the one-way module dependencies of doc/ARCHITECTURE.md,
+# checked on the includes: util knows nothing of mail, capture code never
+# reaches delivery, the report builder does no I/O, each library stays in
+# the modules that own it.
+. "$(dirname "$0")/lib.sh"
+src="$top_srcdir/src"
+
+# module:allowed project headers
+rules="util:util.h
+core:util.h core.h
+config:util.h cfg.h
+counters:util.h core.h counters.h
+ctl:util.h core.h cfg.h ctl.h"
+
+echo "$rules" | while IFS=: read -r module allowed; do
+    [ -d "$src/$module" ] || continue
+    bad=$(grep -ho '#include "[^"]*\.h"' "$src/$module"/*.c "$src/$module"/*.h 2>/dev/null |
+        sed 's/#include "\(.*\)"/\1/' | sort -u | while read -r h; do
+            case " config.h $allowed " in *" $h "*) ;; *) [ -f "$src/$module/$h" ] || echo "$h" ;; esac
+        done)
+    if [ -n "$bad" ]; then
+        echo "FAIL: module $module includes $(echo $bad) (allowed: $allowed)"
+        echo fail >"$T/failed"
+    else
+        echo "ok: module $module includes only $allowed"
+    fi
+done
+# External libraries stay where ARCHITECTURE.md puts them.
+json_users=$(grep -rl 'json-c/' "$src" | sed "s|$src/||" | sort | tr '\n' ' ')
+case "$json_users" in
+*util/* | *core/* | *config/* | *counters/* | *ctl/*)
+    echo "FAIL: json-c used outside collector/report/tlsrpt: $json_users"; echo fail >"$T/failed" ;;
+*) echo "ok: json-c only in $json_users" ;;
+esac
+[ ! -f "$T/failed" ] || exit 1

@@ -1,0 +1,98 @@
+# lib.sh - shared by the integration tests: temporary state, a config file,
+# starting and stopping the real daemon, and assertions that say what differed.
+# Source it; it sets TLSRPT, TLSRPTD, T (temp dir) and cleans up on exit.
+
+set -u
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+TLSRPT="$top_builddir/tlsrpt"
+TLSRPTD="$top_builddir/tlsrptd"
+TEST_NAME=$(basename "$0" .sh)
+failures=0
+checks=0
+
+T=$(mktemp -d "/tmp/tlsrpt-$TEST_NAME.XXXXXX")
+chmod 755 "$T"
+DAEMON_PID=
+cleanup() {
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+skip() { echo "SKIP: $*"; exit 77; }
+
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# assert_eq DESCRIPTION EXPECTED ACTUAL
+assert_eq() {
+    checks=$((checks + 1))
+    if [ "$2" != "$3" ]; then
+        fail "$1"
+        echo "--- expected"; printf '%s\n' "$2"
+        echo "--- actual"; printf '%s\n' "$3"
+        return 1
+    fi
+    echo "ok: $1"
+}
+
+# assert_match DESCRIPTION REGEX ACTUAL
+assert_match() {
+    checks=$((checks + 1))
+    if ! printf '%s\n' "$3" | grep -Eq -- "$2"; then
+        fail "$1: no line matches /$2/"
+        printf '%s\n' "$3" | head -20
+        return 1
+    fi
+    echo "ok: $1"
+}
+
+finish() {
+    echo "$TEST_NAME: $checks checks, $failures failed"
+    [ "$failures" -eq 0 ]
+    exit $?
+}
+
+# write_config [extra lines...]: a config whose paths all live under $T.
+write_config() {
+    CONF="$T/tlsrptd.cf"
+    {
+        echo "state_directory = $T/state"
+        echo "runtime_directory = $T/run"
+        echo "organization_name = Example Sender Inc."
+        echo "contact_info = tlsrpt-noreply@sender.example"
+        for line in "$@"; do echo "$line"; done
+    } >"$CONF"
+    export TLSRPTD_CONFIG="$CONF"
+}
+
+# The user the daemon runs as in tests: root must hand it to someone else.
+test_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo nobody; else id -un; fi
+}
+
+# start_daemon [tlsrptd options]: foreground daemon, waits for the control socket.
+start_daemon() {
+    "$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/daemon.log" 2>&1 &
+    DAEMON_PID=$!
+    for _ in $(seq 1 100); do
+        [ -S "$T/run/control.sock" ] && "$TLSRPT" -c "$CONF" status >/dev/null 2>&1 && return 0
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "daemon did not start:"; cat "$T/daemon.log"
+    exit 1
+}
+
+stop_daemon() {
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID"
+    DAEMON_STATUS=$?
+    DAEMON_PID=
+}

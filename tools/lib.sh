@@ -1,0 +1,42 @@
+# tools/lib.sh - shared by tools/test and tools/demo: install what a fresh
+# Debian 12 machine lacks (build dependencies and the real peers the tests
+# start), then build with autotools. Sourced, not run.
+
+set -eu
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+
+# Build dependencies, then the test peers (DNS server, validators, ...).
+BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-dev
+ libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev"
+TEST_PACKAGES="ldnsutils python3-dkim util-linux procps"
+
+install_packages() {
+    missing=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing="$missing $p"
+    done
+    # The schema validator needs node; a machine may already have one of its own.
+    command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+    [ -n "$missing" ] || return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing packages:$missing (run as root to install them)" >&2
+        exit 1
+    fi
+    echo "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+build() {
+    cd "$TOP"
+    if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+        autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+    fi
+    if [ ! -f Makefile ] || [ configure -nt config.status ]; then
+        ./configure --enable-werror "$@" >/dev/null
+    fi
+    make -j"$(nproc)" >/dev/null
+}

@@ -1,2 +1,122 @@
-/* main.c: placeholder. */
-int main(void) { return 0; }
+/*
+ * main.c - tlsrpt, the control command (postconf/postqueue in spirit): a
+ * table of subcommands; offline ones work on the state directory directly,
+ * the others ask the daemon over the control socket.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "cli.h"
+
+struct command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+    const char *synopsis;
+};
+
+static const struct command commands[] = {
+    {"conf", cmd_conf, "conf [-n|-d] [-x] [NAME...]   print the configuration"},
+    {"counters", cmd_counters,
+     "counters [--day D] [--domain X] [--json]   show a day's counters"},
+    {"status", cmd_status, "status [--json]   ask the daemon how it is doing"},
+};
+
+static void usage(FILE *out, int status)
+{
+    fprintf(out, "usage: tlsrpt [-c config_file] [-o name=value]... COMMAND [options]\n"
+                 "commands:\n");
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++)
+        fprintf(out, "  tlsrpt %s\n", commands[i].synopsis);
+    exit(status);
+}
+
+struct cfg *cli_config(struct cli *cli)
+{
+    bool is_explicit;
+    char *error;
+
+    if (cli->cfg)
+        return cli->cfg;
+    const char *path = cfg_default_path(cli->config_option, &is_explicit);
+    cli->cfg = cfg_load(path, is_explicit, &error);
+    if (cli->cfg == NULL)
+        msg_fatal("%s", error);
+    for (size_t i = 0; i < cli->n_overrides; i++) {
+        char *eq = strchr(cli->overrides[i], '=');
+        char *name = xstrndup(cli->overrides[i], (size_t)(eq - cli->overrides[i]));
+        if (cfg_set(cli->cfg, name, eq + 1, &error) < 0)
+            msg_fatal("%s", error);
+        free(name);
+    }
+    if (cfg_validate(cli->cfg, &error) < 0)
+        msg_fatal("%s", error);
+    return cli->cfg;
+}
+
+char *cli_counters_dir(struct cli *cli)
+{
+    return path_join(cfg_str(cli_config(cli), "state_directory"), "counters");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli cli = {.program = "tlsrpt"};
+    int ch, status;
+
+    msg_setup("tlsrpt", MSG_STDERR, LOG_MAIL);
+    /* "+": stop at the command name; the command parses its own options. */
+    while ((ch = getopt_long(argc, argv, "+c:o:hvV", options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            cli.config_option = optarg;
+            break;
+        case 'o':
+            if (strchr(optarg, '=') == NULL)
+                msg_fatal("-o %s: expected name=value", optarg);
+            cli.overrides = xreallocarray(cli.overrides, cli.n_overrides + 1, sizeof(char *));
+            cli.overrides[cli.n_overrides++] = optarg;
+            break;
+        case 'v':
+            msg_verbose++;
+            break;
+        case 'V':
+            printf("tlsrpt %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout, 0);
+            break;
+        default:
+            usage(stderr, 2);
+        }
+    }
+    if (optind >= argc)
+        usage(stderr, 2);
+    const char *name = argv[optind];
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            optind++;
+            /* The command sees its own argv starting at its name. */
+            int sub_argc = argc - optind + 1;
+            char **sub_argv = argv + optind - 1;
+            optind = 1;
+            status = commands[i].run(&cli, sub_argc, sub_argv);
+            if (cli.cfg)
+                cfg_free(cli.cfg);
+            free(cli.overrides);
+            return status;
+        }
+    }
+    msg_error("unknown command \"%s\"; try tlsrpt --help", name);
+    return 2;
+}

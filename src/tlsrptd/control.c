@@ -1,1 +1,184 @@
-/* control.c: placeholder, being written. */
+/*
+ * control.c - the daemon's end of the control socket: accept, refuse peers
+ * that are not root, the daemon user or its group, read one request line
+ * without ever blocking the event loop, and answer it (`status`).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "counters.h"
+#include "ctl.h"
+#include "daemon.h"
+
+#define CONTROL_MAX_CLIENTS 16
+#define CONTROL_TIMEOUT_MS 5000
+
+struct control_client {
+    struct daemon *daemon;
+    int fd;
+    struct buf request;
+};
+
+static int control_clients;
+
+static void client_timeout(void *context);
+
+static void client_close(struct control_client *client)
+{
+    loop_remove_fd(client->daemon->loop, client->fd);
+    loop_timer_cancel(client->daemon->loop, client_timeout, client);
+    close(client->fd);
+    buf_free(&client->request);
+    free(client);
+    control_clients--;
+}
+
+/* A client that has not sent its request in time is dropped. */
+static void client_timeout(void *context)
+{
+    client_close(context);
+}
+
+static void status_counters(struct daemon *d, struct ctl_reply *reply)
+{
+    int today = day_today();
+    char day_text[DAY_TEXT_SIZE];
+    char *error = NULL;
+    struct ctr_stats stats;
+
+    day_format(today, day_text);
+    ctl_reply_add(reply, "counters.day", "%s", day_text);
+    struct ctr_table *table = ctr_open(d->counters_dir, today, CTR_READ_ONLY, NULL, &error);
+    if (table == NULL) {
+        /* No table yet simply means no event today. */
+        ctl_reply_add(reply, "counters.table", "none");
+        free(error);
+        return;
+    }
+    ctr_stats(table, &stats);
+    ctl_reply_add(reply, "counters.sessions_success", "%llu",
+                  (unsigned long long)stats.sessions_success);
+    ctl_reply_add(reply, "counters.sessions_failure", "%llu",
+                  (unsigned long long)stats.sessions_failure);
+    ctl_reply_add(reply, "counters.entries_used", "%lu", (unsigned long)stats.entries_used);
+    ctl_reply_add(reply, "counters.max_entries", "%lu", (unsigned long)stats.max_entries);
+    ctl_reply_add(reply, "counters.string_used", "%llu", (unsigned long long)stats.string_used);
+    ctl_reply_add(reply, "counters.string_space", "%llu",
+                  (unsigned long long)stats.string_space);
+    ctl_reply_add(reply, "counters.overflow_events", "%llu",
+                  (unsigned long long)stats.overflow_events);
+    ctl_reply_add(reply, "counters.overflow_domains", "%lu",
+                  (unsigned long)stats.overflow_domains);
+    ctl_reply_add(reply, "counters.lost_events", "%llu", (unsigned long long)stats.lost_events);
+    ctr_close(table);
+}
+
+static void handle_status(struct daemon *d, struct ctl_reply *reply)
+{
+    ctl_reply_add(reply, "version", "%s", PACKAGE_VERSION);
+    ctl_reply_add(reply, "pid", "%ld", (long)getpid());
+    ctl_reply_add(reply, "uptime_seconds", "%lld", (long long)(time(NULL) - d->started));
+    ctl_reply_add(reply, "user", "%s", d->user);
+    ctl_reply_add(reply, "config_file", "%s", cfg_path(d->cfg));
+    ctl_reply_add(reply, "state_directory", "%s", d->state_dir);
+    ctl_reply_add(reply, "reloads", "%lu", d->reloads);
+    ctl_reply_add(reply, "control.requests", "%lu", d->control_requests);
+    ctl_reply_add(reply, "control.refused", "%lu", d->control_refused);
+    collect_status(d, reply);
+    status_counters(d, reply);
+}
+
+static void dispatch(struct daemon *d, const char *request, struct ctl_reply *reply)
+{
+    if (strcmp(request, "status") == 0)
+        handle_status(d, reply);
+    else if (strcmp(request, "ping") == 0)
+        ctl_reply_add(reply, "pong", "1");
+    else
+        ctl_reply_fail(reply, "unknown request \"%.64s\"", request);
+}
+
+static void client_readable(int fd, void *context)
+{
+    struct control_client *client = context;
+    struct ctl_reply reply;
+    size_t len;
+
+    int status = ctl_read_request(fd, &client->request);
+    if (status == 0)
+        return;
+    if (status < 0) {
+        client_close(client);
+        return;
+    }
+    client->daemon->control_requests++;
+    ctl_reply_init(&reply);
+    dispatch(client->daemon, client->request.data, &reply);
+    const char *text = ctl_reply_text(&reply, &len);
+    /* Replies are small; a client that does not read them loses them. */
+    if (send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+        msg_warn("control: reply not sent in full: %s", strerror(errno));
+    ctl_reply_free(&reply);
+    client_close(client);
+}
+
+static void control_acceptable(int listen_fd, void *context)
+{
+    struct daemon *d = context;
+    struct ctl_peer peer;
+
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                msg_warn("control: accept: %s", strerror(errno));
+            return;
+        }
+        if (ctl_peer_get(fd, &peer) < 0 || !ctl_peer_allowed(&peer, d->uid, d->gid)) {
+            d->control_refused++;
+            msg_warn("control: refused connection from uid %ld pid %ld: not root, %s, or in "
+                     "its group",
+                     (long)peer.uid, (long)peer.pid, d->user);
+            close(fd);
+            continue;
+        }
+        if (control_clients >= CONTROL_MAX_CLIENTS) {
+            msg_warn("control: too many clients; closing a connection from pid %ld",
+                     (long)peer.pid);
+            close(fd);
+            continue;
+        }
+        struct control_client *client = xcalloc(1, sizeof(*client));
+        client->daemon = d;
+        client->fd = fd;
+        control_clients++;
+        loop_add_fd(d->loop, fd, client_readable, client);
+        loop_timer(d->loop, CONTROL_TIMEOUT_MS, client_timeout, client);
+    }
+}
+
+void control_open(struct daemon *d)
+{
+    const char *path = d->control_path = xstrdup(cfg_str(d->cfg, "control_socket"));
+    char *error;
+
+    d->control_fd = ctl_listen(path, d->uid, d->gid, 0660, &error);
+    if (d->control_fd < 0)
+        msg_fatal("control socket: %s", error);
+    loop_add_fd(d->loop, d->control_fd, control_acceptable, d);
+}
+
+void control_close(struct daemon *d)
+{
+    if (d->control_fd < 0)
+        return;
+    loop_remove_fd(d->loop, d->control_fd);
+    close(d->control_fd);
+    unlink(d->control_path);
+    d->control_fd = -1;
+}

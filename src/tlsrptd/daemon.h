@@ -1,0 +1,58 @@
+/*
+ * daemon.h - what the parts of the tlsrptd program share: its runtime state
+ * (configuration, event loop, identity after the privilege drop, sockets)
+ * and the functions each source file provides to main.c.
+ */
+#ifndef TLSRPTD_DAEMON_H
+#define TLSRPTD_DAEMON_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "util.h"
+
+struct daemon {
+    struct cfg *cfg;
+    const char *config_path;
+    bool config_explicit;
+    char **overrides; /* -o name=value, re-applied on reload */
+    size_t n_overrides;
+    char **started_with; /* values of the restart-only parameters */
+    const char *state_dir;
+    struct loop *loop;
+    time_t started;
+    uid_t uid; /* identity after the drop (or the caller's when not root) */
+    gid_t gid;
+    const char *user;
+    int lock_fd;
+    int control_fd;
+    char *control_path;
+    char *counters_dir;
+    struct collector *collector;
+    unsigned long control_requests;
+    unsigned long control_refused;
+    unsigned long reloads;
+};
+
+/* privs.c */
+/* Resolves tlsrptd_user into d->uid/gid (or the current user when not root). */
+void privs_resolve(struct daemon *d);
+/* Creates a directory owned by the daemon user with this mode. */
+void privs_make_dir(struct daemon *d, const char *path, mode_t mode);
+/* Permanently gives up root: groups, gid, uid; verified afterwards. */
+void privs_drop(struct daemon *d);
+
+/* collect.c: the libtlsrpt collector socket as part of the daemon */
+struct ctl_reply;
+void collect_open(struct daemon *d); /* as root, before the drop */
+void collect_start(struct daemon *d);
+void collect_status(struct daemon *d, struct ctl_reply *reply);
+void collect_close(struct daemon *d);
+
+/* control.c */
+void control_open(struct daemon *d);
+void control_close(struct daemon *d);
+
+#endif

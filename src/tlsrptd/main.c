@@ -1,2 +1,295 @@
-/* main.c: placeholder. */
-int main(void) { return 0; }
+/*
+ * main.c - tlsrptd, the daemon: reads tlsrptd.cf, creates its directories,
+ * takes the single-instance lock, binds its sockets as root, becomes
+ * tlsrptd_user and runs the event loop until SIGTERM (SIGHUP reloads).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "ctl.h"
+#include "daemon.h"
+
+static volatile sig_atomic_t got_stop, got_reload;
+static int signal_pipe[2] = {-1, -1};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
+                    "  -f  stay in the foreground and log to stderr too\n"
+                    "  -v  more verbose logging (repeat for more)\n"
+                    "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
+                    "  -o  override a parameter, as a last line of the file would\n",
+            DEF_CONFIG_FILE);
+    exit(2);
+}
+
+/* Signal handlers only note the signal; the loop acts on it. */
+static void on_signal(int signo)
+{
+    int saved_errno = errno;
+
+    if (signo == SIGHUP)
+        got_reload = 1;
+    else
+        got_stop = 1;
+    if (write(signal_pipe[1], "", 1) < 0) {
+        /* The pipe is full: a wakeup is already pending. */
+    }
+    errno = saved_errno;
+}
+
+static void signals_setup(void)
+{
+    struct sigaction sa;
+
+    if (pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+        msg_fatal("pipe: %s", strerror(errno));
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static struct cfg *config_read(struct daemon *d, char **error_r)
+{
+    struct cfg *cfg = cfg_load(d->config_path, d->config_explicit, error_r);
+
+    if (cfg == NULL)
+        return NULL;
+    for (size_t i = 0; i < d->n_overrides; i++) {
+        char *eq = strchr(d->overrides[i], '=');
+        char *name = xstrndup(d->overrides[i], (size_t)(eq - d->overrides[i]));
+        int status = cfg_set(cfg, name, eq + 1, error_r);
+        free(name);
+        if (status < 0) {
+            cfg_free(cfg);
+            return NULL;
+        }
+    }
+    if (cfg_validate(cfg, error_r) < 0) {
+        cfg_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void logging_setup(struct daemon *d, bool foreground)
+{
+    const char *facility_name = cfg_str(d->cfg, "syslog_facility");
+    int facility = msg_facility_from_name(facility_name);
+
+    if (facility < 0)
+        msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg),
+                  facility_name);
+    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | (foreground ? MSG_STDERR : 0),
+              facility);
+    msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose
+                      ? (int)cfg_int(d->cfg, "verbose")
+                      : msg_verbose;
+}
+
+/*
+ * Parameters that name sockets, paths or the user only change with a
+ * restart; the daemon keeps using the values it started with.
+ */
+static const char *const restart_only[] = {
+    "state_directory", "runtime_directory", "control_socket", "collector_socket",
+    "tlsrptd_user",
+};
+
+static void restart_only_save(struct daemon *d)
+{
+    d->started_with = xcalloc(UTIL_ARRAY_LEN(restart_only), sizeof(char *));
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
+        d->started_with[i] = xstrdup(cfg_str(d->cfg, restart_only[i]));
+}
+
+static void reload(struct daemon *d)
+{
+    char *error;
+    struct cfg *fresh = config_read(d, &error);
+
+    if (fresh == NULL) {
+        msg_error("reload failed, keeping the running configuration: %s", error);
+        free(error);
+        return;
+    }
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
+        if (strcmp(cfg_str(fresh, restart_only[i]), d->started_with[i]) != 0)
+            msg_warn("%s changed: the new value takes effect after a restart; still using %s",
+                     restart_only[i], d->started_with[i]);
+    cfg_free(d->cfg);
+    d->cfg = fresh;
+    msg_verbose = (int)cfg_int(d->cfg, "verbose");
+    d->reloads++;
+    msg_info("configuration reloaded from %s", cfg_path(d->cfg));
+}
+
+static void signal_readable(int fd, void *context)
+{
+    struct daemon *d = context;
+    char drain[64];
+
+    while (read(fd, drain, sizeof(drain)) > 0)
+        continue;
+    if (got_reload) {
+        got_reload = 0;
+        reload(d);
+    }
+    if (got_stop)
+        loop_stop(d->loop);
+}
+
+static void daemonize(void)
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        msg_fatal("fork: %s", strerror(errno));
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        msg_fatal("setsid: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0)
+        msg_fatal("fork: %s", strerror(errno));
+    if (pid > 0)
+        _exit(0);
+    int null_fd = open("/dev/null", O_RDWR);
+    if (null_fd >= 0) {
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        dup2(null_fd, 2);
+        if (null_fd > 2)
+            close(null_fd);
+    }
+}
+
+static void pid_file_write(const char *path)
+{
+    char *text = xasprintf("%ld\n", (long)getpid());
+    char *error;
+
+    if (file_write_atomic(path, text, strlen(text), 0644, &error) < 0) {
+        msg_warn("pid file: %s", error);
+        free(error);
+    }
+    free(text);
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon daemon = {.lock_fd = -1, .control_fd = -1};
+    struct daemon *d = &daemon;
+    const char *config_option = NULL;
+    bool foreground = false;
+    char *error;
+    int ch;
+
+    msg_setup("tlsrptd", MSG_STDERR, LOG_MAIL);
+    while ((ch = getopt(argc, argv, "c:fo:vV")) != -1) {
+        switch (ch) {
+        case 'c':
+            config_option = optarg;
+            break;
+        case 'f':
+            foreground = true;
+            break;
+        case 'o':
+            if (strchr(optarg, '=') == NULL)
+                msg_fatal("-o %s: expected name=value", optarg);
+            d->overrides = xreallocarray(d->overrides, d->n_overrides + 1, sizeof(char *));
+            d->overrides[d->n_overrides++] = optarg;
+            break;
+        case 'v':
+            msg_verbose++;
+            break;
+        case 'V':
+            printf("tlsrptd %s\n", PACKAGE_VERSION);
+            return 0;
+        default:
+            usage();
+        }
+    }
+    if (optind != argc)
+        usage();
+
+    d->config_path = cfg_default_path(config_option, &d->config_explicit);
+    d->cfg = config_read(d, &error);
+    if (d->cfg == NULL)
+        msg_fatal("%s", error);
+    logging_setup(d, foreground);
+    privs_resolve(d);
+
+    restart_only_save(d);
+    const char *state_dir = d->state_dir = d->started_with[0];
+    const char *runtime_dir = d->started_with[1];
+    privs_make_dir(d, state_dir, 0750);
+    d->counters_dir = path_join(state_dir, "counters");
+    privs_make_dir(d, d->counters_dir, 0750);
+    privs_make_dir(d, runtime_dir, 0755);
+
+    char *lock_path = path_join(state_dir, "tlsrptd.lock");
+    d->lock_fd = file_lock(lock_path, &error);
+    if (d->lock_fd < 0)
+        msg_fatal("%s", error);
+    free(lock_path);
+
+    if (!foreground)
+        daemonize();
+    char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
+    pid_file_write(pid_path);
+
+    d->loop = loop_create();
+    d->started = time(NULL);
+    signals_setup();
+    loop_add_fd(d->loop, signal_pipe[0], signal_readable, d);
+    control_open(d);
+    collect_open(d);
+    if (geteuid() == 0 && chown(pid_path, d->uid, d->gid) < 0)
+        msg_warn("chown %s: %s", pid_path, strerror(errno));
+    privs_drop(d);
+    collect_start(d);
+
+    if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
+        cfg_str(d->cfg, "contact_info")[0] == '\0')
+        msg_warn("%s: organization_name and contact_info are not both set: events are "
+                 "counted, but no report can be built until they are",
+                 cfg_path(d->cfg));
+    msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s",
+             PACKAGE_VERSION, cfg_path(d->cfg), state_dir, d->control_path,
+             d->collector ? d->started_with[3] : "disabled");
+
+    loop_run(d->loop);
+
+    msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
+             d->control_requests, d->control_refused, d->reloads);
+    collect_close(d);
+    control_close(d);
+    unlink(pid_path);
+    free(pid_path);
+    loop_destroy(d->loop);
+    free(d->counters_dir);
+    free(d->control_path);
+    free((char *)d->user);
+    free(d->overrides);
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
+        free(d->started_with[i]);
+    free(d->started_with);
+    cfg_free(d->cfg);
+    msg_info("stopped");
+    return 0;
+}

@@ -1,1 +1,193 @@
-/* file.c: placeholder, being written. */
+/*
+ * file.c - careful file handling: mkdir -p, whole-file atomic replacement
+ * (tmp + fsync + rename + directory fsync), bounded reads of regular files,
+ * and single-instance locks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+char *path_join(const char *dir, const char *name)
+{
+    size_t dlen = strlen(dir);
+
+    if (dlen > 0 && dir[dlen - 1] == '/')
+        return xasprintf("%s%s", dir, name);
+    return xasprintf("%s/%s", dir, name);
+}
+
+int dir_make(const char *path, mode_t mode, char **error_r)
+{
+    char *copy = xstrdup(path);
+    int result = 0;
+
+    /* Create each missing ancestor in turn; existing directories are fine. */
+    for (char *slash = copy + 1;; slash++) {
+        char saved = *slash;
+        if (saved != '/' && saved != '\0')
+            continue;
+        *slash = '\0';
+        if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+            *error_r = xasprintf("create directory %s: %s", copy, strerror(errno));
+            result = -1;
+            break;
+        }
+        *slash = saved;
+        if (saved == '\0')
+            break;
+    }
+    if (result == 0) {
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            *error_r = xasprintf("%s: not a directory", path);
+            result = -1;
+        }
+    }
+    free(copy);
+    return result;
+}
+
+static int fsync_parent(const char *path)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    int fd, result;
+
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        strcpy(dir, ".");
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    result = fd < 0 ? -1 : fsync(fd);
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return result;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      char **error_r)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    const char *p = data;
+    size_t left = len;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+
+    if (fd < 0) {
+        *error_r = xasprintf("create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *error_r = xasprintf("write %s: %s", tmp, strerror(errno));
+            goto fail;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) < 0) {
+        *error_r = xasprintf("fsync %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        *error_r = xasprintf("close %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        *error_r = xasprintf("rename %s to %s: %s", tmp, path, strerror(errno));
+        goto fail;
+    }
+    free(tmp);
+    if (fsync_parent(path) < 0) {
+        *error_r = xasprintf("fsync directory of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+}
+
+int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    char chunk[65536];
+
+    if (fd < 0) {
+        *error_r = xasprintf("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        *error_r = xasprintf("%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > max_size) {
+        *error_r = xasprintf("%s: file too large (%lld bytes, at most %zu)", path,
+                             (long long)st.st_size, max_size);
+        close(fd);
+        return -1;
+    }
+    buf_reset(out);
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *error_r = xasprintf("read %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        if (out->len + (size_t)n > max_size) {
+            *error_r = xasprintf("%s: file too large (at most %zu bytes)", path, max_size);
+            close(fd);
+            return -1;
+        }
+        buf_append(out, chunk, (size_t)n);
+    }
+    close(fd);
+    buf_cstr(out);
+    return 0;
+}
+
+int file_lock(const char *path, char **error_r)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+    if (fd < 0) {
+        *error_r = xasprintf("open lock file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        *error_r = errno == EWOULDBLOCK
+                       ? xasprintf("%s is locked: another instance is running", path)
+                       : xasprintf("lock %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}

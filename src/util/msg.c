@@ -1,1 +1,110 @@
-/* msg.c: placeholder, being written. */
+/*
+ * msg.c - the message ladder (info, warn, error, fatal, panic) shared by all
+ * programs. Messages go to stderr, syslog or both, as msg_setup() chose.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "util.h"
+
+int msg_verbose;
+
+static const char *msg_ident = "tlsrpt";
+static int msg_dest = MSG_STDERR;
+static int msg_syslog_open;
+
+void msg_setup(const char *ident, int dest_mask, int syslog_facility)
+{
+    msg_ident = ident;
+    msg_dest = dest_mask;
+    if (dest_mask & MSG_SYSLOG) {
+        if (msg_syslog_open)
+            closelog();
+        openlog(ident, LOG_PID | LOG_NDELAY, syslog_facility);
+        msg_syslog_open = 1;
+    }
+}
+
+int msg_facility_from_name(const char *name)
+{
+    static const struct {
+        const char *name;
+        int facility;
+    } facilities[] = {
+        {"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"user", LOG_USER},
+        {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
+        {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+        {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(facilities); i++)
+        if (strcmp(facilities[i].name, name) == 0)
+            return facilities[i].facility;
+    return -1;
+}
+
+/* Formats once and sends to every destination; errno is preserved for %m users. */
+static void msg_vemit(int priority, const char *label, const char *fmt, va_list ap)
+{
+    int saved_errno = errno;
+    char text[2048];
+
+    vsnprintf(text, sizeof(text), fmt, ap);
+    if (msg_dest & MSG_STDERR) {
+        if (label)
+            fprintf(stderr, "%s: %s: %s\n", msg_ident, label, text);
+        else
+            fprintf(stderr, "%s: %s\n", msg_ident, text);
+    }
+    if (msg_dest & MSG_SYSLOG) {
+        if (label)
+            syslog(priority, "%s: %s", label, text);
+        else
+            syslog(priority, "%s", text);
+    }
+    errno = saved_errno;
+}
+
+#define MSG_BODY(priority, label)                                                        \
+    va_list ap;                                                                          \
+    va_start(ap, fmt);                                                                   \
+    msg_vemit(priority, label, fmt, ap);                                                 \
+    va_end(ap)
+
+void msg_debug(const char *fmt, ...)
+{
+    if (!msg_verbose)
+        return;
+    MSG_BODY(LOG_DEBUG, "debug");
+}
+
+void msg_info(const char *fmt, ...)
+{
+    MSG_BODY(LOG_INFO, NULL);
+}
+
+void msg_warn(const char *fmt, ...)
+{
+    MSG_BODY(LOG_WARNING, "warning");
+}
+
+void msg_error(const char *fmt, ...)
+{
+    MSG_BODY(LOG_ERR, "error");
+}
+
+void msg_fatal(const char *fmt, ...)
+{
+    MSG_BODY(LOG_CRIT, "fatal");
+    exit(1);
+}
+
+void msg_panic(const char *fmt, ...)
+{
+    MSG_BODY(LOG_CRIT, "panic");
+    abort();
+}

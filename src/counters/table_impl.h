@@ -1,0 +1,194 @@
+/*
+ * table_impl.h - private to src/counters: the on-disk layout of a day's
+ * counter table, the in-process handle, and the helpers the table, insert,
+ * snapshot and days files share. Nothing outside src/counters includes it.
+ */
+#ifndef TLSRPT_COUNTERS_TABLE_IMPL_H
+#define TLSRPT_COUNTERS_TABLE_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "counters.h"
+
+/*
+ * File layout (all integers in host byte order; the file never leaves the
+ * host, and byte_order refuses one that did):
+ *
+ *   [0, 4096)              struct ctr_file_header
+ *   [slots_offset, ...)    slot_count x struct ctr_slot (open addressing)
+ *   [overflow_offset, ...) overflow_slot_count x struct ctr_overflow_slot
+ *   [strings_offset, ...)  string_space bytes of arena: key encodings
+ *
+ * The counters live in shared memory and are updated with 64-bit atomics;
+ * a slot becomes visible when its hash is stored (release) after all of its
+ * other fields, so a writer killed at any instant leaves either a complete
+ * slot or an invisible one.
+ */
+#define CTR_MAGIC "TLSRPTCT"
+#define CTR_MAGIC_SIZE 8
+#define CTR_FORMAT_VERSION 1u
+#define CTR_BYTE_ORDER_MARK 0x01020304u
+#define CTR_HEADER_SIZE 4096u
+#define CTR_FILE_SUFFIX ".ctr"
+
+/* Bounds on the configured sizes: keep every offset far from overflowing. */
+#define CTR_MAX_ENTRIES_LIMIT (1u << 28)
+#define CTR_STRING_SPACE_LIMIT UINT32_MAX /* slot offsets are 32-bit */
+#define CTR_DEFAULT_MAX_ENTRIES 100000u
+#define CTR_DEFAULT_STRING_SPACE (16u << 20)
+
+/* Overflow records: one per domain, at most half of the slots are used. */
+#define CTR_OVERFLOW_MIN_SLOTS 32u
+#define CTR_OVERFLOW_MAX_SLOTS 2048u /* 1024 domains */
+#define CTR_OVERFLOW_DOMAIN_SIZE 256 /* TR_MAX_DOMAIN + NUL, rounded */
+
+struct ctr_file_header {
+    char magic[CTR_MAGIC_SIZE];
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t byte_order;
+    int32_t day;
+    /* Sizes fixed at creation; the layout is recomputed and compared on open. */
+    uint32_t max_entries;
+    uint32_t slot_count;
+    uint32_t overflow_slot_count;
+    uint32_t reserved0;
+    uint64_t string_space;
+    uint64_t slots_offset;
+    uint64_t overflow_offset;
+    uint64_t strings_offset;
+    uint64_t file_size;
+    /* Per-file hash seed, so crafted domains cannot force long probe runs. */
+    uint64_t hash_seed;
+    /* hash64 of a fixed text with hash_seed: refuses files from another hash64. */
+    uint64_t hash_check;
+    int64_t created; /* time(), informative */
+
+    /*
+     * Mutable state, only through __atomic builtins. entries_used and
+     * string_used count reservations: an insert interrupted by kill -9 leaks
+     * its reservation rather than letting the slots fill up.
+     */
+    uint64_t string_used;
+    uint64_t overflow_events;
+    uint64_t lost_events;
+    uint32_t entries_used;
+    uint32_t overflow_domains;
+    uint32_t reported;
+    uint32_t reserved1;
+};
+
+/* The first byte of every encoding in the arena says what the slot holds. */
+enum ctr_slot_kind {
+    CTR_KIND_KEY = 'K',    /* policy key: count[0] success, count[1] failure */
+    CTR_KIND_DETAIL = 'D', /* failure detail row of a key slot: count[0] */
+};
+
+struct ctr_slot {
+    uint64_t hash;   /* 0: empty; stored last, with release */
+    uint32_t offset; /* of the encoding in the string arena */
+    uint32_t length; /* of the encoding */
+    uint64_t count[2];
+};
+
+struct ctr_overflow_slot {
+    uint64_t hash; /* 0: empty; stored last, with release */
+    uint64_t events;
+    char domain[CTR_OVERFLOW_DOMAIN_SIZE]; /* NUL-terminated */
+};
+
+_Static_assert(sizeof(struct ctr_file_header) <= CTR_HEADER_SIZE, "header fits its page");
+_Static_assert(sizeof(struct ctr_slot) == 32, "slot layout is part of the file format");
+_Static_assert(sizeof(struct ctr_overflow_slot) % 8 == 0, "overflow slots stay aligned");
+/* Counters shared between processes must not fall back to libatomic's locks. */
+_Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0), "lock-free 64-bit atomics");
+
+/* The sizes and offsets that follow from (max_entries, string_space). */
+struct ctr_layout {
+    uint32_t max_entries;
+    uint32_t slot_count;
+    uint32_t overflow_slot_count;
+    uint64_t string_space;
+    uint64_t slots_offset;
+    uint64_t overflow_offset;
+    uint64_t strings_offset;
+    uint64_t file_size;
+};
+
+/*
+ * The in-process handle. The layout is copied from the validated header at
+ * open and never re-read from the file, so a damaged file cannot move the
+ * bounds the code checks against.
+ */
+struct ctr_table {
+    char *path;
+    int day;
+    bool writable;
+    int fd;
+    pid_t fd_owner; /* flock is per open file: a forked child reopens */
+    unsigned char *map;
+    size_t map_size;
+    struct ctr_file_header *header;
+    struct ctr_slot *slots;
+    uint32_t slot_mask;
+    uint32_t max_entries;
+    struct ctr_overflow_slot *overflow;
+    uint32_t overflow_mask;
+    uint32_t overflow_capacity;
+    unsigned char *strings;
+    uint64_t string_space;
+    uint64_t hash_seed;
+    /* Threads share fd, and flock does not exclude them from each other. */
+    pthread_mutex_t insert_mutex;
+    /* Log "table full" / "events lost" once per handle, not per event. */
+    int warned_full;
+    int warned_lost;
+};
+
+/* table.c */
+int ctr_layout_compute(uint32_t max_entries, uint64_t string_space, struct ctr_layout *layout,
+                       const char **error_r);
+/* Exclusive insert lock (mutex + flock); false when it cannot be taken. */
+bool ctr_insert_lock(struct ctr_table *table);
+void ctr_insert_unlock(struct ctr_table *table);
+bool ctr_table_reported(const struct ctr_table *table);
+char *ctr_day_path(const char *dir, int day);
+
+/* The hash a slot is filed under: never 0, which marks an empty slot. */
+uint64_t ctr_hash(const struct ctr_table *table, const void *data, size_t len);
+
+/*
+ * The encoding a published slot points to, bounds-checked against the
+ * arena; NULL when the slot is damaged.
+ */
+static inline const unsigned char *
+ctr_slot_encoding(const struct ctr_table *table, const struct ctr_slot *slot, uint32_t *length_r)
+{
+    uint64_t offset = slot->offset;
+    uint32_t length = slot->length;
+
+    if (length == 0 || offset > table->string_space || length > table->string_space - offset)
+        return NULL;
+    *length_r = length;
+    return table->strings + offset;
+}
+
+/*
+ * Canonical encodings. A string is a 4-byte little-endian (length + 1) then
+ * its bytes, so NULL ("unknown", 0) and "" (1) stay distinct. A key is
+ * 'K' str(domain) str(record) u8(policy type) str(policy domain)
+ * u32(n strings) str... u32(n mx hosts) str...; a detail is
+ * 'D' u32(key slot index) u8(result) and its six strings in struct order.
+ */
+#define CTR_DETAIL_STRINGS 6
+
+static inline uint32_t ctr_get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * collect.c - the collector socket inside the daemon: settings from the
+ * configuration, the socket's group for Postfix, the kernel queue warning,
+ * its lines in `tlsrpt status` and its totals in the log at shutdown.
+ */
+#include "config.h"
+
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "ctl.h"
+#include "daemon.h"
+
+/* Below this many queued datagrams, a burst from Postfix overflows the kernel queue. */
+#define QLEN_WARN_BELOW 512
+
+static gid_t socket_group(struct daemon *d)
+{
+    const char *name = cfg_str(d->cfg, "collector_socket_group");
+    struct group *gr;
+
+    if (name[0] == '\0')
+        return d->gid;
+    if ((gr = getgrnam(name)) == NULL) {
+        msg_warn("%s: collector_socket_group = %s: no such group; the collector socket gets "
+                 "the group of %s instead (Postfix may not be able to send to it)",
+                 cfg_path(d->cfg), name, d->user);
+        return d->gid;
+    }
+    return gr->gr_gid;
+}
+
+void collect_open(struct daemon *d)
+{
+    struct collector_settings settings = {
+        .socket_path = cfg_str(d->cfg, "collector_socket"),
+        .owner = d->uid,
+        .group = socket_group(d),
+        .mode = cfg_mode(d->cfg, "collector_socket_mode"),
+        .max_datagram_size = cfg_size(d->cfg, "collector_max_datagram_size"),
+        .ring_size = cfg_size(d->cfg, "collector_buffer_size"),
+        .counters_dir = d->counters_dir,
+        .limits = {.max_entries = (uint32_t)cfg_int(d->cfg, "counter_table_entries"),
+                   .string_space = cfg_size(d->cfg, "counter_string_space")},
+        .log_interval = (int)cfg_time(d->cfg, "collector_log_interval"),
+    };
+    char *error;
+
+    if (settings.socket_path[0] == '\0')
+        return;
+    d->collector = collector_open(&settings, &error);
+    if (d->collector == NULL)
+        msg_fatal("collector socket: %s", error);
+    int qlen = collector_max_dgram_qlen();
+    if (qlen >= 0 && qlen < QLEN_WARN_BELOW)
+        msg_warn("net.unix.max_dgram_qlen is %d: a burst of more than %d TLS sessions at once "
+                 "is lost in the kernel before tlsrptd can read it; raise it with "
+                 "\"sysctl -w net.unix.max_dgram_qlen=1024\" and in /etc/sysctl.d/",
+                 qlen, qlen);
+}
+
+void collect_start(struct daemon *d)
+{
+    char *error;
+
+    if (d->collector && collector_start(d->collector, &error) < 0)
+        msg_fatal("%s", error);
+}
+
+static void stats_line(struct collector_stats *stats, struct buf *out)
+{
+    buf_printf(out, "received %llu datagrams (%llu bytes), accepted %llu, rejected %llu",
+               (unsigned long long)stats->received, (unsigned long long)stats->bytes,
+               (unsigned long long)stats->accepted, (unsigned long long)stats->rejected);
+    const char *sep = " (";
+    for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++) {
+        if (stats->rejected_by[i] == 0)
+            continue;
+        buf_printf(out, "%s%s %llu", sep, collector_reject_name((enum collector_reject)i),
+                   (unsigned long long)stats->rejected_by[i]);
+        sep = ", ";
+    }
+    if (sep[0] == ',')
+        buf_putc(out, ')');
+}
+
+void collect_status(struct daemon *d, struct ctl_reply *reply)
+{
+    struct collector_stats stats;
+
+    if (d->collector == NULL) {
+        ctl_reply_add(reply, "collector.socket", "disabled");
+        return;
+    }
+    collector_stats(d->collector, &stats);
+    ctl_reply_add(reply, "collector.socket", "%s", d->started_with[3]);
+    ctl_reply_add(reply, "collector.received", "%llu", (unsigned long long)stats.received);
+    ctl_reply_add(reply, "collector.bytes", "%llu", (unsigned long long)stats.bytes);
+    ctl_reply_add(reply, "collector.accepted", "%llu", (unsigned long long)stats.accepted);
+    ctl_reply_add(reply, "collector.rejected", "%llu", (unsigned long long)stats.rejected);
+    for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "collector.rejected_by.%s",
+                 collector_reject_name((enum collector_reject)i));
+        ctl_reply_add(reply, name, "%llu", (unsigned long long)stats.rejected_by[i]);
+    }
+    ctl_reply_add(reply, "collector.table_full_events", "%llu",
+                  (unsigned long long)stats.events_overflowed);
+    ctl_reply_add(reply, "collector.not_counted", "%llu", (unsigned long long)stats.table_errors);
+    ctl_reply_add(reply, "collector.buffer_waits", "%llu", (unsigned long long)stats.ring_waits);
+    ctl_reply_add(reply, "collector.buffer_high_water", "%llu",
+                  (unsigned long long)stats.ring_high_water);
+}
+
+void collect_close(struct daemon *d)
+{
+    struct collector_stats stats;
+    struct buf line;
+
+    if (d->collector == NULL)
+        return;
+    /* Closing counts everything still buffered, so the totals are final. */
+    collector_stop(d->collector);
+    collector_stats(d->collector, &stats);
+    buf_init(&line);
+    stats_line(&stats, &line);
+    msg_info("collector: %s", buf_cstr(&line));
+    buf_free(&line);
+    collector_close(d->collector);
+    d->collector = NULL;
+}
