@@ -85,6 +85,7 @@ struct collector_stats {
     uint64_t table_errors;      /* datagrams not counted: no table could be opened */
     uint64_t ring_waits;        /* times the drain waited for ring space */
     uint64_t ring_high_water;   /* most bytes ever queued */
+    uint64_t parse_cache_hits;  /* datagrams identical to one parsed before */
 };
 
 struct collector;

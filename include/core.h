@@ -101,5 +101,7 @@ int tr_domain_normalize(char *name, const char **error_r);
 bool tr_text_ok(const char *s, size_t len);
 /* Checks the event against the limits and types above; -1 and a reason otherwise. */
 int tr_event_check(const struct tr_event *event, const char **error_r);
+/* A deep copy in one allocation of *size bytes: free() releases it. */
+struct tr_event *tr_event_copy(const struct tr_event *event, size_t *size);
 
 #endif

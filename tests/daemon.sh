@@ -8,6 +8,13 @@ FILL="$top_builddir/tests/fill_counters"
 USER_NAME=$(test_user)
 
 write_config
+# Retention: a reported day past counter_retention goes, an unreported one stays.
+mkdir -p "$T/state/counters"
+old_reported=$(date -u -d '-30 days' +%F)
+old_unreported=$(date -u -d '-31 days' +%F)
+printf 'a.example\t-\tsts\tsuccess\t-\t-\t-\t1\n' | "$FILL" -R "$T/state/counters" "$old_reported"
+printf 'a.example\t-\tsts\tsuccess\t-\t-\t-\t1\n' | "$FILL" "$T/state/counters" "$old_unreported"
+[ "$(id -u)" -eq 0 ] && chown -R "$USER_NAME" "$T/state"
 start_daemon
 
 pid_uid=$(awk '/^Uid:/ {print $2}' "/proc/$DAEMON_PID/status")
@@ -23,6 +30,11 @@ assert_match "status shows no table yet" "^counters.table +none\$" "$out"
 json=$("$TLSRPT" status --json)
 assert_match "status --json nests dotted names" '"counters": \{' "$json"
 assert_match "status --json has numbers as numbers" '"pid": [0-9]+,' "$json"
+
+assert_eq "a reported day past retention is removed" "gone" \
+    "$([ -e "$T/state/counters/$old_reported.ctr" ] || echo gone)"
+assert_eq "an unreported one is kept" "kept" \
+    "$([ -e "$T/state/counters/$old_unreported.ctr" ] && echo kept)"
 
 # A second daemon on the same state directory must refuse to start.
 out=$("$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$USER_NAME" 2>&1); status=$?

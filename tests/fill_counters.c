@@ -4,7 +4,8 @@
  * output against known contents. One event per line, tab-separated:
  *   DOMAIN RECORD POLICY-TYPE OUTCOME MX-HOSTNAME RECEIVING-IP REASON COUNT
  * OUTCOME is "success" or a result type; "-" stands for an unknown field.
- * Usage: fill_counters COUNTERS_DIR YYYY-MM-DD < events
+ * Usage: fill_counters [-R] COUNTERS_DIR YYYY-MM-DD < events
+ * -R marks the day as reported (its reports were built).
  */
 #include "config.h"
 
@@ -27,9 +28,12 @@ int main(int argc, char **argv)
     char line[4096], *error;
     const char *reason;
     int day, lineno = 0;
+    bool reported = argc > 1 && strcmp(argv[1], "-R") == 0;
 
+    if (reported)
+        argc--, argv++;
     if (argc != 3 || day_parse(argv[2], &day, &reason) < 0)
-        msg_fatal("usage: fill_counters COUNTERS_DIR YYYY-MM-DD < events");
+        msg_fatal("usage: fill_counters [-R] COUNTERS_DIR YYYY-MM-DD < events");
     struct ctr_table *table = ctr_open(argv[1], day, CTR_READ_WRITE, &limits, &error);
     if (table == NULL)
         msg_fatal("%s", error);
@@ -66,6 +70,8 @@ int main(int argc, char **argv)
         for (long i = atol(fields[7]); i > 0; i--)
             ctr_add(table, &event);
     }
+    if (reported)
+        ctr_set_reported(table);
     ctr_close(table);
     return 0;
 }

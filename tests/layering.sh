@@ -11,7 +11,8 @@ rules="util:util.h
 core:util.h core.h
 config:util.h cfg.h
 counters:util.h core.h counters.h
-ctl:util.h core.h cfg.h ctl.h"
+ctl:util.h ctl.h
+collector:util.h core.h counters.h collector.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

@@ -8,7 +8,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 # Build dependencies, then the test peers (DNS server, validators, ...).
 BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-dev
  libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev"
-TEST_PACKAGES="ldnsutils python3-dkim util-linux procps"
+TEST_PACKAGES="ldnsutils python3-dkim util-linux procps clang libclang-rt-14-dev"
 
 install_packages() {
     missing=""

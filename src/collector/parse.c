@@ -115,10 +115,11 @@ size_t collector_helo_name(const char *reply, size_t len, char *out, size_t out_
 {
     size_t i = 0, n = 0;
 
-    /* Only the first line matters: "250-name greeting" or "250 name". */
-    if (len >= 4 && reply[0] >= '0' && reply[0] <= '9' && reply[1] >= '0' && reply[1] <= '9' &&
-        reply[2] >= '0' && reply[2] <= '9' && (reply[3] == '-' || reply[3] == ' '))
-        i = 4;
+    /* Only the first line matters: "250-name greeting" or "250 name" (a bare "250": none). */
+    if (len >= 3 && reply[0] >= '0' && reply[0] <= '9' && reply[1] >= '0' && reply[1] <= '9' &&
+        reply[2] >= '0' && reply[2] <= '9' &&
+        (len == 3 || reply[3] == '-' || reply[3] == ' ' || reply[3] == '\r' || reply[3] == '\n'))
+        i = len > 3 && (reply[3] == '-' || reply[3] == ' ') ? 4 : 3;
     while (i < len && reply[i] == ' ')
         i++;
     while (i < len && n + 1 < out_size) {
@@ -305,8 +306,14 @@ static int parse_failure(struct collector_parser *parser, json_object *detail,
         return -1;
     failure->receiving_mx_helo = NULL;
     if (helo) {
-        char name[TR_MAX_DOMAIN + 2];
+        /* Room for one byte more than allowed, so a longer name is seen, not cut. */
+        char name[TR_MAX_STRING + 2];
         size_t n = collector_helo_name(helo, helo_len, name, sizeof(name));
+        if (n > TR_MAX_STRING) {
+            error->reason = COLLECTOR_REJECT_BAD_TEXT;
+            error->detail = "h";
+            return -1;
+        }
         if (n > 0 && (failure->receiving_mx_helo = scratch_copy(parser, name, n)) == NULL) {
             error->reason = COLLECTOR_REJECT_TOO_LARGE;
             error->detail = "h";
@@ -410,7 +417,7 @@ static int parse_root(struct collector_parser *parser, json_object *root, time_t
             return -1;
         }
         dpv = json_object_get_string(dpv_member);
-        if (strcmp(dpv, "1") != 0) {
+        if (json_object_get_string_len(dpv_member) != 1 || strcmp(dpv, "1") != 0) {
             error->reason = COLLECTOR_REJECT_UNKNOWN_DPV;
             error->detail = "dpv";
             return -1;
@@ -467,7 +474,8 @@ int collector_parse(struct collector_parser *parser, const char *data, size_t le
     json_tokener_reset(parser->tokener);
     parser->root = json_tokener_parse_ex(parser->tokener, data, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(parser->tokener);
-    if (parser->root == NULL || jerr != json_tokener_success) {
+    /* A successful parse may still give NULL (the datagram "null"): parse_root says bad-type. */
+    if (jerr != json_tokener_success) {
         *reason = jerr == json_tokener_error_parse_utf8_string ? COLLECTOR_REJECT_BAD_UTF8
                   : jerr == json_tokener_error_depth           ? COLLECTOR_REJECT_TOO_DEEP
                                                                : COLLECTOR_REJECT_BAD_JSON;

@@ -2,8 +2,9 @@
  * receiver.c - the collector socket. Postfix's libtlsrpt sends without
  * blocking, so a datagram not read in time is lost in the kernel. Two
  * threads: the drain thread only moves datagrams from the socket into a
- * memory ring (recvmmsg, one syscall per batch); the parse thread, at idle
- * priority, parses and counts them. Parsing can never delay draining.
+ * lock-free memory ring (recvmmsg, one syscall per batch); the parse
+ * thread, at idle priority, parses and counts them. Parsing can never
+ * delay draining.
  */
 #include "config.h"
 
@@ -17,46 +18,30 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "collector.h"
+#include "ring.h"
 #include "util.h"
 
 #define DRAIN_BATCH 64
-#define RECORD_TOO_LARGE 1u
-
-/* What the drain thread puts in the ring before each datagram's bytes. */
-struct record_header {
-    uint32_t len;   /* bytes that follow */
-    uint32_t flags; /* RECORD_TOO_LARGE: the datagram did not fit; no bytes */
-    int64_t received; /* time(NULL) when drained: the event's date */
-};
-#define RECORD_ALIGN 8
-#define RECORD_WRAP UINT32_MAX /* header.len: the rest of the ring is unused */
-
-struct ring {
-    char *data;
-    size_t size;
-    size_t head, tail; /* byte offsets, head = write, tail = read */
-    size_t used;
-    pthread_mutex_t lock;
-    pthread_cond_t not_empty, not_full;
-};
+#define RECORD_TOO_LARGE 1u /* ring_record.flags: the datagram did not fit; no bytes */
 
 struct collector {
     struct collector_settings settings;
     char *socket_path;
     char *counters_dir;
     int fd;
-    struct ring ring;
+    struct ring *ring;
     pthread_t drain_thread, parse_thread;
     bool started;
-    bool stopping;   /* atomic: collector_stop() has shut the socket down */
-    bool drain_done; /* under ring.lock: no more records will come */
+    bool stopping; /* atomic: collector_stop() has shut the socket down */
     /* Drain side: receive buffers for one batch. */
     struct mmsghdr msgs[DRAIN_BATCH];
     struct iovec iov[DRAIN_BATCH];
     char *recv_buffers;
     /* Parse side. */
     struct collector_parser *parser;
+    struct parse_cache *cache;
     struct ctr_table *table;
     int table_day;
     time_t last_logged[COLLECTOR_REJECT_COUNT];
@@ -66,84 +51,33 @@ struct collector {
 
 #define STAT_ADD(c, field, n) __atomic_fetch_add(&(c)->stats.field, (n), __ATOMIC_RELAXED)
 
-static size_t record_space(size_t len)
-{
-    size_t total = sizeof(struct record_header) + len;
-    return (total + RECORD_ALIGN - 1) & ~(size_t)(RECORD_ALIGN - 1);
-}
-
-/*
- * Room for a record of `need` bytes at head? Records never wrap: when the
- * end is too short, a wrap marker sends readers back to offset 0.
- */
-static bool ring_reserve(struct ring *ring, size_t need, size_t *offset)
-{
-    size_t free_total = ring->size - ring->used;
-
-    if (ring->head >= ring->tail || ring->used == 0) {
-        size_t at_end = ring->size - ring->head;
-        if (at_end >= need && free_total >= need) {
-            *offset = ring->head;
-            return true;
-        }
-        /* Wrap: the marker eats the end; the record goes to offset 0. */
-        if (ring->used == 0) {
-            ring->head = ring->tail = 0;
-            *offset = 0;
-            return need <= ring->size;
-        }
-        if (ring->tail >= need && free_total >= at_end + need) {
-            if (at_end >= sizeof(uint32_t))
-                ((struct record_header *)(ring->data + ring->head))->len = RECORD_WRAP;
-            ring->used += at_end;
-            ring->head = 0;
-            *offset = 0;
-            return true;
-        }
-        return false;
-    }
-    if (ring->tail - ring->head >= need) {
-        *offset = ring->head;
-        return true;
-    }
-    return false;
-}
-
+/* Copies one batch into the ring. A full ring makes the drain wait, never drop. */
 static void drain_store(struct collector *c, int count, time_t now)
 {
-    struct ring *ring = &c->ring;
-
-    pthread_mutex_lock(&ring->lock);
     for (int i = 0; i < count; i++) {
         size_t len = c->msgs[i].msg_len;
         bool too_large = len > c->settings.max_datagram_size ||
                          (c->msgs[i].msg_hdr.msg_flags & MSG_TRUNC);
-        size_t need = record_space(too_large ? 0 : len), offset;
+        struct ring_record *record;
         bool counted_wait = false;
-        /* A full ring stops the draining, never drops: the parser frees space. */
-        while (!ring_reserve(ring, need, &offset)) {
+        while ((record = ring_reserve(c->ring, too_large ? 0 : len)) == NULL) {
             if (!counted_wait) {
                 STAT_ADD(c, ring_waits, 1);
                 counted_wait = true;
             }
-            pthread_cond_signal(&ring->not_empty);
-            pthread_cond_wait(&ring->not_full, &ring->lock);
+            ring_publish(c->ring);
+            struct timespec pause = {0, 100000};
+            nanosleep(&pause, NULL);
         }
-        struct record_header *header = (struct record_header *)(ring->data + offset);
-        header->len = too_large ? 0 : (uint32_t)len;
-        header->flags = too_large ? RECORD_TOO_LARGE : 0;
-        header->received = now;
+        record->flags = too_large ? RECORD_TOO_LARGE : 0;
+        record->received = now;
         if (!too_large)
-            memcpy(header + 1, c->iov[i].iov_base, len);
-        ring->head = offset + need;
-        if (ring->head == ring->size)
-            ring->head = 0;
-        ring->used += need;
-        if (ring->used > c->stats.ring_high_water)
-            c->stats.ring_high_water = ring->used;
+            memcpy(record + 1, c->iov[i].iov_base, len);
     }
-    pthread_cond_signal(&ring->not_empty);
-    pthread_mutex_unlock(&ring->lock);
+    ring_publish(c->ring);
+    size_t used = ring_used(c->ring);
+    if (used > c->stats.ring_high_water)
+        __atomic_store_n(&c->stats.ring_high_water, used, __ATOMIC_RELAXED);
 }
 
 static void *drain_main(void *context)
@@ -161,7 +95,7 @@ static void *drain_main(void *context)
     for (;;) {
         /*
          * MSG_WAITFORONE: block for the first, then take what is queued.
-         * After collector_close()'s shutdown() it returns what is still
+         * After collector_stop()'s shutdown() it returns what is still
          * queued, then 0.
          */
         int n = recvmmsg(c->fd, c->msgs, DRAIN_BATCH, MSG_WAITFORONE, NULL);
@@ -199,10 +133,7 @@ static void *drain_main(void *context)
         if (at_end)
             break;
     }
-    pthread_mutex_lock(&c->ring.lock);
-    c->drain_done = true;
-    pthread_cond_signal(&c->ring.not_empty);
-    pthread_mutex_unlock(&c->ring.lock);
+    ring_close(c->ring);
     return NULL;
 }
 
@@ -260,7 +191,7 @@ static struct ctr_table *table_for(struct collector *c, int day, time_t now)
     return c->table;
 }
 
-static void process_record(struct collector *c, const struct record_header *header)
+static void process_record(struct collector *c, const struct ring_record *header)
 {
     const char *data = (const char *)(header + 1);
     const struct tr_event *event;
@@ -272,9 +203,17 @@ static void process_record(struct collector *c, const struct record_header *head
         count_reject(c, COLLECTOR_REJECT_TOO_LARGE, "datagram", "", 0, when);
         return;
     }
-    if (collector_parse(c->parser, data, header->len, when, &event, &reason, &detail) < 0) {
+    struct tr_event *cached = parse_cache_lookup(c->cache, data, header->len);
+    if (cached) {
+        cached->time = when;
+        event = cached;
+        STAT_ADD(c, parse_cache_hits, 1);
+    } else if (collector_parse(c->parser, data, header->len, when, &event, &reason, &detail) <
+               0) {
         count_reject(c, reason, detail, data, header->len, when);
         return;
+    } else {
+        parse_cache_store(c->cache, data, header->len, event);
     }
     struct ctr_table *table = table_for(c, day_from_time(when), when);
     if (table == NULL) {
@@ -289,41 +228,15 @@ static void process_record(struct collector *c, const struct record_header *head
 static void *parse_main(void *context)
 {
     struct collector *c = context;
-    struct ring *ring = &c->ring;
     struct sched_param param = {0};
+    const struct ring_record *record;
 
     /* Idle priority: the drain thread and the MTA always come first. */
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
-    pthread_mutex_lock(&ring->lock);
-    for (;;) {
-        while (ring->used == 0 && !c->drain_done)
-            pthread_cond_wait(&ring->not_empty, &ring->lock);
-        if (ring->used == 0)
-            break;
-        /* Records between tail and head are ours; the drain thread never touches them. */
-        size_t tail = ring->tail, available = ring->used;
-        pthread_mutex_unlock(&ring->lock);
-        size_t consumed = 0;
-        while (consumed < available) {
-            struct record_header *header = (struct record_header *)(ring->data + tail);
-            if (ring->size - tail < sizeof(uint32_t) || header->len == RECORD_WRAP) {
-                consumed += ring->size - tail;
-                tail = 0;
-                continue;
-            }
-            process_record(c, header);
-            size_t space = record_space(header->len);
-            consumed += space;
-            tail += space;
-            if (tail == ring->size)
-                tail = 0;
-        }
-        pthread_mutex_lock(&ring->lock);
-        ring->tail = tail;
-        ring->used -= consumed;
-        pthread_cond_signal(&ring->not_full);
+    while ((record = ring_next(c->ring)) != NULL) {
+        process_record(c, record);
+        ring_release(c->ring, record);
     }
-    pthread_mutex_unlock(&ring->lock);
     return NULL;
 }
 
@@ -361,13 +274,10 @@ struct collector *collector_open(const struct collector_settings *settings, char
     /* Bigger than the default, for bursts; the root-only FORCE variant first. */
     if (setsockopt(c->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer_size, sizeof(buffer_size)) < 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &buffer_size, sizeof(buffer_size));
-    c->ring.size = settings->ring_size & ~(size_t)(RECORD_ALIGN - 1);
-    c->ring.data = xmalloc(c->ring.size);
-    pthread_mutex_init(&c->ring.lock, NULL);
-    pthread_cond_init(&c->ring.not_empty, NULL);
-    pthread_cond_init(&c->ring.not_full, NULL);
+    c->ring = ring_create(settings->ring_size);
     c->recv_buffers = xcalloc(DRAIN_BATCH, settings->max_datagram_size + 1);
     c->parser = collector_parser_create(settings->max_datagram_size);
+    c->cache = parse_cache_create();
     c->table_day = -1;
     return c;
 }
@@ -426,10 +336,8 @@ void collector_close(struct collector *c)
     if (c->table)
         ctr_close(c->table);
     collector_parser_destroy(c->parser);
-    pthread_mutex_destroy(&c->ring.lock);
-    pthread_cond_destroy(&c->ring.not_empty);
-    pthread_cond_destroy(&c->ring.not_full);
-    free(c->ring.data);
+    parse_cache_destroy(c->cache);
+    ring_destroy(c->ring);
     free(c->recv_buffers);
     free(c->socket_path);
     free(c->counters_dir);

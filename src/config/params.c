@@ -26,8 +26,8 @@
  * no upper bound.
  */
 const struct cfg_param cfg_params[] = {
-    {"collector_buffer_size", CFG_SIZE, "64m", 1 * MIB, 1 * GIB,
-     "memory that buffers received datagrams until they are counted"},
+    {"collector_buffer_size", CFG_SIZE, "16m", 1 * MIB, 1 * GIB,
+     "memory (resident) that buffers received datagrams until they are counted"},
     {"collector_log_interval", CFG_TIME, "60s", 1, 1 * DAYS,
      "at most one logged sample per kind of rejected datagram in this interval"},
     {"collector_max_datagram_size", CFG_SIZE, "64k", 1 * KIB, 1 * MIB,
@@ -43,10 +43,10 @@ const struct cfg_param cfg_params[] = {
      "unix stream socket for the tlsrpt command"},
     {"counter_retention", CFG_TIME, "14d", 1 * DAYS, 366 * DAYS,
      "how long a day's counter table is kept after its reports were built"},
-    {"counter_string_space", CFG_SIZE, "64m", 1 * MIB, 4 * GIB,
-     "bytes reserved in each day's table for key strings (sparse file)"},
-    {"counter_table_entries", CFG_INT, "262144", 1024, 16777216,
-     "policy keys plus failure-detail rows one day's table can hold"},
+    {"counter_string_space", CFG_SIZE, "16m", 1 * MIB, 4 * GIB,
+     "bytes reserved on disk in each day's table for key strings"},
+    {"counter_table_entries", CFG_INT, "65536", 1024, 16777216,
+     "policy keys plus failure-detail rows one day's table can hold (32 bytes each, x2)"},
     {"delivery_directory", CFG_PATH, "", 0, 0,
      "when set, reports are written into this directory instead of being sent"},
     {"dns_resolvers", CFG_LIST, "", 0, 0,

@@ -27,10 +27,18 @@ struct cfg *cli_config(struct cli *cli);
 /* The counters directory of the configured state directory (caller frees). */
 char *cli_counters_dir(struct cli *cli);
 
+/*
+ * Before writing state offline: creates dir (the counters directory) and,
+ * when run as root, hands it to tlsrptd_user and becomes that user, so the
+ * daemon can keep writing what this command creates.
+ */
+void cli_become_daemon_user(struct cli *cli, const char *dir);
+
 /* Each command gets argv[0] = its name; returns the exit status. */
 int cmd_conf(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_counters(struct cli *cli, int argc, char **argv);
+int cmd_ingest(struct cli *cli, int argc, char **argv);
 
 /*
  * A text table: rows of cells printed with columns padded to the widest

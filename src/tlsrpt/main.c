@@ -5,11 +5,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -23,6 +27,8 @@ static const struct command commands[] = {
     {"conf", cmd_conf, "conf [-n|-d] [-x] [NAME...]   print the configuration"},
     {"counters", cmd_counters,
      "counters [--day D] [--domain X] [--json]   show a day's counters"},
+    {"ingest", cmd_ingest,
+     "ingest --format libtlsrpt [--day D] FILE...   count events from files offline"},
     {"status", cmd_status, "status [--json]   ask the daemon how it is doing"},
 };
 
@@ -56,6 +62,29 @@ struct cfg *cli_config(struct cli *cli)
     if (cfg_validate(cli->cfg, &error) < 0)
         msg_fatal("%s", error);
     return cli->cfg;
+}
+
+void cli_become_daemon_user(struct cli *cli, const char *dir)
+{
+    const char *user = cfg_str(cli_config(cli), "tlsrptd_user");
+    struct passwd *pw = geteuid() == 0 ? getpwnam(user) : NULL;
+    char *error;
+
+    if (dir_make(dir, 0750, &error) < 0)
+        msg_fatal("%s", error);
+    if (geteuid() != 0)
+        return;
+    if (pw == NULL || pw->pw_uid == 0) {
+        msg_warn("tlsrptd_user %s does not exist: files are created as root", user);
+        return;
+    }
+    /* The state directory and this day's files must stay the daemon's. */
+    char *state = xstrdup(cfg_str(cli->cfg, "state_directory"));
+    if (chown(state, pw->pw_uid, pw->pw_gid) < 0 || chown(dir, pw->pw_uid, pw->pw_gid) < 0)
+        msg_fatal("chown %s: %s", dir, strerror(errno));
+    free(state);
+    if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+        msg_fatal("become %s: %s", user, strerror(errno));
 }
 
 char *cli_counters_dir(struct cli *cli)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "counters.h"
 #include "ctl.h"
 #include "daemon.h"
 
@@ -153,6 +154,16 @@ static void signal_readable(int fd, void *context)
         loop_stop(d->loop);
 }
 
+/* Hourly: counter tables past counter_retention go, once their reports were built. */
+static void housekeeping(void *context)
+{
+    struct daemon *d = context;
+    int retention_days = (int)(cfg_time(d->cfg, "counter_retention") / 86400);
+
+    ctr_expire(d->counters_dir, day_today(), retention_days);
+    loop_timer(d->loop, 3600 * 1000, housekeeping, d);
+}
+
 static void daemonize(void)
 {
     pid_t pid = fork();
@@ -273,6 +284,7 @@ int main(int argc, char **argv)
              PACKAGE_VERSION, cfg_path(d->cfg), state_dir, d->control_path,
              d->collector ? d->started_with[3] : "disabled");
 
+    housekeeping(d);
     loop_run(d->loop);
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",

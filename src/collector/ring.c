@@ -1,0 +1,204 @@
+/*
+ * ring.c - a single-producer single-consumer byte ring. head and tail
+ * count bytes ever published and consumed; records never wrap (a marker
+ * sends the consumer back to offset 0). The consumer polls while data
+ * flows and sleeps longer while idle; only then does the producer pay for
+ * a wakeup.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "ring.h"
+#include "util.h"
+
+#define RECORD_ALIGN 8
+#define RECORD_WRAP UINT32_MAX
+#define SLEEP_MIN_MS 1
+#define SLEEP_MAX_MS 1000
+/* A consumer sleeping at least this long is woken by the producer. */
+#define SLEEP_WAKE_MS 8
+/*
+ * After the last record the consumer keeps looking for this long before it
+ * sleeps. It runs at idle priority, so the spin only uses CPU nobody else
+ * wants, and it keeps that CPU out of the halted state a wakeup is slow from.
+ */
+#define SPIN_NS 2000000
+
+struct ring {
+    char *data;
+    size_t size;
+    size_t head;          /* atomic: bytes published (producer) */
+    size_t tail;          /* atomic: bytes released (consumer) */
+    size_t reserved;      /* producer only: head plus unpublished records */
+    size_t next;          /* consumer only: position after the record handed out */
+    int sleep_ms;         /* atomic: how long the consumer is sleeping, 0 awake */
+    int idle_ms;          /* consumer only: the next sleep */
+    bool closed;          /* atomic */
+    pthread_mutex_t lock; /* only for sleeping and waking */
+    pthread_cond_t wake;
+};
+
+static size_t record_space(size_t len)
+{
+    size_t total = sizeof(struct ring_record) + len;
+    return (total + RECORD_ALIGN - 1) & ~(size_t)(RECORD_ALIGN - 1);
+}
+
+struct ring *ring_create(size_t size)
+{
+    struct ring *ring = xcalloc(1, sizeof(*ring));
+
+    ring->size = size & ~(size_t)(RECORD_ALIGN - 1);
+    /* Populated now: a page fault in the drain thread during a burst costs datagrams. */
+    ring->data = mmap(NULL, ring->size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (ring->data == MAP_FAILED)
+        msg_fatal("collector buffer of %zu bytes: %s", ring->size, strerror(errno));
+    ring->idle_ms = SLEEP_MIN_MS;
+    pthread_mutex_init(&ring->lock, NULL);
+    pthread_cond_init(&ring->wake, NULL);
+    return ring;
+}
+
+void ring_destroy(struct ring *ring)
+{
+    if (ring == NULL)
+        return;
+    pthread_mutex_destroy(&ring->lock);
+    pthread_cond_destroy(&ring->wake);
+    munmap(ring->data, ring->size);
+    free(ring);
+}
+
+struct ring_record *ring_reserve(struct ring *ring, size_t len)
+{
+    size_t need = record_space(len);
+    size_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+    size_t position = ring->reserved % ring->size;
+    size_t at_end = ring->size - position;
+    size_t total = at_end < need ? at_end + need : need;
+
+    if (need > ring->size || ring->size - (ring->reserved - tail) < total)
+        return NULL;
+    if (at_end < need) {
+        /* The rest of the ring is skipped; at_end >= 8, so the marker fits. */
+        *(uint32_t *)(ring->data + position) = RECORD_WRAP;
+        ring->reserved += at_end;
+        position = 0;
+    }
+    ring->reserved += need;
+    struct ring_record *record = (struct ring_record *)(ring->data + position);
+    record->len = (uint32_t)len;
+    return record;
+}
+
+static void ring_wake(struct ring *ring)
+{
+    pthread_mutex_lock(&ring->lock);
+    pthread_cond_signal(&ring->wake);
+    pthread_mutex_unlock(&ring->lock);
+}
+
+void ring_publish(struct ring *ring)
+{
+    /* Sequentially consistent with the consumer's sleep_ms store and head load. */
+    __atomic_store_n(&ring->head, ring->reserved, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ring->sleep_ms, __ATOMIC_SEQ_CST) >= SLEEP_WAKE_MS)
+        ring_wake(ring);
+}
+
+void ring_close(struct ring *ring)
+{
+    __atomic_store_n(&ring->closed, true, __ATOMIC_SEQ_CST);
+    ring_wake(ring);
+}
+
+size_t ring_used(struct ring *ring)
+{
+    return ring->reserved - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+}
+
+static void ring_sleep(struct ring *ring, int ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)ms * 1000000;
+    until.tv_sec += until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&ring->lock);
+    pthread_cond_timedwait(&ring->wake, &ring->lock, &until);
+    pthread_mutex_unlock(&ring->lock);
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* True when a record was published while spinning right after the last one. */
+static bool ring_spin(struct ring *ring)
+{
+    if (ring->idle_ms != SLEEP_MIN_MS)
+        return false; /* idle for a while already: sleep */
+    int64_t until = monotonic_ns() + SPIN_NS;
+    do {
+        for (int i = 0; i < 256; i++) {
+            if (__atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) != ring->next)
+                return true;
+            __builtin_ia32_pause();
+        }
+    } while (monotonic_ns() < until && !__atomic_load_n(&ring->closed, __ATOMIC_ACQUIRE));
+    return false;
+}
+
+const struct ring_record *ring_next(struct ring *ring)
+{
+    for (;;) {
+        size_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+        while (ring->next < head) {
+            size_t position = ring->next % ring->size;
+            const struct ring_record *record =
+                (const struct ring_record *)(ring->data + position);
+            if (ring->size - position < sizeof(struct ring_record) ||
+                record->len == RECORD_WRAP) {
+                ring->next += ring->size - position;
+                continue;
+            }
+            ring->idle_ms = SLEEP_MIN_MS;
+            ring->next += record_space(record->len);
+            return record;
+        }
+        /* Everything before next is done with, markers included. */
+        __atomic_store_n(&ring->tail, ring->next, __ATOMIC_RELEASE);
+        if (ring_spin(ring))
+            continue;
+        if (__atomic_load_n(&ring->closed, __ATOMIC_SEQ_CST) &&
+            ring->next == __atomic_load_n(&ring->head, __ATOMIC_SEQ_CST))
+            return NULL;
+        /* Announce the sleep, then look again, so a publish cannot slip by. */
+        __atomic_store_n(&ring->sleep_ms, ring->idle_ms, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&ring->head, __ATOMIC_SEQ_CST) == ring->next &&
+            !__atomic_load_n(&ring->closed, __ATOMIC_SEQ_CST))
+            ring_sleep(ring, ring->idle_ms);
+        __atomic_store_n(&ring->sleep_ms, 0, __ATOMIC_SEQ_CST);
+        if (ring->idle_ms < SLEEP_MAX_MS)
+            ring->idle_ms *= 2;
+    }
+}
+
+void ring_release(struct ring *ring, const struct ring_record *record)
+{
+    (void)record;
+    /* Records are released in order: everything before next is free. */
+    __atomic_store_n(&ring->tail, ring->next, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,158 @@
+#!/bin/sh
+# collector.sh - the libtlsrpt collector socket end to end: another process
+# sends datagrams in libtlsrpt's exact shapes (good and hostile) to the
+# running daemon; `tlsrpt counters --json` must show the exact counts per
+# domain, policy and result, and `tlsrpt status` every rejection by reason.
+. "$(dirname "$0")/lib.sh"
+SEND="$top_builddir/tests/dgram_send"
+SAMPLE="$top_srcdir/tests/data/libtlsrpt-sample.jsonl"
+
+write_config "collector_socket_group ="
+start_daemon
+assert_eq "collector socket is a socket with mode 660" "660" "$(stat -c '%a' "$T/run/collector.sock")"
+
+# The sample (7 good, 3 bad datagrams) three times, then one 200 KB datagram.
+"$SEND" -r 3 "$T/run/collector.sock" "$SAMPLE" >/dev/null
+head -c 200000 /dev/zero | tr '\0' 'x' >"$T/huge"
+# The kernel may refuse a datagram this large (EMSGSIZE): then it never reaches us.
+sent_big=$("$SEND" "$T/run/collector.sock" "$T/huge" 2>/dev/null | sed -n 's/^sent \([0-9]*\),.*/\1/p')
+sent_big=${sent_big:-0}
+
+wait_received() {
+    for _ in $(seq 1 100); do
+        n=$("$TLSRPT" status | awk '$1 == "collector.accepted" || $1 == "collector.rejected" {s += $2} END {print s}')
+        [ "$n" = "$1" ] && return 0
+        sleep 0.05
+    done
+    echo "collector counted $n datagrams, expected $1"
+}
+wait_received $((30 + sent_big))
+
+status=$("$TLSRPT" status)
+assert_match "30 datagrams accepted or rejected" "^collector.accepted +21\$" "$status"
+assert_match "truncated JSON is rejected as bad-json" "^collector.rejected_by.bad-json +3\$" "$status"
+assert_match "a future dpv is counted separately" "^collector.rejected_by.unknown-dpv +3\$" "$status"
+assert_match "an unknown failure code is rejected" "^collector.rejected_by.bad-code +3\$" "$status"
+if [ "$sent_big" = 1 ]; then
+    assert_match "a 200 KB datagram is rejected as too-large" "^collector.rejected_by.too-large +1\$" "$status"
+fi
+assert_match "a sample of the rejected datagram is logged" \
+    "rejected datagram: bad-json \\(truncated\\); 1 so far for this reason; sample: \\{\"dpv\": \"1\"" \
+    "$(cat "$T/daemon.log")"
+
+today=$(date -u +%F)
+out=$("$TLSRPT" counters --json | sed '/"max_entries"/d; /"entries_used"/d')
+assert_eq "exact counters per domain, policy and result" \
+'{
+  "day": "'"$today"'",
+  "policies": [
+    {
+      "domain": "dane.example",
+      "record": "v=TLSRPTv1;rua=mailto:tls@dane.example",
+      "policy": {
+        "policy-type": "tlsa",
+        "policy-string": [
+          "3 1 1 8D02536C887482BC34FF54E41D2BA659BF85B341A0A20AFADB5813DCFBCF286D"
+        ],
+        "policy-domain": "mx.dane.example",
+        "mx-host": [
+        ]
+      },
+      "total-successful-session-count": 3,
+      "total-failure-session-count": 3,
+      "failure-details": [
+        {
+          "result-type": "tlsa-invalid",
+          "sending-mta-ip": "192.0.2.10",
+          "receiving-mx-hostname": "mx.dane.example",
+          "receiving-ip": "2001:db8::25",
+          "failed-session-count": 3
+        }
+      ]
+    },
+    {
+      "domain": "example.com",
+      "record": "v=TLSRPTv1;rua=mailto:tlsrpt@example.com",
+      "policy": {
+        "policy-type": "sts",
+        "policy-string": [
+          "version: STSv1",
+          "mode: enforce",
+          "mx: mx1.example.com",
+          "mx: mx2.example.com",
+          "max_age: 604800"
+        ],
+        "policy-domain": "example.com",
+        "mx-host": [
+          "mx1.example.com",
+          "mx2.example.com"
+        ]
+      },
+      "total-successful-session-count": 6,
+      "total-failure-session-count": 3,
+      "failure-details": [
+        {
+          "result-type": "certificate-expired",
+          "sending-mta-ip": "192.0.2.10",
+          "receiving-mx-hostname": "mx2.example.com",
+          "receiving-mx-helo": "mx2.example.com",
+          "receiving-ip": "198.51.100.2",
+          "failed-session-count": 3
+        }
+      ]
+    },
+    {
+      "domain": "ok.example",
+      "record": "v=TLSRPTv1; rua=mailto:tlsrpt@reports.example",
+      "policy": {
+        "policy-type": "no-policy-found",
+        "policy-string": [
+        ],
+        "policy-domain": "ok.example",
+        "mx-host": [
+        ]
+      },
+      "total-successful-session-count": 3,
+      "total-failure-session-count": 3,
+      "failure-details": [
+        {
+          "result-type": "validation-failure",
+          "sending-mta-ip": "192.0.2.10",
+          "receiving-mx-hostname": "mail.ok.example",
+          "receiving-ip": "203.0.113.5",
+          "failure-reason-code": "self-signed_certificate",
+          "failed-session-count": 3
+        }
+      ]
+    }
+  ],
+  "overflow": [
+  ],
+  "lost_events": 0,
+}' "$out"
+
+# Hostile input did not hurt: the daemon still counts.
+head -1 "$SAMPLE" | "$SEND" "$T/run/collector.sock" - >/dev/null
+wait_received $((31 + sent_big))
+assert_match "the daemon keeps counting after hostile datagrams" "^collector.accepted +22\$" \
+    "$("$TLSRPT" status)"
+
+stop_daemon
+assert_eq "SIGTERM stops cleanly" 0 "$DAEMON_STATUS"
+assert_match "the shutdown log line has the totals by reason" \
+    "collector: received $((31 + sent_big)) datagrams \\([0-9]+ bytes\\), accepted 22, rejected $((9 + sent_big)) \\(.*bad-json 3.*unknown-dpv 3.*bad-code 3\\)" \
+    "$(cat "$T/daemon.log")"
+assert_eq "the collector socket is removed" "gone" "$([ -e "$T/run/collector.sock" ] || echo gone)"
+
+# The same parser offline, with line numbers.
+out=$("$TLSRPT" ingest --format libtlsrpt --day 2026-01-15 "$SAMPLE" 2>/dev/null); status=$?
+assert_eq "ingest exits 1 when lines were rejected" 1 "$status"
+assert_eq "ingest names file, line and reason" \
+"$SAMPLE:8: rejected: bad-json (truncated)
+$SAMPLE:9: rejected: unknown-dpv (dpv)
+$SAMPLE:10: rejected: bad-code (c)
+$SAMPLE: 10 datagrams, 7 accepted, 3 rejected
+total: 7 datagrams counted for 2026-01-15, 3 rejected (bad-json 1, unknown-dpv 1, bad-code 1)" "$out"
+assert_match "ingested events are dated --day" '"total-successful-session-count": 2,' \
+    "$("$TLSRPT" counters --day 2026-01-15 --domain example.com --json)"
+finish
