@@ -64,6 +64,8 @@ const char *cfg_path(const struct cfg *cfg);
  * values are recomputed; strings handed out before stay valid.
  */
 int cfg_set(struct cfg *cfg, const char *name, const char *value, char **error_r);
+/* The same for a "name=value" assignment, as given to -o on a command line. */
+int cfg_set_assignment(struct cfg *cfg, const char *assignment, char **error_r);
 /* Checks every known parameter's expanded value; as cfg_load() errors. */
 int cfg_validate(struct cfg *cfg, char **error_r);
 

@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "counters.h"
+#include "util.h"
 
 /* Why a datagram was rejected; each has a stable name for status and logs. */
 enum collector_reject {
@@ -38,6 +39,8 @@ enum collector_reject {
 };
 #define COLLECTOR_REJECT_COUNT 15
 const char *collector_reject_name(enum collector_reject reason);
+/* Appends " (bad-json 3, too-large 1)" for the non-zero counts; nothing if none. */
+void collector_format_rejects(const uint64_t counts[COLLECTOR_REJECT_COUNT], struct buf *out);
 
 /* Parser ------------------------------------------------------------------ */
 

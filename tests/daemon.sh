@@ -81,7 +81,7 @@ stop_daemon
 assert_eq "SIGTERM stops cleanly" 0 "$DAEMON_STATUS"
 assert_eq "the control socket is removed" "gone" "$([ -e "$T/run/control.sock" ] || echo gone)"
 assert_eq "the pid file is removed" "gone" "$([ -e "$T/run/tlsrptd.pid" ] || echo gone)"
-assert_match "the log says it stopped" "stopped$" "$(tail -1 "$T/daemon.log")"
+assert_eq "the last log line, after reloads, is exact" "tlsrptd: stopped" "$(tail -1 "$T/daemon.log")"
 out=$("$TLSRPT" status 2>&1); status=$?
 assert_eq "status without a daemon fails" 1 "$status"
 assert_match "and says so" "is tlsrptd running" "$out"

@@ -41,6 +41,20 @@ const char *collector_reject_name(enum collector_reject reason)
     return reject_names[reason];
 }
 
+void collector_format_rejects(const uint64_t counts[COLLECTOR_REJECT_COUNT], struct buf *out)
+{
+    const char *separator = " (";
+
+    for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++) {
+        if (counts[i] == 0)
+            continue;
+        buf_printf(out, "%s%s %llu", separator, reject_names[i], (unsigned long long)counts[i]);
+        separator = ", ";
+    }
+    if (separator[0] == ',')
+        buf_putc(out, ')');
+}
+
 /* libtlsrpt's failure codes (tlsrpt.h) and the RFC 8460 names they stand for. */
 static const struct {
     int code;

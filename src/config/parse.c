@@ -357,3 +357,24 @@ int cfg_set(struct cfg *cfg, const char *name, const char *value, char **error_r
     slot->sequence = previous_sequence;
     return -1;
 }
+
+int cfg_set_assignment(struct cfg *cfg, const char *assignment, char **error_r)
+{
+    const char *eq = strchr(assignment, '=');
+
+    if (eq == NULL) {
+        *error_r = xasprintf("-o %s: expected name=value", assignment);
+        return -1;
+    }
+    char *name = xstrndup(assignment, (size_t)(eq - assignment));
+    /* "name = value" is as natural on a command line as in the file. */
+    size_t len = strlen(name);
+    while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+        name[--len] = '\0';
+    const char *value = eq + 1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    int status = cfg_set(cfg, name, value, error_r);
+    free(name);
+    return status;
+}

@@ -17,7 +17,7 @@
 
 struct ingest_totals {
     unsigned long lines, accepted, rejected, overflowed;
-    unsigned long by_reason[COLLECTOR_REJECT_COUNT];
+    uint64_t by_reason[COLLECTOR_REJECT_COUNT];
 };
 
 /* Reads one line of at most max bytes; a longer one is consumed and flagged. */
@@ -162,17 +162,12 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     }
     char day_text[DAY_TEXT_SIZE];
     day_format(day, day_text);
-    printf("total: %lu datagrams counted for %s, %lu rejected", totals.accepted, day_text,
-           totals.rejected);
-    const char *sep = " (";
-    for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++) {
-        if (totals.by_reason[i] == 0)
-            continue;
-        printf("%s%s %lu", sep, collector_reject_name((enum collector_reject)i),
-               totals.by_reason[i]);
-        sep = ", ";
-    }
-    printf("%s\n", sep[0] == ',' ? ")" : "");
+    struct buf reasons;
+    buf_init(&reasons);
+    collector_format_rejects(totals.by_reason, &reasons);
+    printf("total: %lu datagrams counted for %s, %lu rejected%s\n", totals.accepted, day_text,
+           totals.rejected, buf_cstr(&reasons));
+    buf_free(&reasons);
     collector_parser_destroy(parser);
     ctr_close(table);
     free(dir);

@@ -52,13 +52,9 @@ struct cfg *cli_config(struct cli *cli)
     cli->cfg = cfg_load(path, is_explicit, &error);
     if (cli->cfg == NULL)
         msg_fatal("%s", error);
-    for (size_t i = 0; i < cli->n_overrides; i++) {
-        char *eq = strchr(cli->overrides[i], '=');
-        char *name = xstrndup(cli->overrides[i], (size_t)(eq - cli->overrides[i]));
-        if (cfg_set(cli->cfg, name, eq + 1, &error) < 0)
+    for (size_t i = 0; i < cli->n_overrides; i++)
+        if (cfg_set_assignment(cli->cfg, cli->overrides[i], &error) < 0)
             msg_fatal("%s", error);
-        free(name);
-    }
     if (cfg_validate(cli->cfg, &error) < 0)
         msg_fatal("%s", error);
     return cli->cfg;

@@ -74,16 +74,7 @@ static void stats_line(struct collector_stats *stats, struct buf *out)
     buf_printf(out, "received %llu datagrams (%llu bytes), accepted %llu, rejected %llu",
                (unsigned long long)stats->received, (unsigned long long)stats->bytes,
                (unsigned long long)stats->accepted, (unsigned long long)stats->rejected);
-    const char *sep = " (";
-    for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++) {
-        if (stats->rejected_by[i] == 0)
-            continue;
-        buf_printf(out, "%s%s %llu", sep, collector_reject_name((enum collector_reject)i),
-                   (unsigned long long)stats->rejected_by[i]);
-        sep = ", ";
-    }
-    if (sep[0] == ',')
-        buf_putc(out, ')');
+    collector_format_rejects(stats->rejected_by, out);
 }
 
 void collect_status(struct daemon *d, struct ctl_reply *reply)

@@ -71,11 +71,7 @@ static struct cfg *config_read(struct daemon *d, char **error_r)
     if (cfg == NULL)
         return NULL;
     for (size_t i = 0; i < d->n_overrides; i++) {
-        char *eq = strchr(d->overrides[i], '=');
-        char *name = xstrndup(d->overrides[i], (size_t)(eq - d->overrides[i]));
-        int status = cfg_set(cfg, name, eq + 1, error_r);
-        free(name);
-        if (status < 0) {
+        if (cfg_set_assignment(cfg, d->overrides[i], error_r) < 0) {
             cfg_free(cfg);
             return NULL;
         }

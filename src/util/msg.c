@@ -15,19 +15,29 @@
 int msg_verbose;
 
 static const char *msg_ident = "tlsrpt";
+static char *msg_ident_copy;
 static int msg_dest = MSG_STDERR;
 static int msg_syslog_open;
 
 void msg_setup(const char *ident, int dest_mask, int syslog_facility)
 {
-    msg_ident = ident;
+    /* Our own copy: openlog() keeps the pointer, callers may free theirs. */
+    char *old_copy = msg_ident_copy;
+    size_t len = strlen(ident);
+
+    msg_ident_copy = malloc(len + 1);
+    if (msg_ident_copy == NULL)
+        abort();
+    memcpy(msg_ident_copy, ident, len + 1);
+    msg_ident = msg_ident_copy;
     msg_dest = dest_mask;
     if (dest_mask & MSG_SYSLOG) {
         if (msg_syslog_open)
             closelog();
-        openlog(ident, LOG_PID | LOG_NDELAY, syslog_facility);
+        openlog(msg_ident, LOG_PID | LOG_NDELAY, syslog_facility);
         msg_syslog_open = 1;
     }
+    free(old_copy);
 }
 
 int msg_facility_from_name(const char *name)
