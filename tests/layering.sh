@@ -12,7 +12,11 @@ core:util.h core.h
 config:util.h cfg.h
 counters:util.h core.h counters.h
 ctl:util.h ctl.h
-collector:util.h core.h counters.h collector.h"
+collector:util.h core.h counters.h collector.h
+report:util.h core.h counters.h report.h
+dns:util.h dns.h
+spool:util.h spool.h
+scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h scheduler.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

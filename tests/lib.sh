@@ -14,7 +14,9 @@ checks=0
 T=$(mktemp -d "/tmp/tlsrpt-$TEST_NAME.XXXXXX")
 chmod 755 "$T"
 DAEMON_PID=
+DNS_PID=
 cleanup() {
+    [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
@@ -95,4 +97,18 @@ stop_daemon() {
     wait "$DAEMON_PID"
     DAEMON_STATUS=$?
     DAEMON_PID=
+}
+
+# start_dns DATAFILE: ldns-testns on 127.0.0.1 and a random free port (DNS_PORT).
+start_dns() {
+    command -v ldns-testns >/dev/null 2>&1 || skip "ldns-testns not found (apt-get install ldnsutils)"
+    for _ in 1 2 3 4 5 6 7 8; do
+        DNS_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 40000 + 20000 ))
+        ldns-testns -p "$DNS_PORT" "$1" >"$T/dns.log" 2>&1 &
+        DNS_PID=$!
+        sleep 0.2
+        kill -0 "$DNS_PID" 2>/dev/null && return 0
+    done
+    echo "ldns-testns did not start:"; cat "$T/dns.log"
+    exit 1
 }

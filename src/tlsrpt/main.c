@@ -29,6 +29,11 @@ static const struct command commands[] = {
      "counters [--day D] [--domain X] [--json]   show a day's counters"},
     {"ingest", cmd_ingest,
      "ingest --format libtlsrpt [--day D] FILE...   count events from files offline"},
+    {"lookup", cmd_lookup, "lookup DOMAIN   show the TLSRPT record and rua of a domain"},
+    {"queue", cmd_queue, "queue [--json]   the outbox: reports and their delivery state"},
+    {"report", cmd_report,
+     "report [--day D] [--domain X] [--pretty] [--out DIR]   the reports a day gives"},
+    {"run", cmd_run, "run [--day D] [--dry-run]   build finished days into the outbox now"},
     {"status", cmd_status, "status [--json]   ask the daemon how it is doing"},
 };
 
@@ -99,7 +104,12 @@ int main(int argc, char **argv)
     struct cli cli = {.program = "tlsrpt"};
     int ch, status;
 
-    msg_setup("tlsrpt", MSG_STDERR, LOG_MAIL);
+    /* A worker the daemon started also logs where the daemon does. */
+    const char *facility = getenv("TLSRPT_SYSLOG_FACILITY");
+    if (facility && msg_facility_from_name(facility) >= 0)
+        msg_setup("tlsrpt", MSG_STDERR | MSG_SYSLOG, msg_facility_from_name(facility));
+    else
+        msg_setup("tlsrpt", MSG_STDERR, LOG_MAIL);
     /* "+": stop at the command name; the command parses its own options. */
     while ((ch = getopt_long(argc, argv, "+c:o:hvV", options, NULL)) != -1) {
         switch (ch) {

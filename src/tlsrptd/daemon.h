@@ -31,6 +31,10 @@ struct daemon {
     char *control_path;
     char *counters_dir;
     struct collector *collector;
+    pid_t worker_pid; /* the running report worker, 0 when none */
+    time_t worker_started;
+    unsigned long worker_runs;
+    int worker_last_status;
     unsigned long control_requests;
     unsigned long control_refused;
     unsigned long reloads;
@@ -50,6 +54,11 @@ void collect_open(struct daemon *d); /* as root, before the drop */
 void collect_start(struct daemon *d);
 void collect_status(struct daemon *d, struct ctl_reply *reply);
 void collect_close(struct daemon *d);
+
+/* schedule.c: the report worker, once a minute */
+void schedule_start(struct daemon *d);
+void schedule_status(struct daemon *d, struct ctl_reply *reply);
+void schedule_stop(struct daemon *d);
 
 /* control.c */
 void control_open(struct daemon *d);

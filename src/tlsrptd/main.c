@@ -281,10 +281,12 @@ int main(int argc, char **argv)
              d->collector ? d->started_with[3] : "disabled");
 
     housekeeping(d);
+    schedule_start(d);
     loop_run(d->loop);
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
+    schedule_stop(d);
     collect_close(d);
     control_close(d);
     unlink(pid_path);

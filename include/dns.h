@@ -1,0 +1,82 @@
+/*
+ * dns.h - rua discovery: the TXT record at _smtp._tls.<policy domain>
+ * (RFC 8460 §3) looked up with ldns, its grammar, and the difference
+ * between "this domain takes no reports" and "ask again later".
+ */
+#ifndef TLSRPT_DNS_H
+#define TLSRPT_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+enum dns_rua_scheme {
+    DNS_RUA_MAILTO,
+    DNS_RUA_HTTPS,
+};
+
+struct dns_rua {
+    enum dns_rua_scheme scheme;
+    char *uri;     /* percent-decoded (%2C %21 %3B), e.g. "mailto:tlsrpt@example.com" */
+    char *target;  /* mailto: the addr-spec; https: the whole URI */
+};
+
+/* A parsed TLSRPT record. */
+struct dns_tlsrpt_record {
+    char *text;              /* the record as found (strings joined) */
+    struct dns_rua *rua;     /* supported destinations, in record order, deduplicated */
+    size_t n_rua;
+    char **notes;            /* what was skipped and why (unknown scheme, over the limit) */
+    size_t n_notes;
+};
+
+/*
+ * Parses record text per RFC 8460 §3: "v=TLSRPTv1" first, fields separated
+ * by *WSP ";" *WSP, one or more "rua=" fields of URIs separated by
+ * *WSP "," *WSP, extension fields ignored, a trailing ";" allowed; only
+ * mailto: and https: kept (others noted), at most max_rua destinations
+ * (the rest noted). -1 with *error_r (caller frees) when the text is not a
+ * valid TLSRPT record, including one with no usable rua at all.
+ */
+int dns_tlsrpt_parse(const char *text, size_t max_rua, struct dns_tlsrpt_record *record,
+                     char **error_r);
+void dns_tlsrpt_record_free(struct dns_tlsrpt_record *record);
+
+enum dns_status {
+    DNS_FOUND,     /* exactly one valid TLSRPT record */
+    DNS_NONE,      /* NXDOMAIN, NODATA, or not exactly one record starting "v=TLSRPTv1;" */
+    DNS_TEMPFAIL,  /* SERVFAIL, timeout, no server reachable: try again later */
+};
+const char *dns_status_name(enum dns_status status);
+
+/* Everything a lookup saw, for `tlsrpt lookup`. */
+struct dns_tlsrpt_answer {
+    enum dns_status status;
+    char *qname;               /* _smtp._tls.<domain> */
+    char *detail;              /* "NXDOMAIN", "2 TLSRPT records", "SERVFAIL", ... */
+    char **txt;                /* every TXT record found, strings joined */
+    size_t n_txt;
+    struct dns_tlsrpt_record record; /* when status == DNS_FOUND */
+    time_t expires;            /* cache lifetime from the TTL */
+};
+void dns_tlsrpt_answer_free(struct dns_tlsrpt_answer *answer);
+
+struct dns_resolver;
+/*
+ * servers: NULL or empty for /etc/resolv.conf, else "host[:port]" items
+ * (IPv4 or IPv6 literals; [v6]:port). timeout_ms per query.
+ */
+struct dns_resolver *dns_resolver_create(const char *const *servers, int timeout_ms,
+                                         char **error_r);
+void dns_resolver_destroy(struct dns_resolver *resolver);
+
+/*
+ * Looks up _smtp._tls.<domain> (an A-label name; no parent fallback). The
+ * answer is cached within its TTL (at most one day; negative answers per the
+ * SOA minimum, at most one hour; temporary failures are not cached).
+ * max_rua bounds the destinations kept.
+ */
+void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t max_rua,
+                       struct dns_tlsrpt_answer *answer);
+
+#endif

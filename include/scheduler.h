@@ -1,0 +1,73 @@
+/*
+ * scheduler.h - the daily cycle: which finished days are due, and building
+ * a day: group its counters per (policy domain, TLSRPT record), find each
+ * group's rua, build the reports and put the whole day into the outbox at
+ * once, then mark the day reported. Also hands due reports to the
+ * delivery directory when one is configured.
+ */
+#ifndef TLSRPT_SCHEDULER_H
+#define TLSRPT_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "dns.h"
+#include "report.h"
+#include "spool.h"
+
+struct cfg;
+
+struct sched_context {
+    char *counters_dir;
+    struct spool *spool;             /* NULL for a dry run */
+    struct dns_resolver *resolver;
+    struct rpt_settings settings;
+    bool send_all_success_reports;
+    size_t max_rua;
+    time_t report_spread;            /* send times are spread over this many seconds */
+    const char *domain_filter;       /* only this policy domain (tlsrpt run/report --domain) */
+};
+
+/*
+ * Fills ctx from the configuration: organization_name and contact_info
+ * (checked: -1 with *error_r naming them), the counters directory, the
+ * outbox (opened when open_spool), a resolver for dns_resolvers when
+ * with_dns, and the report parameters.
+ */
+int sched_context_init(struct sched_context *ctx, struct cfg *cfg, bool open_spool, bool with_dns,
+                       char **error_r);
+void sched_context_free(struct sched_context *ctx);
+
+/*
+ * Days with a counter table that are finished (before today, UTC), not yet
+ * reported, at least report_delay past their end and within retention.
+ * *days is allocated (caller frees); returns the count.
+ */
+int sched_due_days(const char *counters_dir, time_t now, time_t report_delay,
+                   int retention_days, int **days);
+
+/*
+ * Builds the reports of `day`. With a spool: writes them into the outbox in
+ * one step and marks the day reported (a day already in the outbox is only
+ * marked). Without (dry run): prints to `out` what would be enqueued.
+ * Returns the number of reports, -1 with *error_r.
+ */
+int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_r);
+
+/*
+ * Calls `each` for every report of the day that would be sent (no DNS, no
+ * outbox): for `tlsrpt report`. Returns the count or -1 with *error_r.
+ */
+typedef void sched_report_fn(const struct rpt_report *report, void *context);
+int sched_each_report(struct sched_context *ctx, int day, sched_report_fn *each, void *context,
+                      char **error_r);
+
+/*
+ * Writes every due report (send_after passed, something still pending) as
+ * its RFC 8460 §5.1 .json.gz file into dir and marks its destinations
+ * delivered. Returns the number written.
+ */
+int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * spool.h - the outbox: built reports waiting for delivery, under
+ * $state_directory/outbox/YYYY-MM-DD/. A day's reports are written into a
+ * temporary directory and renamed into place in one step, so a crash
+ * leaves either all of a day's reports or none. Each report is two files:
+ * ID.json (the report) and ID.state (its delivery state, replaced
+ * atomically on every change). Symlinks are refused everywhere.
+ */
+#ifndef TLSRPT_SPOOL_H
+#define TLSRPT_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util.h"
+
+enum spool_state {
+    SPOOL_PENDING,   /* not tried yet */
+    SPOOL_DELIVERED,
+    SPOOL_RETRYING,
+    SPOOL_FAILED,
+};
+#define SPOOL_STATE_COUNT 4
+const char *spool_state_name(enum spool_state state);
+
+struct spool_destination {
+    char *uri;
+    enum spool_state state;
+    int attempts;
+    time_t next_try;
+    char *last_error; /* NULL when none */
+};
+
+struct spool_entry {
+    char *unique_id;      /* file name stem: 1*(ALPHA/DIGIT) */
+    char *report_id;
+    char *policy_domain;
+    char *file_name;      /* RFC 8460 §5.1 name of the gzip file */
+    char *record;         /* the TLSRPT record the destinations came from ("" if none yet) */
+    int day;
+    time_t created;
+    time_t send_after;    /* random moment within report_spread */
+    uint64_t successes;
+    uint64_t failures;
+    bool rua_pending;     /* DNS failed temporarily: look the record up again */
+    struct spool_destination *destinations;
+    size_t n_destinations;
+};
+void spool_entry_free(struct spool_entry *entry);
+/* Adds a destination (pending) unless the same URI is already there. */
+void spool_entry_add_destination(struct spool_entry *entry, const char *uri);
+
+struct spool;
+/* Opens (creating it 0750) the outbox directory. */
+struct spool *spool_open(const char *dir, char **error_r);
+void spool_close(struct spool *spool);
+const char *spool_dir(const struct spool *spool);
+
+/* True when the reports of `day` are in the outbox (the day was built). */
+bool spool_day_done(struct spool *spool, int day);
+
+/* Building one day: begin, add each report, then commit (or abort). */
+struct spool_day;
+struct spool_day *spool_day_begin(struct spool *spool, int day, char **error_r);
+int spool_day_add(struct spool_day *txn, const struct spool_entry *entry, const char *json,
+                  size_t json_len, char **error_r);
+int spool_day_commit(struct spool_day *txn, char **error_r);
+void spool_day_abort(struct spool_day *txn);
+
+/* Every report in the outbox, oldest day first, then by policy domain. */
+int spool_list(struct spool *spool, struct spool_entry **entries, size_t *n_entries,
+               char **error_r);
+void spool_list_free(struct spool_entry *entries, size_t n_entries);
+/* Replaces the entry's state file atomically. */
+int spool_update(struct spool *spool, const struct spool_entry *entry, char **error_r);
+/* The report's JSON. */
+int spool_read_report(struct spool *spool, const struct spool_entry *entry, struct buf *json,
+                      char **error_r);
+/* Removes one report (both files); -1 when there is no such report. */
+int spool_delete(struct spool *spool, const struct spool_entry *entry, char **error_r);
+/* Removes the directories of days before `before_day` (retention). */
+int spool_expire(struct spool *spool, int before_day);
+
+#endif

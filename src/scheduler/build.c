@@ -1,0 +1,357 @@
+/*
+ * build.c - building one day's reports: group the counter keys per
+ * (policy domain, TLSRPT record), find where each group's report goes (the
+ * record Postfix saw, else DNS), add DANE results to the MX host's own
+ * record without sending any rua the same data twice, build, enqueue.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "counters.h"
+#include "dns.h"
+#include "report.h"
+#include "scheduler.h"
+#include "spool.h"
+#include "util.h"
+
+/* One report to be: a policy domain, a record and the keys it covers. */
+struct group {
+    char *domain;
+    char *record;      /* as captured ("" unknown) or as found in DNS */
+    const struct ctr_key **keys;
+    size_t n_keys;
+    bool dane_extra;   /* TLSA keys reported to the MX host's own record */
+    bool rua_pending;
+    struct dns_tlsrpt_record rua;
+    bool have_rua;
+};
+
+struct groups {
+    struct group *items;
+    size_t n, cap;
+};
+
+static struct group *group_add(struct groups *groups, const char *domain, const char *record)
+{
+    if (groups->n == groups->cap) {
+        groups->cap = groups->cap ? groups->cap * 2 : 64;
+        groups->items = xreallocarray(groups->items, groups->cap, sizeof(struct group));
+    }
+    struct group *g = &groups->items[groups->n++];
+    memset(g, 0, sizeof(*g));
+    g->domain = xstrdup(domain);
+    g->record = xstrdup(record);
+    return g;
+}
+
+static void group_add_key(struct group *g, const struct ctr_key *key)
+{
+    g->keys = xreallocarray(g->keys, g->n_keys + 1, sizeof(*g->keys));
+    g->keys[g->n_keys++] = key;
+}
+
+static void groups_free(struct groups *groups)
+{
+    for (size_t i = 0; i < groups->n; i++) {
+        free(groups->items[i].domain);
+        free(groups->items[i].record);
+        free(groups->items[i].keys);
+        if (groups->items[i].have_rua)
+            dns_tlsrpt_record_free(&groups->items[i].rua);
+    }
+    free(groups->items);
+}
+
+/* The snapshot is sorted by (domain, record): consecutive keys form a group. */
+static void group_snapshot(const struct ctr_snapshot *snap, const char *filter,
+                           struct groups *groups)
+{
+    struct group *current = NULL;
+
+    for (size_t i = 0; i < snap->n_keys; i++) {
+        const struct ctr_key *key = &snap->keys[i];
+        if (filter && strcmp(filter, key->domain) != 0)
+            continue;
+        if (current == NULL || strcmp(current->domain, key->domain) != 0 ||
+            strcmp(current->record, key->record) != 0)
+            current = group_add(groups, key->domain, key->record);
+        group_add_key(current, key);
+    }
+}
+
+/* Where the group's report goes: parse the captured record, or ask DNS. */
+static void find_rua(struct sched_context *ctx, struct group *g)
+{
+    char *error;
+
+    if (g->record[0] != '\0') {
+        if (dns_tlsrpt_parse(g->record, ctx->max_rua, &g->rua, &error) < 0) {
+            msg_warn("report for %s: the TLSRPT record the MTA used is not valid (%s): "
+                     "no report is sent for it",
+                     g->domain, error);
+            free(error);
+            return;
+        }
+        g->have_rua = true;
+        return;
+    }
+    if (ctx->resolver == NULL) {
+        g->rua_pending = true;
+        return;
+    }
+    struct dns_tlsrpt_answer answer;
+    dns_lookup_tlsrpt(ctx->resolver, g->domain, ctx->max_rua, &answer);
+    if (answer.status == DNS_FOUND) {
+        free(g->record);
+        g->record = xstrdup(answer.record.text);
+        g->rua = answer.record;
+        memset(&answer.record, 0, sizeof(answer.record));
+        g->have_rua = true;
+    } else if (answer.status == DNS_TEMPFAIL) {
+        msg_warn("report for %s: DNS lookup of %s failed for now (%s): the report is kept "
+                 "and its destinations are looked up again later",
+                 g->domain, answer.qname, answer.detail);
+        g->rua_pending = true;
+    } else {
+        msg_info("report for %s: %s has no TLSRPT record (%s): no report", g->domain,
+                 answer.qname, answer.detail);
+    }
+    dns_tlsrpt_answer_free(&answer);
+}
+
+static bool group_has_uri(const struct group *g, const char *uri)
+{
+    for (size_t i = 0; g->have_rua && i < g->rua.n_rua; i++)
+        if (strcmp(g->rua.rua[i].uri, uri) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * DANE results belong to the TLSA base domain (RFC 8460 §3, RFC 7672): a
+ * TLSA key whose policy domain (the MX host) differs from its report's
+ * domain is also reported to the MX host's own record, minus every rua
+ * that already receives it through the recipient domain's report.
+ */
+static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
+{
+    size_t original = groups->n;
+
+    for (size_t i = 0; i < original; i++) {
+        for (size_t k = 0; k < groups->items[i].n_keys; k++) {
+            const struct ctr_key *key = groups->items[i].keys[k];
+            const char *mx = key->policy.domain;
+            if (key->policy.type != TR_POLICY_TLSA || mx == NULL || strcmp(mx, key->domain) == 0)
+                continue;
+            struct group *target = NULL;
+            for (size_t j = original; j < groups->n && !target; j++)
+                if (strcmp(groups->items[j].domain, mx) == 0)
+                    target = &groups->items[j];
+            if (target == NULL) {
+                target = group_add(groups, mx, "");
+                target->dane_extra = true;
+                find_rua(ctx, target);
+            }
+            group_add_key(target, key);
+        }
+    }
+    /* Drop the rua that already get these keys through the recipient domain's report. */
+    for (size_t j = original; j < groups->n; j++) {
+        struct group *extra = &groups->items[j];
+        for (size_t r = 0; extra->have_rua && r < extra->rua.n_rua;) {
+            bool seen = false;
+            for (size_t i = 0; i < original && !seen; i++)
+                for (size_t k = 0; k < groups->items[i].n_keys && !seen; k++)
+                    if (groups->items[i].keys[k]->policy.domain &&
+                        strcmp(groups->items[i].keys[k]->policy.domain, extra->domain) == 0)
+                        seen = group_has_uri(&groups->items[i], extra->rua.rua[r].uri);
+            if (!seen) {
+                r++;
+                continue;
+            }
+            free(extra->rua.rua[r].uri);
+            free(extra->rua.rua[r].target);
+            extra->rua.rua[r] = extra->rua.rua[--extra->rua.n_rua];
+        }
+        if (extra->have_rua && extra->rua.n_rua == 0)
+            extra->have_rua = false; /* nothing new to send: no report */
+    }
+}
+
+static time_t random_delay(time_t spread)
+{
+    uint64_t r = 0;
+
+    if (spread <= 0)
+        return 0;
+    if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+        r = (uint64_t)clock_ms();
+    return (time_t)(r % (uint64_t)spread);
+}
+
+static uint64_t group_failures(const struct group *g)
+{
+    uint64_t failures = 0;
+
+    for (size_t k = 0; k < g->n_keys; k++)
+        failures += g->keys[k]->failure;
+    return failures;
+}
+
+/* Opens and snapshots a day; NULL snapshot (and 0) when the day has no table. */
+static int day_snapshot(const char *counters_dir, int day, bool set_reported,
+                        struct ctr_snapshot **snap, char **error_r)
+{
+    char text[DAY_TEXT_SIZE];
+
+    *snap = NULL;
+    day_format(day, text);
+    char *name = xasprintf("%s/%s.ctr", counters_dir, text);
+    bool exists = access(name, F_OK) == 0;
+    free(name);
+    if (!exists)
+        return 0;
+    struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
+    if (table == NULL)
+        return -1;
+    *snap = ctr_snapshot(table, NULL);
+    if (set_reported)
+        ctr_set_reported(table);
+    ctr_close(table);
+    return 0;
+}
+
+int sched_each_report(struct sched_context *ctx, int day, sched_report_fn *each, void *context,
+                      char **error_r)
+{
+    struct ctr_snapshot *snap;
+    struct groups groups = {0};
+    int count = 0;
+
+    if (day_snapshot(ctx->counters_dir, day, false, &snap, error_r) < 0)
+        return -1;
+    if (snap == NULL)
+        return 0;
+    group_snapshot(snap, ctx->domain_filter, &groups);
+    for (size_t i = 0; i < groups.n; i++) {
+        struct group *g = &groups.items[i];
+        struct rpt_report report;
+        if (!ctx->send_all_success_reports && group_failures(g) == 0)
+            continue;
+        if (rpt_build(&ctx->settings, day, g->domain, g->record, g->keys, g->n_keys, &report,
+                      error_r) < 0) {
+            count = -1;
+            break;
+        }
+        each(&report, context);
+        rpt_report_free(&report);
+        count++;
+    }
+    groups_free(&groups);
+    ctr_snapshot_free(snap);
+    return count;
+}
+
+static void entry_from(const struct group *g, const struct rpt_report *report, time_t now,
+                       time_t spread, struct spool_entry *entry)
+{
+    memset(entry, 0, sizeof(*entry));
+    entry->unique_id = xstrdup(report->unique_id);
+    entry->report_id = xstrdup(report->report_id);
+    entry->policy_domain = xstrdup(report->policy_domain);
+    entry->file_name = xstrdup(report->file_name);
+    entry->record = xstrdup(g->record);
+    entry->day = report->day;
+    entry->created = now;
+    entry->send_after = now + random_delay(spread);
+    entry->successes = report->successes;
+    entry->failures = report->failures;
+    entry->rua_pending = g->rua_pending;
+    for (size_t r = 0; g->have_rua && r < g->rua.n_rua; r++)
+        spool_entry_add_destination(entry, g->rua.rua[r].uri);
+}
+
+static void print_planned(FILE *out, const struct spool_entry *entry)
+{
+    fprintf(out, "%s %s: %llu successful, %llu failed sessions ->", entry->report_id,
+            entry->file_name, (unsigned long long)entry->successes,
+            (unsigned long long)entry->failures);
+    if (entry->rua_pending)
+        fprintf(out, " (rua to be looked up again: DNS failed)");
+    for (size_t i = 0; i < entry->n_destinations; i++)
+        fprintf(out, " %s", entry->destinations[i].uri);
+    fprintf(out, "\n");
+}
+
+int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_r)
+{
+    struct ctr_snapshot *snap;
+    struct groups groups = {0};
+    struct spool_day *txn = NULL;
+    time_t now = time(NULL);
+    int count = 0;
+
+    if (ctx->spool && spool_day_done(ctx->spool, day)) {
+        /* Built before a crash that came before the table was marked: mark it now. */
+        return day_snapshot(ctx->counters_dir, day, true, &snap, error_r) < 0
+                   ? -1
+                   : (snap ? (ctr_snapshot_free(snap), 0) : 0);
+    }
+    if (day_snapshot(ctx->counters_dir, day, false, &snap, error_r) < 0)
+        return -1;
+    if (snap == NULL)
+        return 0;
+    group_snapshot(snap, ctx->domain_filter, &groups);
+    for (size_t i = 0; i < groups.n; i++)
+        find_rua(ctx, &groups.items[i]);
+    add_dane_groups(ctx, &groups);
+    if (ctx->spool && (txn = spool_day_begin(ctx->spool, day, error_r)) == NULL)
+        count = -1;
+    for (size_t i = 0; count >= 0 && i < groups.n; i++) {
+        struct group *g = &groups.items[i];
+        struct rpt_report report;
+        struct spool_entry entry;
+        if (!g->have_rua && !g->rua_pending)
+            continue;
+        if (!ctx->send_all_success_reports && group_failures(g) == 0)
+            continue;
+        if (rpt_build(&ctx->settings, day, g->domain, g->record, g->keys, g->n_keys, &report,
+                      error_r) < 0) {
+            count = -1;
+            break;
+        }
+        entry_from(g, &report, now, ctx->report_spread, &entry);
+        if (txn && spool_day_add(txn, &entry, report.json, report.json_len, error_r) < 0)
+            count = -1;
+        else if (txn == NULL)
+            print_planned(out, &entry);
+        else
+            count++;
+        spool_entry_free(&entry);
+        rpt_report_free(&report);
+    }
+    groups_free(&groups);
+    ctr_snapshot_free(snap);
+    if (txn && count < 0) {
+        spool_day_abort(txn);
+        return -1;
+    }
+    if (txn) {
+        if (spool_day_commit(txn, error_r) < 0)
+            return -1;
+        /* Only now, with the day's reports safely in the outbox. */
+        struct ctr_snapshot *ignored;
+        if (day_snapshot(ctx->counters_dir, day, true, &ignored, error_r) < 0)
+            return -1;
+        if (ignored)
+            ctr_snapshot_free(ignored);
+        char text[DAY_TEXT_SIZE];
+        day_format(day, text);
+        msg_info("reports of %s: %d in the outbox", text, count);
+    }
+    return count;
+}

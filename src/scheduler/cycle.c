@@ -1,0 +1,113 @@
+/*
+ * cycle.c - when reports are built (finished days, report_delay after UTC
+ * midnight, catching up after downtime within retention) and the
+ * delivery_directory hand-off, which writes each due report as its
+ * RFC 8460 §5.1 .json.gz file instead of sending it.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "counters.h"
+#include "report.h"
+#include "scheduler.h"
+#include "spool.h"
+#include "util.h"
+
+int sched_due_days(const char *counters_dir, time_t now, time_t report_delay,
+                   int retention_days, int **days)
+{
+    int *all, n, due = 0;
+    char *error;
+
+    *days = NULL;
+    n = ctr_list_days(counters_dir, &all, &error);
+    if (n < 0) {
+        msg_warn("%s", error);
+        free(error);
+        return 0;
+    }
+    int today = day_from_time(now);
+    *days = xcalloc((size_t)n + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        int day = all[i];
+        if (day >= today || day < today - retention_days ||
+            now < day_start(day + 1) + report_delay)
+            continue;
+        struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, &error);
+        if (table == NULL) {
+            msg_warn("%s", error);
+            free(error);
+            continue;
+        }
+        struct ctr_stats stats;
+        ctr_stats(table, &stats);
+        ctr_close(table);
+        if (!stats.reported)
+            (*days)[due++] = day;
+    }
+    free(all);
+    return due;
+}
+
+static bool entry_pending(const struct spool_entry *entry)
+{
+    if (entry->rua_pending)
+        return true;
+    for (size_t i = 0; i < entry->n_destinations; i++)
+        if (entry->destinations[i].state == SPOOL_PENDING ||
+            entry->destinations[i].state == SPOOL_RETRYING)
+            return true;
+    return false;
+}
+
+int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
+{
+    struct spool_entry *entries;
+    size_t n;
+    char *error;
+    int written = 0;
+
+    if (dir_make(dir, 0750, &error) < 0 || spool_list(spool, &entries, &n, &error) < 0) {
+        msg_error("delivery directory: %s", error);
+        free(error);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct spool_entry *entry = &entries[i];
+        struct buf json, gz;
+        if (entry->send_after > now || !entry_pending(entry))
+            continue;
+        buf_init(&json);
+        buf_init(&gz);
+        char *path = path_join(dir, entry->file_name);
+        if (spool_read_report(spool, entry, &json, &error) < 0 ||
+            rpt_gzip(json.data, json.len, &gz, &error) < 0 ||
+            file_write_atomic(path, gz.data, gz.len, 0640, &error) < 0) {
+            msg_error("delivery directory: report %s: %s", entry->report_id, error);
+            free(error);
+        } else {
+            /* Written instead of sent: every destination counts as served. */
+            entry->rua_pending = false;
+            for (size_t d = 0; d < entry->n_destinations; d++) {
+                entry->destinations[d].state = SPOOL_DELIVERED;
+                entry->destinations[d].attempts++;
+                entry->destinations[d].next_try = 0;
+            }
+            if (spool_update(spool, entry, &error) < 0) {
+                msg_error("outbox: %s", error);
+                free(error);
+            } else {
+                msg_info("report %s for %s written to %s", entry->report_id,
+                         entry->policy_domain, path);
+                written++;
+            }
+        }
+        free(path);
+        buf_free(&json);
+        buf_free(&gz);
+    }
+    spool_list_free(entries, n);
+    return written;
+}

@@ -1,0 +1,213 @@
+/*
+ * state.c - the delivery state of one report as a small text file of
+ * "name=value" lines (values percent-escaped for %, CR and LF), so an
+ * administrator can read it and a crash can never leave half of it: the
+ * file is always replaced whole.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spool.h"
+#include "spool_impl.h"
+
+static const char *const state_names[SPOOL_STATE_COUNT] = {
+    [SPOOL_PENDING] = "pending",
+    [SPOOL_DELIVERED] = "delivered",
+    [SPOOL_RETRYING] = "retrying",
+    [SPOOL_FAILED] = "failed",
+};
+
+const char *spool_state_name(enum spool_state state)
+{
+    if ((unsigned)state >= SPOOL_STATE_COUNT)
+        msg_panic("spool_state_name: bad state %d", (int)state);
+    return state_names[state];
+}
+
+static int state_from_name(const char *name, enum spool_state *state)
+{
+    for (int i = 0; i < SPOOL_STATE_COUNT; i++) {
+        if (strcmp(state_names[i], name) == 0) {
+            *state = (enum spool_state)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void spool_entry_free(struct spool_entry *entry)
+{
+    free(entry->unique_id);
+    free(entry->report_id);
+    free(entry->policy_domain);
+    free(entry->file_name);
+    free(entry->record);
+    for (size_t i = 0; i < entry->n_destinations; i++) {
+        free(entry->destinations[i].uri);
+        free(entry->destinations[i].last_error);
+    }
+    free(entry->destinations);
+    memset(entry, 0, sizeof(*entry));
+}
+
+void spool_entry_add_destination(struct spool_entry *entry, const char *uri)
+{
+    for (size_t i = 0; i < entry->n_destinations; i++)
+        if (strcmp(entry->destinations[i].uri, uri) == 0)
+            return;
+    entry->destinations = xreallocarray(entry->destinations, entry->n_destinations + 1,
+                                        sizeof(struct spool_destination));
+    entry->destinations[entry->n_destinations++] =
+        (struct spool_destination){.uri = xstrdup(uri), .state = SPOOL_PENDING};
+}
+
+static void put(struct buf *out, const char *name, const char *value)
+{
+    buf_puts(out, name);
+    buf_putc(out, '=');
+    for (const char *p = value ? value : ""; *p; p++) {
+        if (*p == '%' || *p == '\n' || *p == '\r')
+            buf_printf(out, "%%%02X", (unsigned char)*p);
+        else
+            buf_putc(out, *p);
+    }
+    buf_putc(out, '\n');
+}
+
+static void put_number(struct buf *out, const char *name, int64_t value)
+{
+    buf_printf(out, "%s=%" PRId64 "\n", name, value);
+}
+
+void spool_state_format(const struct spool_entry *entry, struct buf *out)
+{
+    char day[DAY_TEXT_SIZE];
+
+    day_format(entry->day, day);
+    put(out, "unique_id", entry->unique_id);
+    put(out, "report_id", entry->report_id);
+    put(out, "policy_domain", entry->policy_domain);
+    put(out, "day", day);
+    put(out, "file_name", entry->file_name);
+    put(out, "record", entry->record);
+    put_number(out, "created", entry->created);
+    put_number(out, "send_after", entry->send_after);
+    put_number(out, "successes", (int64_t)entry->successes);
+    put_number(out, "failures", (int64_t)entry->failures);
+    put_number(out, "rua_pending", entry->rua_pending);
+    for (size_t i = 0; i < entry->n_destinations; i++) {
+        const struct spool_destination *d = &entry->destinations[i];
+        put(out, "destination", d->uri);
+        put(out, "state", spool_state_name(d->state));
+        put_number(out, "attempts", d->attempts);
+        put_number(out, "next_try", d->next_try);
+        if (d->last_error)
+            put(out, "last_error", d->last_error);
+    }
+}
+
+static char *unescape(const char *value)
+{
+    char *out = xmalloc(strlen(value) + 1), *o = out;
+
+    for (const char *p = value; *p; p++) {
+        unsigned int byte;
+        if (p[0] == '%' && p[1] && p[2] && sscanf(p + 1, "%2X", &byte) == 1) {
+            *o++ = (char)byte;
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static int parse_number(const char *value, int64_t *number)
+{
+    char *end;
+
+    *number = strtoll(value, &end, 10);
+    return *value != '\0' && *end == '\0' ? 0 : -1;
+}
+
+int spool_state_parse(char *text, const char *name, struct spool_entry *entry, char **error_r)
+{
+    struct spool_destination *d = NULL;
+    int lineno = 0;
+
+    memset(entry, 0, sizeof(*entry));
+    entry->day = -1;
+    for (char *line = text, *next; line && *line; line = next) {
+        lineno++;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *eq = strchr(line, '=');
+        if (eq == NULL)
+            goto bad;
+        *eq = '\0';
+        const char *key = line, *raw = eq + 1;
+        int64_t number = 0;
+        bool numeric = parse_number(raw, &number) == 0;
+        if (strcmp(key, "destination") == 0) {
+            spool_entry_add_destination(entry, "");
+            d = &entry->destinations[entry->n_destinations - 1];
+            free(d->uri);
+            d->uri = unescape(raw);
+        } else if (d && strcmp(key, "state") == 0) {
+            if (state_from_name(raw, &d->state) < 0)
+                goto bad;
+        } else if (d && strcmp(key, "attempts") == 0 && numeric) {
+            d->attempts = (int)number;
+        } else if (d && strcmp(key, "next_try") == 0 && numeric) {
+            d->next_try = (time_t)number;
+        } else if (d && strcmp(key, "last_error") == 0) {
+            free(d->last_error);
+            d->last_error = unescape(raw);
+        } else if (strcmp(key, "unique_id") == 0) {
+            entry->unique_id = unescape(raw);
+        } else if (strcmp(key, "report_id") == 0) {
+            entry->report_id = unescape(raw);
+        } else if (strcmp(key, "policy_domain") == 0) {
+            entry->policy_domain = unescape(raw);
+        } else if (strcmp(key, "file_name") == 0) {
+            entry->file_name = unescape(raw);
+        } else if (strcmp(key, "record") == 0) {
+            entry->record = unescape(raw);
+        } else if (strcmp(key, "day") == 0) {
+            const char *reason;
+            if (day_parse(raw, &entry->day, &reason) < 0)
+                goto bad;
+        } else if (strcmp(key, "created") == 0 && numeric) {
+            entry->created = (time_t)number;
+        } else if (strcmp(key, "send_after") == 0 && numeric) {
+            entry->send_after = (time_t)number;
+        } else if (strcmp(key, "successes") == 0 && numeric) {
+            entry->successes = (uint64_t)number;
+        } else if (strcmp(key, "failures") == 0 && numeric) {
+            entry->failures = (uint64_t)number;
+        } else if (strcmp(key, "rua_pending") == 0 && numeric) {
+            entry->rua_pending = number != 0;
+        } else {
+            goto bad;
+        }
+    }
+    if (!entry->unique_id || !entry->report_id || !entry->policy_domain || !entry->file_name ||
+        entry->day < 0) {
+        *error_r = xasprintf("%s: incomplete delivery state", name);
+        spool_entry_free(entry);
+        return -1;
+    }
+    if (entry->record == NULL)
+        entry->record = xstrdup("");
+    return 0;
+bad:
+    *error_r = xasprintf("%s:%d: malformed delivery state line", name, lineno);
+    spool_entry_free(entry);
+    return -1;
+}

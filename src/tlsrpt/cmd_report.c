@@ -1,0 +1,202 @@
+/*
+ * cmd_report.c - the reports from the command line: `tlsrpt report` prints
+ * (or writes as RFC 8460 §5.1 files) the reports a day's counters give,
+ * without the daemon or DNS; `tlsrpt run` builds finished days into the
+ * outbox on demand, as the daemon does after midnight (--dry-run: only say
+ * what would be enqueued).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "counters.h"
+#include "scheduler.h"
+
+struct print_options {
+    bool pretty;
+    const char *out_dir;
+    int failures;
+};
+
+static void print_report(const struct rpt_report *report, void *context)
+{
+    struct print_options *options = context;
+    char *error;
+
+    if (options->out_dir) {
+        struct buf gz;
+        buf_init(&gz);
+        char *path = path_join(options->out_dir, report->file_name);
+        if (rpt_gzip(report->json, report->json_len, &gz, &error) < 0 ||
+            file_write_atomic(path, gz.data, gz.len, 0644, &error) < 0) {
+            msg_error("%s", error);
+            free(error);
+            options->failures++;
+        } else {
+            printf("%s\n", path);
+        }
+        free(path);
+        buf_free(&gz);
+        return;
+    }
+    if (!options->pretty) {
+        printf("%.*s\n", (int)report->json_len, report->json);
+        return;
+    }
+    json_object *parsed = json_tokener_parse(report->json);
+    if (parsed == NULL)
+        msg_panic("report %s: the builder made JSON json-c cannot read", report->report_id);
+    json_print(parsed, stdout);
+}
+
+static char *domain_option(const char *text)
+{
+    const char *why;
+    char *domain = xstrdup(text);
+
+    if (tr_domain_normalize(domain, &why) < 0)
+        msg_fatal("--domain %s: %s", text, why);
+    return domain;
+}
+
+int cmd_report(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"day", required_argument, NULL, 'D'},
+        {"domain", required_argument, NULL, 'd'},
+        {"pretty", no_argument, NULL, 'p'},
+        {"out", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    struct print_options print = {0};
+    struct sched_context ctx;
+    int day = day_today() - 1, ch;
+    char *domain = NULL, *error;
+
+    while ((ch = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            cli->config_option = optarg;
+            break;
+        case 'D':
+            day = cli_parse_day(optarg);
+            break;
+        case 'd':
+            free(domain);
+            domain = domain_option(optarg);
+            break;
+        case 'p':
+            print.pretty = true;
+            break;
+        case 'o':
+            print.out_dir = optarg;
+            break;
+        default:
+            fprintf(stderr, "usage: tlsrpt report [--day YYYY-MM-DD] [--domain DOMAIN] "
+                            "[--pretty] [--out DIR]\n");
+            return 2;
+        }
+    }
+    if (sched_context_init(&ctx, cli_config(cli), false, false, &error) < 0)
+        msg_fatal("%s", error);
+    if (print.out_dir && dir_make(print.out_dir, 0755, &error) < 0)
+        msg_fatal("%s", error);
+    ctx.domain_filter = domain;
+    int count = sched_each_report(&ctx, day, print_report, &print, &error);
+    if (count < 0)
+        msg_fatal("%s", error);
+    if (count == 0) {
+        char text[DAY_TEXT_SIZE];
+        day_format(day, text);
+        fprintf(stderr, "tlsrpt: no report for %s%s%s: no sessions counted\n", text,
+                domain ? " and " : "", domain ? domain : "");
+    }
+    sched_context_free(&ctx);
+    free(domain);
+    return print.failures ? 1 : 0;
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"day", required_argument, NULL, 'D'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"due", no_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sched_context ctx;
+    int day = -1, ch, status = 0;
+    bool dry_run = false, quiet = false;
+    time_t delay = 0;
+    char *error;
+
+    while ((ch = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            cli->config_option = optarg;
+            break;
+        case 'D':
+            day = cli_parse_day(optarg);
+            break;
+        case 'n':
+            dry_run = true;
+            break;
+        case 'u':
+            /* The daemon's worker: only days past report_delay, no chatter. */
+            delay = -1;
+            quiet = true;
+            break;
+        default:
+            fprintf(stderr, "usage: tlsrpt run [--day YYYY-MM-DD] [--dry-run]\n");
+            return 2;
+        }
+    }
+    struct cfg *cfg = cli_config(cli);
+    if (day >= day_today())
+        msg_fatal("--day: only finished days (before today, UTC) are reported");
+    char *counters = cli_counters_dir(cli);
+    if (!dry_run)
+        cli_become_daemon_user(cli, counters);
+    if (sched_context_init(&ctx, cfg, !dry_run, true, &error) < 0)
+        msg_fatal("%s", error);
+    int *days = NULL, n = 0;
+    if (day >= 0) {
+        days = xcalloc(1, sizeof(int));
+        days[n++] = day;
+    } else {
+        /* On demand: every finished, unreported day, without waiting for report_delay. */
+        if (delay < 0)
+            delay = (time_t)cfg_time(cfg, "report_delay");
+        n = sched_due_days(ctx.counters_dir, time(NULL), delay,
+                           (int)(cfg_time(cfg, "counter_retention") / 86400), &days);
+    }
+    for (int i = 0; i < n; i++) {
+        char text[DAY_TEXT_SIZE];
+        day_format(days[i], text);
+        if (ctx.spool && spool_day_done(ctx.spool, days[i]))
+            printf("%s: already in the outbox\n", text);
+        int count = sched_build_day(&ctx, days[i], stdout, &error);
+        if (count < 0) {
+            msg_error("%s: %s", text, error);
+            free(error);
+            status = 1;
+        } else if (!dry_run) {
+            printf("%s: %d reports added to the outbox\n", text, count);
+        }
+    }
+    if (n == 0 && !quiet)
+        printf("nothing to do: no finished day waits for its reports\n");
+    const char *directory = cfg_str(cfg, "delivery_directory");
+    if (!dry_run && directory[0] != '\0') {
+        int written = sched_deliver_to_directory(ctx.spool, directory, time(NULL));
+        if (!quiet || written > 0)
+            printf("%d reports written to %s\n", written, directory);
+    }
+    free(days);
+    free(counters);
+    sched_context_free(&ctx);
+    return status;
+}

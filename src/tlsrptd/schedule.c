@@ -1,0 +1,122 @@
+/*
+ * schedule.c - the daemon's daily cycle: once a minute, unless one is still
+ * running, it starts a worker, `tlsrpt run --due` (a fresh process from
+ * posix_spawn, never a shell), that builds the finished days past
+ * report_delay into the outbox and hands due reports to delivery_directory.
+ * A worker in its own process keeps slow DNS out of the event loop and
+ * leaves nothing half done when it dies: the next one starts again.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "daemon.h"
+
+#define SCHEDULE_INTERVAL_MS (60 * 1000)
+
+extern char **environ;
+
+/* tlsrpt is installed beside tlsrptd (both in sbin, or both in the build tree). */
+static char *worker_path(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (n <= 0)
+        return xstrdup("tlsrpt");
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    *slash = '\0';
+    return xasprintf("%s/tlsrpt", self);
+}
+
+static void worker_reap(struct daemon *d)
+{
+    int status;
+
+    if (d->worker_pid <= 0 || waitpid(d->worker_pid, &status, WNOHANG) != d->worker_pid)
+        return;
+    d->worker_pid = 0;
+    d->worker_runs++;
+    d->worker_last_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (d->worker_last_status != 0)
+        msg_warn("report worker exited with status %d (it is started again in a minute)",
+                 d->worker_last_status);
+}
+
+static void worker_start(struct daemon *d)
+{
+    char *path = worker_path();
+    char **argv = xcalloc(2 * d->n_overrides + 8, sizeof(char *));
+    size_t n = 0;
+    posix_spawn_file_actions_t actions;
+
+    argv[n++] = path;
+    argv[n++] = "-c";
+    argv[n++] = (char *)cfg_path(d->cfg);
+    for (size_t i = 0; i < d->n_overrides; i++) {
+        argv[n++] = "-o";
+        argv[n++] = d->overrides[i];
+    }
+    argv[n++] = "run";
+    argv[n++] = "--due";
+    argv[n] = NULL;
+    /* Its chatter is not wanted; its warnings go to stderr and syslog. */
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    setenv("TLSRPT_SYSLOG_FACILITY", cfg_str(d->cfg, "syslog_facility"), 1);
+    int err = posix_spawn(&d->worker_pid, path, &actions, NULL, argv, environ);
+    if (err != 0) {
+        msg_error("cannot start the report worker %s: %s", path, strerror(err));
+        d->worker_pid = 0;
+    }
+    d->worker_started = time(NULL);
+    posix_spawn_file_actions_destroy(&actions);
+    free(argv);
+    free(path);
+}
+
+static void schedule_tick(void *context)
+{
+    struct daemon *d = context;
+
+    worker_reap(d);
+    if (d->worker_pid == 0)
+        worker_start(d);
+    loop_timer(d->loop, SCHEDULE_INTERVAL_MS, schedule_tick, d);
+}
+
+void schedule_start(struct daemon *d)
+{
+    if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
+        cfg_str(d->cfg, "contact_info")[0] == '\0')
+        return; /* main() has warned: no report can be built */
+    loop_timer(d->loop, 1000, schedule_tick, d);
+}
+
+void schedule_status(struct daemon *d, struct ctl_reply *reply)
+{
+    worker_reap(d);
+    ctl_reply_add(reply, "reports.worker_runs", "%lu", d->worker_runs);
+    ctl_reply_add(reply, "reports.worker_running", "%s", d->worker_pid > 0 ? "yes" : "no");
+    ctl_reply_add(reply, "reports.worker_last_status", "%d", d->worker_last_status);
+}
+
+void schedule_stop(struct daemon *d)
+{
+    /* The worker finishes or is cut short safely: the outbox is transactional. */
+    if (d->worker_pid > 0) {
+        kill(d->worker_pid, SIGTERM);
+        waitpid(d->worker_pid, NULL, 0);
+        d->worker_pid = 0;
+    }
+}
