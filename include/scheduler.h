@@ -64,8 +64,16 @@ int sched_each_report(struct sched_context *ctx, int day, sched_report_fn *each,
                       char **error_r);
 
 /*
- * Writes every due report (send_after passed, something still pending) as
- * its RFC 8460 §5.1 .json.gz file into dir and marks its destinations
+ * Looks up again the TLSRPT record of every outbox report whose lookup
+ * failed temporarily: found, its destinations are added; none, the report
+ * has nowhere to go (kept, visible in the queue); still failing, it waits
+ * for the next run. Returns the number resolved.
+ */
+int sched_resolve_pending(struct sched_context *ctx);
+
+/*
+ * Writes every due report (send_after passed, a destination still pending)
+ * as its RFC 8460 §5.1 .json.gz file into dir and marks its destinations
  * delivered. Returns the number written.
  */
 int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now);

@@ -101,7 +101,8 @@ assert_eq "counters --json for one domain" \
   ],
   "lost_events": 0,
   "entries_used": 4,
-  "max_entries": 4096
+  "max_entries": 4096,
+  "reported": false
 }' "$out"
 out=$("$TLSRPT" counters --day 2026-03-01 --json | grep -c '"failed-session-count"')
 assert_eq "every failure detail is in the JSON" 2 "$out"

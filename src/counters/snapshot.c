@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "core.h"
@@ -390,6 +392,25 @@ static void assemble(struct collector *c)
     }
 }
 
+/* Slots scanned between two releases of table pages (a power of two). */
+#define SNAPSHOT_DROP_SLOTS 65536
+
+/*
+ * Unmaps the whole pages between from and to from this process. On a shared
+ * file mapping this loses nothing: the data stays in the page cache and a
+ * later access maps it again. It keeps a snapshot's peak memory near the
+ * size of the copy instead of the copy plus the table.
+ */
+static void drop_pages(const void *from, const void *to)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)from + page - 1) & ~(page - 1);
+    uintptr_t end = (uintptr_t)to & ~(page - 1);
+
+    if (end > start)
+        madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
 struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_filter)
 {
     struct collector c;
@@ -406,6 +427,9 @@ struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_fi
     for (uint32_t index = 0; index <= table->slot_mask; index++) {
         struct ctr_slot *slot = &table->slots[index];
 
+        /* Slots already scanned need not stay in memory beside the copy. */
+        if ((index & (SNAPSHOT_DROP_SLOTS - 1)) == 0 && index > 0)
+            drop_pages(&table->slots[index - SNAPSHOT_DROP_SLOTS], slot);
         if (__atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE) == 0)
             continue;
         if ((bytes = ctr_slot_encoding(table, slot, &length)) == NULL)
@@ -419,6 +443,8 @@ struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_fi
     }
     collect_overflow(&c);
     c.snap->pub.lost_events = __atomic_load_n(&table->header->lost_events, __ATOMIC_RELAXED);
+    /* Everything needed is copied: let the table's pages go before sorting. */
+    drop_pages(table->slots, table->map + table->map_size);
     if (c.damaged > 0)
         msg_warn("%s: skipped %zu damaged entries of the counter table", table->path, c.damaged);
     assemble(&c);

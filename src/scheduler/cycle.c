@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "counters.h"
+#include "dns.h"
 #include "report.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -53,13 +54,59 @@ int sched_due_days(const char *counters_dir, time_t now, time_t report_delay,
 
 static bool entry_pending(const struct spool_entry *entry)
 {
-    if (entry->rua_pending)
-        return true;
     for (size_t i = 0; i < entry->n_destinations; i++)
         if (entry->destinations[i].state == SPOOL_PENDING ||
             entry->destinations[i].state == SPOOL_RETRYING)
             return true;
     return false;
+}
+
+int sched_resolve_pending(struct sched_context *ctx)
+{
+    struct spool_entry *entries;
+    size_t n;
+    char *error;
+    int resolved = 0;
+
+    if (ctx->resolver == NULL || spool_list(ctx->spool, &entries, &n, &error) < 0) {
+        if (ctx->resolver != NULL) {
+            msg_error("%s", error);
+            free(error);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct spool_entry *entry = &entries[i];
+        struct dns_tlsrpt_answer answer;
+        if (!entry->rua_pending)
+            continue;
+        dns_lookup_tlsrpt(ctx->resolver, entry->policy_domain, ctx->max_rua, &answer);
+        if (answer.status == DNS_TEMPFAIL) {
+            dns_tlsrpt_answer_free(&answer);
+            continue;
+        }
+        entry->rua_pending = false;
+        if (answer.status == DNS_FOUND) {
+            free(entry->record);
+            entry->record = xstrdup(answer.record.text);
+            for (size_t r = 0; r < answer.record.n_rua; r++)
+                spool_entry_add_destination(entry, answer.record.rua[r].uri);
+            msg_info("report %s: %s now found, %zu destinations", entry->report_id,
+                     answer.qname, entry->n_destinations);
+        } else {
+            msg_info("report %s: %s has no TLSRPT record (%s): nothing to send",
+                     entry->report_id, answer.qname, answer.detail);
+        }
+        if (spool_update(ctx->spool, entry, &error) < 0) {
+            msg_error("outbox: %s", error);
+            free(error);
+        } else {
+            resolved++;
+        }
+        dns_tlsrpt_answer_free(&answer);
+    }
+    spool_list_free(entries, n);
+    return resolved;
 }
 
 int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
@@ -89,7 +136,6 @@ int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
             free(error);
         } else {
             /* Written instead of sent: every destination counts as served. */
-            entry->rua_pending = false;
             for (size_t d = 0; d < entry->n_destinations; d++) {
                 entry->destinations[d].state = SPOOL_DELIVERED;
                 entry->destinations[d].attempts++;

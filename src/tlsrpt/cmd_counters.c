@@ -94,6 +94,7 @@ static void print_json(int day, const struct ctr_snapshot *snap, const struct ct
                            json_object_new_int64(stats ? stats->entries_used : 0));
     json_object_object_add(root, "max_entries",
                            json_object_new_int64(stats ? stats->max_entries : 0));
+    json_object_object_add(root, "reported", json_object_new_boolean(stats && stats->reported));
     json_print(root, stdout);
 }
 
@@ -131,9 +132,9 @@ static void print_text(int day, const struct ctr_snapshot *snap, const struct ct
         return;
     }
     printf("%s: %" PRIu64 " successful and %" PRIu64 " failed sessions, table %u of %u "
-           "entries used\n\n",
+           "entries used%s\n\n",
            day_text, stats->sessions_success, stats->sessions_failure, stats->entries_used,
-           stats->max_entries);
+           stats->max_entries, stats->reported ? ", reports built" : "");
     table_row(table, "DOMAIN", "POLICY", "SUCCESS", "FAILURE", "RECORD");
     for (size_t i = 0; i < snap->n_keys; i++) {
         const struct ctr_key *key = &snap->keys[i];

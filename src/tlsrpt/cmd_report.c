@@ -189,6 +189,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     }
     if (n == 0 && !quiet)
         printf("nothing to do: no finished day waits for its reports\n");
+    if (!dry_run)
+        sched_resolve_pending(&ctx);
     const char *directory = cfg_str(cfg, "delivery_directory");
     if (!dry_run && directory[0] != '\0') {
         int written = sched_deliver_to_directory(ctx.spool, directory, time(NULL));
