@@ -140,4 +140,33 @@ assert_match "the day's counters are marked reported" '"reported": true' \
     "$("$TLSRPT" counters --day "$CRASH_DAY" --json)"
 assert_eq "a later run finds nothing left to do" "nothing to do: no finished day waits for its reports" \
     "$("$TLSRPT" -o delivery_directory= -o counter_retention=366d run 2>/dev/null)"
+
+# The daemon does it by itself: yesterday's counters become reports once
+# report_delay has passed. Killed (with its worker) in the middle of the
+# cycle and started again, it leaves exactly one report per domain.
+YESTERDAY=$(date -u -d yesterday +%F)
+YBEGIN=$(date -u -d "$YESTERDAY" +%s)
+"$TLSRPT" ingest --format libtlsrpt --day "$YESTERDAY" "$T/many.jsonl" >/dev/null 2>&1
+[ "$(id -u)" -eq 0 ] && chown -R "$(test_user)" "$T/state" "$T/delivered"
+echo "report_delay = 0" >>"$CONF"
+start_daemon
+sleep 1.3
+pkill -9 -f "tlsrpt -c $CONF -o tlsrptd_user=$(test_user) run --due" 2>/dev/null
+kill -9 "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+DAEMON_PID=
+start_daemon
+for _ in $(seq 1 200); do
+    n=$(ls "$T/delivered" | grep -c "!$YBEGIN!")
+    [ "$n" -ge 3000 ] && break
+    sleep 0.1
+done
+assert_eq "killed mid-cycle and restarted: every report of yesterday, once" 3000 \
+    "$(ls "$T/delivered" | grep -c "!$YBEGIN!")"
+assert_eq "and one per domain in the outbox" 3000 \
+    "$(ls "$T/state/outbox/$YESTERDAY" | grep -c '\.state$')"
+status=$("$TLSRPT" status)
+assert_match "status counts the outbox" "^outbox.reports +6006\$" "$status"
+assert_match "and the report worker's runs" "^reports.worker_runs +[1-9]" "$status"
+stop_daemon
 finish

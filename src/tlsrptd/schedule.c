@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 
 #include "ctl.h"
 #include "daemon.h"
+#include "spool.h"
 
 #define SCHEDULE_INTERVAL_MS (60 * 1000)
 
@@ -103,12 +105,46 @@ void schedule_start(struct daemon *d)
     loop_timer(d->loop, 1000, schedule_tick, d);
 }
 
+/* Reports in the outbox by the state of their destinations. */
+static void outbox_status(struct daemon *d, struct ctl_reply *reply)
+{
+    char *dir = path_join(d->state_dir, "outbox"), *error;
+    struct spool *spool = spool_open(dir, &error);
+    struct spool_entry *entries;
+    size_t n, by_state[SPOOL_STATE_COUNT] = {0}, rua_pending = 0;
+
+    if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0) {
+        ctl_reply_add(reply, "outbox.error", "%s", error);
+        free(error);
+        spool_close(spool);
+        free(dir);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rua_pending += entries[i].rua_pending;
+        for (size_t j = 0; j < entries[i].n_destinations; j++)
+            by_state[entries[i].destinations[j].state]++;
+    }
+    ctl_reply_add(reply, "outbox.reports", "%zu", n);
+    for (int s = 0; s < SPOOL_STATE_COUNT; s++) {
+        char name[64];
+        snprintf(name, sizeof(name), "outbox.destinations_%s",
+                 spool_state_name((enum spool_state)s));
+        ctl_reply_add(reply, name, "%zu", by_state[s]);
+    }
+    ctl_reply_add(reply, "outbox.rua_pending", "%zu", rua_pending);
+    spool_list_free(entries, n);
+    spool_close(spool);
+    free(dir);
+}
+
 void schedule_status(struct daemon *d, struct ctl_reply *reply)
 {
     worker_reap(d);
     ctl_reply_add(reply, "reports.worker_runs", "%lu", d->worker_runs);
     ctl_reply_add(reply, "reports.worker_running", "%s", d->worker_pid > 0 ? "yes" : "no");
     ctl_reply_add(reply, "reports.worker_last_status", "%d", d->worker_last_status);
+    outbox_status(d, reply);
 }
 
 void schedule_stop(struct daemon *d)
