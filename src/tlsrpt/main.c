@@ -79,11 +79,15 @@ void cli_become_daemon_user(struct cli *cli, const char *dir)
         msg_warn("tlsrptd_user %s does not exist: files are created as root", user);
         return;
     }
-    /* The state directory and this day's files must stay the daemon's. */
-    char *state = xstrdup(cfg_str(cli->cfg, "state_directory"));
-    if (chown(state, pw->pw_uid, pw->pw_gid) < 0 || chown(dir, pw->pw_uid, pw->pw_gid) < 0)
-        msg_fatal("chown %s: %s", dir, strerror(errno));
-    free(state);
+    /* The state directory, this day's files and the delivery directory stay the daemon's. */
+    const char *state = cfg_str(cli->cfg, "state_directory");
+    const char *delivery = cfg_str(cli->cfg, "delivery_directory");
+    if (delivery[0] != '\0' && dir_make(delivery, 0750, &error) < 0)
+        msg_fatal("%s", error);
+    const char *owned[] = {state, dir, delivery};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(owned); i++)
+        if (owned[i][0] != '\0' && chown(owned[i], pw->pw_uid, pw->pw_gid) < 0)
+            msg_fatal("chown %s: %s", owned[i], strerror(errno));
     if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
         msg_fatal("become %s: %s", user, strerror(errno));
 }

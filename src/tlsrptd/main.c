@@ -248,6 +248,9 @@ int main(int argc, char **argv)
     d->counters_dir = path_join(state_dir, "counters");
     privs_make_dir(d, d->counters_dir, 0750);
     privs_make_dir(d, runtime_dir, 0755);
+    /* Reports are written there by the unprivileged worker. */
+    if (cfg_str(d->cfg, "delivery_directory")[0] != '\0')
+        privs_make_dir(d, cfg_str(d->cfg, "delivery_directory"), 0750);
 
     char *lock_path = path_join(state_dir, "tlsrptd.lock");
     d->lock_fd = file_lock(lock_path, &error);
