@@ -41,6 +41,7 @@ ENTRY_END
 DNS
 start_dns "$T/dns.data"
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" "report_spread = 0" \
+    "tlsrptd_user = $(test_user)" \
     "delivery_directory = $T/delivered"
 
 # The sample (7 good datagrams with their records), plus two domains whose
