@@ -79,4 +79,13 @@ void dns_resolver_destroy(struct dns_resolver *resolver);
 void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t max_rua,
                        struct dns_tlsrpt_answer *answer);
 
+/*
+ * The IPv4 and IPv6 addresses of host (A and AAAA, CNAMEs followed) into at
+ * most max entries with port 0. Returns the count (0: the name has no
+ * address), or -1 with *error_r (caller frees) on a temporary failure.
+ */
+struct sockaddr_storage;
+int dns_lookup_addresses(struct dns_resolver *resolver, const char *host,
+                         struct sockaddr_storage *addresses, size_t max, char **error_r);
+
 #endif

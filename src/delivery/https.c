@@ -1,0 +1,1 @@
+/* https.c: being written. */
