@@ -58,4 +58,23 @@ void rpt_report_free(struct rpt_report *report);
 /* gzip (RFC 1952) of data into out; -1 with *error_r on a zlib failure. */
 int rpt_gzip(const void *data, size_t len, struct buf *out, char **error_r);
 
+/* Failed sessions per result type over a whole report, most first. */
+struct rpt_result_count {
+    char result_type[32];
+    uint64_t count;
+};
+/* Fills at most max entries; returns how many, or -1 with *error_r. */
+int rpt_top_failures(const char *json, size_t len, struct rpt_result_count *out, size_t max,
+                     char **error_r);
+
+/*
+ * The gzip of a report within max_gzip bytes (max_report_size): when it is
+ * bigger, the least frequent failure-details entries are dropped until it
+ * fits. Summaries are never changed, so no session goes uncounted.
+ * *dropped tells how many entries went. -1 with *error_r if even a report
+ * without any failure details does not fit.
+ */
+int rpt_fit(const char *json, size_t len, size_t max_gzip, struct buf *json_out,
+            struct buf *gzip_out, size_t *dropped, char **error_r);
+
 #endif

@@ -12,11 +12,31 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "delivery.h"
 #include "dns.h"
 #include "report.h"
 #include "spool.h"
 
 struct cfg;
+
+/* How reports leave: transports, signature, retries, suppression (issue: delivery). */
+struct sched_delivery {
+    bool ready;                     /* set up (not for dry runs) */
+    struct dlv_smtp_settings smtp;
+    struct dlv_https_settings https;
+    struct dlv_dkim_key *dkim_key;  /* NULL: not configured */
+    char *dkim_domain;
+    const char *dkim_selector;
+    char *from;                     /* From: */
+    char *envelope_sender;
+    time_t retry_initial;
+    time_t retry_window;
+    int suppress_after;
+    time_t suppress_time;
+    size_t max_report_size;
+    int rate_limit;                 /* per destination domain and minute */
+    char *suppress_path;
+};
 
 struct sched_context {
     char *counters_dir;
@@ -27,6 +47,7 @@ struct sched_context {
     size_t max_rua;
     time_t report_spread;            /* send times are spread over this many seconds */
     const char *domain_filter;       /* only this policy domain (tlsrpt run/report --domain) */
+    struct sched_delivery delivery;
 };
 
 /*
@@ -77,5 +98,16 @@ int sched_resolve_pending(struct sched_context *ctx);
  * delivered. Returns the number written.
  */
 int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now);
+
+/*
+ * Delivers every due report to each of its destinations that is pending or
+ * due for a retry: mail (message, DKIM, SMTP or sendmail) or HTTPS. State
+ * is written before each attempt (a crash repeats at most that attempt)
+ * and after it: delivered, retrying with exponential backoff from
+ * retry_initial within retry_window of the first attempt, or failed;
+ * permanent failures in a row suppress the destination. Returns the
+ * number of attempts made.
+ */
+int sched_deliver(struct sched_context *ctx, time_t now);
 
 #endif

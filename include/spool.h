@@ -29,6 +29,7 @@ struct spool_destination {
     char *uri;
     enum spool_state state;
     int attempts;
+    time_t first_try; /* the retry window (RFC 8460 §5.5) runs from here */
     time_t next_try;
     char *last_error; /* NULL when none */
 };
@@ -82,5 +83,30 @@ int spool_read_report(struct spool *spool, const struct spool_entry *entry, stru
 int spool_delete(struct spool *spool, const struct spool_entry *entry, char **error_r);
 /* Removes the directories of days before `before_day` (retention). */
 int spool_expire(struct spool *spool, int before_day);
+
+/*
+ * Suppression: destinations that get no reports for a while, set by hand
+ * (`tlsrpt suppress add`) or automatically after repeated permanent
+ * failures. Kept in one small text file in the state directory, replaced
+ * atomically on every change.
+ */
+struct spool_suppression {
+    char *uri;
+    time_t until;          /* 0: not suppressed */
+    int failures_in_a_row; /* permanent failures since the last success */
+    bool manual;
+};
+struct spool_suppressions {
+    char *path;
+    struct spool_suppression *items;
+    size_t n;
+};
+int spool_suppressions_load(const char *path, struct spool_suppressions *list, char **error_r);
+int spool_suppressions_save(struct spool_suppressions *list, char **error_r);
+void spool_suppressions_free(struct spool_suppressions *list);
+/* The record for uri, created (not suppressed) when missing and `create`. */
+struct spool_suppression *spool_suppression_find(struct spool_suppressions *list,
+                                                 const char *uri, bool create);
+bool spool_suppressed(const struct spool_suppressions *list, const char *uri, time_t now);
 
 #endif

@@ -17,7 +17,7 @@ report:util.h core.h counters.h report.h
 dns:util.h dns.h
 spool:util.h spool.h
 scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h scheduler.h
-delivery:util.h delivery.h"
+delivery:util.h core.h dns.h delivery.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

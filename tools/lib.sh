@@ -8,7 +8,8 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 # Build dependencies, then the test peers (DNS server, validators, ...).
 BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-dev
  libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev"
-TEST_PACKAGES="ldnsutils python3-dkim util-linux procps clang libclang-rt-14-dev"
+TEST_PACKAGES="ldnsutils python3 python3-dkim openssl postfix util-linux procps clang
+ libclang-rt-14-dev"
 
 install_packages() {
     missing=""
@@ -25,6 +26,8 @@ install_packages() {
     fi
     echo "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # Postfix is a test peer only: installed unconfigured, never started by the package.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null

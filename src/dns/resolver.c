@@ -13,6 +13,7 @@
 #include <ldns/ldns.h>
 
 #include "dns.h"
+#include "dns_impl.h"
 #include "util.h"
 
 /* §3: only records beginning with this are TLSRPT records (tlsrpt.c checks it too). */
@@ -407,10 +408,11 @@ static char *rcode_error(ldns_pkt_rcode rcode)
 
 /*
  * Asks each server in turn until one gives a definite answer (NOERROR or
- * NXDOMAIN); 0 with *outcome, or -1 with what the last server did.
+ * NXDOMAIN); 0 with the reply (caller frees), or -1 with what the last
+ * server did.
  */
-static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
-                         struct outcome *outcome, char **error_r)
+int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_rr_type type,
+                      ldns_pkt **reply_r, char **error_r)
 {
     char *error = NULL;
 
@@ -419,8 +421,8 @@ static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
         ldns_pkt *query = NULL, *reply = NULL;
         /* ldns marks a server that failed once as unreachable for good. */
         ldns_resolver_set_nameserver_rtt(server, 0, LDNS_RESOLV_RTT_MIN);
-        ldns_status status = ldns_resolver_prepare_query_pkt(&query, server, name, LDNS_RR_TYPE_TXT,
-                                                             LDNS_RR_CLASS_IN, LDNS_RD);
+        ldns_status status =
+            ldns_resolver_prepare_query_pkt(&query, server, name, type, LDNS_RR_CLASS_IN, LDNS_RD);
         if (status == LDNS_STATUS_OK)
             status = ldns_resolver_send_pkt(&reply, server, query);
         free(error);
@@ -434,7 +436,8 @@ static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
         } else if (ldns_pkt_tc(reply)) {
             error = xstrdup("truncated answer");
         } else {
-            read_reply(reply, name, outcome);
+            *reply_r = reply;
+            reply = NULL;
             error = NULL;
         }
         ldns_pkt_free(query);
@@ -444,6 +447,18 @@ static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
     }
     *error_r = error ? error : xstrdup("no DNS server");
     return -1;
+}
+
+static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
+                         struct outcome *outcome, char **error_r)
+{
+    ldns_pkt *reply;
+
+    if (dns_query_servers(resolver, name, LDNS_RR_TYPE_TXT, &reply, error_r) < 0)
+        return -1;
+    read_reply(reply, name, outcome);
+    ldns_pkt_free(reply);
+    return 0;
 }
 
 /* Applies §3 to the TXT records: exactly one beginning "v=TLSRPTv1;", and valid. */

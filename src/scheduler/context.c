@@ -11,6 +11,71 @@
 #include "scheduler.h"
 #include "util.h"
 
+/* HTTPS hosts are resolved with the same resolver as rua records (testable, pinned). */
+static int resolve_with_dns(void *context, const char *host, struct sockaddr_storage *addresses,
+                            size_t max, char **error_r)
+{
+    return dns_lookup_addresses(context, host, addresses, max, error_r);
+}
+
+static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **error_r)
+{
+    struct sched_delivery *dl = &ctx->delivery;
+    char *submitter = rpt_submitter(ctx->settings.contact_info);
+    const char *transport = cfg_str(cfg, "report_transport");
+    const char *from = cfg_str(cfg, "report_from");
+    const char *sender = cfg_str(cfg, "report_envelope_sender");
+    const char *dkim_domain = cfg_str(cfg, "dkim_domain");
+    const char *key_file = cfg_str(cfg, "dkim_key_file");
+
+    if (strcmp(transport, "smtp") != 0 && strcmp(transport, "sendmail") != 0) {
+        *error_r = xasprintf("%s: report_transport = %s: use smtp or sendmail", cfg_path(cfg),
+                             transport);
+        free(submitter);
+        return -1;
+    }
+    dl->from = from[0] ? xstrdup(from) : xasprintf("noreply-tlsrpt@%s", submitter);
+    dl->envelope_sender = xstrdup(sender[0] ? sender : dl->from);
+    dl->dkim_domain = xstrdup(dkim_domain[0] ? dkim_domain : submitter);
+    dl->dkim_selector = cfg_str(cfg, "dkim_selector");
+    free(submitter);
+    if (key_file[0] != '\0') {
+        if (dl->dkim_selector[0] == '\0') {
+            *error_r = xasprintf("%s: dkim_key_file is set but dkim_selector is empty",
+                                 cfg_path(cfg));
+            return -1;
+        }
+        if ((dl->dkim_key = dlv_dkim_key_load(key_file, error_r)) == NULL)
+            return -1;
+    }
+    int timeout = (int)cfg_time(cfg, "delivery_timeout");
+    dl->smtp = (struct dlv_smtp_settings){
+        .relayhost = cfg_str(cfg, "relayhost"),
+        .tls_level = cfg_str(cfg, "relayhost_tls"),
+        .username = cfg_str(cfg, "relayhost_username"),
+        .password = cfg_str(cfg, "relayhost_password"),
+        .sendmail_path = strcmp(transport, "sendmail") == 0 ? cfg_str(cfg, "sendmail_path") : NULL,
+        .timeout_seconds = timeout,
+    };
+    const char *ca_file = cfg_str(cfg, "https_ca_file");
+    dl->https = (struct dlv_https_settings){
+        .ca_file = ca_file[0] ? ca_file : NULL,
+        .allow_private = cfg_bool(cfg, "https_allow_private_destinations"),
+        .timeout_seconds = timeout,
+        .resolve = ctx->resolver ? resolve_with_dns : NULL,
+        .resolve_context = ctx->resolver,
+    };
+    dl->retry_initial = (time_t)cfg_time(cfg, "retry_initial");
+    dl->retry_window = (time_t)cfg_time(cfg, "retry_window");
+    dl->suppress_after = (int)cfg_int(cfg, "suppress_after_failures");
+    dl->suppress_time = (time_t)cfg_time(cfg, "suppress_time");
+    dl->max_report_size = (size_t)cfg_size(cfg, "max_report_size");
+    dl->rate_limit = (int)cfg_int(cfg, "destination_rate_limit");
+    dl->suppress_path = path_join(cfg_str(cfg, "state_directory"), "suppressed");
+    dl->ready = true;
+    return 0;
+}
+
 int sched_context_init(struct sched_context *ctx, struct cfg *cfg, bool open_spool, bool with_dns,
                        char **error_r)
 {
@@ -45,6 +110,10 @@ int sched_context_init(struct sched_context *ctx, struct cfg *cfg, bool open_spo
             return -1;
         }
     }
+    if (open_spool && delivery_init(ctx, cfg, error_r) < 0) {
+        sched_context_free(ctx);
+        return -1;
+    }
     return 0;
 }
 
@@ -54,5 +123,11 @@ void sched_context_free(struct sched_context *ctx)
     spool_close(ctx->spool);
     if (ctx->resolver)
         dns_resolver_destroy(ctx->resolver);
+    if (ctx->delivery.dkim_key)
+        dlv_dkim_key_free(ctx->delivery.dkim_key);
+    free(ctx->delivery.from);
+    free(ctx->delivery.envelope_sender);
+    free(ctx->delivery.dkim_domain);
+    free(ctx->delivery.suppress_path);
     memset(ctx, 0, sizeof(*ctx));
 }

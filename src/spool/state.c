@@ -104,6 +104,7 @@ void spool_state_format(const struct spool_entry *entry, struct buf *out)
         put(out, "destination", d->uri);
         put(out, "state", spool_state_name(d->state));
         put_number(out, "attempts", d->attempts);
+        put_number(out, "first_try", d->first_try);
         put_number(out, "next_try", d->next_try);
         if (d->last_error)
             put(out, "last_error", d->last_error);
@@ -164,6 +165,8 @@ int spool_state_parse(char *text, const char *name, struct spool_entry *entry, c
                 goto bad;
         } else if (d && strcmp(key, "attempts") == 0 && numeric) {
             d->attempts = (int)number;
+        } else if (d && strcmp(key, "first_try") == 0 && numeric) {
+            d->first_try = (time_t)number;
         } else if (d && strcmp(key, "next_try") == 0 && numeric) {
             d->next_try = (time_t)number;
         } else if (d && strcmp(key, "last_error") == 0) {

@@ -1,7 +1,9 @@
 /*
  * cmd_queue.c - `tlsrpt queue`: the outbox, one line per report and
  * destination for people (state, attempts, next try, last error), or a JSON
- * array for scripts with one object per report.
+ * array for scripts with one object per report; `queue flush` delivers
+ * everything due or waiting now, `queue retry ID` gives failed destinations
+ * of a report a new retry window, `queue delete ID` drops a report.
  */
 #include "config.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "scheduler.h"
 #include "spool.h"
 
 static json_object *json_time(time_t t)
@@ -66,6 +69,70 @@ static json_object *entry_json(const struct spool_entry *e)
     return o;
 }
 
+/* A report named by its report-id or the unique id in its file name. */
+static bool entry_named(const struct spool_entry *e, const char *id)
+{
+    return strcmp(e->report_id, id) == 0 || strcmp(e->unique_id, id) == 0;
+}
+
+/* flush, retry ID, delete ID: change the outbox as the daemon's user. */
+static int queue_action(struct cli *cli, const char *action, const char *id)
+{
+    struct sched_context ctx;
+    struct spool_entry *entries;
+    size_t n;
+    char *error;
+    int matched = 0;
+    time_t now = time(NULL);
+
+    char *counters = cli_counters_dir(cli);
+    cli_become_daemon_user(cli, counters);
+    free(counters);
+    if (sched_context_init(&ctx, cli_config(cli), true, true, &error) < 0 ||
+        spool_list(ctx.spool, &entries, &n, &error) < 0)
+        msg_fatal("%s", error);
+    for (size_t i = 0; i < n; i++) {
+        struct spool_entry *e = &entries[i];
+        if (id && !entry_named(e, id))
+            continue;
+        matched++;
+        if (strcmp(action, "delete") == 0) {
+            if (spool_delete(ctx.spool, e, &error) < 0)
+                msg_fatal("%s", error);
+            printf("%s: deleted\n", e->report_id);
+            continue;
+        }
+        for (size_t d = 0; d < e->n_destinations; d++) {
+            struct spool_destination *dest = &e->destinations[d];
+            if (strcmp(action, "retry") == 0 && dest->state == SPOOL_FAILED) {
+                /* A new retry window, as if never tried. */
+                dest->state = SPOOL_PENDING;
+                dest->first_try = 0;
+            }
+            if (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING)
+                dest->next_try = 0;
+        }
+        if (e->send_after > now)
+            e->send_after = now;
+        if (spool_update(ctx.spool, e, &error) < 0)
+            msg_fatal("%s", error);
+    }
+    spool_list_free(entries, n);
+    int status = 0;
+    if (id && matched == 0) {
+        msg_error("no report %s in the outbox", id);
+        status = 1;
+    } else if (strcmp(action, "delete") != 0) {
+        /* As postqueue -f: deliver now what is waiting. */
+        const char *directory = cfg_str(cli_config(cli), "delivery_directory");
+        int done = directory[0] ? sched_deliver_to_directory(ctx.spool, directory, now)
+                                : sched_deliver(&ctx, now);
+        printf("%d %s\n", done, directory[0] ? "reports written" : "delivery attempts made");
+    }
+    sched_context_free(&ctx);
+    return status;
+}
+
 int cmd_queue(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -85,9 +152,18 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
             json = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt queue [--json]\n");
+            fprintf(stderr, "usage: tlsrpt queue [--json] | flush | retry ID | delete ID\n");
             return 2;
         }
+    }
+    if (optind < argc) {
+        const char *action = argv[optind];
+        bool needs_id = strcmp(action, "retry") == 0 || strcmp(action, "delete") == 0;
+        if ((strcmp(action, "flush") != 0 && !needs_id) || argc - optind != (needs_id ? 2 : 1)) {
+            fprintf(stderr, "usage: tlsrpt queue [--json] | flush | retry ID | delete ID\n");
+            return 2;
+        }
+        return queue_action(cli, action, needs_id ? argv[optind + 1] : NULL);
     }
     char *outbox = path_join(cfg_str(cli_config(cli), "state_directory"), "outbox");
     struct spool *spool = spool_open(outbox, &error);

@@ -196,6 +196,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         int written = sched_deliver_to_directory(ctx.spool, directory, time(NULL));
         if (!quiet || written > 0)
             printf("%d reports written to %s\n", written, directory);
+    } else if (!dry_run) {
+        int attempts = sched_deliver(&ctx, time(NULL));
+        if (!quiet || attempts > 0)
+            printf("%d delivery attempts made\n", attempts);
     }
     free(days);
     free(counters);

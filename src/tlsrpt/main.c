@@ -30,11 +30,14 @@ static const struct command commands[] = {
     {"ingest", cmd_ingest,
      "ingest --format libtlsrpt [--day D] FILE...   count events from files offline"},
     {"lookup", cmd_lookup, "lookup DOMAIN   show the TLSRPT record and rua of a domain"},
-    {"queue", cmd_queue, "queue [--json]   the outbox: reports and their delivery state"},
+    {"queue", cmd_queue,
+     "queue [--json] | flush | retry ID | delete ID   the outbox and what to do with it"},
     {"report", cmd_report,
      "report [--day D] [--domain X] [--pretty] [--out DIR]   the reports a day gives"},
     {"run", cmd_run, "run [--day D] [--dry-run]   build finished days into the outbox now"},
     {"status", cmd_status, "status [--json]   ask the daemon how it is doing"},
+    {"suppress", cmd_suppress,
+     "suppress list | add RUA [--until D] | del RUA   destinations that get no reports"},
 };
 
 static void usage(FILE *out, int status)

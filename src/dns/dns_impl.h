@@ -1,0 +1,21 @@
+/*
+ * dns_impl.h - what the files of the dns module share and nobody else
+ * needs: one question asked of the configured servers in turn.
+ */
+#ifndef TLSRPT_DNS_IMPL_H
+#define TLSRPT_DNS_IMPL_H
+
+#include <ldns/ldns.h>
+
+#include "dns.h"
+
+/*
+ * Asks each server in turn (name, type, class IN, RD) until one gives a
+ * definite answer, NOERROR or NXDOMAIN, whose ID and question match the
+ * query; 0 with *reply_r (caller frees with ldns_pkt_free), or -1 with
+ * *error_r (caller frees) saying what the last server did.
+ */
+int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_rr_type type,
+                      ldns_pkt **reply_r, char **error_r);
+
+#endif

@@ -1,0 +1,279 @@
+/*
+ * deliver.c - one delivery pass over the outbox: for every due report and
+ * every destination pending or due for a retry, make the payload (fitted
+ * into max_report_size), send it (mail with DKIM, or HTTPS), and record the
+ * outcome: delivered, retrying (backoff doubling from retry_initial, for at
+ * most retry_window after the first attempt), or failed; repeated permanent
+ * failures suppress a destination for suppress_time.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "delivery.h"
+#include "report.h"
+#include "scheduler.h"
+#include "spool.h"
+#include "util.h"
+
+#define TOP_FAILURES 5
+#define RATE_DOMAINS 256
+
+/* What one report needs for all its destinations, made once. */
+struct payload {
+    bool ready;
+    struct buf json, gzip;
+    struct rpt_result_count top[TOP_FAILURES];
+    int n_top;
+};
+
+/* Deliveries per destination domain in this pass, for destination_rate_limit. */
+struct rate {
+    char domain[256];
+    int count;
+};
+
+static int payload_make(struct sched_context *ctx, struct spool_entry *entry, struct payload *p,
+                        char **error_r)
+{
+    struct buf stored;
+    size_t dropped;
+
+    if (p->ready)
+        return 0;
+    buf_init(&stored);
+    if (spool_read_report(ctx->spool, entry, &stored, error_r) < 0) {
+        buf_free(&stored);
+        return -1;
+    }
+    int result = rpt_fit(stored.data, stored.len, ctx->delivery.max_report_size, &p->json,
+                         &p->gzip, &dropped, error_r);
+    buf_free(&stored);
+    if (result < 0)
+        return -1;
+    if (dropped > 0)
+        msg_warn("report %s: %zu least frequent failure details dropped to fit "
+                 "max_report_size (%zu bytes); the session totals are complete",
+                 entry->report_id, dropped, ctx->delivery.max_report_size);
+    char *error;
+    p->n_top = rpt_top_failures(p->json.data, p->json.len, p->top, TOP_FAILURES, &error);
+    if (p->n_top < 0) {
+        free(error);
+        p->n_top = 0;
+    }
+    p->ready = true;
+    return 0;
+}
+
+/* The addr-spec of a mailto: URI (before any ?hfields). */
+static char *mailto_target(const char *uri)
+{
+    const char *address = uri + strlen("mailto:");
+
+    return xstrndup(address, strcspn(address, "?"));
+}
+
+static void send_mail(struct sched_context *ctx, const struct spool_entry *entry,
+                      const char *uri, struct payload *p, time_t now, struct dlv_result *result)
+{
+    struct sched_delivery *dl = &ctx->delivery;
+    struct dlv_failure_count top[TOP_FAILURES];
+    struct buf message, signed_message;
+    char *error = NULL, *to = mailto_target(uri);
+    char *submitter = rpt_submitter(ctx->settings.contact_info);
+
+    if (dl->dkim_key == NULL) {
+        /* RFC 8460 §3: report mail MUST be DKIM-signed; receivers drop it otherwise. */
+        result->outcome = DLV_TEMPORARY;
+        snprintf(result->error, sizeof(result->error),
+                 "DKIM is not configured (dkim_key_file, dkim_selector): not sent");
+        free(to);
+        free(submitter);
+        return;
+    }
+    for (int i = 0; i < p->n_top; i++)
+        top[i] = (struct dlv_failure_count){p->top[i].result_type, p->top[i].count};
+    struct dlv_message m = {
+        .from = dl->from,
+        .to = to,
+        .submitter = submitter,
+        .policy_domain = entry->policy_domain,
+        .report_id = entry->report_id,
+        .unique_id = entry->unique_id,
+        .file_name = entry->file_name,
+        .organization_name = ctx->settings.organization_name,
+        .day = entry->day,
+        .successes = entry->successes,
+        .failures = entry->failures,
+        .top_failures = top,
+        .n_top_failures = (size_t)p->n_top,
+        .gzip = p->gzip.data,
+        .gzip_len = p->gzip.len,
+        .date = now,
+    };
+    buf_init(&message);
+    buf_init(&signed_message);
+    if (dlv_message_build(&m, &message, &error) < 0 ||
+        dlv_dkim_sign(dl->dkim_key, dl->dkim_domain, dl->dkim_selector, message.data,
+                      message.len, now, &signed_message, &error) < 0) {
+        result->outcome = DLV_REFUSED;
+        snprintf(result->error, sizeof(result->error), "%s", error);
+        free(error);
+    } else {
+        dlv_smtp_send(&dl->smtp, dl->envelope_sender, to, signed_message.data, signed_message.len,
+                      result);
+    }
+    buf_free(&message);
+    buf_free(&signed_message);
+    free(to);
+    free(submitter);
+}
+
+/* Over the destination domain's limit for this pass? Counts the attempt if not. */
+static bool rate_exceeded(struct rate *rates, size_t *n_rates, const char *uri, int limit)
+{
+    const char *at = strchr(uri, '@');
+    const char *host = at ? at + 1 : strstr(uri, "://") ? strstr(uri, "://") + 3 : uri;
+    size_t len = strcspn(host, "/?:");
+
+    for (size_t i = 0; i < *n_rates; i++) {
+        if (strlen(rates[i].domain) == len && strncmp(rates[i].domain, host, len) == 0)
+            return ++rates[i].count > limit;
+    }
+    if (*n_rates < RATE_DOMAINS && len < sizeof(rates[0].domain)) {
+        memcpy(rates[*n_rates].domain, host, len);
+        rates[*n_rates].domain[len] = '\0';
+        rates[(*n_rates)++].count = 1;
+    }
+    return 1 > limit;
+}
+
+static void set_error(struct spool_destination *d, const char *text)
+{
+    free(d->last_error);
+    d->last_error = text ? xstrdup(text) : NULL;
+}
+
+static void record_outcome(struct sched_context *ctx, struct spool_suppressions *suppressions,
+                           struct spool_destination *d, const struct dlv_result *result,
+                           time_t now)
+{
+    struct sched_delivery *dl = &ctx->delivery;
+    struct spool_suppression *s = spool_suppression_find(suppressions, d->uri, true);
+
+    switch (result->outcome) {
+    case DLV_DELIVERED:
+        d->state = SPOOL_DELIVERED;
+        d->next_try = 0;
+        set_error(d, NULL);
+        s->failures_in_a_row = 0;
+        return;
+    case DLV_TEMPORARY: {
+        set_error(d, result->error);
+        if (now - d->first_try >= dl->retry_window) {
+            d->state = SPOOL_FAILED;
+            d->next_try = 0;
+            return;
+        }
+        /* retry_initial, then twice as long each time, never past the window. */
+        time_t wait = dl->retry_initial;
+        for (int i = 1; i < d->attempts && wait < dl->retry_window; i++)
+            wait *= 2;
+        d->state = SPOOL_RETRYING;
+        d->next_try = now + (wait < dl->retry_window ? wait : dl->retry_window);
+        if (d->next_try > d->first_try + dl->retry_window)
+            d->next_try = d->first_try + dl->retry_window;
+        return;
+    }
+    case DLV_PERMANENT:
+        s->failures_in_a_row++;
+        if (s->failures_in_a_row >= dl->suppress_after && !s->manual) {
+            s->until = now + dl->suppress_time;
+            msg_warn("%s failed permanently %d times in a row: suppressed for %lld s",
+                     d->uri, s->failures_in_a_row, (long long)dl->suppress_time);
+        }
+        /* fall through */
+    case DLV_REFUSED:
+        d->state = SPOOL_FAILED;
+        d->next_try = 0;
+        set_error(d, result->error);
+        return;
+    }
+}
+
+int sched_deliver(struct sched_context *ctx, time_t now)
+{
+    struct spool_suppressions suppressions;
+    struct spool_entry *entries;
+    struct rate rates[RATE_DOMAINS];
+    size_t n, n_rates = 0;
+    char *error;
+    int attempts = 0;
+
+    if (!ctx->delivery.ready || spool_list(ctx->spool, &entries, &n, &error) < 0 ||
+        spool_suppressions_load(ctx->delivery.suppress_path, &suppressions, &error) < 0) {
+        if (ctx->delivery.ready) {
+            msg_error("delivery: %s", error);
+            free(error);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct spool_entry *entry = &entries[i];
+        struct payload payload = {0};
+        if (entry->send_after > now || entry->rua_pending)
+            continue;
+        for (size_t k = 0; k < entry->n_destinations; k++) {
+            struct spool_destination *d = &entry->destinations[k];
+            struct dlv_result result = {DLV_TEMPORARY, 0, ""};
+            if ((d->state != SPOOL_PENDING && d->state != SPOOL_RETRYING) || d->next_try > now)
+                continue;
+            if (spool_suppressed(&suppressions, d->uri, now)) {
+                d->state = SPOOL_FAILED;
+                set_error(d, "destination suppressed");
+            } else if (rate_exceeded(rates, &n_rates, d->uri, ctx->delivery.rate_limit)) {
+                continue; /* the next pass, a minute later */
+            } else if (payload_make(ctx, entry, &payload, &error) < 0) {
+                d->state = SPOOL_FAILED;
+                set_error(d, error);
+                free(error);
+            } else {
+                /* Written first: a crash now repeats this attempt, never loses it. */
+                d->attempts++;
+                if (d->first_try == 0)
+                    d->first_try = now;
+                d->next_try = now + ctx->delivery.retry_initial;
+                set_error(d, "attempt in progress (interrupted if this stays)");
+                if (spool_update(ctx->spool, entry, &error) < 0) {
+                    msg_error("outbox: %s", error);
+                    free(error);
+                    continue;
+                }
+                if (strncmp(d->uri, "mailto:", 7) == 0)
+                    send_mail(ctx, entry, d->uri, &payload, now, &result);
+                else
+                    dlv_https_post(&ctx->delivery.https, d->uri, payload.gzip.data,
+                                   payload.gzip.len, &result);
+                attempts++;
+                record_outcome(ctx, &suppressions, d, &result, now);
+                msg_info("report %s to %s: %s%s%s", entry->report_id, d->uri,
+                         dlv_outcome_name(result.outcome), result.error[0] ? ": " : "",
+                         result.error);
+            }
+            if (spool_update(ctx->spool, entry, &error) < 0) {
+                msg_error("outbox: %s", error);
+                free(error);
+            }
+        }
+        buf_free(&payload.json);
+        buf_free(&payload.gzip);
+    }
+    if (spool_suppressions_save(&suppressions, &error) < 0) {
+        msg_error("%s", error);
+        free(error);
+    }
+    spool_suppressions_free(&suppressions);
+    spool_list_free(entries, n);
+    return attempts;
+}

@@ -1,0 +1,116 @@
+/*
+ * cmd_suppress.c - `tlsrpt suppress`: destinations that get no reports for
+ * a while. `list` shows them (also the automatic ones, after repeated
+ * permanent failures), `add RUA [--until YYYY-MM-DD]` suppresses by hand
+ * (default: for suppress_time), `del RUA` lifts it.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "spool.h"
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: tlsrpt suppress list | add RUA [--until YYYY-MM-DD] | del RUA\n");
+}
+
+static bool uri_ok(const char *uri)
+{
+    if (strncmp(uri, "mailto:", 7) != 0 && strncmp(uri, "https://", 8) != 0)
+        return false;
+    for (const char *p = uri; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+int cmd_suppress(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"until", required_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
+    };
+    time_t until = 0;
+    int ch;
+    char *error;
+
+    while ((ch = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            cli->config_option = optarg;
+            break;
+        case 'u':
+            until = day_start(cli_parse_day(optarg));
+            break;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage();
+        return 2;
+    }
+    const char *action = argv[optind];
+    struct cfg *cfg = cli_config(cli);
+    char *path = path_join(cfg_str(cfg, "state_directory"), "suppressed");
+    struct spool_suppressions list;
+    time_t now = time(NULL);
+
+    if (strcmp(action, "list") == 0 && argc - optind == 1) {
+        if (spool_suppressions_load(path, &list, &error) < 0)
+            msg_fatal("%s", error);
+        struct table *table = table_create(4);
+        table_row(table, "DESTINATION", "SUPPRESSED UNTIL", "FAILURES IN A ROW", "HOW");
+        for (size_t i = 0; i < list.n; i++) {
+            const struct spool_suppression *s = &list.items[i];
+            char when[32] = "-", failures[16];
+            if (s->until > now) {
+                struct tm tm;
+                gmtime_r(&s->until, &tm);
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+            }
+            snprintf(failures, sizeof(failures), "%d", s->failures_in_a_row);
+            table_row(table, s->uri, when, failures, s->manual ? "by hand" : "automatic");
+        }
+        if (list.n)
+            table_print(table, stdout, "");
+        else
+            printf("no destination is suppressed\n");
+        table_free(table);
+    } else if ((strcmp(action, "add") == 0 || strcmp(action, "del") == 0) &&
+               argc - optind == 2) {
+        const char *uri = argv[optind + 1];
+        if (!uri_ok(uri))
+            msg_fatal("%s: not a mailto: or https:// destination", uri);
+        char *counters = cli_counters_dir(cli);
+        cli_become_daemon_user(cli, counters);
+        free(counters);
+        if (spool_suppressions_load(path, &list, &error) < 0)
+            msg_fatal("%s", error);
+        struct spool_suppression *s = spool_suppression_find(&list, uri, true);
+        if (strcmp(action, "add") == 0) {
+            s->until = until ? until : now + (time_t)cfg_time(cfg, "suppress_time");
+            s->manual = true;
+            printf("%s: suppressed\n", uri);
+        } else {
+            s->until = 0;
+            s->failures_in_a_row = 0;
+            s->manual = false;
+            printf("%s: no longer suppressed\n", uri);
+        }
+        if (spool_suppressions_save(&list, &error) < 0)
+            msg_fatal("%s", error);
+    } else {
+        usage();
+        free(path);
+        return 2;
+    }
+    spool_suppressions_free(&list);
+    free(path);
+    return 0;
+}

@@ -1,0 +1,189 @@
+#!/bin/sh
+# delivery.sh - reports leave for real peers started here on 127.0.0.1: an
+# SMTP sink receives the DKIM-signed report mail (every header, the MIME
+# parts, the gzip attachment checked against the strict schema, the
+# signature verified with dkimpy), an HTTPS server with a test CA receives
+# POSTs (200 delivered, 500 retried later), and destinations on private
+# addresses are refused without a connection; header injection through a
+# rua never reaches a message.
+. "$(dirname "$0")/lib.sh"
+PEERS="$top_srcdir/tests/peers"
+command -v python3 >/dev/null || skip "python3 not found"
+command -v openssl >/dev/null || skip "openssl not found"
+/usr/bin/python3 -c 'import dkim' 2>/dev/null || skip "dkimpy not found (apt-get install python3-dkim)"
+DAY=2025-07-01
+USER_NAME=$(test_user)
+
+# Peers: SMTP sink, HTTPS sink with a certificate for localhost from a test CA.
+mkdir -p "$T/smtp" "$T/https"
+python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" &
+SMTP_PID=$!
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
+    -subj "/CN=tlsrptd test CA" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
+    -subj "/CN=localhost" >/dev/null 2>&1
+printf 'subjectAltName=DNS:localhost\n' >"$T/san.ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+    -out "$T/srv.crt" -days 2 -extfile "$T/san.ext" >/dev/null 2>&1
+python3 "$PEERS/https_sink.py" --dir "$T/https" --port-file "$T/https.port" \
+    --cert "$T/srv.crt" --key "$T/srv.key" &
+HTTPS_PID=$!
+trap 'kill $SMTP_PID $HTTPS_PID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 50); do [ -s "$T/smtp.port" ] && [ -s "$T/https.port" ] && break; sleep 0.1; done
+SMTP_PORT=$(cat "$T/smtp.port")
+HTTPS_PORT=$(cat "$T/https.port")
+
+# DNS: localhost for the https rua, a name on a private address for the SSRF case.
+cat >"$T/dns.data" <<DNS
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+localhost. IN A
+SECTION ANSWER
+localhost. 600 IN A 127.0.0.1
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+localhost. IN AAAA
+SECTION AUTHORITY
+localhost. 600 IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 300
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+intranet.example. IN A
+SECTION ANSWER
+intranet.example. 600 IN A 192.168.1.10
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+intranet.example. IN AAAA
+SECTION AUTHORITY
+example. 600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 300
+ENTRY_END
+DNS
+start_dns "$T/dns.data"
+
+openssl genpkey -algorithm ed25519 -out "$T/dkim.key" 2>/dev/null
+chmod 600 "$T/dkim.key"
+[ "$(id -u)" -eq 0 ] && chown "$USER_NAME" "$T/dkim.key"
+write_config "tlsrptd_user = $USER_NAME" "report_spread = 0" \
+    "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" "dkim_key_file = $T/dkim.key" \
+    "https_ca_file = $T/ca.crt" "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" \
+    "delivery_timeout = 10s"
+
+datagram() { # DOMAIN RUA
+    printf '{"dpv": "1","d": "%s","pr": "v=TLSRPTv1;rua=%s","policies":[{"policy-type":9,"failure-details":[{"c":205,"s": "192.0.2.10","n": "mx.%s","r": "198.51.100.7","f": "self-signed_certificate"}],"t":1,"f":1}]}\n' "$1" "$2" "$1"
+}
+{
+    datagram mail.example mailto:tlsrpt@mail.example
+    datagram reject.example mailto:reject@reject.example
+    datagram web.example "https://localhost:$HTTPS_PORT/ok"
+    datagram fail.example "https://localhost:$HTTPS_PORT/fail"
+    datagram intranet.example https://intranet.example/tlsrpt
+    datagram literal.example https://10.1.2.3/tlsrpt
+    datagram inject.example 'mailto:a@b.example%0D%0ABcc:x@evil.example'
+} >"$T/day.jsonl"
+"$TLSRPT" ingest --format libtlsrpt --day "$DAY" "$T/day.jsonl" >/dev/null 2>&1
+
+# First pass, private destinations not allowed: mail goes, https to 127.0.0.1 does not.
+"$TLSRPT" run --day "$DAY" >"$T/run1.out" 2>"$T/run1.err"
+assert_eq "the day is enqueued and every destination tried" \
+"$DAY: 6 reports added to the outbox
+6 delivery attempts made" "$(cat "$T/run1.out")"
+assert_match "a rua with an encoded CR LF makes its record invalid: no report" \
+    "report for inject.example: the TLSRPT record the MTA used is not valid" "$(cat "$T/run1.err")"
+json=$("$TLSRPT" queue --json)
+state_of() { # DOMAIN -> "state attempts last_error" of its first destination
+    echo "$json" | python3 -c 'import json,sys
+for e in json.load(sys.stdin):
+    if e["policy_domain"] == sys.argv[1]:
+        d = e["destinations"][0]
+        print(d["state"], d["attempts"], d["last_error"] or "")' "$1"
+}
+assert_eq "mail to a good rua is delivered" "delivered 1 " "$(state_of mail.example)"
+assert_match "a 550 fails the destination with the server's words" \
+    "^failed 1 .*550 5\\.1\\.1 <reject@reject\\.example>: Recipient address rejected" \
+    "$(state_of reject.example)"
+assert_match "https to a name on a private address is refused" \
+    "^failed 1 refused: intranet\\.example resolves to 192\\.168\\.1\\.10" "$(state_of intranet.example)"
+assert_match "https to a private address literal is refused" "^failed 1 refused: 10\\.1\\.2\\.3" \
+    "$(state_of literal.example)"
+assert_match "https to loopback is refused unless allowed" "^failed 1 refused: localhost resolves to 127\\.0\\.0\\.1" \
+    "$(state_of web.example)"
+assert_eq "no HTTPS request reached anyone" 0 "$(ls "$T/https" | grep -c body)"
+
+# The message the SMTP sink received.
+assert_eq "one message reached the SMTP sink" "from=noreply-tlsrpt@sender.example
+to=tlsrpt@mail.example" "$(cat "$T/smtp/0.env")"
+MSG="$T/smtp/0.eml"
+headers=$(sed '/^\r\?$/q' "$MSG" | tr -d '\r')
+assert_match "From" "^From: noreply-tlsrpt@sender\\.example\$" "$headers"
+assert_match "To" "^To: tlsrpt@mail\\.example\$" "$headers"
+assert_match "Subject with a msg-id shaped Report-ID" \
+    "^Subject: Report Domain: mail\\.example Submitter: sender\\.example" "$headers"
+assert_match "TLS-Report-Domain" "^TLS-Report-Domain: mail\\.example\$" "$headers"
+assert_match "TLS-Report-Submitter" "^TLS-Report-Submitter: sender\\.example\$" "$headers"
+assert_match "TLS-Required: No" "^TLS-Required: No\$" "$headers"
+assert_match "Auto-Submitted" "^Auto-Submitted: auto-generated\$" "$headers"
+assert_match "multipart/report of type tlsrpt" 'multipart/report; *report-type="?tlsrpt' "$headers"
+assert_match "a DKIM signature, ed25519, relaxed/relaxed" "^DKIM-Signature: .*a=ed25519-sha256" \
+    "$(printf '%s\n' "$headers" | sed -e :a -e '$!N;s/\n[ \t]/ /;ta' -e 'P;D')"
+assert_eq "dkimpy verifies the signature" pass \
+    "$(/usr/bin/python3 "$PEERS/dkim_verify.py" "$MSG" tlsrpt1 sender.example "$T/dkim.key")"
+python3 - "$MSG" "$T/attachment" >"$T/parts" <<'PY'
+import email, email.policy, sys
+msg = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+for part in msg.iter_parts():
+    print(part.get_content_type(), part.get_filename() or "")
+    if part.get_content_type() == "application/tlsrpt+gzip":
+        open(sys.argv[2], "wb").write(part.get_payload(decode=True))
+PY
+BEGIN=$(date -u -d "$DAY" +%s)
+assert_match "the first part is text/plain" "^text/plain" "$(head -1 "$T/parts")"
+assert_match "the second is the gzip report with its RFC 8460 name" \
+    "^application/tlsrpt\\+gzip sender\\.example!mail\\.example!$BEGIN!$((BEGIN + 86399))![0-9a-f]{16}\\.json\\.gz\$" \
+    "$(sed -n 2p "$T/parts")"
+assert_eq "the attachment is gzip" "1f8b" "$(od -An -tx1 -N2 "$T/attachment" | tr -d ' ')"
+assert_eq "and holds exactly the report" "$("$TLSRPT" report --day "$DAY" --domain mail.example)" \
+    "$(zcat "$T/attachment")"
+VALIDATOR="$top_srcdir/../shared/validators/validate.js"
+if [ -f "$VALIDATOR" ] && command -v node >/dev/null; then
+    cp "$T/attachment" "$T/$(sed -n 2p "$T/parts" | cut -d' ' -f2)"
+    checks=$((checks + 1))
+    if node "$VALIDATOR" "$top_srcdir/../shared/validators/tlsrpt-report.strict.schema.json" \
+        "$T/$(sed -n 2p "$T/parts" | cut -d' ' -f2)" >"$T/validate.out" 2>&1; then
+        echo "ok: the attachment passes the strict schema"
+    else
+        fail "the attachment fails the strict schema"; cat "$T/validate.out"
+    fi
+fi
+
+# Second pass, private destinations allowed for the loopback server only.
+for domain in web.example fail.example; do
+    id=$(echo "$json" | python3 -c 'import json,sys
+print([e["report_id"] for e in json.load(sys.stdin) if e["policy_domain"] == sys.argv[1]][0])' "$domain")
+    "$TLSRPT" -o https_allow_private_destinations=yes queue retry "$id" >/dev/null 2>&1
+done
+json=$("$TLSRPT" queue --json)
+assert_eq "HTTP 200 is delivered" "delivered 2 " "$(state_of web.example)"
+assert_eq "HTTP 500 is retried later, never counted as delivered" "retrying 2 HTTP 500" \
+    "$(state_of fail.example)"
+assert_eq "the HTTPS server got the two POSTs" \
+"/ok application/tlsrpt+gzip
+/fail application/tlsrpt+gzip" "$(cat "$T/https/0.type" "$T/https/1.type")"
+assert_eq "the body is the gzip report" "$("$TLSRPT" report --day "$DAY" --domain web.example)" \
+    "$(zcat "$T/https/0.body")"
+assert_eq "the private destinations were not retried" "failed 1" \
+    "$(state_of intranet.example | cut -d' ' -f1,2)"
+finish

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""https_sink.py - an HTTPS server for tests, on 127.0.0.1 only.
+
+Answers POSTs by path: /ok 200, /created 201, /fail 500, /busy 429,
+/gone 404, /redirect 302; saves each request as DIR/N.body with its
+Content-Type in DIR/N.type. Writes its port to --port-file.
+"""
+import argparse
+import http.server
+import os
+import ssl
+
+ANSWERS = {"/ok": 200, "/created": 201, "/fail": 500, "/busy": 429, "/gone": 404,
+           "/redirect": 302}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        n = len([f for f in os.listdir(self.server.dir) if f.endswith(".body")])
+        base = os.path.join(self.server.dir, str(n))
+        with open(base + ".type", "w") as f:
+            f.write("%s %s\n" % (self.path, self.headers.get("Content-Type", "")))
+        with open(base + ".body", "wb") as f:
+            f.write(body)
+        status = ANSWERS.get(self.path, 404)
+        self.send_response(status)
+        if status == 302:
+            self.send_header("Location", "https://127.0.0.1/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--cert", required=True)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.dir = args.dir
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.cert, args.key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    with open(args.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(args.port_file + ".tmp", args.port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

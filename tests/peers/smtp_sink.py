@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""smtp_sink.py - a minimal SMTP server for tests, on 127.0.0.1 only.
+
+Saves every message it accepts as DIR/N.eml with its envelope in DIR/N.env.
+Recipients reject@... get 550 at RCPT, busy@... get 450. Writes the port it
+listens on to --port-file. Standard library only.
+"""
+import argparse
+import os
+import socketserver
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def reply(self, line):
+        self.wfile.write((line + "\r\n").encode())
+        self.wfile.flush()
+
+    def handle(self):
+        self.reply("220 sink.test ESMTP")
+        sender, rcpts = None, []
+        while True:
+            raw = self.rfile.readline(65536)
+            if not raw:
+                return
+            line = raw.decode("latin-1").rstrip("\r\n")
+            verb = line[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                self.wfile.write(b"250-sink.test\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n")
+                self.wfile.flush()
+            elif verb == "MAIL":
+                sender, rcpts = line.split(":", 1)[1].strip().split(" ")[0].strip("<>"), []
+                self.reply("250 2.1.0 ok")
+            elif verb == "RCPT":
+                rcpt = line.split(":", 1)[1].strip().strip("<>")
+                if rcpt.startswith("reject@"):
+                    self.reply("550 5.1.1 <%s>: Recipient address rejected" % rcpt)
+                elif rcpt.startswith("busy@"):
+                    self.reply("450 4.2.1 <%s>: try again later" % rcpt)
+                else:
+                    rcpts.append(rcpt)
+                    self.reply("250 2.1.5 ok")
+            elif verb == "DATA":
+                self.reply("354 go ahead")
+                data = bytearray()
+                while True:
+                    chunk = self.rfile.readline(1 << 20)
+                    if not chunk or chunk in (b".\r\n", b".\n"):
+                        break
+                    data += chunk[1:] if chunk.startswith(b"..") else chunk
+                n = len([f for f in os.listdir(self.server.dir) if f.endswith(".eml")])
+                base = os.path.join(self.server.dir, str(n))
+                with open(base + ".env", "w") as f:
+                    f.write("from=%s\n" % sender)
+                    for r in rcpts:
+                        f.write("to=%s\n" % r)
+                with open(base + ".eml", "wb") as f:
+                    f.write(bytes(data))
+                self.reply("250 2.0.0 queued as %d" % n)
+            elif verb == "RSET":
+                sender, rcpts = None, []
+                self.reply("250 ok")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("500 5.5.1 unknown command")
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--port-file", required=True)
+    args = parser.parse_args()
+    server = Server(("127.0.0.1", 0), Handler)
+    server.dir = args.dir
+    with open(args.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(args.port_file + ".tmp", args.port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
