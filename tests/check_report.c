@@ -833,6 +833,67 @@ static void find_validator(void)
     buf_free(&output);
 }
 
+/* A report with `details` failure rows, counts 1..details, IPs that do not compress away. */
+static char *big_report(int details)
+{
+    struct buf json;
+
+    buf_init(&json);
+    buf_puts(&json, "{\"organization-name\":\"O\",\"date-range\":{\"start-datetime\":"
+                    "\"2024-01-01T00:00:00Z\",\"end-datetime\":\"2024-01-01T23:59:59Z\"},"
+                    "\"contact-info\":\"a@b.example\",\"report-id\":\"r\",\"policies\":[{"
+                    "\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-string\":[],"
+                    "\"policy-domain\":\"x.example\",\"mx-host\":[]},\"summary\":{"
+                    "\"total-successful-session-count\":7,\"total-failure-session-count\":"
+                    "123456},\"failure-details\":[");
+    for (int i = details; i >= 1; i--)
+        buf_printf(&json,
+                   "%s{\"result-type\":\"validation-failure\",\"receiving-ip\":\"198.51.%d.%d\","
+                   "\"failure-reason-code\":\"r%08x\",\"failed-session-count\":%d}",
+                   i == details ? "" : ",", (i * 37) % 250, (i * 91) % 250,
+                   (unsigned)hash64(&i, sizeof(i), 1), i);
+    buf_puts(&json, "]}]}");
+    return buf_steal(&json);
+}
+
+/* max_report_size: the least frequent details go, the summary stays. */
+START_TEST(test_fit_drops_least_frequent)
+{
+    char *json = big_report(400), *error = NULL;
+    struct buf fitted, gz, full;
+    size_t dropped;
+
+    buf_init(&fitted);
+    buf_init(&gz);
+    buf_init(&full);
+    ck_assert_int_eq(rpt_gzip(json, strlen(json), &full, &error), 0);
+    /* Fits already: unchanged. */
+    ck_assert_int_eq(rpt_fit(json, strlen(json), full.len, &fitted, &gz, &dropped, &error), 0);
+    ck_assert_uint_eq(dropped, 0);
+    ck_assert_str_eq(buf_cstr(&fitted), json);
+    /* Half the size: details go, smallest counts first. */
+    ck_assert_int_eq(rpt_fit(json, strlen(json), full.len / 2, &fitted, &gz, &dropped, &error), 0);
+    ck_assert_uint_gt(dropped, 0);
+    ck_assert_uint_le(gz.len, full.len / 2);
+    const char *text = buf_cstr(&fitted);
+    ck_assert_ptr_nonnull(strstr(text, "\"total-failure-session-count\":123456"));
+    ck_assert_ptr_nonnull(strstr(text, "\"failed-session-count\":400}"));
+    char kept[48];
+    snprintf(kept, sizeof(kept), "\"failed-session-count\":%zu}", dropped + 1);
+    ck_assert_ptr_nonnull(strstr(text, kept));
+    snprintf(kept, sizeof(kept), "\"failed-session-count\":%zu}", dropped);
+    ck_assert_ptr_null(strstr(text, kept));
+    /* Too small even without details: an error, never a cut summary. */
+    ck_assert_int_eq(rpt_fit(json, strlen(json), 20, &fitted, &gz, &dropped, &error), -1);
+    ck_assert_ptr_nonnull(strstr(error, "does not fit"));
+    free(error);
+    free(json);
+    buf_free(&fitted);
+    buf_free(&gz);
+    buf_free(&full);
+}
+END_TEST
+
 static Suite *report_suite(void)
 {
     Suite *s = suite_create("report");
@@ -849,6 +910,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_report_id_and_file_name);
     tcase_add_test(tc, test_build_errors);
     tcase_add_test(tc, test_gzip);
+    tcase_add_test(tc, test_fit_drops_least_frequent);
     suite_add_tcase(s, tc);
     /* Last: it reads what the tests above saved. */
     tcase_add_test(validator, test_strict_validator);

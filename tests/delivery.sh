@@ -80,7 +80,7 @@ chmod 600 "$T/dkim.key"
 write_config "tlsrptd_user = $USER_NAME" "report_spread = 0" \
     "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" "dkim_key_file = $T/dkim.key" \
     "https_ca_file = $T/ca.crt" "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" \
-    "delivery_timeout = 10s"
+    "delivery_timeout = 10s" "suppress_after_failures = 1"
 
 datagram() { # DOMAIN RUA
     printf '{"dpv": "1","d": "%s","pr": "v=TLSRPTv1;rua=%s","policies":[{"policy-type":9,"failure-details":[{"c":205,"s": "192.0.2.10","n": "mx.%s","r": "198.51.100.7","f": "self-signed_certificate"}],"t":1,"f":1}]}\n' "$1" "$2" "$1"
@@ -186,4 +186,21 @@ assert_eq "the body is the gzip report" "$("$TLSRPT" report --day "$DAY" --domai
     "$(zcat "$T/https/0.body")"
 assert_eq "the private destinations were not retried" "failed 1" \
     "$(state_of intranet.example | cut -d' ' -f1,2)"
+
+# A permanent failure (here suppress_after_failures = 1) suppresses the destination.
+assert_match "the 550 destination is suppressed automatically" \
+    "^mailto:reject@reject\.example +[0-9-]+ [0-9:]+ +1 +automatic\$" "$("$TLSRPT" suppress list)"
+"$TLSRPT" suppress add "https://localhost:$HTTPS_PORT/fail" --until 2099-01-01 >/dev/null
+assert_match "suppress add, by hand" "^https://localhost:$HTTPS_PORT/fail +2099-01-01 00:00 +0 +by hand\$" \
+    "$("$TLSRPT" suppress list)"
+"$TLSRPT" -o https_allow_private_destinations=yes -o retry_initial=1 queue flush >/dev/null 2>&1
+json=$("$TLSRPT" queue --json)
+assert_eq "a suppressed destination gets nothing on flush" "failed 2 destination suppressed" \
+    "$(state_of fail.example)"
+assert_eq "and the HTTPS server saw no third POST" 2 "$(ls "$T/https" | grep -c body)"
+"$TLSRPT" suppress del "https://localhost:$HTTPS_PORT/fail" >/dev/null
+assert_match "suppress del lifts it" "^mailto:reject@reject\.example" "$("$TLSRPT" suppress list)"
+assert_eq "only the automatic one is left" 2 "$("$TLSRPT" suppress list | wc -l)"
+out=$("$TLSRPT" suppress add 'mailto:x@y.example;rm -rf /' 2>&1); status=$?
+assert_eq "a destination with a space is refused" 1 "$status"
 finish

@@ -151,7 +151,7 @@ int main(int argc, char **argv)
             /* The command sees its own argv starting at its name. */
             int sub_argc = argc - optind + 1;
             char **sub_argv = argv + optind - 1;
-            optind = 1;
+            optind = 0; /* glibc: a full restart, dropping the "+" mode of the call above */
             status = commands[i].run(&cli, sub_argc, sub_argv);
             if (cli.cfg)
                 cfg_free(cli.cfg);
