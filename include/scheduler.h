@@ -35,6 +35,7 @@ struct sched_delivery {
     time_t suppress_time;
     size_t max_report_size;
     int rate_limit;                 /* per destination domain and minute */
+    int concurrency;                /* delivery processes in one pass */
     char *suppress_path;
 };
 

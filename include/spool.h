@@ -109,4 +109,13 @@ struct spool_suppression *spool_suppression_find(struct spool_suppressions *list
                                                  const char *uri, bool create);
 bool spool_suppressed(const struct spool_suppressions *list, const char *uri, time_t now);
 
+/*
+ * One change to the list on disk, made under an exclusive lock (load,
+ * change, save), so concurrent delivery processes and `tlsrpt suppress`
+ * never lose each other's updates. `change` edits the destination's record.
+ */
+typedef void spool_suppression_change_fn(struct spool_suppression *record, void *context);
+int spool_suppression_update(const char *path, const char *uri,
+                             spool_suppression_change_fn *change, void *context, char **error_r);
+
 #endif

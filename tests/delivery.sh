@@ -179,6 +179,12 @@ json=$("$TLSRPT" queue --json)
 assert_eq "HTTP 200 is delivered" "delivered 2 " "$(state_of web.example)"
 assert_eq "HTTP 500 is retried later, never counted as delivered" "retrying 2 HTTP 500" \
     "$(state_of fail.example)"
+next_wait=$(echo "$json" | python3 -c 'import json,sys,datetime,time
+for e in json.load(sys.stdin):
+    if e["policy_domain"] == "fail.example":
+        t = datetime.datetime.strptime(e["destinations"][0]["next_try"], "%Y-%m-%dT%H:%M:%SZ")
+        print(round((t.replace(tzinfo=datetime.timezone.utc).timestamp() - time.time()) / 60))')
+assert_eq "the second failure waits twice retry_initial (10 minutes)" 10 "$next_wait"
 assert_eq "the HTTPS server got the two POSTs" \
 "/ok application/tlsrpt+gzip
 /fail application/tlsrpt+gzip" "$(cat "$T/https/0.type" "$T/https/1.type")"
@@ -193,6 +199,10 @@ assert_match "the 550 destination is suppressed automatically" \
 "$TLSRPT" suppress add "https://localhost:$HTTPS_PORT/fail" --until 2099-01-01 >/dev/null
 assert_match "suppress add, by hand" "^https://localhost:$HTTPS_PORT/fail +2099-01-01 00:00 +0 +by hand\$" \
     "$("$TLSRPT" suppress list)"
+assert_match "tlsrpt queue shows a suppressed destination as such" \
+    "https://localhost:$HTTPS_PORT/fail +suppressed +2 " "$("$TLSRPT" queue)"
+assert_match "and --json says until when" '"suppressed_until": "2099-01-01T00:00:00Z"' \
+    "$("$TLSRPT" queue --json)"
 "$TLSRPT" -o https_allow_private_destinations=yes -o retry_initial=1 queue flush >/dev/null 2>&1
 json=$("$TLSRPT" queue --json)
 assert_eq "a suppressed destination gets nothing on flush" "failed 2 destination suppressed" \
@@ -203,4 +213,12 @@ assert_match "suppress del lifts it" "^mailto:reject@reject\.example" "$("$TLSRP
 assert_eq "only the automatic one is left" 2 "$("$TLSRPT" suppress list | wc -l)"
 out=$("$TLSRPT" suppress add 'mailto:x@y.example;rm -rf /' 2>&1); status=$?
 assert_eq "a destination with a space is refused" 1 "$status"
+
+id=$(echo "$json" | python3 -c 'import json,sys
+print([e["report_id"] for e in json.load(sys.stdin) if e["policy_domain"] == "reject.example"][0])')
+assert_eq "queue delete removes a report" "$id: deleted" "$("$TLSRPT" queue delete "$id" 2>/dev/null)"
+assert_eq "it is gone from the queue" 0 "$("$TLSRPT" queue --json | grep -c '"reject.example"')"
+out=$("$TLSRPT" queue delete "$id" 2>&1); status=$?
+assert_eq "deleting it again fails" 1 "$status"
+assert_match "and says why" "no report $id in the outbox" "$out"
 finish

@@ -47,6 +47,8 @@ const struct cfg_param cfg_params[] = {
      "bytes reserved on disk in each day's table for key strings"},
     {"counter_table_entries", CFG_INT, "65536", 1024, 16777216,
      "policy keys plus failure-detail rows one day's table can hold (32 bytes each, x2)"},
+    {"delivery_concurrency", CFG_INT, "4", 1, 64,
+     "processes delivering reports at the same time (each report in one of them)"},
     {"delivery_directory", CFG_PATH, "", 0, 0,
      "when set, reports are written into this directory instead of being sent"},
     {"delivery_timeout", CFG_TIME, "60s", 5, 3600,

@@ -71,6 +71,7 @@ static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **erro
     dl->suppress_time = (time_t)cfg_time(cfg, "suppress_time");
     dl->max_report_size = (size_t)cfg_size(cfg, "max_report_size");
     dl->rate_limit = (int)cfg_int(cfg, "destination_rate_limit");
+    dl->concurrency = (int)cfg_int(cfg, "delivery_concurrency");
     dl->suppress_path = path_join(cfg_str(cfg, "state_directory"), "suppressed");
     dl->ready = true;
     return 0;

@@ -8,8 +8,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "delivery.h"
 #include "report.h"
@@ -155,19 +158,61 @@ static void set_error(struct spool_destination *d, const char *text)
     d->last_error = text ? xstrdup(text) : NULL;
 }
 
-static void record_outcome(struct sched_context *ctx, struct spool_suppressions *suppressions,
+/* What a permanent failure or a success changes in the suppression list. */
+struct suppression_change {
+    bool failed;
+    int suppress_after;
+    time_t suppress_time;
+    time_t now;
+};
+
+static void change_suppression(struct spool_suppression *record, void *context)
+{
+    struct suppression_change *change = context;
+
+    if (!change->failed) {
+        record->failures_in_a_row = 0;
+        return;
+    }
+    record->failures_in_a_row++;
+    if (record->failures_in_a_row >= change->suppress_after && !record->manual &&
+        record->until <= change->now) {
+        record->until = change->now + change->suppress_time;
+        msg_warn("%s failed permanently %d times in a row: suppressed for %lld s", record->uri,
+                 record->failures_in_a_row, (long long)change->suppress_time);
+    }
+}
+
+static void update_suppression(struct sched_context *ctx, const char *uri, bool failed,
+                               time_t now)
+{
+    struct suppression_change change = {failed, ctx->delivery.suppress_after,
+                                        ctx->delivery.suppress_time, now};
+    char *error;
+
+    if (spool_suppression_update(ctx->delivery.suppress_path, uri, change_suppression, &change,
+                                 &error) < 0) {
+        msg_error("%s", error);
+        free(error);
+    }
+}
+
+static void record_outcome(struct sched_context *ctx, const struct spool_suppressions *known,
                            struct spool_destination *d, const struct dlv_result *result,
                            time_t now)
 {
     struct sched_delivery *dl = &ctx->delivery;
-    struct spool_suppression *s = spool_suppression_find(suppressions, d->uri, true);
+    const struct spool_suppression *s =
+        spool_suppression_find((struct spool_suppressions *)known, d->uri, false);
 
     switch (result->outcome) {
     case DLV_DELIVERED:
         d->state = SPOOL_DELIVERED;
         d->next_try = 0;
         set_error(d, NULL);
-        s->failures_in_a_row = 0;
+        /* The list is written only when there is something to forget. */
+        if (s && s->failures_in_a_row > 0)
+            update_suppression(ctx, d->uri, false, now);
         return;
     case DLV_TEMPORARY: {
         set_error(d, result->error);
@@ -187,12 +232,7 @@ static void record_outcome(struct sched_context *ctx, struct spool_suppressions 
         return;
     }
     case DLV_PERMANENT:
-        s->failures_in_a_row++;
-        if (s->failures_in_a_row >= dl->suppress_after && !s->manual) {
-            s->until = now + dl->suppress_time;
-            msg_warn("%s failed permanently %d times in a row: suppressed for %lld s",
-                     d->uri, s->failures_in_a_row, (long long)dl->suppress_time);
-        }
+        update_suppression(ctx, d->uri, true, now);
         /* fall through */
     case DLV_REFUSED:
         d->state = SPOOL_FAILED;
@@ -202,78 +242,152 @@ static void record_outcome(struct sched_context *ctx, struct spool_suppressions 
     }
 }
 
-int sched_deliver(struct sched_context *ctx, time_t now)
+/* Delivers the due destinations of one report; returns the attempts made. */
+static int deliver_entry(struct sched_context *ctx, const struct spool_suppressions *known,
+                         struct spool_entry *entry, struct rate *rates, size_t *n_rates,
+                         int rate_limit, time_t now)
 {
-    struct spool_suppressions suppressions;
-    struct spool_entry *entries;
-    struct rate rates[RATE_DOMAINS];
-    size_t n, n_rates = 0;
+    struct payload payload = {0};
     char *error;
     int attempts = 0;
 
-    if (!ctx->delivery.ready || spool_list(ctx->spool, &entries, &n, &error) < 0 ||
-        spool_suppressions_load(ctx->delivery.suppress_path, &suppressions, &error) < 0) {
-        if (ctx->delivery.ready) {
-            msg_error("delivery: %s", error);
-            free(error);
-        }
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct spool_entry *entry = &entries[i];
-        struct payload payload = {0};
-        if (entry->send_after > now || entry->rua_pending)
+    for (size_t k = 0; k < entry->n_destinations; k++) {
+        struct spool_destination *d = &entry->destinations[k];
+        struct dlv_result result = {DLV_TEMPORARY, 0, ""};
+        if ((d->state != SPOOL_PENDING && d->state != SPOOL_RETRYING) || d->next_try > now)
             continue;
-        for (size_t k = 0; k < entry->n_destinations; k++) {
-            struct spool_destination *d = &entry->destinations[k];
-            struct dlv_result result = {DLV_TEMPORARY, 0, ""};
-            if ((d->state != SPOOL_PENDING && d->state != SPOOL_RETRYING) || d->next_try > now)
-                continue;
-            if (spool_suppressed(&suppressions, d->uri, now)) {
-                d->state = SPOOL_FAILED;
-                set_error(d, "destination suppressed");
-            } else if (rate_exceeded(rates, &n_rates, d->uri, ctx->delivery.rate_limit)) {
-                continue; /* the next pass, a minute later */
-            } else if (payload_make(ctx, entry, &payload, &error) < 0) {
-                d->state = SPOOL_FAILED;
-                set_error(d, error);
-                free(error);
-            } else {
-                /* Written first: a crash now repeats this attempt, never loses it. */
-                d->attempts++;
-                if (d->first_try == 0)
-                    d->first_try = now;
-                d->next_try = now + ctx->delivery.retry_initial;
-                set_error(d, "attempt in progress (interrupted if this stays)");
-                if (spool_update(ctx->spool, entry, &error) < 0) {
-                    msg_error("outbox: %s", error);
-                    free(error);
-                    continue;
-                }
-                if (strncmp(d->uri, "mailto:", 7) == 0)
-                    send_mail(ctx, entry, d->uri, &payload, now, &result);
-                else
-                    dlv_https_post(&ctx->delivery.https, d->uri, payload.gzip.data,
-                                   payload.gzip.len, &result);
-                attempts++;
-                record_outcome(ctx, &suppressions, d, &result, now);
-                msg_info("report %s to %s: %s%s%s", entry->report_id, d->uri,
-                         dlv_outcome_name(result.outcome), result.error[0] ? ": " : "",
-                         result.error);
-            }
+        if (spool_suppressed(known, d->uri, now)) {
+            d->state = SPOOL_FAILED;
+            set_error(d, "destination suppressed");
+        } else if (rate_exceeded(rates, n_rates, d->uri, rate_limit)) {
+            continue; /* the next pass, a minute later */
+        } else if (payload_make(ctx, entry, &payload, &error) < 0) {
+            d->state = SPOOL_FAILED;
+            set_error(d, error);
+            free(error);
+        } else {
+            /* Written first: a crash now repeats this attempt, never loses it. */
+            d->attempts++;
+            if (d->first_try == 0)
+                d->first_try = now;
+            d->next_try = now + ctx->delivery.retry_initial;
+            set_error(d, "attempt in progress (interrupted if this stays)");
             if (spool_update(ctx->spool, entry, &error) < 0) {
                 msg_error("outbox: %s", error);
                 free(error);
+                continue;
             }
+            if (strncmp(d->uri, "mailto:", 7) == 0)
+                send_mail(ctx, entry, d->uri, &payload, now, &result);
+            else
+                dlv_https_post(&ctx->delivery.https, d->uri, payload.gzip.data,
+                               payload.gzip.len, &result);
+            attempts++;
+            record_outcome(ctx, known, d, &result, now);
+            msg_info("report %s to %s: %s%s%s", entry->report_id, d->uri,
+                     dlv_outcome_name(result.outcome), result.error[0] ? ": " : "",
+                     result.error);
         }
-        buf_free(&payload.json);
-        buf_free(&payload.gzip);
+        if (spool_update(ctx->spool, entry, &error) < 0) {
+            msg_error("outbox: %s", error);
+            free(error);
+        }
     }
-    if (spool_suppressions_save(&suppressions, &error) < 0) {
-        msg_error("%s", error);
+    buf_free(&payload.json);
+    buf_free(&payload.gzip);
+    return attempts;
+}
+
+static bool entry_due(const struct spool_entry *entry, time_t now)
+{
+    if (entry->send_after > now || entry->rua_pending)
+        return false;
+    for (size_t k = 0; k < entry->n_destinations; k++)
+        if ((entry->destinations[k].state == SPOOL_PENDING ||
+             entry->destinations[k].state == SPOOL_RETRYING) &&
+            entry->destinations[k].next_try <= now)
+            return true;
+    return false;
+}
+
+/*
+ * One share of the due reports: the k-th of every `share` of them. Each
+ * report is handled by exactly one process, so its state file has one writer.
+ */
+static int deliver_share(struct sched_context *ctx, const struct spool_suppressions *known,
+                         struct spool_entry *entries, size_t n, int k, int share, time_t now)
+{
+    struct rate rates[RATE_DOMAINS];
+    size_t n_rates = 0, due = 0;
+    int attempts = 0;
+    int rate_limit = ctx->delivery.rate_limit / share > 0 ? ctx->delivery.rate_limit / share : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!entry_due(&entries[i], now))
+            continue;
+        if ((int)(due++ % (size_t)share) == k)
+            attempts +=
+                deliver_entry(ctx, known, &entries[i], rates, &n_rates, rate_limit, now);
+    }
+    return attempts;
+}
+
+int sched_deliver(struct sched_context *ctx, time_t now)
+{
+    struct spool_suppressions known;
+    struct spool_entry *entries;
+    size_t n, due = 0;
+    char *error;
+    int attempts = 0;
+
+    if (!ctx->delivery.ready)
+        return 0;
+    if (spool_list(ctx->spool, &entries, &n, &error) < 0) {
+        msg_error("delivery: %s", error);
         free(error);
+        return 0;
     }
-    spool_suppressions_free(&suppressions);
+    if (spool_suppressions_load(ctx->delivery.suppress_path, &known, &error) < 0) {
+        msg_error("delivery: %s", error);
+        free(error);
+        spool_list_free(entries, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        due += entry_due(&entries[i], now);
+    int workers = ctx->delivery.concurrency < (int)due ? ctx->delivery.concurrency : (int)due;
+    if (workers <= 1) {
+        attempts = deliver_share(ctx, &known, entries, n, 0, 1, now);
+    } else {
+        /* delivery_concurrency processes, each with its share; counts come back by pipe. */
+        int counts[2];
+        if (pipe(counts) < 0)
+            msg_fatal("pipe: %s", strerror(errno));
+        fflush(NULL);
+        int started = 0;
+        for (int k = 0; k < workers; k++) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                close(counts[0]);
+                int made = deliver_share(ctx, &known, entries, n, k, workers, now);
+                if (write(counts[1], &made, sizeof(made)) != sizeof(made))
+                    _exit(1);
+                _exit(0);
+            }
+            if (pid < 0)
+                msg_error("fork: %s: delivery share %d waits for the next pass", strerror(errno), k);
+            else
+                started++;
+        }
+        close(counts[1]);
+        int made;
+        while (read(counts[0], &made, sizeof(made)) == sizeof(made))
+            attempts += made;
+        close(counts[0]);
+        for (int k = 0; k < started; k++)
+            wait(NULL);
+    }
+    spool_suppressions_free(&known);
     spool_list_free(entries, n);
     return attempts;
 }

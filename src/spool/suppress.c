@@ -6,10 +6,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -103,5 +105,25 @@ int spool_suppressions_save(struct spool_suppressions *list, char **error_r)
     int result = file_write_atomic(list->path, text.data ? text.data : "", text.len, 0640,
                                    error_r);
     buf_free(&text);
+    return result;
+}
+
+int spool_suppression_update(const char *path, const char *uri,
+                             spool_suppression_change_fn *change, void *context, char **error_r)
+{
+    struct spool_suppressions list;
+    char *lock_path = xasprintf("%s.lock", path);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640), result = -1;
+
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        *error_r = xasprintf("lock %s: %s", lock_path, strerror(errno));
+    } else if (spool_suppressions_load(path, &list, error_r) == 0) {
+        change(spool_suppression_find(&list, uri, true), context);
+        result = spool_suppressions_save(&list, error_r);
+        spool_suppressions_free(&list);
+    }
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+    free(lock_path);
     return result;
 }

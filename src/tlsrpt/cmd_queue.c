@@ -39,7 +39,8 @@ static void time_text(time_t t, char *out, size_t size)
     strftime(out, size, "%Y-%m-%d %H:%M", &tm);
 }
 
-static json_object *entry_json(const struct spool_entry *e)
+static json_object *entry_json(const struct spool_entry *e,
+                               const struct spool_suppressions *suppressed, time_t now)
 {
     json_object *o = json_object_new_object(), *dests = json_object_new_array();
     char day[DAY_TEXT_SIZE];
@@ -63,6 +64,10 @@ static json_object *entry_json(const struct spool_entry *e)
                                                      ? json_object_new_string(d->last_error)
                                                      : json_object_new_null());
         json_object_object_add(dj, "next_try", json_time(d->next_try));
+        const struct spool_suppression *s =
+            spool_suppression_find((struct spool_suppressions *)suppressed, d->uri, false);
+        json_object_object_add(dj, "suppressed_until",
+                               s && s->until > now ? json_time(s->until) : json_object_new_null());
         json_object_array_add(dests, dj);
     }
     json_object_object_add(o, "destinations", dests);
@@ -166,15 +171,19 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
         return queue_action(cli, action, needs_id ? argv[optind + 1] : NULL);
     }
     char *outbox = path_join(cfg_str(cli_config(cli), "state_directory"), "outbox");
+    char *suppress_path = path_join(cfg_str(cli_config(cli), "state_directory"), "suppressed");
     struct spool *spool = spool_open(outbox, &error);
+    struct spool_suppressions suppressed;
     struct spool_entry *entries;
     size_t n;
-    if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0)
+    time_t now = time(NULL);
+    if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0 ||
+        spool_suppressions_load(suppress_path, &suppressed, &error) < 0)
         msg_fatal("%s", error);
     if (json) {
         json_object *array = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-            json_object_array_add(array, entry_json(&entries[i]));
+            json_object_array_add(array, entry_json(&entries[i], &suppressed, now));
         json_print(array, stdout);
     } else if (n == 0) {
         printf("the outbox is empty\n");
@@ -195,16 +204,21 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
                 const struct spool_destination *dest = &e->destinations[d];
                 snprintf(tries, sizeof(tries), "%d", dest->attempts);
                 time_text(dest->next_try, next, sizeof(next));
+                bool held = spool_suppressed(&suppressed, dest->uri, now) &&
+                            (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING);
                 table_row(table, d == 0 ? day : "", d == 0 ? e->policy_domain : "",
-                          d == 0 ? send_after : "", dest->uri, spool_state_name(dest->state),
-                          tries, next, dest->last_error ? dest->last_error : "");
+                          d == 0 ? send_after : "", dest->uri,
+                          held ? "suppressed" : spool_state_name(dest->state), tries, next,
+                          dest->last_error ? dest->last_error : "");
             }
         }
         table_print(table, stdout, "");
         table_free(table);
     }
     spool_list_free(entries, n);
+    spool_suppressions_free(&suppressed);
     spool_close(spool);
     free(outbox);
+    free(suppress_path);
     return 0;
 }

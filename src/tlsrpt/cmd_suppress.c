@@ -18,6 +18,21 @@ static void usage(void)
     fprintf(stderr, "usage: tlsrpt suppress list | add RUA [--until YYYY-MM-DD] | del RUA\n");
 }
 
+struct manual_change {
+    bool add;
+    time_t until;
+};
+
+static void change_by_hand(struct spool_suppression *record, void *context)
+{
+    struct manual_change *change = context;
+
+    record->until = change->add ? change->until : 0;
+    record->manual = change->add;
+    if (!change->add)
+        record->failures_in_a_row = 0;
+}
+
 static bool uri_ok(const char *uri)
 {
     if (strncmp(uri, "mailto:", 7) != 0 && strncmp(uri, "https://", 8) != 0)
@@ -90,21 +105,15 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
         char *counters = cli_counters_dir(cli);
         cli_become_daemon_user(cli, counters);
         free(counters);
-        if (spool_suppressions_load(path, &list, &error) < 0)
+        struct manual_change change = {
+            .add = strcmp(action, "add") == 0,
+            .until = until ? until : now + (time_t)cfg_time(cfg, "suppress_time"),
+        };
+        if (spool_suppression_update(path, uri, change_by_hand, &change, &error) < 0)
             msg_fatal("%s", error);
-        struct spool_suppression *s = spool_suppression_find(&list, uri, true);
-        if (strcmp(action, "add") == 0) {
-            s->until = until ? until : now + (time_t)cfg_time(cfg, "suppress_time");
-            s->manual = true;
-            printf("%s: suppressed\n", uri);
-        } else {
-            s->until = 0;
-            s->failures_in_a_row = 0;
-            s->manual = false;
-            printf("%s: no longer suppressed\n", uri);
-        }
-        if (spool_suppressions_save(&list, &error) < 0)
-            msg_fatal("%s", error);
+        printf("%s: %s\n", uri, change.add ? "suppressed" : "no longer suppressed");
+        free(path);
+        return 0;
     } else {
         usage();
         free(path);
