@@ -1,0 +1,1 @@
+/* postfix.c: being written. */
