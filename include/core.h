@@ -97,6 +97,12 @@ struct tr_event {
  * labels), -1 with *error_r otherwise.
  */
 int tr_domain_normalize(char *name, const char **error_r);
+/*
+ * Host-name syntax as DNS libraries take it: labels of 1 to 63 letters,
+ * digits, "-" or "_", at most 253 octets, no empty label (the caller strips
+ * a final dot). Case is not changed or checked.
+ */
+bool tr_hostname_ok(const char *name, size_t len);
 /* True when s is valid UTF-8 without NUL or C0/DEL control characters. */
 bool tr_text_ok(const char *s, size_t len);
 /* Checks the event against the limits and types above; -1 and a reason otherwise. */

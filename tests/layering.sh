@@ -14,7 +14,7 @@ counters:util.h core.h counters.h
 ctl:util.h ctl.h
 collector:util.h core.h counters.h collector.h
 report:util.h core.h counters.h report.h
-dns:util.h dns.h
+dns:util.h core.h dns.h
 spool:util.h spool.h
 scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h scheduler.h
 delivery:util.h core.h dns.h delivery.h

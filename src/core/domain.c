@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "core.h"
@@ -59,4 +60,24 @@ int tr_domain_normalize(char *name, const char **error_r)
         }
     }
     return 0;
+}
+
+bool tr_hostname_ok(const char *name, size_t len)
+{
+    size_t label = 0;
+
+    if (len == 0 || len > TR_MAX_DOMAIN)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || name[i] == '.') {
+            if (label == 0 || label > 63)
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)name[i]) || name[i] == '-' || name[i] == '_') {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
 }

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "address.h"
+#include "core.h"
 #include "delivery.h"
 #include "util.h"
 
@@ -177,24 +178,11 @@ bool dlv_address_equal(const struct sockaddr *a, const struct sockaddr *b)
 /* Letters, digits, "-" and "_" in labels of 1 to 63; one final dot allowed. */
 static bool host_name_ok(const char *host)
 {
-    size_t len = strlen(host), label = 0;
+    size_t len = strlen(host);
 
     if (len > 0 && host[len - 1] == '.')
         len--;
-    if (len == 0 || len > HOST_NAME_MAX_LENGTH)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || host[i] == '.') {
-            if (label == 0 || label > 63)
-                return false;
-            label = 0;
-        } else if (isalnum((unsigned char)host[i]) || host[i] == '-' || host[i] == '_') {
-            label++;
-        } else {
-            return false;
-        }
-    }
-    return true;
+    return len <= HOST_NAME_MAX_LENGTH && tr_hostname_ok(host, len);
 }
 
 /* Sets target->literal and target->address when host is an IP address. */

@@ -15,6 +15,7 @@
 
 #include <ldns/ldns.h>
 
+#include "core.h"
 #include "dns.h"
 #include "dns_impl.h"
 #include "util.h"
@@ -25,22 +26,7 @@
 /* A host name ldns can take as is: LDH labels (and "_"), no escapes. */
 static bool host_name_ok(const char *host, size_t len)
 {
-    size_t label = 0;
-
-    if (len == 0 || len > NAME_MAX_LENGTH)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || host[i] == '.') {
-            if (label == 0 || label > 63)
-                return false;
-            label = 0;
-        } else if (isalnum((unsigned char)host[i]) || host[i] == '-' || host[i] == '_') {
-            label++;
-        } else {
-            return false;
-        }
-    }
-    return true;
+    return len <= NAME_MAX_LENGTH && tr_hostname_ok(host, len);
 }
 
 static bool is_rr(const ldns_rr *rr, ldns_rr_type type, const ldns_rdf *owner)

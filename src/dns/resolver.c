@@ -12,6 +12,7 @@
 
 #include <ldns/ldns.h>
 
+#include "core.h"
 #include "dns.h"
 #include "dns_impl.h"
 #include "util.h"
@@ -496,22 +497,7 @@ static void decide(struct dns_tlsrpt_answer *answer, const char *negative, char 
 /* An A-label name: LDH labels (and "_"), nothing ldns would read as an escape. */
 static bool domain_ok(const char *domain, size_t len)
 {
-    size_t label = 0;
-
-    if (len == 0 || len + strlen(QNAME_PREFIX) > NAME_MAX_LENGTH)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || domain[i] == '.') {
-            if (label == 0 || label > 63)
-                return false;
-            label = 0;
-        } else if (isalnum((unsigned char)domain[i]) || domain[i] == '-' || domain[i] == '_') {
-            label++;
-        } else {
-            return false;
-        }
-    }
-    return true;
+    return len + strlen(QNAME_PREFIX) <= NAME_MAX_LENGTH && tr_hostname_ok(domain, len);
 }
 
 void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t max_rua,
