@@ -89,6 +89,8 @@ int dir_make(const char *path, mode_t mode, char **error_r);
 /* Write the whole file via tmp + fsync + rename (+ fsync of the directory). */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       char **error_r);
+/* fsync(2) of a directory, so renames in it reach the disk; -1 and *error_r. */
+int dir_sync(const char *dir, char **error_r);
 /* Read a whole regular file of at most max_size bytes (symlinks are followed). */
 int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r);
 /* Exclusive non-blocking flock on path (created 0644); the fd, or -1. */

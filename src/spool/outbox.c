@@ -160,16 +160,15 @@ int spool_day_commit(struct spool_day *txn, char **error_r)
     char *final = day_dir(txn->spool, txn->day, false);
     int result = 0;
 
-    if (rename(txn->tmp_dir, final) < 0) {
+    /* The reports' entries in the temporary directory first, then the rename. */
+    if (dir_sync(txn->tmp_dir, error_r) < 0) {
+        result = -1;
+    } else if (rename(txn->tmp_dir, final) < 0) {
         *error_r = xasprintf("rename %s to %s: %s", txn->tmp_dir, final, strerror(errno));
         result = -1;
-    } else {
+    } else if (dir_sync(txn->spool->dir, error_r) < 0) {
         /* The rename itself must reach the disk before the day counts as reported. */
-        char *marker = path_join(txn->spool->dir, ".sync");
-        if (file_write_atomic(marker, "", 0, 0640, error_r) < 0)
-            result = -1;
-        unlink(marker);
-        free(marker);
+        result = -1;
     }
     free(final);
     free(txn->tmp_dir);

@@ -76,6 +76,20 @@ static int fsync_parent(const char *path)
     return result;
 }
 
+int dir_sync(const char *dir, char **error_r)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) < 0) {
+        *error_r = xasprintf("fsync directory %s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       char **error_r)
 {
