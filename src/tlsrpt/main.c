@@ -20,7 +20,7 @@
 struct command {
     const char *name;
     int (*run)(struct cli *cli, int argc, char **argv);
-    const char *synopsis;
+    const char *synopsis; /* "arguments   what it does" */
 };
 
 static const struct command commands[] = {
@@ -42,10 +42,19 @@ static const struct command commands[] = {
 
 static void usage(FILE *out, int status)
 {
+    struct table *table = table_create(2);
+
     fprintf(out, "usage: tlsrpt [-c config_file] [-o name=value]... COMMAND [options]\n"
                  "commands:\n");
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++)
-        fprintf(out, "  tlsrpt %s\n", commands[i].synopsis);
+    /* The synopsis is "usage   description": two aligned columns. */
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++) {
+        const char *gap = strstr(commands[i].synopsis, "   ");
+        char *usage_text = xstrndup(commands[i].synopsis, (size_t)(gap - commands[i].synopsis));
+        table_row(table, usage_text, gap + strspn(gap, " "));
+        free(usage_text);
+    }
+    table_print(table, out, "  ");
+    table_free(table);
     exit(status);
 }
 
