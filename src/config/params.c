@@ -99,6 +99,8 @@ const struct cfg_param cfg_params[] = {
     {"runtime_directory", CFG_PATH, "/run/tlsrptd", 0, 0, "sockets and the pid file"},
     {"send_all_success_reports", CFG_BOOL, "yes", 0, 0,
      "also report days with only successful sessions (the RFC 8460 heartbeat)"},
+    {"sending_mta_ip", CFG_STRING, "", 0, 0,
+     "this host's sending address, for log capture that cannot see it (Sendmail)"},
     {"sendmail_path", CFG_PATH, "/usr/sbin/sendmail", 0, 0,
      "the sendmail command for report_transport = sendmail (run without a shell)"},
     {"state_directory", CFG_PATH, "/var/lib/tlsrptd", 0, 0,

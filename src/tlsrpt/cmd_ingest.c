@@ -1,19 +1,23 @@
 /*
  * cmd_ingest.c - `tlsrpt ingest`: counts events from files offline with the
  * same parsers the daemon uses. --format libtlsrpt reads one datagram per
- * line (what a recorder of Postfix's TLSRPT socket writes). Every rejected
- * line is reported with its file, line number and reason.
+ * line (what a recorder of Postfix's TLSRPT socket writes), every rejected
+ * line reported with its file, line number and reason; --format postfix or
+ * sendmail reads mail logs, each event counted on the day of its own line.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "collector.h"
 #include "counters.h"
+#include "logfollow.h"
 
 struct ingest_totals {
     unsigned long lines, accepted, rejected, overflowed;
@@ -97,7 +101,178 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
 static void usage(void)
 {
     fprintf(stderr, "usage: tlsrpt ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
-                    "  FILE - reads standard input; one datagram per line\n");
+                    "       tlsrpt ingest --format postfix|sendmail [--year YYYY] FILE...\n"
+                    "  FILE - reads standard input\n");
+}
+
+/* Log events go to the table of their own day: a few tables open at once. */
+#define LOG_TABLES 8
+
+struct log_ingest {
+    const char *counters_dir;
+    struct ctr_limits limits;
+    struct ctr_table *tables[LOG_TABLES];
+    int days[LOG_TABLES];
+    size_t n_tables;
+    unsigned long events, overflowed, table_errors;
+    int first_day, last_day;
+};
+
+static struct ctr_table *log_table(struct log_ingest *ingest, int day)
+{
+    char *error;
+
+    for (size_t i = 0; i < ingest->n_tables; i++)
+        if (ingest->days[i] == day)
+            return ingest->tables[i];
+    if (ingest->n_tables == LOG_TABLES) {
+        ctr_close(ingest->tables[0]);
+        memmove(ingest->tables, ingest->tables + 1, (LOG_TABLES - 1) * sizeof(ingest->tables[0]));
+        memmove(ingest->days, ingest->days + 1, (LOG_TABLES - 1) * sizeof(ingest->days[0]));
+        ingest->n_tables--;
+    }
+    struct ctr_table *table =
+        ctr_open(ingest->counters_dir, day, CTR_READ_WRITE, &ingest->limits, &error);
+    if (table == NULL) {
+        msg_error("%s", error);
+        free(error);
+        return NULL;
+    }
+    ingest->tables[ingest->n_tables] = table;
+    ingest->days[ingest->n_tables++] = day;
+    return table;
+}
+
+static void log_event(const struct tr_event *event, void *context)
+{
+    struct log_ingest *ingest = context;
+    int day = day_from_time(event->time);
+    struct ctr_table *table = log_table(ingest, day);
+
+    if (table == NULL) {
+        ingest->table_errors++;
+        return;
+    }
+    if (ctr_add(table, event) != 0)
+        ingest->overflowed++;
+    ingest->events++;
+    if (ingest->first_day < 0 || day < ingest->first_day)
+        ingest->first_day = day;
+    if (day > ingest->last_day)
+        ingest->last_day = day;
+}
+
+/* On a terminal, big files show how far they are, twice a second. */
+static void log_progress(const char *name, FILE *in, off_t size, const struct lf_stats *stats,
+                         int64_t *next_ms, bool done)
+{
+    if (size < 16 * 1024 * 1024 || !isatty(STDERR_FILENO))
+        return;
+    if (!done && clock_ms() < *next_ms)
+        return;
+    *next_ms = clock_ms() + 500;
+    off_t at = done ? size : ftello(in);
+    fprintf(stderr, "\r%s: %3d%%, %llu lines, %llu events%s", name,
+            (int)(size > 0 ? at * 100 / size : 100), (unsigned long long)stats->lines,
+            (unsigned long long)stats->events, done ? "\n" : "");
+}
+
+static int ingest_log(struct cli *cli, enum lf_format format, int year, char **files, int n_files)
+{
+    struct cfg *cfg = cli_config(cli);
+    struct log_ingest ingest = {
+        .limits = {.max_entries = (uint32_t)cfg_int(cfg, "counter_table_entries"),
+                   .string_space = cfg_size(cfg, "counter_string_space")},
+        .first_day = -1,
+        .last_day = -1,
+    };
+    const char *sender = cfg_str(cfg, "report_envelope_sender");
+    const char *from = cfg_str(cfg, "report_from");
+    const char *contact = cfg_str(cfg, "contact_info");
+    const char *at = strchr(contact, '@');
+    char *own = sender[0] ? xstrdup(sender)
+                : from[0] ? xstrdup(from)
+                : at      ? xasprintf("noreply-tlsrpt@%s", at + 1)
+                          : NULL;
+    const char *sending_ip = cfg_str(cfg, "sending_mta_ip");
+    struct lf_settings settings = {
+        .format = format,
+        .year = year,
+        .now = time(NULL),
+        .report_sender = own,
+        .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
+    };
+    char *dir = cli_counters_dir(cli);
+    int status = 0;
+
+    cli_become_daemon_user(cli, dir);
+    ingest.counters_dir = dir;
+    struct lf_parser *parser = lf_parser_create(&settings, log_event, &ingest);
+    struct buf line;
+    buf_init(&line);
+    for (int i = 0; i < n_files; i++) {
+        bool is_stdin = strcmp(files[i], "-") == 0;
+        const char *name = is_stdin ? "(stdin)" : files[i];
+        FILE *in = is_stdin ? stdin : fopen(files[i], "r");
+        struct stat st;
+        int64_t next_ms = 0;
+        bool too_long;
+        if (in == NULL) {
+            msg_error("%s: %s", files[i], strerror(errno));
+            status = 2;
+            continue;
+        }
+        off_t size = fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+        /* Longer log lines are not Postfix's or Sendmail's: cut, the parser rejects them. */
+        while (read_line(in, &line, 16384, &too_long) >= 0) {
+            lf_parser_line(parser, buf_cstr(&line), line.len);
+            log_progress(name, in, size, lf_parser_stats(parser), &next_ms, false);
+        }
+        log_progress(name, in, size, lf_parser_stats(parser), &next_ms, true);
+        if (ferror(in)) {
+            msg_error("read %s: %s", name, strerror(errno));
+            status = 2;
+        }
+        if (!is_stdin)
+            fclose(in);
+    }
+    lf_parser_flush(parser);
+    const struct lf_stats *stats = lf_parser_stats(parser);
+    printf("%llu lines, %llu from the MTA's delivery agents: %llu TLS sessions counted",
+           (unsigned long long)stats->lines, (unsigned long long)stats->relevant,
+           (unsigned long long)ingest.events);
+    if (ingest.first_day >= 0) {
+        char first[DAY_TEXT_SIZE], last[DAY_TEXT_SIZE];
+        day_format(ingest.first_day, first);
+        day_format(ingest.last_day, last);
+        printf(" (%s%s%s)", first, ingest.first_day == ingest.last_day ? "" : " to ",
+               ingest.first_day == ingest.last_day ? "" : last);
+    }
+    printf("\n");
+    if (stats->own_reports)
+        printf("%llu sessions of our own report mail not counted\n",
+               (unsigned long long)stats->own_reports);
+    if (stats->rejected) {
+        printf("%llu lines not understood:", (unsigned long long)stats->rejected);
+        for (int r = 0; r < LF_REJECT_COUNT; r++)
+            if (stats->rejected_by[r])
+                printf(" %s %llu", lf_reject_name((enum lf_reject)r),
+                       (unsigned long long)stats->rejected_by[r]);
+        printf("\n");
+    }
+    if (ingest.overflowed)
+        printf("%lu events only in the overflow record (table full)\n", ingest.overflowed);
+    if (ingest.table_errors) {
+        printf("%lu events not counted: no counter table could be opened\n", ingest.table_errors);
+        status = 2;
+    }
+    lf_parser_destroy(parser);
+    for (size_t i = 0; i < ingest.n_tables; i++)
+        ctr_close(ingest.tables[i]);
+    buf_free(&line);
+    free(dir);
+    free(own);
+    return status;
 }
 
 int cmd_ingest(struct cli *cli, int argc, char **argv)
@@ -105,10 +280,11 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     static const struct option options[] = {
         {"format", required_argument, NULL, 'F'},
         {"day", required_argument, NULL, 'D'},
+        {"year", required_argument, NULL, 'Y'},
         {NULL, 0, NULL, 0},
     };
     const char *format = NULL;
-    int day = day_today(), ch, status = 0;
+    int day = day_today(), ch, status = 0, year = 0;
     struct ingest_totals totals = {0};
     char *error;
 
@@ -123,6 +299,11 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         case 'D':
             day = cli_parse_day(optarg);
             break;
+        case 'Y':
+            year = atoi(optarg);
+            if (year < 1970 || year > 9999)
+                msg_fatal("--year %s: a year from 1970 to 9999", optarg);
+            break;
         default:
             usage();
             return 2;
@@ -132,8 +313,11 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         usage();
         return 2;
     }
+    enum lf_format log_format;
+    if (lf_format_from_name(format, &log_format) == 0)
+        return ingest_log(cli, log_format, year, argv + optind, argc - optind);
     if (strcmp(format, "libtlsrpt") != 0) {
-        msg_error("--format %s: not supported (supported: libtlsrpt)", format);
+        msg_error("--format %s: not supported (libtlsrpt, postfix, sendmail)", format);
         return 2;
     }
     struct cfg *cfg = cli_config(cli);

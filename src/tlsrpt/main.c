@@ -28,7 +28,7 @@ static const struct command commands[] = {
     {"counters", cmd_counters,
      "counters [--day D] [--domain X] [--json]   show a day's counters"},
     {"ingest", cmd_ingest,
-     "ingest --format libtlsrpt [--day D] FILE...   count events from files offline"},
+     "ingest --format libtlsrpt|postfix|sendmail FILE...   count events from files offline"},
     {"lookup", cmd_lookup, "lookup DOMAIN   show the TLSRPT record and rua of a domain"},
     {"queue", cmd_queue,
      "queue [--json] | flush | retry ID | delete ID   the outbox and what to do with it"},

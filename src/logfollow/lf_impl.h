@@ -1,0 +1,136 @@
+/*
+ * lf_impl.h - what the log parsers of the logfollow module share: the parser
+ * itself, syslog line framing, a bounded LRU table for sessions and queue ids,
+ * event emission and reject counting, and the hooks of each log format.
+ */
+#ifndef TLSRPT_LF_IMPL_H
+#define TLSRPT_LF_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "core.h"
+#include "logfollow.h"
+
+/* Longer lines are rejected (LF_REJECT_BAD_TEXT) before framing. */
+#define LF_MAX_LINE 8192
+/* Open sessions / queue ids per table; beyond, the least recently used is dropped. */
+#define LF_MAX_SESSIONS 4096
+
+/*
+ * One framed syslog line. All pointers point into the line (not
+ * NUL-terminated: use the lengths). `session_key` is "program[pid]" (or just
+ * "program" when there is no pid), the natural key of a session table.
+ */
+struct lf_frame {
+    time_t time; /* UTC */
+    const char *host;
+    size_t host_len;
+    const char *program;
+    size_t program_len;
+    long pid; /* -1 when the line has none */
+    const char *session_key;
+    size_t session_key_len;
+    const char *message; /* after "prog[pid]: " */
+    size_t message_len;
+    bool text_ok; /* the whole line is UTF-8 without control characters */
+};
+
+/*
+ * A bounded table from a byte-string key to a format's data, least recently
+ * used first out. When full, lf_table_put drops the oldest entry: it calls
+ * drop(parser, data, true) and counts LF_REJECT_TOO_MANY.
+ */
+typedef void lf_drop_fn(struct lf_parser *parser, void *data, bool evicted);
+struct lf_table;
+struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, lf_drop_fn *drop);
+/* Calls drop(parser, data, false) for each remaining entry, then frees the table. */
+void lf_table_destroy(struct lf_table *table);
+/* The data under key (and marks it most recently used), or NULL. */
+void *lf_table_get(struct lf_table *table, const char *key, size_t key_len);
+/* Adds data under key (which must not be present yet), evicting the oldest when full. */
+void lf_table_put(struct lf_table *table, const char *key, size_t key_len, void *data);
+/* Removes the entry and returns its data (drop is not called), or NULL. */
+void *lf_table_take(struct lf_table *table, const char *key, size_t key_len);
+/* Removes the least recently used entry and returns its data, or NULL when empty. */
+void *lf_table_take_oldest(struct lf_table *table);
+size_t lf_table_count(const struct lf_table *table);
+
+struct lf_parser {
+    struct lf_settings settings; /* strings are owned copies */
+    lf_event_fn *emit;
+    void *context;
+    struct lf_stats stats;
+    void *format_state; /* lf_postfix_create / lf_sendmail_create result */
+};
+
+/*
+ * Frames an RFC 3164 ("Nov 22 08:24:30 host prog[pid]: msg") or RFC 3339
+ * ("2026-11-22T08:24:30.123456+01:00 host prog[pid]: msg") line.
+ * Returns 0, or -1 when the line does not have that shape.
+ */
+int lf_frame(struct lf_parser *parser, const char *line, size_t len, struct lf_frame *out);
+
+/* Counts a rejected line. */
+void lf_reject(struct lf_parser *parser, enum lf_reject reason);
+
+/*
+ * Emits an event: checks it (tr_event_check; a bad one counts as
+ * LF_REJECT_BAD_TEXT), honours supplement mode (only dane-required and
+ * dnssec-invalid failures pass), counts it and calls the callback.
+ */
+void lf_emit(struct lf_parser *parser, const struct tr_event *event);
+
+/* A session outcome under one policy with at most one failure detail. */
+struct lf_outcome {
+    time_t time;
+    const char *domain; /* the recipient / policy domain */
+    enum tr_policy_type policy_type;
+    const char *policy_domain; /* NULL: domain */
+    bool failed;
+    enum tr_result result; /* when failed */
+    /* Failure details (NULL: unknown, omitted); only used when failed. */
+    const char *sending_mta_ip;
+    const char *receiving_mx_hostname;
+    const char *receiving_mx_helo;
+    const char *receiving_ip;
+    const char *additional_information;
+    const char *failure_reason_code;
+};
+/* Builds the tr_event of an outcome and lf_emit()s it. */
+void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome);
+
+/*
+ * Copies text into out (size > 0) with NUL, bounded, replacing bytes that
+ * are not printable ASCII by '?'; returns out. For reason codes from logs.
+ */
+char *lf_printable(const char *text, size_t len, char *out, size_t size);
+
+/* Buffer sizes of a host name (normalized, NUL) and of an IP address text. */
+#define LF_HOST_SIZE (TR_MAX_DOMAIN + 1)
+#define LF_IP_SIZE 64
+/* A host name into host, normalized (tr_domain_normalize); false when invalid. */
+bool lf_host_name(const char *s, size_t len, char host[LF_HOST_SIZE]);
+/* An IPv4/IPv6 address (an "IPv6:" prefix is dropped) into ip; false when invalid. */
+bool lf_ip_address(const char *s, size_t len, char ip[LF_IP_SIZE]);
+/* "HOST[IP]" with an optional ":PORT" at s: fills both, returns the end, or NULL. */
+const char *lf_host_address(const char *s, char host[LF_HOST_SIZE], char ip[LF_IP_SIZE]);
+
+/*
+ * Format hooks. create returns format_state; line gets every framed line and
+ * itself counts stats.relevant for the lines of its programs (rejecting
+ * those with !frame->text_ok as LF_REJECT_BAD_TEXT); flush is
+ * lf_parser_flush; destroy frees format_state (the parser is still valid).
+ */
+void *lf_postfix_create(struct lf_parser *parser);
+void lf_postfix_line(struct lf_parser *parser, const struct lf_frame *frame);
+void lf_postfix_flush(struct lf_parser *parser);
+void lf_postfix_destroy(void *state);
+
+void *lf_sendmail_create(struct lf_parser *parser);
+void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame);
+void lf_sendmail_flush(struct lf_parser *parser);
+void lf_sendmail_destroy(void *state);
+
+#endif
