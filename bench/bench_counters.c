@@ -304,25 +304,6 @@ static void check_totals(const char *dir, uint64_t adds, const char *what)
         exit(EXIT_FAILURE);
 }
 
-static void remove_tree(const char *dir)
-{
-    struct dirent *entry;
-    DIR *handle = opendir(dir);
-
-    while (handle != NULL && (entry = readdir(handle)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char *path = path_join(dir, entry->d_name);
-        if (unlink(path) < 0)
-            msg_warn("%s: %m", path);
-        free(path);
-    }
-    if (handle != NULL)
-        closedir(handle);
-    if (rmdir(dir) < 0)
-        msg_warn("%s: %m", dir);
-}
-
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -360,7 +341,8 @@ int main(void)
                sysconf(_SC_NPROCESSORS_ONLN));
     check_totals(dir, one.adds + two_adds, "1 + 2 writers");
 
-    remove_tree(dir);
+    if (dir_remove_tree(dir) < 0)
+        msg_warn("could not remove %s", dir);
     free(dir);
     free(mix);
     return EXIT_SUCCESS;

@@ -233,25 +233,6 @@ static double time_memcpy(const char *path, off_t size)
     return seconds;
 }
 
-static void remove_tree(const char *dir)
-{
-    struct dirent *entry;
-    DIR *handle = opendir(dir);
-
-    while (handle != NULL && (entry = readdir(handle)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char *path = path_join(dir, entry->d_name);
-        if (unlink(path) < 0)
-            msg_warn("%s: %m", path);
-        free(path);
-    }
-    if (handle != NULL)
-        closedir(handle);
-    if (rmdir(dir) < 0)
-        msg_warn("%s: %m", dir);
-}
-
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -320,7 +301,8 @@ int main(void)
            totals.successes == successes && totals.failures == failures && totals.reports == DOMAINS
                ? "exact"
                : "MISMATCH");
-    remove_tree(dir);
+    if (dir_remove_tree(dir) < 0)
+        msg_warn("could not remove %s", dir);
     free(table_path);
     free(file_name);
     free(dir);

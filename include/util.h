@@ -89,6 +89,11 @@ int dir_make(const char *path, mode_t mode, char **error_r);
 /* Write the whole file via tmp + fsync + rename (+ fsync of the directory). */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       char **error_r);
+/*
+ * Removes path and, when it is a directory, everything under it. Symlinks
+ * are removed, never followed. A path that does not exist is fine (0).
+ */
+int dir_remove_tree(const char *path);
 /* fsync(2) of a directory, so renames in it reach the disk; -1 and *error_r. */
 int dir_sync(const char *dir, char **error_r);
 /* Read a whole regular file of at most max_size bytes (symlinks are followed). */

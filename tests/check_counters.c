@@ -32,27 +32,6 @@
 static char *run_dir;
 static char *test_dir;
 
-static void remove_tree(const char *path)
-{
-    struct dirent *entry;
-    struct stat st;
-    DIR *handle;
-
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (handle = opendir(path)) != NULL) {
-        while ((entry = readdir(handle)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            char *child = path_join(path, entry->d_name);
-            remove_tree(child);
-            free(child);
-        }
-        closedir(handle);
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
 static void dir_setup(void)
 {
     test_dir = path_join(run_dir, "test.XXXXXX");
@@ -62,7 +41,7 @@ static void dir_setup(void)
 
 static void dir_teardown(void)
 {
-    remove_tree(test_dir);
+    (void)dir_remove_tree(test_dir);
     free(test_dir);
 }
 
@@ -868,7 +847,7 @@ int main(void)
     if (mkdtemp(run_dir) == NULL)
         msg_fatal("mkdtemp %s: %m", run_dir);
     srunner_run_all(runner, CK_NORMAL);
-    remove_tree(run_dir);
+    (void)dir_remove_tree(run_dir);
     free(run_dir);
     failed = srunner_ntests_failed(runner);
     srunner_free(runner);

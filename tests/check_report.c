@@ -791,27 +791,6 @@ START_TEST(test_strict_validator)
 }
 END_TEST
 
-static void remove_tree(const char *path)
-{
-    struct dirent *entry;
-    struct stat st;
-    DIR *handle;
-
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (handle = opendir(path)) != NULL) {
-        while ((entry = readdir(handle)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            char *child = path_join(path, entry->d_name);
-            remove_tree(child);
-            free(child);
-        }
-        closedir(handle);
-        (void)rmdir(path);
-    } else {
-        (void)unlink(path);
-    }
-}
-
 /* The validator of ../shared (top_srcdir from the test harness, else the build's source dir). */
 static void find_validator(void)
 {
@@ -932,7 +911,7 @@ int main(void)
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     if (failed == 0)
-        remove_tree(saved_dir);
+        (void)dir_remove_tree(saved_dir);
     else
         printf("check_report: the reports are kept in %s\n", saved_dir);
     free(saved_dir);

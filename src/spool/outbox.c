@@ -93,27 +93,6 @@ bool spool_day_done(struct spool *spool, int day)
     return done;
 }
 
-/* Removes a directory of ours: its regular files, then itself. */
-static int remove_dir(const char *path)
-{
-    DIR *dir = opendir(path);
-    struct dirent *de;
-    int result = 0;
-
-    if (dir == NULL)
-        return errno == ENOENT ? 0 : -1;
-    while ((de = readdir(dir)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char *file = path_join(path, de->d_name);
-        if (unlink(file) < 0)
-            result = -1;
-        free(file);
-    }
-    closedir(dir);
-    return rmdir(path) < 0 ? -1 : result;
-}
-
 struct spool_day *spool_day_begin(struct spool *spool, int day, char **error_r)
 {
     struct spool_day *txn = xcalloc(1, sizeof(*txn));
@@ -122,7 +101,7 @@ struct spool_day *spool_day_begin(struct spool *spool, int day, char **error_r)
     txn->day = day;
     txn->tmp_dir = day_dir(spool, day, true);
     /* A temporary directory left by a crash is half a day: start again. */
-    if (remove_dir(txn->tmp_dir) < 0 || mkdir(txn->tmp_dir, 0750) < 0) {
+    if (dir_remove_tree(txn->tmp_dir) < 0 || mkdir(txn->tmp_dir, 0750) < 0) {
         *error_r = xasprintf("create %s: %s", txn->tmp_dir, strerror(errno));
         free(txn->tmp_dir);
         free(txn);
@@ -180,7 +159,7 @@ void spool_day_abort(struct spool_day *txn)
 {
     if (txn == NULL)
         return;
-    remove_dir(txn->tmp_dir);
+    dir_remove_tree(txn->tmp_dir);
     free(txn->tmp_dir);
     free(txn);
 }
@@ -342,7 +321,7 @@ int spool_expire(struct spool *spool, int before_day)
         if (day_parse(de->d_name, &day, &reason) < 0 || day >= before_day)
             continue;
         char *path = path_join(spool->dir, de->d_name);
-        if (is_dir_not_link(path) && remove_dir(path) == 0) {
+        if (is_dir_not_link(path) && dir_remove_tree(path) == 0) {
             msg_info("outbox: removed the reports of %s (past retention)", de->d_name);
             removed++;
         }

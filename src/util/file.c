@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -74,6 +75,31 @@ static int fsync_parent(const char *path)
         close(fd);
     free(dir);
     return result;
+}
+
+int dir_remove_tree(const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    DIR *dir = opendir(path);
+    struct dirent *entry;
+    int result = 0;
+    if (dir == NULL)
+        return -1;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        char *child = path_join(path, entry->d_name);
+        if (dir_remove_tree(child) < 0)
+            result = -1;
+        free(child);
+    }
+    closedir(dir);
+    return rmdir(path) < 0 ? -1 : result;
 }
 
 int dir_sync(const char *dir, char **error_r)
