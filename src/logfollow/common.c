@@ -152,9 +152,8 @@ void lf_table_put(struct lf_table *table, const char *key, size_t key_len, void 
 
     if (table->count >= table->max) {
         old = table_remove(table, table->oldest);
-        lf_reject(table->parser, LF_REJECT_TOO_MANY);
-        if (table->drop != NULL)
-            table->drop(table->parser, old, true);
+        if (table->drop == NULL || table->drop(table->parser, old, true))
+            lf_reject(table->parser, LF_REJECT_TOO_MANY);
     }
     entry = xmalloc(sizeof(*entry) + key_len);
     memcpy(entry->key, key, key_len);
@@ -261,7 +260,7 @@ static size_t parse_rfc3339(const char *s, size_t len, time_t *out)
 }
 
 /* "Nov 22 08:24:30" (day may be space-padded): local time, year inferred. */
-static size_t parse_rfc3164(const struct lf_parser *parser, const char *s, size_t len, time_t *out)
+static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len, time_t *out)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     int month = -1, day, hour, minute, second, year;
@@ -270,6 +269,10 @@ static size_t parse_rfc3164(const struct lf_parser *parser, const char *s, size_
 
     if (len < 15 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':')
         return 0;
+    if (parser->last_valid && memcmp(s, parser->last_stamp, 15) == 0) {
+        *out = parser->last_time;
+        return 15;
+    }
     for (int m = 0; m < 12; m++)
         if (memcmp(s, months + 3 * m, 3) == 0)
             month = m + 1;
@@ -281,12 +284,16 @@ static size_t parse_rfc3164(const struct lf_parser *parser, const char *s, size_
     if (parser->settings.year > 0) {
         year = parser->settings.year;
     } else {
-        time_t now = parser->settings.now != 0 ? parser->settings.now : time(NULL);
-        struct tm now_tm;
-        if (localtime_r(&now, &now_tm) == NULL)
-            return 0;
-        year = now_tm.tm_year + 1900;
-        if (month > now_tm.tm_mon + 1)
+        if (parser->now_year == 0) {
+            time_t now = parser->settings.now != 0 ? parser->settings.now : time(NULL);
+            struct tm now_tm;
+            if (localtime_r(&now, &now_tm) == NULL)
+                return 0;
+            parser->now_year = now_tm.tm_year + 1900;
+            parser->now_month = now_tm.tm_mon + 1;
+        }
+        year = parser->now_year;
+        if (month > parser->now_month)
             year--; /* a month ahead of now: last year's line */
     }
     if (!date_ok(year, month, day, hour, minute, second))
@@ -302,6 +309,9 @@ static size_t parse_rfc3164(const struct lf_parser *parser, const char *s, size_
     t = mktime(&tm);
     if (t == (time_t)-1)
         return 0;
+    memcpy(parser->last_stamp, s, 15);
+    parser->last_time = t;
+    parser->last_valid = true;
     *out = t;
     return 15;
 }
@@ -354,8 +364,14 @@ int lf_frame(struct lf_parser *parser, const char *line, size_t len, struct lf_f
         i++;
     out->message = line + i;
     out->message_len = len - i;
-    out->text_ok = tr_text_ok(line, len);
+    out->line = line;
+    out->line_len = len;
     return 0;
+}
+
+bool lf_frame_text_ok(const struct lf_frame *frame)
+{
+    return tr_text_ok(frame->line, frame->line_len);
 }
 
 /* ---- parser ---- */

@@ -34,15 +34,19 @@ struct lf_frame {
     size_t session_key_len;
     const char *message; /* after "prog[pid]: " */
     size_t message_len;
-    bool text_ok; /* the whole line is UTF-8 without control characters */
+    const char *line; /* the whole line, for lf_frame_text_ok() */
+    size_t line_len;
 };
 
 /*
  * A bounded table from a byte-string key to a format's data, least recently
  * used first out. When full, lf_table_put drops the oldest entry: it calls
- * drop(parser, data, true) and counts LF_REJECT_TOO_MANY.
+ * drop(parser, data, true) and counts LF_REJECT_TOO_MANY when that lost
+ * pending work (a finished process is forgotten silently; no drop hook
+ * counts every eviction).
  */
-typedef void lf_drop_fn(struct lf_parser *parser, void *data, bool evicted);
+/* Frees data; returns true when it held work that is lost if the entry was evicted. */
+typedef bool lf_drop_fn(struct lf_parser *parser, void *data, bool evicted);
 struct lf_table;
 struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, lf_drop_fn *drop);
 /* Calls drop(parser, data, false) for each remaining entry, then frees the table. */
@@ -63,6 +67,15 @@ struct lf_parser {
     void *context;
     struct lf_stats stats;
     void *format_state; /* lf_postfix_create / lf_sendmail_create result */
+    /*
+     * RFC 3164 times: mktime() is slow (with TZ unset glibc checks
+     * /etc/localtime on every call) and consecutive lines share their
+     * second, so the last stamp and its UTC time are kept.
+     */
+    char last_stamp[15];
+    time_t last_time;
+    bool last_valid;
+    int now_year, now_month; /* of settings.now, for the year of RFC 3164 lines */
 };
 
 /*
@@ -71,6 +84,12 @@ struct lf_parser {
  * Returns 0, or -1 when the line does not have that shape.
  */
 int lf_frame(struct lf_parser *parser, const char *line, size_t len, struct lf_frame *out);
+
+/*
+ * Whether the whole line is printable UTF-8 (tr_text_ok). Asked only for
+ * the lines a parser reads: most of a mail log belongs to other programs.
+ */
+bool lf_frame_text_ok(const struct lf_frame *frame);
 
 /* Counts a rejected line. */
 void lf_reject(struct lf_parser *parser, enum lf_reject reason);
@@ -120,7 +139,7 @@ const char *lf_host_address(const char *s, char host[LF_HOST_SIZE], char ip[LF_I
 /*
  * Format hooks. create returns format_state; line gets every framed line and
  * itself counts stats.relevant for the lines of its programs (rejecting
- * those with !frame->text_ok as LF_REJECT_BAD_TEXT); flush is
+ * those with !lf_frame_text_ok(frame) as LF_REJECT_BAD_TEXT); flush is
  * lf_parser_flush; destroy frees format_state (the parser is still valid).
  */
 void *lf_postfix_create(struct lf_parser *parser);

@@ -64,11 +64,16 @@ static void proc_free(struct pf_proc *proc)
     free(proc);
 }
 
-static void proc_drop(struct lf_parser *parser, void *data, bool evicted)
+/* A process with attempts still waiting for their outcome loses them. */
+static bool proc_drop(struct lf_parser *parser, void *data, bool evicted)
 {
+    struct pf_proc *proc = data;
+    bool pending = proc->n_attempts > 0;
+
     (void)parser;
     (void)evicted;
-    proc_free(data);
+    proc_free(proc);
+    return pending;
 }
 
 void *lf_postfix_create(struct lf_parser *parser)
@@ -646,7 +651,7 @@ void lf_postfix_line(struct lf_parser *parser, const struct lf_frame *frame)
     if (service == PF_OTHER)
         return;
     parser->stats.relevant++;
-    if (!frame->text_ok || frame->message_len > LF_MAX_LINE) {
+    if (!lf_frame_text_ok(frame) || frame->message_len > LF_MAX_LINE) {
         lf_reject(parser, LF_REJECT_BAD_TEXT);
         return;
     }

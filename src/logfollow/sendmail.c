@@ -218,18 +218,25 @@ static void proc_free(struct sm_proc *proc)
     free(proc);
 }
 
-static void proc_drop(struct lf_parser *parser, void *data, bool evicted)
+/* A process with connections still waiting for their outcome loses them. */
+static bool proc_drop(struct lf_parser *parser, void *data, bool evicted)
 {
+    struct sm_proc *proc = data;
+    bool pending = proc->n_conns > 0;
+
     (void)parser;
     (void)evicted;
-    proc_free(data);
+    proc_free(proc);
+    return pending;
 }
 
-static void marker_drop(struct lf_parser *parser, void *data, bool evicted)
+/* Forgetting which queue id is our own report mail could count it. */
+static bool marker_drop(struct lf_parser *parser, void *data, bool evicted)
 {
     (void)parser;
     (void)evicted;
     free(data);
+    return true;
 }
 
 static struct sm_proc *proc_get(struct lf_parser *parser, const struct lf_frame *frame, bool create)
@@ -699,7 +706,7 @@ void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame)
           (frame->program_len == 8 && memcmp(frame->program, "sendmail", 8) == 0)))
         return;
     parser->stats.relevant++;
-    if (!frame->text_ok) {
+    if (!lf_frame_text_ok(frame)) {
         lf_reject(parser, LF_REJECT_BAD_TEXT);
         return;
     }
