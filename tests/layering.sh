@@ -40,4 +40,9 @@ case "$json_users" in
     echo "FAIL: json-c used outside collector/report/tlsrpt: $json_users"; echo fail >"$T/failed" ;;
 *) echo "ok: json-c only in $json_users" ;;
 esac
+# Every header is in Makefile.am, or `make dist` leaves it out of the tarball.
+for h in $(cd "$top_srcdir" && find src include -name '*.h'); do
+    grep -q "$h" "$top_srcdir/Makefile.am" || { echo "FAIL: $h is not listed in Makefile.am"; echo fail >"$T/failed"; }
+done
+[ -f "$T/failed" ] || echo "ok: every header is listed in Makefile.am"
 [ ! -f "$T/failed" ] || exit 1
