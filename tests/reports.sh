@@ -96,6 +96,16 @@ assert_match "queue --json: the DNS failure waits for another lookup" '"rua_pend
 assert_match "queue shows it to people too" "temp.example .*DNS failed: looked up again later" \
     "$("$TLSRPT" queue)"
 
+# Still failing after retry_window: the report gives up instead of waiting forever.
+state_file=$(grep -l '^policy_domain=temp.example$' "$T/state/outbox/$DAY"/*.state)
+sed -i 's/^created=.*/created=1000/' "$state_file"
+"$TLSRPT" -o retry_window=60 run --day "$DAY" >/dev/null 2>"$T/giveup.err"
+assert_match "a lookup failing past retry_window gives up, and says so" \
+    "report 2025-06-15_temp.example_[0-9a-f]+: _smtp._tls.temp.example still failed after retry_window \\(SERVFAIL\\): not sent" \
+    "$(cat "$T/giveup.err")"
+assert_match "the queue no longer waits for it" '"rua_pending": false' \
+    "$("$TLSRPT" queue --json | grep -A8 '"temp.example"')"
+
 out=$("$TLSRPT" run --day "$DAY" 2>/dev/null)
 assert_eq "running again adds nothing" \
 "$DAY: already in the outbox

@@ -81,19 +81,24 @@ int sched_resolve_pending(struct sched_context *ctx)
         if (!entry->rua_pending)
             continue;
         dns_lookup_tlsrpt(ctx->resolver, entry->policy_domain, ctx->max_rua, &answer);
-        if (answer.status == DNS_TEMPFAIL) {
+        time_t window = ctx->delivery.ready ? ctx->delivery.retry_window : 86400;
+        if (answer.status == DNS_TEMPFAIL && time(NULL) - entry->created < window) {
             dns_tlsrpt_answer_free(&answer);
             continue;
         }
         entry->rua_pending = false;
-        if (answer.status == DNS_FOUND) {
+        if (answer.status == DNS_TEMPFAIL) {
+            /* As for deliveries (RFC 8460 §5.5): after retry_window, give up. */
+            msg_warn("report %s: %s still failed after retry_window (%s): not sent",
+                     entry->report_id, answer.qname, answer.detail);
+        } else if (answer.status == DNS_FOUND) {
             free(entry->record);
             entry->record = xstrdup(answer.record.text);
             for (size_t r = 0; r < answer.record.n_rua; r++)
                 spool_entry_add_destination(entry, answer.record.rua[r].uri);
             msg_info("report %s: %s now found, %zu destinations", entry->report_id,
                      answer.qname, entry->n_destinations);
-        } else {
+        } else if (answer.status == DNS_NONE) {
             msg_info("report %s: %s has no TLSRPT record (%s): nothing to send",
                      entry->report_id, answer.qname, answer.detail);
         }
