@@ -7,8 +7,10 @@ Content-Type in DIR/N.type. Writes its port to --port-file.
 """
 import argparse
 import http.server
+import itertools
 import os
 import ssl
+import threading
 
 ANSWERS = {"/ok": 200, "/created": 201, "/fail": 500, "/busy": 429, "/gone": 404,
            "/redirect": 302}
@@ -18,7 +20,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
-        n = len([f for f in os.listdir(self.server.dir) if f.endswith(".body")])
+        with self.server.lock:  # concurrent requests each get their own number
+            n = next(self.server.numbers)
         base = os.path.join(self.server.dir, str(n))
         with open(base + ".type", "w") as f:
             f.write("%s %s\n" % (self.path, self.headers.get("Content-Type", "")))
@@ -44,6 +47,8 @@ def main():
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.dir = args.dir
+    server.lock = threading.Lock()
+    server.numbers = itertools.count()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(args.cert, args.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -6,8 +6,10 @@ Recipients reject@... get 550 at RCPT, busy@... get 450. Writes the port it
 listens on to --port-file. Standard library only.
 """
 import argparse
+import itertools
 import os
 import socketserver
+import threading
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -47,7 +49,8 @@ class Handler(socketserver.StreamRequestHandler):
                     if not chunk or chunk in (b".\r\n", b".\n"):
                         break
                     data += chunk[1:] if chunk.startswith(b"..") else chunk
-                n = len([f for f in os.listdir(self.server.dir) if f.endswith(".eml")])
+                with self.server.lock:  # concurrent sessions each get their own number
+                    n = next(self.server.numbers)
                 base = os.path.join(self.server.dir, str(n))
                 with open(base + ".env", "w") as f:
                     f.write("from=%s\n" % sender)
@@ -78,6 +81,8 @@ def main():
     args = parser.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.dir = args.dir
+    server.lock = threading.Lock()
+    server.numbers = itertools.count()
     with open(args.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     os.rename(args.port_file + ".tmp", args.port_file)
