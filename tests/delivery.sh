@@ -87,6 +87,7 @@ datagram() { # DOMAIN RUA
 }
 {
     datagram mail.example mailto:tlsrpt@mail.example
+    datagram mail2.example mailto:tlsrpt@mail2.example
     datagram reject.example mailto:reject@reject.example
     datagram web.example "https://localhost:$HTTPS_PORT/ok"
     datagram fail.example "https://localhost:$HTTPS_PORT/fail"
@@ -99,8 +100,8 @@ datagram() { # DOMAIN RUA
 # First pass, private destinations not allowed: mail goes, https to 127.0.0.1 does not.
 "$TLSRPT" run --day "$DAY" >"$T/run1.out" 2>"$T/run1.err"
 assert_eq "the day is enqueued and every destination tried" \
-"$DAY: 6 reports added to the outbox
-6 delivery attempts made" "$(cat "$T/run1.out")"
+"$DAY: 7 reports added to the outbox
+7 delivery attempts made" "$(cat "$T/run1.out")"
 assert_match "a rua with an encoded CR LF makes its record invalid: no report" \
     "report for inject.example: the TLSRPT record the MTA used is not valid" "$(cat "$T/run1.err")"
 json=$("$TLSRPT" queue --json)
@@ -124,9 +125,12 @@ assert_match "https to loopback is refused unless allowed" "^failed 1 refused: l
 assert_eq "no HTTPS request reached anyone" 0 "$(ls "$T/https" | grep -c body)"
 
 # The message the SMTP sink received.
-assert_eq "one message reached the SMTP sink" "from=noreply-tlsrpt@sender.example
-to=tlsrpt@mail.example" "$(cat "$T/smtp/0.env")"
-MSG="$T/smtp/0.eml"
+assert_eq "both messages, delivered at the same time, reached the SMTP sink" \
+"from=noreply-tlsrpt@sender.example
+from=noreply-tlsrpt@sender.example
+to=tlsrpt@mail.example
+to=tlsrpt@mail2.example" "$(cat "$T/smtp/"*.env | sort)"
+MSG=$(grep -l '^to=tlsrpt@mail.example$' "$T/smtp/"*.env | sed 's/\.env$/.eml/')
 headers=$(sed '/^\r\?$/q' "$MSG" | tr -d '\r')
 assert_match "From" "^From: noreply-tlsrpt@sender\\.example\$" "$headers"
 assert_match "To" "^To: tlsrpt@mail\\.example\$" "$headers"
