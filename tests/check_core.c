@@ -101,6 +101,16 @@ static const struct {
     {"line\nbreak", false},
     {"cr\r", false},
     {"del\x7f", false},
+    /* Longer than a word: the 8-byte fast path and its fall-backs. */
+    {"printable ascii text of some length, as in logs", true},
+    {"sixteen bytes ok\tthen a tab, allowed", true},
+    {"eight ok" "\x7f" "DEL in the second word", false},
+    {"0123456789ab" "\x01" "cdef", false},
+    {"0123456789abcde\n", false},
+    {"abcdefgh" "caf\xc3\xa9" " and more ascii after", true},
+    {"abcdefgh" "\xc3\x28" " invalid continuation", false},
+    {"abcdefghabcdefgh" "\xf0\x9f\x98\x80", true},
+    {"abcdefghabcdefg" "\xe2\x82", false},
 };
 
 START_TEST(test_text_ok)

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "core.h"
@@ -67,11 +68,30 @@ int tr_result_from_name(const char *name, enum tr_result *result)
     return -1;
 }
 
+/*
+ * True when all 8 bytes are printable ASCII (0x20 to 0x7e): no byte with the
+ * high bit, none below 0x20, no DEL. Most log and datagram text is, and
+ * checking a word at a time is several times faster than byte by byte.
+ */
+static bool word_printable_ascii(uint64_t w)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t below_space = (w - ones * 0x20) & ~w & highs;
+    uint64_t del = w ^ (ones * 0x7f);
+
+    return (w & highs) == 0 && below_space == 0 && ((del - ones) & ~del & highs) == 0;
+}
+
 bool tr_text_ok(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
     while (p < end) {
+        uint64_t word;
+        if (end - p >= 8 && (memcpy(&word, p, 8), word_printable_ascii(word))) {
+            p += 8;
+            continue;
+        }
         unsigned char c = *p;
         if (c < 0x80) {
             /* Tab is the one control character a log text may keep. */
