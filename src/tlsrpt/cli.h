@@ -60,5 +60,7 @@ void json_print(json_object *value, FILE *out);
 
 /* Parses --day YYYY-MM-DD, or the words "today" and "yesterday". Fatal when bad. */
 int cli_parse_day(const char *text);
+/* Parses --domain: a normalized A-label name (caller frees). Fatal when bad. */
+char *cli_parse_domain(const char *text);
 
 #endif

@@ -186,14 +186,10 @@ int cmd_counters(struct cli *cli, int argc, char **argv)
         case 'D':
             day = cli_parse_day(optarg);
             break;
-        case 'd': {
-            const char *reason;
+        case 'd':
             free(domain);
-            domain = xstrdup(optarg);
-            if (tr_domain_normalize(domain, &reason) < 0)
-                msg_fatal("--domain %s: %s", optarg, reason);
+            domain = cli_parse_domain(optarg);
             break;
-        }
         case 'j':
             json = true;
             break;

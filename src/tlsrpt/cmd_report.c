@@ -52,16 +52,6 @@ static void print_report(const struct rpt_report *report, void *context)
     json_print(parsed, stdout);
 }
 
-static char *domain_option(const char *text)
-{
-    const char *why;
-    char *domain = xstrdup(text);
-
-    if (tr_domain_normalize(domain, &why) < 0)
-        msg_fatal("--domain %s: %s", text, why);
-    return domain;
-}
-
 int cmd_report(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -86,7 +76,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
             break;
         case 'd':
             free(domain);
-            domain = domain_option(optarg);
+            domain = cli_parse_domain(optarg);
             break;
         case 'p':
             print.pretty = true;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core.h"
 
 struct table {
     size_t columns;
@@ -94,4 +95,14 @@ int cli_parse_day(const char *text)
     if (day_parse(text, &day, &error) < 0)
         msg_fatal("--day %s: %s", text, error);
     return day;
+}
+
+char *cli_parse_domain(const char *text)
+{
+    const char *why;
+    char *domain = xstrdup(text);
+
+    if (tr_domain_normalize(domain, &why) < 0)
+        msg_fatal("--domain %s: %s", text, why);
+    return domain;
 }

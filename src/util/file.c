@@ -57,25 +57,6 @@ int dir_make(const char *path, mode_t mode, char **error_r)
     return result;
 }
 
-static int fsync_parent(const char *path)
-{
-    char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    int fd, result;
-
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    result = fd < 0 ? -1 : fsync(fd);
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return result;
-}
 
 int dir_remove_tree(const char *path)
 {
@@ -155,11 +136,16 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         goto fail;
     }
     free(tmp);
-    if (fsync_parent(path) < 0) {
-        *error_r = xasprintf("fsync directory of %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    /* The rename must reach the disk too: fsync the directory it happened in. */
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    int result = dir_sync(slash ? dir : ".", error_r);
+    free(dir);
+    return result;
 
 fail:
     if (fd >= 0)
