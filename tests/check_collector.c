@@ -960,6 +960,30 @@ END_TEST
 /* Reuse ------------------------------------------------------------------- */
 
 /* One parser, good and bad in turn: nothing of one datagram shows in the next. */
+/*
+ * A datagram cut off right after a \u high surrogate must not change how
+ * the next one reads: json-c's tokener keeps that surrogate across a reset
+ * (found by the fuzzer), so a valid datagram after it was once rejected.
+ */
+START_TEST(test_no_carry_over_after_truncation)
+{
+    static const char good[] = "{\"dpv\":\"1\",\"d\":\"x.example\",\"policies\":[{\"policy-type\":9,"
+                               "\"policy-domain\":\"\\u0061b.example\",\"t\":0,\"f\":0}]}";
+    static const char *const cut[] = {
+        "{\"dpv\":\"1\",\"d\":\"\\ud83d",
+        "{\"dpv\":\"1\",\"d\":\"\\ud83d\\u",
+        "{\"dpv\":\"1\",\"d\":\"\\u00",
+        "{\"dpv\":\"1\",\"d\":\"\\",
+    };
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(cut); i++) {
+        assert_rejected(parser, cut[i], strlen(cut[i]), COLLECTOR_REJECT_BAD_JSON, cut[i]);
+        const struct tr_event *event = parse_ok(parser, good, strlen(good), "after a cut datagram");
+        ck_assert_str_eq(event->policies[0].domain, "ab.example");
+    }
+}
+END_TEST
+
 START_TEST(test_parser_reuse)
 {
     const size_t n_good = UTIL_ARRAY_LEN(accept_cases), n_bad = UTIL_ARRAY_LEN(reject_cases);
@@ -1085,6 +1109,7 @@ static Suite *collector_suite(void)
     tcase_add_test(tc, test_limits_accepted);
     tcase_add_test(tc, test_max_size);
     tcase_add_test(tc, test_parser_reuse);
+    tcase_add_test(tc, test_no_carry_over_after_truncation);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");

@@ -88,14 +88,21 @@ struct parse_error {
     const char *detail;
 };
 
+static json_tokener *tokener_new(void)
+{
+    json_tokener *tokener = json_tokener_new_ex(PARSE_MAX_DEPTH);
+
+    if (tokener == NULL)
+        msg_fatal("json_tokener_new_ex: out of memory");
+    json_tokener_set_flags(tokener, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    return tokener;
+}
+
 struct collector_parser *collector_parser_create(size_t max_size)
 {
     struct collector_parser *parser = xcalloc(1, sizeof(*parser));
 
-    parser->tokener = json_tokener_new_ex(PARSE_MAX_DEPTH);
-    if (parser->tokener == NULL)
-        msg_fatal("json_tokener_new_ex: out of memory");
-    json_tokener_set_flags(parser->tokener, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    parser->tokener = tokener_new();
     parser->max_size = max_size;
     /* Every copy is a piece of the datagram, so its size bounds them all. */
     parser->scratch_size = max_size + 1024;
@@ -494,6 +501,13 @@ int collector_parse(struct collector_parser *parser, const char *data, size_t le
                   : jerr == json_tokener_error_depth           ? COLLECTOR_REJECT_TOO_DEEP
                                                                : COLLECTOR_REJECT_BAD_JSON;
         *detail = jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr);
+        /*
+         * json_tokener_reset() keeps some state of a parse cut short (json-c
+         * 0.16: a pending \u high surrogate), which would change how the next
+         * datagram reads. A fresh tokener after every failure: failures are rare.
+         */
+        json_tokener_free(parser->tokener);
+        parser->tokener = tokener_new();
         if (parser->root) {
             json_object_put(parser->root);
             parser->root = NULL;
