@@ -47,6 +47,37 @@ int ctr_day(const struct ctr_table *table);
  */
 int ctr_add(struct ctr_table *table, const struct tr_event *event);
 
+/*
+ * Counts an event in its domain's overflow record only, as ctr_add() does
+ * for an event that found the table full; returns 1, or 2 when it was
+ * counted as lost.
+ */
+int ctr_count_overflow(struct ctr_table *table, const char *domain);
+
+/*
+ * The log follower's counters. It alone writes its keys (kept apart from
+ * the collector's and merged with them in snapshots), so it can store
+ * absolute values: its checkpoint holds (day, cell, value) triples written
+ * before they are stored, and storing them twice after a crash is harmless.
+ */
+struct ctr_cell {
+    uint32_t slot;
+    uint32_t field; /* of a key: 0 success, 1 failure; of a detail row: 0 */
+};
+/*
+ * The cells that counting `event` adds one to, made when new, into cells
+ * (room for max: n_policies x (1 + n_failures) is enough). Returns how
+ * many, or -1 when max is too small. *incomplete_r tells that part of the
+ * event found the table full: the caller then counts it with
+ * ctr_count_overflow() (not idempotent: an overflowing table is the one
+ * case a crash can count twice).
+ */
+int ctr_log_cells(struct ctr_table *table, const struct tr_event *event, struct ctr_cell *cells,
+                  size_t max, bool *incomplete_r);
+/* false when cell is not one of the follower's counters (a damaged checkpoint). */
+bool ctr_cell_get(struct ctr_table *table, struct ctr_cell cell, uint64_t *value_r);
+bool ctr_cell_set(struct ctr_table *table, struct ctr_cell cell, uint64_t value);
+
 /* Totals of the whole table, for `tlsrpt status` and the daemon's log. */
 struct ctr_stats {
     uint32_t entries_used;

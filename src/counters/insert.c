@@ -1,7 +1,8 @@
 /*
  * insert.c - ctr_add(): canonical key encodings, the lock-free lookup and
  * atomic increment of existing keys, the locked insert of new ones, and the
- * per-domain overflow records used when the table is full.
+ * per-domain overflow records used when the table is full; and the log
+ * follower's cells (its own keys, stored as absolute values).
  */
 #include "config.h"
 
@@ -114,11 +115,11 @@ static void encode_string_list(struct encoding *enc, const char *const *list, si
 }
 
 /* The key a policy of an event counts under; NULLs resolved as documented. */
-static void encode_key(struct encoding *enc, const struct tr_event *event,
+static void encode_key(struct encoding *enc, enum ctr_slot_kind kind, const struct tr_event *event,
                        const struct tr_policy *policy)
 {
     enc->len = 0;
-    encode_u8(enc, CTR_KIND_KEY);
+    encode_u8(enc, kind);
     encode_string(enc, event->domain);
     encode_string(enc, event->record != NULL ? event->record : "");
     encode_u8(enc, (unsigned)policy->type);
@@ -277,7 +278,7 @@ static int count_lost(struct ctr_table *table)
 }
 
 /* The table had no room for (part of) an event: count it under its domain. */
-static int count_overflow(struct ctr_table *table, const char *domain)
+int ctr_count_overflow(struct ctr_table *table, const char *domain)
 {
     struct ctr_file_header *header = table->header;
     struct ctr_overflow_slot *slot;
@@ -318,44 +319,137 @@ static int count_overflow(struct ctr_table *table, const char *domain)
     return 1;
 }
 
+/* Called with each counter an event adds one to; false stops the walk. */
+typedef bool cell_fn(struct ctr_table *table, struct ctr_cell cell, void *context);
+
 /*
  * Each policy counts under its own key; a failed policy also counts each of
- * its failure details once. Whatever part does not fit is not dropped: the
- * event is then also counted once in its domain's overflow record, so an
- * overflowed event may be partly visible in the keys.
+ * its failure details once. Keys and rows are made when new; *incomplete_r
+ * tells that part of the event found no room. Returns false when fn stopped.
  */
-int ctr_add(struct ctr_table *table, const struct tr_event *event)
+static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
+                        const struct tr_event *event, cell_fn *fn, void *context,
+                        bool *incomplete_r)
 {
     struct encoding enc;
-    bool incomplete = false;
+    bool go_on = true;
 
-    if (!table->writable)
-        msg_panic("ctr_add: %s is open read-only", table->path);
+    *incomplete_r = false;
     encoding_init(&enc);
-    for (size_t p = 0; p < event->n_policies; p++) {
+    for (size_t p = 0; p < event->n_policies && go_on; p++) {
         const struct tr_policy *policy = &event->policies[p];
         uint32_t key_slot;
 
-        encode_key(&enc, event, policy);
+        encode_key(&enc, kind, event, policy);
         if ((key_slot = find_or_insert(table, &enc)) == INSERT_FAILED) {
-            incomplete = true;
+            *incomplete_r = true;
             continue;
         }
-        __atomic_fetch_add(&table->slots[key_slot].count[policy->failed ? 1 : 0], 1,
-                           __ATOMIC_RELAXED);
-        if (!policy->failed)
-            continue;
-        for (size_t f = 0; f < policy->n_failures; f++) {
+        go_on = fn(table, (struct ctr_cell){key_slot, policy->failed ? 1 : 0}, context);
+        for (size_t f = 0; policy->failed && f < policy->n_failures && go_on; f++) {
             uint32_t detail_slot;
 
             encode_detail(&enc, key_slot, &policy->failures[f]);
-            if ((detail_slot = find_or_insert(table, &enc)) == INSERT_FAILED) {
-                incomplete = true;
-                continue;
-            }
-            __atomic_fetch_add(&table->slots[detail_slot].count[0], 1, __ATOMIC_RELAXED);
+            if ((detail_slot = find_or_insert(table, &enc)) == INSERT_FAILED)
+                *incomplete_r = true;
+            else
+                go_on = fn(table, (struct ctr_cell){detail_slot, 0}, context);
         }
     }
     encoding_free(&enc);
-    return incomplete ? count_overflow(table, event->domain) : 0;
+    return go_on;
+}
+
+static bool increment(struct ctr_table *table, struct ctr_cell cell, void *context)
+{
+    (void)context;
+    __atomic_fetch_add(&table->slots[cell.slot].count[cell.field], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+/*
+ * Whatever part of an event does not fit is not dropped: the event is then
+ * also counted once in its domain's overflow record, so an overflowed
+ * event may be partly visible in the keys.
+ */
+int ctr_add(struct ctr_table *table, const struct tr_event *event)
+{
+    bool incomplete;
+
+    if (!table->writable)
+        msg_panic("ctr_add: %s is open read-only", table->path);
+    (void)event_cells(table, CTR_KIND_KEY, event, increment, NULL, &incomplete);
+    return incomplete ? ctr_count_overflow(table, event->domain) : 0;
+}
+
+struct cell_list {
+    struct ctr_cell *cells;
+    size_t n, max;
+};
+
+static bool collect_cell(struct ctr_table *table, struct ctr_cell cell, void *context)
+{
+    struct cell_list *list = context;
+
+    (void)table;
+    if (list->n == list->max)
+        return false;
+    list->cells[list->n++] = cell;
+    return true;
+}
+
+int ctr_log_cells(struct ctr_table *table, const struct tr_event *event, struct ctr_cell *cells,
+                  size_t max, bool *incomplete_r)
+{
+    struct cell_list list = {cells, 0, max};
+
+    if (!table->writable)
+        msg_panic("ctr_log_cells: %s is open read-only", table->path);
+    if (!event_cells(table, CTR_KIND_LOG_KEY, event, collect_cell, &list, incomplete_r))
+        return -1;
+    return (int)list.n;
+}
+
+/*
+ * Whether cell names a counter of the log follower: a published 'L' key
+ * (field 0 or 1) or a detail row (field 0) of one. A damaged checkpoint
+ * must not write into the collector's counters.
+ */
+static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
+{
+    const unsigned char *bytes;
+    uint32_t length;
+
+    if (cell.slot > table->slot_mask || cell.field > 1 ||
+        __atomic_load_n(&table->slots[cell.slot].hash, __ATOMIC_ACQUIRE) == 0 ||
+        (bytes = ctr_slot_encoding(table, &table->slots[cell.slot], &length)) == NULL)
+        return false;
+    if (bytes[0] == CTR_KIND_LOG_KEY)
+        return true;
+    if (bytes[0] != CTR_KIND_DETAIL || cell.field != 0 || length < 5)
+        return false;
+    uint32_t key_slot = ctr_get_u32(bytes + 1);
+    if (key_slot > table->slot_mask ||
+        __atomic_load_n(&table->slots[key_slot].hash, __ATOMIC_ACQUIRE) == 0 ||
+        (bytes = ctr_slot_encoding(table, &table->slots[key_slot], &length)) == NULL)
+        return false;
+    return bytes[0] == CTR_KIND_LOG_KEY;
+}
+
+bool ctr_cell_get(struct ctr_table *table, struct ctr_cell cell, uint64_t *value_r)
+{
+    if (!log_cell_ok(table, cell))
+        return false;
+    *value_r = __atomic_load_n(&table->slots[cell.slot].count[cell.field], __ATOMIC_RELAXED);
+    return true;
+}
+
+bool ctr_cell_set(struct ctr_table *table, struct ctr_cell cell, uint64_t value)
+{
+    if (!table->writable)
+        msg_panic("ctr_cell_set: %s is open read-only", table->path);
+    if (!log_cell_ok(table, cell))
+        return false;
+    __atomic_store_n(&table->slots[cell.slot].count[cell.field], value, __ATOMIC_RELAXED);
+    return true;
 }

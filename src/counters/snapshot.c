@@ -181,7 +181,7 @@ static uint32_t collect_key(struct collector *c, uint32_t index)
     if (c->slot_state[index] != SLOT_UNSEEN)
         return c->slot_state[index];
     c->slot_state[index] = SLOT_SKIPPED;
-    if ((bytes = slot_bytes(c, index, &length)) == NULL || bytes[0] != CTR_KIND_KEY) {
+    if ((bytes = slot_bytes(c, index, &length)) == NULL || !ctr_kind_is_key(bytes[0])) {
         c->damaged++;
         return SLOT_SKIPPED;
     }
@@ -291,19 +291,10 @@ static int compare_keys(const void *left, const void *right)
                          b->policy.n_mx_hosts);
 }
 
-/* Details: grouped by key, then count descending, result name, the other fields. */
-static int compare_details(const void *left, const void *right)
+static int compare_failures(const struct tr_failure *fa, const struct tr_failure *fb)
 {
-    const struct collected_detail *a = left;
-    const struct collected_detail *b = right;
-    const struct tr_failure *fa = &a->detail.failure;
-    const struct tr_failure *fb = &b->detail.failure;
     int cmp;
 
-    if (a->key != b->key)
-        return a->key < b->key ? -1 : 1;
-    if (a->detail.count != b->detail.count)
-        return a->detail.count > b->detail.count ? -1 : 1;
     if ((cmp = strcmp(tr_result_name(fa->result), tr_result_name(fb->result))) != 0 ||
         (cmp = compare_strings(fa->sending_mta_ip, fb->sending_mta_ip)) != 0 ||
         (cmp = compare_strings(fa->receiving_mx_hostname, fb->receiving_mx_hostname)) != 0 ||
@@ -312,6 +303,30 @@ static int compare_details(const void *left, const void *right)
         (cmp = compare_strings(fa->additional_information, fb->additional_information)) != 0)
         return cmp;
     return compare_strings(fa->failure_reason_code, fb->failure_reason_code);
+}
+
+/* Details grouped by key, then by their fields: equal rows become neighbours. */
+static int compare_detail_rows(const void *left, const void *right)
+{
+    const struct collected_detail *a = left;
+    const struct collected_detail *b = right;
+
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return compare_failures(&a->detail.failure, &b->detail.failure);
+}
+
+/* Details: grouped by key, then count descending, result name, the other fields. */
+static int compare_details(const void *left, const void *right)
+{
+    const struct collected_detail *a = left;
+    const struct collected_detail *b = right;
+
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    if (a->detail.count != b->detail.count)
+        return a->detail.count > b->detail.count ? -1 : 1;
+    return compare_failures(&a->detail.failure, &b->detail.failure);
 }
 
 static int compare_overflow(const void *left, const void *right)
@@ -356,7 +371,74 @@ static void collect_overflow(struct collector *c)
         qsort(pub->overflow, pub->n_overflow, sizeof(*pub->overflow), compare_overflow);
 }
 
-/* Sorts keys and details and hands them to the public struct. */
+/*
+ * Sorts the keys and merges equal ones: the collector's ('K') and the log
+ * follower's ('L') key of one policy are one key of the report. Keys that
+ * count nothing (made by a writer killed before its first increment, or by
+ * a follower batch that was never committed) are left out. Returns, for
+ * each original key index, its final index or SIZE_MAX (caller frees).
+ */
+static size_t *merge_keys(struct collector *c)
+{
+    size_t *position = xcalloc(c->n_keys, sizeof(*position));
+    size_t *final;
+    size_t n = 0, kept = 0;
+
+    qsort(c->keys, c->n_keys, sizeof(*c->keys), compare_keys);
+    for (size_t i = 0; i < c->n_keys; i++) {
+        size_t original = c->keys[i].original;
+
+        if (n > 0 && compare_keys(&c->keys[n - 1], &c->keys[i]) == 0) {
+            c->keys[n - 1].key.success += c->keys[i].key.success;
+            c->keys[n - 1].key.failure += c->keys[i].key.failure;
+        } else {
+            c->keys[n++] = c->keys[i];
+        }
+        position[original] = n - 1;
+    }
+    final = xcalloc(n, sizeof(*final));
+    for (size_t k = 0; k < n; k++) {
+        if (c->keys[k].key.success == 0 && c->keys[k].key.failure == 0) {
+            final[k] = SIZE_MAX;
+        } else {
+            c->keys[kept] = c->keys[k];
+            final[k] = kept++;
+        }
+    }
+    for (size_t i = 0; i < c->n_keys; i++)
+        position[i] = final[position[i]];
+    free(final);
+    c->n_keys = kept;
+    return position;
+}
+
+/* Moves the details to their merged keys and adds up equal rows of one key. */
+static void merge_details(struct collector *c, const size_t *position)
+{
+    size_t n = 0, merged = 0;
+
+    for (size_t i = 0; i < c->n_details; i++) {
+        size_t key = position[c->details[i].key];
+
+        if (key == SIZE_MAX || c->details[i].detail.count == 0)
+            continue;
+        c->details[n] = c->details[i];
+        c->details[n++].key = key;
+    }
+    if (n > 1)
+        qsort(c->details, n, sizeof(*c->details), compare_detail_rows);
+    for (size_t i = 0; i < n; i++) {
+        if (merged > 0 && compare_detail_rows(&c->details[merged - 1], &c->details[i]) == 0)
+            c->details[merged - 1].detail.count += c->details[i].detail.count;
+        else
+            c->details[merged++] = c->details[i];
+    }
+    if (merged > 1)
+        qsort(c->details, merged, sizeof(*c->details), compare_details);
+    c->n_details = merged;
+}
+
+/* Sorts and merges keys and details and hands them to the public struct. */
 static void assemble(struct collector *c)
 {
     struct ctr_snapshot *pub = &c->snap->pub;
@@ -365,16 +447,11 @@ static void assemble(struct collector *c)
 
     if (c->n_keys == 0)
         return;
-    qsort(c->keys, c->n_keys, sizeof(*c->keys), compare_keys);
-    position = xcalloc(c->n_keys, sizeof(*position));
-    for (size_t i = 0; i < c->n_keys; i++)
-        position[c->keys[i].original] = i;
-    for (size_t i = 0; i < c->n_details; i++)
-        c->details[i].key = position[c->details[i].key];
+    position = merge_keys(c);
+    merge_details(c, position);
     free(position);
-    if (c->n_details > 1)
-        qsort(c->details, c->n_details, sizeof(*c->details), compare_details);
-
+    if (c->n_keys == 0)
+        return;
     pub->keys = xcalloc(c->n_keys, sizeof(*pub->keys));
     pub->n_keys = c->n_keys;
     if (c->n_details > 0)
@@ -434,7 +511,7 @@ struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_fi
             continue;
         if ((bytes = ctr_slot_encoding(table, slot, &length)) == NULL)
             c.damaged++;
-        else if (bytes[0] == CTR_KIND_KEY)
+        else if (ctr_kind_is_key(bytes[0]))
             (void)collect_key(&c, index);
         else if (bytes[0] == CTR_KIND_DETAIL)
             collect_detail(&c, index, bytes, length);

@@ -455,7 +455,7 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
         if (__atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE) == 0)
             continue;
         encoding = ctr_slot_encoding(table, slot, &length);
-        if (encoding == NULL || encoding[0] != CTR_KIND_KEY)
+        if (encoding == NULL || !ctr_kind_is_key(encoding[0]))
             continue;
         stats->sessions_success += __atomic_load_n(&slot->count[0], __ATOMIC_RELAXED);
         stats->sessions_failure += __atomic_load_n(&slot->count[1], __ATOMIC_RELAXED);

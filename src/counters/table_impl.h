@@ -85,6 +85,7 @@ struct ctr_file_header {
 /* The first byte of every encoding in the arena says what the slot holds. */
 enum ctr_slot_kind {
     CTR_KIND_KEY = 'K',    /* policy key: count[0] success, count[1] failure */
+    CTR_KIND_LOG_KEY = 'L', /* the same, written only by the log follower (ctr_log_cells) */
     CTR_KIND_DETAIL = 'D', /* failure detail row of a key slot: count[0] */
 };
 
@@ -149,6 +150,12 @@ struct ctr_table {
     int warned_lost;
 };
 
+/* A policy key of either kind; snapshots merge equal keys of the two. */
+static inline bool ctr_kind_is_key(unsigned char kind)
+{
+    return kind == CTR_KIND_KEY || kind == CTR_KIND_LOG_KEY;
+}
+
 /* table.c */
 int ctr_layout_compute(uint32_t max_entries, uint64_t string_space, struct ctr_layout *layout,
                        const char **error_r);
@@ -180,7 +187,7 @@ ctr_slot_encoding(const struct ctr_table *table, const struct ctr_slot *slot, ui
 /*
  * Canonical encodings. A string is a 4-byte little-endian (length + 1) then
  * its bytes, so NULL ("unknown", 0) and "" (1) stay distinct. A key is
- * 'K' str(domain) str(record) u8(policy type) str(policy domain)
+ * 'K' (or 'L') str(domain) str(record) u8(policy type) str(policy domain)
  * u32(n strings) str... u32(n mx hosts) str...; a detail is
  * 'D' u32(key slot index) u8(result) and its six strings in struct order.
  */
