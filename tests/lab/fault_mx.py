@@ -19,6 +19,7 @@ import socketserver
 import ssl
 import sys
 import threading
+import warnings
 
 PRINT_LOCK = threading.Lock()
 
@@ -31,7 +32,8 @@ def say(line):
 def tls_context(mode, chain, key):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if mode == "tls10":
-        # TLS 1.0 needs the lowest security level of OpenSSL 3.
+        # TLS 1.0 needs the lowest security level of OpenSSL 3; deprecated on purpose.
+        warnings.simplefilter("ignore", DeprecationWarning)
         context.set_ciphers("ALL:@SECLEVEL=0")
         context.minimum_version = ssl.TLSVersion.TLSv1
         context.maximum_version = ssl.TLSVersion.TLSv1
@@ -124,6 +126,13 @@ class Session(socketserver.StreamRequestHandler):
             state["note"] = state["note"] or "connection error: %s" % error
         say("%s %s: session tls=%s messages=%d %s" % (name, mode, state["tls"] or "none",
                                                      state["messages"], state["note"]))
+
+    def finish(self):
+        # A client that gave up on the certificate closes without a TLS goodbye.
+        try:
+            super().finish()
+        except (OSError, ssl.SSLError):
+            pass
 
 
 class Host(socketserver.ThreadingTCPServer):
