@@ -410,11 +410,14 @@ void lf_parser_line(struct lf_parser *parser, const char *line, size_t len)
         lf_reject(parser, LF_REJECT_BAD_TIMESTAMP);
         return;
     }
+    parser->log_time = frame.time;
     switch (parser->settings.format) {
     case LF_POSTFIX:
+        lf_postfix_expire(parser);
         lf_postfix_line(parser, &frame);
         break;
     case LF_SENDMAIL:
+        lf_sendmail_expire(parser);
         lf_sendmail_line(parser, &frame);
         break;
     }

@@ -40,8 +40,9 @@ void *lf_postfix_create(struct lf_parser *parser)
     struct pf_state *state = xcalloc(1, sizeof(*state));
 
     state->parser = parser;
-    state->procs = lf_table_create(parser, LF_MAX_SESSIONS, proc_drop);
-    state->reports = lf_table_create(parser, LF_MAX_SESSIONS, NULL);
+    state->procs = lf_table_create(parser, LF_MAX_SESSIONS, LF_IDLE_SECONDS, proc_drop);
+    /* qmgr logs from= again each time the message becomes active: an hour is enough. */
+    state->reports = lf_table_create(parser, LF_MAX_SESSIONS, LF_IDLE_SECONDS, NULL);
     return state;
 }
 
@@ -153,19 +154,37 @@ size_t pf_settle(struct lf_parser *parser, struct pf_proc *proc, const char *qid
     return n;
 }
 
+/*
+ * The end of a process entry: attempts whose domain a policy lookup named
+ * are emitted for it, the others can no longer be tied to a delivery.
+ */
+static void proc_retire(struct lf_parser *parser, struct pf_proc *proc)
+{
+    for (struct pf_attempt *attempt = proc->attempts; attempt != NULL; attempt = attempt->next) {
+        if (attempt->fallback_domain[0] != '\0')
+            pf_attempt_emit(parser, attempt, attempt->fallback_domain);
+        else
+            lf_reject(parser, LF_REJECT_UNTIED);
+    }
+    pf_proc_free(proc);
+}
+
+void lf_postfix_expire(struct lf_parser *parser)
+{
+    struct pf_state *state = parser->format_state;
+    struct pf_proc *proc;
+
+    while ((proc = lf_table_take_idle(state->procs)) != NULL)
+        proc_retire(parser, proc);
+    while (lf_table_take_idle(state->reports) != NULL)
+        ;
+}
+
 void lf_postfix_flush(struct lf_parser *parser)
 {
     struct pf_state *state = parser->format_state;
     struct pf_proc *proc;
 
-    while ((proc = lf_table_take_oldest(state->procs)) != NULL) {
-        for (struct pf_attempt *attempt = proc->attempts; attempt != NULL;
-             attempt = attempt->next) {
-            if (attempt->fallback_domain[0] != '\0')
-                pf_attempt_emit(parser, attempt, attempt->fallback_domain);
-            else
-                lf_reject(parser, LF_REJECT_UNTIED);
-        }
-        pf_proc_free(proc);
-    }
+    while ((proc = lf_table_take_oldest(state->procs)) != NULL)
+        proc_retire(parser, proc);
 }

@@ -17,6 +17,12 @@
 #define SM_MAX_CONNS 16
 #define SM_MAX_REASON 256
 #define SM_MAX_QUEUE_ID 32
+/*
+ * Sendmail logs from= once, when a message is queued, and not again on the
+ * queue runs that retry it: our report mail is known by its queue id for as
+ * long as sendmail keeps a message (Timeout.queuereturn, 5 days by default).
+ */
+#define SM_REPORT_IDLE_SECONDS (5 * 24 * 3600)
 
 /* ${verify} values (sendmail's tls.c and DANE builds). */
 enum sm_verify {

@@ -244,43 +244,74 @@ void *lf_sendmail_create(struct lf_parser *parser)
 {
     struct sm_state *state = xcalloc(1, sizeof(*state));
 
-    state->procs = lf_table_create(parser, LF_MAX_SESSIONS, proc_drop);
+    state->procs = lf_table_create(parser, LF_MAX_SESSIONS, LF_IDLE_SECONDS, proc_drop);
     if (parser->settings.report_sender && parser->settings.report_sender[0])
-        state->reports = lf_table_create(parser, LF_MAX_SESSIONS, marker_drop);
+        state->reports =
+            lf_table_create(parser, LF_MAX_SESSIONS, SM_REPORT_IDLE_SECONDS, marker_drop);
     return state;
 }
 
 /*
  * Sessions still waiting for their to= line: those whose recipient domain
- * is known (from a tls_rcpt reject) are emitted, the others dropped; the
- * decided ones stay so that a reused connection is not counted again.
+ * is known (from a tls_rcpt reject) are emitted, the others dropped (and
+ * counted as untied when they would have been reported). The decided ones
+ * stay, so that a reused connection is not counted again.
  */
+static void proc_retire_pending(struct lf_parser *parser, struct sm_proc *proc)
+{
+    for (size_t i = proc->n_conns; i-- > 0;) {
+        struct sm_conn *conn = proc->conns[i];
+        struct lf_outcome outcome = {0};
+
+        if (conn->decided)
+            continue;
+        if (conn->domain[0] && conn->host[0]) {
+            sm_conn_decide(parser, conn, conn->domain, NULL,
+                           sm_is_own_report(parser, conn->queue_id));
+        } else {
+            if (conn_outcome(conn, &outcome))
+                lf_reject(parser, LF_REJECT_UNTIED);
+            conn_remove(proc, i);
+        }
+    }
+    proc->pending_rank = SM_RANK_NONE;
+}
+
+void lf_sendmail_expire(struct lf_parser *parser)
+{
+    struct sm_state *state = parser->format_state;
+    struct sm_proc *proc;
+    void *marker;
+
+    while ((proc = lf_table_take_idle(state->procs)) != NULL) {
+        proc_retire_pending(parser, proc);
+        proc_free(proc);
+    }
+    while (state->reports && (marker = lf_table_take_idle(state->reports)) != NULL)
+        free(marker);
+}
+
+/* Keeps the process only while it has decided sessions to recognize reuse by. */
+static bool flush_proc(const char *key, size_t key_len, time_t touched, void *data, void *context)
+{
+    struct sm_proc *proc = data;
+
+    (void)key;
+    (void)key_len;
+    (void)touched;
+    proc_retire_pending(context, proc);
+    sm_proc_prune(proc);
+    if (proc->n_conns > 0)
+        return true;
+    proc_free(proc);
+    return false;
+}
+
 void lf_sendmail_flush(struct lf_parser *parser)
 {
     struct sm_state *state = parser->format_state;
-    size_t count = lf_table_count(state->procs);
 
-    for (size_t n = 0; n < count; n++) {
-        struct sm_proc *proc = lf_table_take_oldest(state->procs);
-        if (!proc)
-            break;
-        for (size_t i = proc->n_conns; i-- > 0;) {
-            struct sm_conn *conn = proc->conns[i];
-            if (conn->decided)
-                continue;
-            if (conn->domain[0] && conn->host[0])
-                sm_conn_decide(parser, conn, conn->domain, NULL,
-                               sm_is_own_report(parser, conn->queue_id));
-            else
-                conn_remove(proc, i);
-        }
-        sm_proc_prune(proc);
-        proc->pending_rank = SM_RANK_NONE;
-        if (proc->n_conns == 0)
-            proc_free(proc);
-        else
-            lf_table_put(state->procs, proc->key, strlen(proc->key), proc);
-    }
+    lf_table_visit(state->procs, flush_proc, parser);
 }
 
 void lf_sendmail_destroy(void *data)

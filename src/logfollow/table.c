@@ -1,7 +1,8 @@
 /*
  * table.c - the bounded LRU table of the log parsers: a hash table from a
  * byte-string key (a process, a relay, a queue id) to a format's data, whose
- * least recently used entry is dropped when it is full.
+ * least recently used entry is dropped when it is full, and whose entries
+ * idle for too long in log time can be taken out.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@ struct lf_entry {
     struct lf_entry *hash_next;
     struct lf_entry *older, *newer;
     void *data;
+    time_t touched; /* log time of the last get or put */
     uint64_t hash;
     size_t key_len;
     char key[];
@@ -24,17 +26,20 @@ struct lf_entry {
 struct lf_table {
     struct lf_parser *parser;
     size_t max, count, n_buckets;
+    time_t idle;
     lf_drop_fn *drop;
     struct lf_entry **buckets;
     struct lf_entry *oldest, *newest;
 };
 
-struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, lf_drop_fn *drop)
+struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, time_t idle,
+                                 lf_drop_fn *drop)
 {
     struct lf_table *table = xcalloc(1, sizeof(*table));
 
     table->parser = parser;
     table->max = max > 0 ? max : 1;
+    table->idle = idle;
     table->drop = drop;
     table->n_buckets = 64;
     while (table->n_buckets < table->max && table->n_buckets < ((size_t)1 << 20))
@@ -113,10 +118,17 @@ void *lf_table_get(struct lf_table *table, const char *key, size_t key_len)
         return NULL;
     lru_unlink(table, entry);
     lru_push(table, entry);
+    entry->touched = table->parser->log_time;
     return entry->data;
 }
 
 void lf_table_put(struct lf_table *table, const char *key, size_t key_len, void *data)
+{
+    lf_table_put_touched(table, key, key_len, data, table->parser->log_time);
+}
+
+void lf_table_put_touched(struct lf_table *table, const char *key, size_t key_len, void *data,
+                          time_t touched)
 {
     uint64_t hash = hash64(key, key_len, 0);
     struct lf_entry *entry;
@@ -132,6 +144,7 @@ void lf_table_put(struct lf_table *table, const char *key, size_t key_len, void 
     entry->key_len = key_len;
     entry->hash = hash;
     entry->data = data;
+    entry->touched = touched;
     entry->hash_next = table->buckets[hash & (table->n_buckets - 1)];
     table->buckets[hash & (table->n_buckets - 1)] = entry;
     lru_push(table, entry);
@@ -148,6 +161,29 @@ void *lf_table_take(struct lf_table *table, const char *key, size_t key_len)
 void *lf_table_take_oldest(struct lf_table *table)
 {
     return table->oldest == NULL ? NULL : table_remove(table, table->oldest);
+}
+
+void *lf_table_take_idle(struct lf_table *table)
+{
+    const struct lf_entry *oldest = table->oldest;
+
+    /* Written so that it cannot overflow whatever times a log holds. */
+    if (oldest == NULL || table->parser->log_time <= oldest->touched ||
+        table->parser->log_time - oldest->touched <= table->idle)
+        return NULL;
+    return table_remove(table, table->oldest);
+}
+
+void lf_table_visit(struct lf_table *table, lf_visit_fn *visit, void *context)
+{
+    struct lf_entry *entry = table->oldest, *newer;
+
+    while (entry != NULL) {
+        newer = entry->newer;
+        if (!visit(entry->key, entry->key_len, entry->touched, entry->data, context))
+            (void)table_remove(table, entry);
+        entry = newer;
+    }
 }
 
 size_t lf_table_count(const struct lf_table *table)
