@@ -509,6 +509,35 @@ START_TEST(test_time)
 }
 END_TEST
 
+/* A follower that runs over new year: January's lines are of the next year. */
+START_TEST(test_new_year)
+{
+    static const char *const stamps[] = {
+        "Dec 31 23:59:58", "Jan  1 00:00:02", "Dec 31 23:59:59",
+        "Jan  1 00:00:03", "Feb  1 00:00:00",
+    };
+    static const time_t want[] = {1798761598, 1798761602, 1798761599, 1798761603, 1801440000};
+    struct recorder rec = {.n = 0};
+    /* Started on 2026-12-15. */
+    struct lf_settings settings = {.format = LF_POSTFIX, .now = 1797292800};
+    struct lf_parser *parser = lf_parser_create(&settings, record, &rec);
+    char line[1024];
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(stamps); i++) {
+        snprintf(line, sizeof(line),
+                 "%s h postfix/smtp[9]: AC311A7609%zu: to=<u@n.example>, "
+                 "relay=mx.n.example[192.0.2.1]:25, dsn=4.7.4, status=deferred (TLS is required, "
+                 "but was not offered by host mx.n.example[192.0.2.1])",
+                 stamps[i], i);
+        feed(parser, line);
+        ck_assert_uint_eq(rec.n, i + 1);
+        ck_assert_int_eq(rec.events[i]->time, want[i]);
+    }
+    recorder_free(&rec);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST(test_malformed)
@@ -708,6 +737,7 @@ static Suite *postfix_log_suite(void)
     tcase_add_test(tc, test_dane_only_flush_uses_lookup_domain);
     tcase_add_test(tc, test_supplement);
     tcase_add_test(tc, test_time);
+    tcase_add_test(tc, test_new_year);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_session_overflow);
     tcase_add_test(tc, test_idle_sessions_retired);

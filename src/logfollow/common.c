@@ -114,6 +114,33 @@ static size_t parse_rfc3339(const char *s, size_t len, time_t *out)
     return i;
 }
 
+/*
+ * The year of an RFC 3164 line in month: settings.year when set; for the
+ * first line the year of `now` (the one before when the month lies ahead);
+ * then the year of the line before, moved on when the month falls back by
+ * half a year or more (December to January), back when it leaps ahead by
+ * more (a late December line after January's).
+ */
+static bool rfc3164_year(struct lf_parser *parser, int month, int *year)
+{
+    if (parser->settings.year > 0) {
+        *year = parser->settings.year;
+    } else if (parser->rfc3164_year == 0) {
+        time_t now = parser->settings.now != 0 ? parser->settings.now : time(NULL);
+        struct tm now_tm;
+        if (localtime_r(&now, &now_tm) == NULL)
+            return false;
+        *year = now_tm.tm_year + 1900 - (month > now_tm.tm_mon + 1);
+    } else if (month - parser->rfc3164_month <= -6) {
+        *year = parser->rfc3164_year + 1;
+    } else if (month - parser->rfc3164_month > 6) {
+        *year = parser->rfc3164_year - 1;
+    } else {
+        *year = parser->rfc3164_year;
+    }
+    return true;
+}
+
 /* "Nov 22 08:24:30" (day may be space-padded): local time, year inferred. */
 static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len, time_t *out)
 {
@@ -136,21 +163,8 @@ static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len,
         return 0;
     if (s[4] == ' ' ? !digits(s + 5, 1, &day) : !digits(s + 4, 2, &day))
         return 0;
-    if (parser->settings.year > 0) {
-        year = parser->settings.year;
-    } else {
-        if (parser->now_year == 0) {
-            time_t now = parser->settings.now != 0 ? parser->settings.now : time(NULL);
-            struct tm now_tm;
-            if (localtime_r(&now, &now_tm) == NULL)
-                return 0;
-            parser->now_year = now_tm.tm_year + 1900;
-            parser->now_month = now_tm.tm_mon + 1;
-        }
-        year = parser->now_year;
-        if (month > parser->now_month)
-            year--; /* a month ahead of now: last year's line */
-    }
+    if (!rfc3164_year(parser, month, &year))
+        return 0;
     if (!date_ok(year, month, day, hour, minute, second))
         return 0;
     memset(&tm, 0, sizeof(tm));
@@ -167,6 +181,8 @@ static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len,
     memcpy(parser->last_stamp, s, 15);
     parser->last_time = t;
     parser->last_valid = true;
+    parser->rfc3164_year = year;
+    parser->rfc3164_month = month;
     *out = t;
     return 15;
 }

@@ -103,7 +103,8 @@ struct lf_parser {
     char last_stamp[15];
     time_t last_time;
     bool last_valid;
-    int now_year, now_month; /* of settings.now, for the year of RFC 3164 lines */
+    /* Year and month of the last RFC 3164 line (0: none yet): the year of the next. */
+    int rfc3164_year, rfc3164_month;
 };
 
 /*
