@@ -74,11 +74,26 @@ void lf_parser_destroy(struct lf_parser *parser);
 /* One log line, without its newline. Lines of other programs are skipped. */
 void lf_parser_line(struct lf_parser *parser, const char *line, size_t len);
 /*
- * End of input (or a checkpoint): emits the sessions whose outcome is known
- * but whose delivery line has not come (e.g. a failed MX that was not the
- * last), and drops sessions that can no longer complete.
+ * End of input: emits the sessions whose outcome is known but whose
+ * delivery line has not come (e.g. a failed MX that was not the last), and
+ * drops sessions that can no longer complete. Sessions idle for more than
+ * an hour of log time (line timestamps) are retired so before each line. A
+ * follower that goes on later saves a checkpoint instead of flushing.
  */
 void lf_parser_flush(struct lf_parser *parser);
 const struct lf_stats *lf_parser_stats(const struct lf_parser *parser);
+
+struct buf;
+/*
+ * Checkpoints: the parser's state between two lines (open sessions, queue
+ * ids, pending context) as opaque bytes appended to out. Restored into a
+ * freshly created parser with the same settings, it continues exactly as
+ * the saved one would have: the same events for the same following lines.
+ * (Stats are not part of it.)
+ */
+void lf_parser_save(const struct lf_parser *parser, struct buf *out);
+/* 0, or -1 with *error_r (caller frees) when data is damaged or of another
+ * version/format; the parser is then left empty and usable. */
+int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, char **error_r);
 
 #endif

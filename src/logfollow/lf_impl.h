@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "core.h"
@@ -166,23 +167,74 @@ bool lf_ip_address(const char *s, size_t len, char ip[LF_IP_SIZE]);
 const char *lf_host_address(const char *s, char host[LF_HOST_SIZE], char ip[LF_IP_SIZE]);
 
 /*
+ * Checkpoint encoding (checkpoint.c): unsigned LEB128 integers, times as
+ * zigzag LEB128, texts and keys as a length and their bytes (no NUL).
+ */
+struct buf;
+void lf_put_uint(struct buf *out, uint64_t value);
+void lf_put_time(struct buf *out, time_t value);
+void lf_put_key(struct buf *out, const char *key, size_t len);
+void lf_put_text(struct buf *out, const char *text);
+
+/* Longest table key in a checkpoint. */
+#define LF_MAX_KEY LF_MAX_LINE
+/*
+ * Reading a checkpoint: each lf_get_ returns false on damaged data (past
+ * the end, out of its range, too long for its field) and keeps the first
+ * error, saying what was read where; later calls then fail too.
+ */
+struct lf_reader {
+    const unsigned char *start, *p, *end;
+    char *error;
+};
+bool lf_get_uint(struct lf_reader *reader, const char *what, uint64_t max, uint64_t *value);
+/* An enum or flag set of at most max. */
+bool lf_get_small(struct lf_reader *reader, const char *what, unsigned max, unsigned *value);
+bool lf_get_time(struct lf_reader *reader, const char *what, time_t *value);
+/* A key of 1 to LF_MAX_KEY bytes, pointing into the data. */
+bool lf_get_key(struct lf_reader *reader, const char *what, const char **key, size_t *len);
+/* Printable ASCII shorter than size, copied into out with its NUL. */
+bool lf_get_text(struct lf_reader *reader, const char *what, char *out, size_t size);
+/* Records an error that is not about the encoding (e.g. a duplicate key); returns false. */
+bool lf_reader_fail(struct lf_reader *reader, const char *what, const char *problem);
+/*
+ * A table in a checkpoint: a count, then per entry, oldest first, its key,
+ * the time of its last use and what write puts (nothing for a NULL write: a
+ * table of markers such as queue ids). Restored in that order, the LRU
+ * order and the idle times are those of the saved table. read returns the
+ * data of an entry, or NULL when it failed; without read every entry gets
+ * context. Into a NULL table, the entries of markers are checked and
+ * skipped (the settings no longer ask for that table).
+ */
+typedef void lf_write_entry_fn(struct buf *out, const void *data);
+void lf_save_table(struct lf_table *table, struct buf *out, lf_write_entry_fn *write);
+typedef void *lf_read_entry_fn(struct lf_reader *reader, void *context);
+bool lf_restore_table(struct lf_reader *reader, struct lf_table *table, const char *what,
+                      lf_read_entry_fn *read, void *context);
+
+/*
  * Format hooks. create returns format_state; line gets every framed line and
  * itself counts stats.relevant for the lines of its programs (rejecting
  * those with !lf_frame_text_ok(frame) as LF_REJECT_BAD_TEXT); expire is
  * called before each framed line, with parser->log_time set to its time, to
  * retire idle entries as flush would; flush is lf_parser_flush; destroy
- * frees format_state (the parser is still valid).
+ * frees format_state (the parser is still valid); save appends the state
+ * of a checkpoint and restore reads it into a fresh format_state.
  */
 void *lf_postfix_create(struct lf_parser *parser);
 void lf_postfix_line(struct lf_parser *parser, const struct lf_frame *frame);
 void lf_postfix_expire(struct lf_parser *parser);
 void lf_postfix_flush(struct lf_parser *parser);
 void lf_postfix_destroy(void *state);
+void lf_postfix_save(const struct lf_parser *parser, struct buf *out);
+bool lf_postfix_restore(struct lf_parser *parser, struct lf_reader *reader);
 
 void *lf_sendmail_create(struct lf_parser *parser);
 void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame);
 void lf_sendmail_expire(struct lf_parser *parser);
 void lf_sendmail_flush(struct lf_parser *parser);
 void lf_sendmail_destroy(void *state);
+void lf_sendmail_save(const struct lf_parser *parser, struct buf *out);
+bool lf_sendmail_restore(struct lf_parser *parser, struct lf_reader *reader);
 
 #endif

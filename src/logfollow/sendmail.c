@@ -211,7 +211,7 @@ static void on_from(struct lf_parser *parser, const char *qid, size_t qid_len, c
     if (from_len != sender_len || strncasecmp(from, sender, from_len) != 0)
         return;
     if (!lf_table_get(state->reports, qid, qid_len))
-        lf_table_put(state->reports, qid, qid_len, xmalloc(1));
+        lf_table_put(state->reports, qid, qid_len, state); /* any non-NULL marker */
 }
 
 /* "QUEUEID: to=<user@example.com>, ..., relay=mx.example.com. [192.0.2.1], ..., stat=..." */

@@ -66,7 +66,6 @@ struct sm_conn {
 
 /* One sm-mta process (program[pid]): its sessions in log order. */
 struct sm_proc {
-    char *key;
     struct sm_conn *conns[SM_MAX_CONNS];
     size_t n_conns;
     struct sm_conn *last_tls;  /* the session a verifymsg= line belongs to */
@@ -105,6 +104,7 @@ size_t sm_queue_id_len(const char *msg, size_t len);
 
 /* The process entry of the frame's program[pid]; created when create, else NULL. */
 struct sm_proc *sm_proc_get(struct lf_parser *parser, const struct lf_frame *frame, bool create);
+void sm_proc_free(struct sm_proc *proc);
 /* A new session at the end of proc's list (the oldest is dropped beyond SM_MAX_CONNS). */
 struct sm_conn *sm_conn_new(struct lf_parser *parser, struct sm_proc *proc, enum sm_kind kind,
                             enum sm_verify verify, const char *host, time_t time);

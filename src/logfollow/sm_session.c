@@ -14,11 +14,10 @@
 #include "sm_impl.h"
 #include "util.h"
 
-static void proc_free(struct sm_proc *proc)
+void sm_proc_free(struct sm_proc *proc)
 {
     for (size_t i = 0; i < proc->n_conns; i++)
         free(proc->conns[i]);
-    free(proc->key);
     free(proc);
 }
 
@@ -30,7 +29,7 @@ static bool proc_drop(struct lf_parser *parser, void *data, bool evicted)
 
     (void)parser;
     (void)evicted;
-    proc_free(proc);
+    sm_proc_free(proc);
     return pending;
 }
 
@@ -38,8 +37,8 @@ static bool proc_drop(struct lf_parser *parser, void *data, bool evicted)
 static bool marker_drop(struct lf_parser *parser, void *data, bool evicted)
 {
     (void)parser;
+    (void)data;
     (void)evicted;
-    free(data);
     return true;
 }
 
@@ -51,7 +50,6 @@ struct sm_proc *sm_proc_get(struct lf_parser *parser, const struct lf_frame *fra
     if (proc || !create)
         return proc;
     proc = xcalloc(1, sizeof(*proc));
-    proc->key = xstrndup(frame->session_key, frame->session_key_len);
     lf_table_put(state->procs, frame->session_key, frame->session_key_len, proc);
     return proc;
 }
@@ -281,14 +279,13 @@ void lf_sendmail_expire(struct lf_parser *parser)
 {
     struct sm_state *state = parser->format_state;
     struct sm_proc *proc;
-    void *marker;
 
     while ((proc = lf_table_take_idle(state->procs)) != NULL) {
         proc_retire_pending(parser, proc);
-        proc_free(proc);
+        sm_proc_free(proc);
     }
-    while (state->reports && (marker = lf_table_take_idle(state->reports)) != NULL)
-        free(marker);
+    while (state->reports && lf_table_take_idle(state->reports) != NULL)
+        ;
 }
 
 /* Keeps the process only while it has decided sessions to recognize reuse by. */
@@ -303,7 +300,7 @@ static bool flush_proc(const char *key, size_t key_len, time_t touched, void *da
     sm_proc_prune(proc);
     if (proc->n_conns > 0)
         return true;
-    proc_free(proc);
+    sm_proc_free(proc);
     return false;
 }
 
