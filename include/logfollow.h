@@ -25,10 +25,10 @@ int lf_format_from_name(const char *name, enum lf_format *format);
 /* Why a line that looked like ours was not understood; counted, never fatal. */
 enum lf_reject {
     LF_REJECT_BAD_TIMESTAMP,
-    LF_REJECT_BAD_ADDRESS,   /* relay host, IP or recipient that does not parse */
-    LF_REJECT_BAD_TEXT,      /* not UTF-8, too long, control characters */
-    LF_REJECT_UNTIED,        /* a session line with no session to belong to */
-    LF_REJECT_TOO_MANY,      /* too many open sessions: the oldest was dropped */
+    LF_REJECT_BAD_ADDRESS, /* relay host, IP or recipient that does not parse */
+    LF_REJECT_BAD_TEXT,    /* not UTF-8, too long, control characters */
+    LF_REJECT_UNTIED,      /* a session line with no session to belong to */
+    LF_REJECT_TOO_MANY,    /* too many open sessions: the oldest was dropped */
 };
 #define LF_REJECT_COUNT 5
 const char *lf_reject_name(enum lf_reject reason);
@@ -36,9 +36,11 @@ const char *lf_reject_name(enum lf_reject reason);
 struct lf_settings {
     enum lf_format format;
     /*
-     * RFC 3164 lines have no year: the year of `now` (or the one before
-     * when the month lies ahead), unless year is set (--year for old files).
-     * Their local time is converted to UTC with the TZ of the process.
+     * RFC 3164 lines have no year: the first one's is the year of `now` (or
+     * the one before when its month lies ahead), later ones follow the log
+     * (December to January is a new year), unless year is set (--year for
+     * old files). Their local time is converted to UTC with the TZ of the
+     * process.
      */
     int year;
     time_t now;
@@ -54,10 +56,10 @@ struct lf_settings {
 };
 
 struct lf_stats {
-    uint64_t lines;           /* lines read */
-    uint64_t relevant;        /* lines of the MTA's delivery agents */
-    uint64_t events;          /* events emitted */
-    uint64_t own_reports;     /* sessions of our own report mail, not counted */
+    uint64_t lines;       /* lines read */
+    uint64_t relevant;    /* lines of the MTA's delivery agents */
+    uint64_t events;      /* events emitted */
+    uint64_t own_reports; /* sessions of our own report mail, not counted */
     uint64_t rejected;
     uint64_t rejected_by[LF_REJECT_COUNT];
 };
@@ -72,11 +74,26 @@ void lf_parser_destroy(struct lf_parser *parser);
 /* One log line, without its newline. Lines of other programs are skipped. */
 void lf_parser_line(struct lf_parser *parser, const char *line, size_t len);
 /*
- * End of input (or a checkpoint): emits the sessions whose outcome is known
- * but whose delivery line has not come (e.g. a failed MX that was not the
- * last), and drops sessions that can no longer complete.
+ * End of input: emits the sessions whose outcome is known but whose
+ * delivery line has not come (e.g. a failed MX that was not the last), and
+ * drops sessions that can no longer complete. Sessions idle for more than
+ * an hour of log time (line timestamps) are retired so before each line. A
+ * follower that goes on later saves a checkpoint instead of flushing.
  */
 void lf_parser_flush(struct lf_parser *parser);
 const struct lf_stats *lf_parser_stats(const struct lf_parser *parser);
+
+struct buf;
+/*
+ * Checkpoints: the parser's state between two lines (open sessions, queue
+ * ids, pending context) as opaque bytes appended to out. Restored into a
+ * freshly created parser with the same settings, it continues exactly as
+ * the saved one would have: the same events for the same following lines.
+ * (Stats are not part of it.)
+ */
+void lf_parser_save(const struct lf_parser *parser, struct buf *out);
+/* 0, or -1 with *error_r (caller frees) when data is damaged or of another
+ * version/format; the parser is then left empty and usable. */
+int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, char **error_r);
 
 #endif

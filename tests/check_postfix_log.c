@@ -509,6 +509,35 @@ START_TEST(test_time)
 }
 END_TEST
 
+/* A follower that runs over new year: January's lines are of the next year. */
+START_TEST(test_new_year)
+{
+    static const char *const stamps[] = {
+        "Dec 31 23:59:58", "Jan  1 00:00:02", "Dec 31 23:59:59",
+        "Jan  1 00:00:03", "Feb  1 00:00:00",
+    };
+    static const time_t want[] = {1798761598, 1798761602, 1798761599, 1798761603, 1801440000};
+    struct recorder rec = {.n = 0};
+    /* Started on 2026-12-15. */
+    struct lf_settings settings = {.format = LF_POSTFIX, .now = 1797292800};
+    struct lf_parser *parser = lf_parser_create(&settings, record, &rec);
+    char line[1024];
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(stamps); i++) {
+        snprintf(line, sizeof(line),
+                 "%s h postfix/smtp[9]: AC311A7609%zu: to=<u@n.example>, "
+                 "relay=mx.n.example[192.0.2.1]:25, dsn=4.7.4, status=deferred (TLS is required, "
+                 "but was not offered by host mx.n.example[192.0.2.1])",
+                 stamps[i], i);
+        feed(parser, line);
+        ck_assert_uint_eq(rec.n, i + 1);
+        ck_assert_int_eq(rec.events[i]->time, want[i]);
+    }
+    recorder_free(&rec);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST(test_malformed)
@@ -577,6 +606,113 @@ START_TEST(test_session_overflow)
 }
 END_TEST
 
+/* ---- idle entries retired by log time ---- */
+
+static void feed_at(struct lf_parser *parser, const char *hms, const char *program, const char *msg)
+{
+    char line[1024];
+
+    snprintf(line, sizeof(line), "Nov 22 %s sender %s: %s", hms, program, msg);
+    feed(parser, line);
+}
+
+START_TEST(test_idle_sessions_retired)
+{
+    struct recorder rec = {.n = 0};
+    struct lf_parser *parser = parser_new(&rec, NULL);
+    const struct lf_stats *stats = lf_parser_stats(parser);
+
+    feed_at(parser, "09:00:00", "postfix/smtp[1]",
+            "warning: TLS policy lookup for dane-only.lab/mx.dane-only.lab: no TLSA records found");
+    feed_at(parser, "09:00:00", "postfix/smtp[2]",
+            "certificate verification failed for mx1.mixed.lab[10.77.0.12]:25: certificate has "
+            "expired");
+    feed_at(parser, "09:00:00", "postfix/smtp[3]",
+            "Verified TLS connection established to mx.ok.lab[10.77.0.11]:25" CIPHER);
+    feed_at(parser, "09:00:00", "postfix/smtp[3]",
+            "AC311A76096: to=<u@ok.lab>, relay=mx.ok.lab[10.77.0.11]:25, status=sent (ok)");
+    feed_at(parser, "09:00:00", "postfix/smtp[4]",
+            "SSL_connect error to mx.tls10.lab[10.77.0.17]:25: -1");
+    /* A line of the same process keeps its entry alive. */
+    feed_at(parser, "09:30:00", "postfix/smtp[4]",
+            "warning: TLS library problem: error:0A00042E:SSL routines::tlsv1 alert protocol "
+            "version:../ssl/record/rec_layer_s3.c:1602:SSL alert number 70:");
+    ck_assert_uint_eq(rec.n, 1);
+    /* One hour exactly is not more than an hour: nothing yet. */
+    feed_at(parser, "10:00:00", "kernel", "any line's time moves the log clock");
+    ck_assert_uint_eq(rec.n, 1);
+    ck_assert_uint_eq(stats->rejected, 0);
+    feed_at(parser, "10:00:01", "kernel", "any line's time moves the log clock");
+    /* The DANE failure with its lookup domain is emitted, the untied one counted. */
+    ck_assert_uint_eq(rec.n, 2);
+    expect_event(rec.events[1], &(struct expect)DANE("dane-only.lab", TR_RESULT_DANE_REQUIRED,
+                                                     "mx.dane-only.lab", NULL, NULL));
+    ck_assert_uint_eq(stats->rejected_by[LF_REJECT_UNTIED], 1);
+    ck_assert_uint_eq(stats->rejected, 1);
+    feed_at(parser, "10:20:00", "postfix/smtp[4]",
+            "D83AFA7609A: to=<user1@tls10.lab>, relay=mx.tls10.lab[10.77.0.17]:25, "
+            "status=deferred (Cannot start TLS: handshake failure)");
+    ck_assert_uint_eq(rec.n, 3);
+    expect_event(rec.events[2],
+                 &(struct expect)FAIL("tls10.lab", TR_RESULT_VALIDATION_FAILURE, "mx.tls10.lab",
+                                      "10.77.0.17", "tlsv1 alert protocol version"));
+    lf_parser_flush(parser);
+    ck_assert_uint_eq(rec.n, 3);
+    ck_assert_uint_eq(stats->rejected, 1);
+    recorder_free(&rec);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
+/* Entries of processes that are long gone leave before the table is full. */
+START_TEST(test_idle_processes_make_room)
+{
+    struct recorder rec = {.n = 0};
+    struct lf_parser *parser = parser_new(&rec, NULL);
+    const struct lf_stats *stats = lf_parser_stats(parser);
+    char program[32];
+
+    for (int round = 0; round < 3; round++)
+        for (int pid = 1; pid <= 4096; pid++) {
+            snprintf(program, sizeof(program), "postfix/smtp[%d]", round * 10000 + pid);
+            feed_at(parser,
+                    round == 0   ? "09:00:00"
+                    : round == 1 ? "10:30:00"
+                                 : "12:00:00",
+                    program, "Verified TLS connection established to mx.a.example[192.0.2.1]:25");
+        }
+    ck_assert_uint_eq(stats->rejected_by[LF_REJECT_TOO_MANY], 0);
+    ck_assert_uint_eq(stats->rejected_by[LF_REJECT_UNTIED], 2 * 4096);
+    lf_parser_flush(parser);
+    ck_assert_uint_eq(stats->rejected_by[LF_REJECT_UNTIED], 3 * 4096);
+    ck_assert_uint_eq(rec.n, 0);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
+/* A report mail's queue id lives while deliveries use it, then goes. */
+START_TEST(test_idle_report_queue_id)
+{
+    struct recorder rec = {.n = 0};
+    struct lf_parser *parser = parser_new(&rec, "noreply-tlsrpt@sender.lab");
+    const char *delivery = "AC311A76096: to=<t@nostarttls.lab>, "
+                           "relay=mx.nostarttls.lab[10.77.0.16]:25, dsn=4.7.4, status=deferred "
+                           "(TLS is required, but was not offered by host "
+                           "mx.nostarttls.lab[10.77.0.16])";
+
+    feed_at(parser, "09:00:00", "postfix/qmgr[9]",
+            "AC311A76096: from=<noreply-tlsrpt@sender.lab>, size=511, nrcpt=1 (queue active)");
+    feed_at(parser, "09:50:00", "postfix/smtp[1]", delivery);
+    feed_at(parser, "10:45:00", "postfix/smtp[2]", delivery);
+    ck_assert_uint_eq(lf_parser_stats(parser)->own_reports, 2);
+    feed_at(parser, "11:46:00", "postfix/smtp[3]", delivery);
+    ck_assert_uint_eq(lf_parser_stats(parser)->own_reports, 2);
+    ck_assert_uint_eq(rec.n, 1);
+    recorder_free(&rec);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
 START_TEST(test_names)
 {
     enum lf_format format;
@@ -601,8 +737,12 @@ static Suite *postfix_log_suite(void)
     tcase_add_test(tc, test_dane_only_flush_uses_lookup_domain);
     tcase_add_test(tc, test_supplement);
     tcase_add_test(tc, test_time);
+    tcase_add_test(tc, test_new_year);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_session_overflow);
+    tcase_add_test(tc, test_idle_sessions_retired);
+    tcase_add_test(tc, test_idle_processes_make_room);
+    tcase_add_test(tc, test_idle_report_queue_id);
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
     return s;

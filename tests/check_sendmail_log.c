@@ -460,6 +460,82 @@ START_TEST(test_many_open_sessions)
 }
 END_TEST
 
+/* Sessions idle for more than an hour of log time end as at the end of input. */
+START_TEST(test_idle_sessions_retired)
+{
+    static const char *const lines[] = {
+        "Nov 22 08:00:00 mail sm-mta[500]: STARTTLS=client, relay=mx.example.com., "
+        "version=TLSv1.3, verify=NO, cipher=x, bits=256/256",
+        "Nov 22 08:00:00 mail sm-mta[500]: 4AMN8Ut0000500: ruleset=tls_rcpt, "
+        "arg1=<user@example.com>, relay=mx.example.com., reject=454 4.7.0 authentication failed",
+        /* Never tied to a recipient: counted as untied. */
+        "Nov 22 08:00:00 mail sm-mta[501]: STARTTLS=client, relay=mx.example.org., "
+        "version=TLSv1.3, verify=OK, cipher=x, bits=256/256",
+        /* No TLS required: nothing to report, nothing lost. */
+        "Nov 22 08:00:00 mail sm-mta[502]: STARTTLS=client, relay=mx.example.net., "
+        "version=TLSv1.3, verify=NONE, cipher=x, bits=256/256",
+        "Nov 22 09:00:00 mail kernel: exactly one hour later",
+    };
+    struct recorder recorder = {0};
+    struct lf_parser *parser = parser_new(&recorder);
+    const struct lf_stats *stats = lf_parser_stats(parser);
+    const char *later = "Nov 22 09:00:01 mail kernel: more than an hour later";
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(lines); i++)
+        lf_parser_line(parser, lines[i], strlen(lines[i]));
+    ck_assert_int_eq(recorder.n, 0);
+    lf_parser_line(parser, later, strlen(later));
+    ck_assert_int_eq(recorder.n, 1);
+    ck_assert_str_eq(recorder.events[0]->domain, "example.com");
+    ck_assert_str_eq(tr_result_name(recorder.events[0]->policies[0].failures[0].result),
+                     "certificate-not-trusted");
+    ck_assert_int_eq(stats->rejected_by[LF_REJECT_UNTIED], 1);
+    ck_assert_int_eq(stats->rejected, 1);
+    lf_parser_flush(parser);
+    ck_assert_int_eq(recorder.n, 1);
+    ck_assert_int_eq(stats->rejected, 1);
+    recorder_free(&recorder);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
+/* Queue runs retry a report mail hours later without a new from= line. */
+START_TEST(test_report_queue_id_kept_for_retries)
+{
+    static const char *const lines[] = {
+        "Nov 22 08:00:00 mail sm-mta[200]: 4AMN8Ut0000600: from=<noreply-tlsrpt@example.net>, "
+        "size=2048, class=0, nrcpts=1",
+        "Nov 22 11:00:00 mail sm-mta[601]: STARTTLS=client, relay=mx.example.com., "
+        "version=TLSv1.3, verify=FAIL, cipher=x, bits=256/256",
+        "Nov 22 11:00:00 mail sm-mta[601]: 4AMN8Ut0000600: to=<tlsrpt@example.com>, "
+        "relay=mx.example.com. [192.0.2.1], dsn=4.0.0, stat=Deferred",
+        "Nov 26 11:00:00 mail sm-mta[602]: STARTTLS=client, relay=mx.example.com., "
+        "version=TLSv1.3, verify=FAIL, cipher=x, bits=256/256",
+        "Nov 26 11:00:00 mail sm-mta[602]: 4AMN8Ut0000600: to=<tlsrpt@example.com>, "
+        "relay=mx.example.com. [192.0.2.1], dsn=4.0.0, stat=Deferred",
+    };
+    static const char *const six_days_later[] = {
+        "Dec  2 11:00:01 mail sm-mta[603]: STARTTLS=client, relay=mx.example.com., "
+        "version=TLSv1.3, verify=FAIL, cipher=x, bits=256/256",
+        "Dec  2 11:00:01 mail sm-mta[603]: 4AMN8Ut0000600: to=<user@example.com>, "
+        "relay=mx.example.com. [192.0.2.1], dsn=2.0.0, stat=Sent",
+    };
+    struct recorder recorder = {0};
+    struct lf_parser *parser = parser_new(&recorder);
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(lines); i++)
+        lf_parser_line(parser, lines[i], strlen(lines[i]));
+    ck_assert_int_eq(lf_parser_stats(parser)->own_reports, 2);
+    ck_assert_int_eq(recorder.n, 0);
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(six_days_later); i++)
+        lf_parser_line(parser, six_days_later[i], strlen(six_days_later[i]));
+    ck_assert_int_eq(lf_parser_stats(parser)->own_reports, 2);
+    ck_assert_int_eq(recorder.n, 1);
+    recorder_free(&recorder);
+    lf_parser_destroy(parser);
+}
+END_TEST
+
 static Suite *sendmail_log_suite(void)
 {
     Suite *s = suite_create("sendmail_log");
@@ -468,6 +544,8 @@ static Suite *sendmail_log_suite(void)
     tcase_add_loop_test(tc, test_cases, 0, (int)UTIL_ARRAY_LEN(cases));
     tcase_add_test(tc, test_no_sending_ip_and_time);
     tcase_add_test(tc, test_many_open_sessions);
+    tcase_add_test(tc, test_idle_sessions_retired);
+    tcase_add_test(tc, test_report_queue_id_kept_for_retries);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,7 @@
 /*
  * common.c - the parts of the log parsers every format shares: the public
  * parser API dispatching on the format, syslog line framing (RFC 3164 and
- * RFC 3339 timestamps to UTC), a bounded LRU table, event emission, stats.
+ * RFC 3339 timestamps to UTC), event emission, stats.
  */
 #include "config.h"
 
@@ -36,151 +36,6 @@ const char *lf_reject_name(enum lf_reject reason)
     if ((unsigned)reason >= LF_REJECT_COUNT)
         return "unknown";
     return names[reason];
-}
-
-/* ---- bounded LRU table ---- */
-
-struct lf_entry {
-    struct lf_entry *hash_next;
-    struct lf_entry *older, *newer;
-    void *data;
-    uint64_t hash;
-    size_t key_len;
-    char key[];
-};
-
-struct lf_table {
-    struct lf_parser *parser;
-    size_t max, count, n_buckets;
-    lf_drop_fn *drop;
-    struct lf_entry **buckets;
-    struct lf_entry *oldest, *newest;
-};
-
-struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, lf_drop_fn *drop)
-{
-    struct lf_table *table = xcalloc(1, sizeof(*table));
-
-    table->parser = parser;
-    table->max = max > 0 ? max : 1;
-    table->drop = drop;
-    table->n_buckets = 64;
-    while (table->n_buckets < table->max && table->n_buckets < ((size_t)1 << 20))
-        table->n_buckets <<= 1;
-    table->buckets = xcalloc(table->n_buckets, sizeof(*table->buckets));
-    return table;
-}
-
-static void lru_unlink(struct lf_table *table, struct lf_entry *entry)
-{
-    if (entry->older != NULL)
-        entry->older->newer = entry->newer;
-    else
-        table->oldest = entry->newer;
-    if (entry->newer != NULL)
-        entry->newer->older = entry->older;
-    else
-        table->newest = entry->older;
-    entry->older = entry->newer = NULL;
-}
-
-static void lru_push(struct lf_table *table, struct lf_entry *entry)
-{
-    entry->older = table->newest;
-    entry->newer = NULL;
-    if (table->newest != NULL)
-        table->newest->newer = entry;
-    else
-        table->oldest = entry;
-    table->newest = entry;
-}
-
-static struct lf_entry **table_slot(struct lf_table *table, const char *key, size_t key_len,
-                                    uint64_t hash)
-{
-    struct lf_entry **slot = &table->buckets[hash & (table->n_buckets - 1)];
-
-    while (*slot != NULL && ((*slot)->hash != hash || (*slot)->key_len != key_len ||
-                             memcmp((*slot)->key, key, key_len) != 0))
-        slot = &(*slot)->hash_next;
-    return slot;
-}
-
-static void *table_remove(struct lf_table *table, struct lf_entry *entry)
-{
-    struct lf_entry **slot = table_slot(table, entry->key, entry->key_len, entry->hash);
-    void *data = entry->data;
-
-    *slot = entry->hash_next;
-    lru_unlink(table, entry);
-    table->count--;
-    free(entry);
-    return data;
-}
-
-void lf_table_destroy(struct lf_table *table)
-{
-    void *data;
-
-    if (table == NULL)
-        return;
-    while (table->oldest != NULL) {
-        data = table_remove(table, table->oldest);
-        if (table->drop != NULL)
-            table->drop(table->parser, data, false);
-    }
-    free(table->buckets);
-    free(table);
-}
-
-void *lf_table_get(struct lf_table *table, const char *key, size_t key_len)
-{
-    struct lf_entry *entry = *table_slot(table, key, key_len, hash64(key, key_len, 0));
-
-    if (entry == NULL)
-        return NULL;
-    lru_unlink(table, entry);
-    lru_push(table, entry);
-    return entry->data;
-}
-
-void lf_table_put(struct lf_table *table, const char *key, size_t key_len, void *data)
-{
-    uint64_t hash = hash64(key, key_len, 0);
-    struct lf_entry *entry;
-    void *old;
-
-    if (table->count >= table->max) {
-        old = table_remove(table, table->oldest);
-        if (table->drop == NULL || table->drop(table->parser, old, true))
-            lf_reject(table->parser, LF_REJECT_TOO_MANY);
-    }
-    entry = xmalloc(sizeof(*entry) + key_len);
-    memcpy(entry->key, key, key_len);
-    entry->key_len = key_len;
-    entry->hash = hash;
-    entry->data = data;
-    entry->hash_next = table->buckets[hash & (table->n_buckets - 1)];
-    table->buckets[hash & (table->n_buckets - 1)] = entry;
-    lru_push(table, entry);
-    table->count++;
-}
-
-void *lf_table_take(struct lf_table *table, const char *key, size_t key_len)
-{
-    struct lf_entry *entry = *table_slot(table, key, key_len, hash64(key, key_len, 0));
-
-    return entry == NULL ? NULL : table_remove(table, entry);
-}
-
-void *lf_table_take_oldest(struct lf_table *table)
-{
-    return table->oldest == NULL ? NULL : table_remove(table, table->oldest);
-}
-
-size_t lf_table_count(const struct lf_table *table)
-{
-    return table->count;
 }
 
 /* ---- framing ---- */
@@ -259,6 +114,33 @@ static size_t parse_rfc3339(const char *s, size_t len, time_t *out)
     return i;
 }
 
+/*
+ * The year of an RFC 3164 line in month: settings.year when set; for the
+ * first line the year of `now` (the one before when the month lies ahead);
+ * then the year of the line before, moved on when the month falls back by
+ * half a year or more (December to January), back when it leaps ahead by
+ * more (a late December line after January's).
+ */
+static bool rfc3164_year(struct lf_parser *parser, int month, int *year)
+{
+    if (parser->settings.year > 0) {
+        *year = parser->settings.year;
+    } else if (parser->rfc3164_year == 0) {
+        time_t now = parser->settings.now != 0 ? parser->settings.now : time(NULL);
+        struct tm now_tm;
+        if (localtime_r(&now, &now_tm) == NULL)
+            return false;
+        *year = now_tm.tm_year + 1900 - (month > now_tm.tm_mon + 1);
+    } else if (month - parser->rfc3164_month <= -6) {
+        *year = parser->rfc3164_year + 1;
+    } else if (month - parser->rfc3164_month > 6) {
+        *year = parser->rfc3164_year - 1;
+    } else {
+        *year = parser->rfc3164_year;
+    }
+    return true;
+}
+
 /* "Nov 22 08:24:30" (day may be space-padded): local time, year inferred. */
 static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len, time_t *out)
 {
@@ -281,21 +163,8 @@ static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len,
         return 0;
     if (s[4] == ' ' ? !digits(s + 5, 1, &day) : !digits(s + 4, 2, &day))
         return 0;
-    if (parser->settings.year > 0) {
-        year = parser->settings.year;
-    } else {
-        if (parser->now_year == 0) {
-            time_t now = parser->settings.now != 0 ? parser->settings.now : time(NULL);
-            struct tm now_tm;
-            if (localtime_r(&now, &now_tm) == NULL)
-                return 0;
-            parser->now_year = now_tm.tm_year + 1900;
-            parser->now_month = now_tm.tm_mon + 1;
-        }
-        year = parser->now_year;
-        if (month > parser->now_month)
-            year--; /* a month ahead of now: last year's line */
-    }
+    if (!rfc3164_year(parser, month, &year))
+        return 0;
     if (!date_ok(year, month, day, hour, minute, second))
         return 0;
     memset(&tm, 0, sizeof(tm));
@@ -312,6 +181,8 @@ static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len,
     memcpy(parser->last_stamp, s, 15);
     parser->last_time = t;
     parser->last_valid = true;
+    parser->rfc3164_year = year;
+    parser->rfc3164_month = month;
     *out = t;
     return 15;
 }
@@ -555,11 +426,14 @@ void lf_parser_line(struct lf_parser *parser, const char *line, size_t len)
         lf_reject(parser, LF_REJECT_BAD_TIMESTAMP);
         return;
     }
+    parser->log_time = frame.time;
     switch (parser->settings.format) {
     case LF_POSTFIX:
+        lf_postfix_expire(parser);
         lf_postfix_line(parser, &frame);
         break;
     case LF_SENDMAIL:
+        lf_sendmail_expire(parser);
         lf_sendmail_line(parser, &frame);
         break;
     }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "core.h"
@@ -17,6 +18,13 @@
 #define LF_MAX_LINE 8192
 /* Open sessions / queue ids per table; beyond, the least recently used is dropped. */
 #define LF_MAX_SESSIONS 4096
+/*
+ * Sessions and processes not touched for longer than this much log time
+ * (line timestamps, never the wall clock: a replay gives the same result)
+ * are retired as at the end of input. No SMTP session lasts that long, and
+ * processes that exited would otherwise keep their entries until evicted.
+ */
+#define LF_IDLE_SECONDS 3600
 
 /*
  * One framed syslog line. All pointers point into the line (not
@@ -43,22 +51,42 @@ struct lf_frame {
  * used first out. When full, lf_table_put drops the oldest entry: it calls
  * drop(parser, data, true) and counts LF_REJECT_TOO_MANY when that lost
  * pending work (a finished process is forgotten silently; no drop hook
- * counts every eviction).
+ * counts every eviction). Each entry remembers the log time (parser's
+ * log_time) of its last get or put, so that idle entries can be retired.
  */
 /* Frees data; returns true when it held work that is lost if the entry was evicted. */
 typedef bool lf_drop_fn(struct lf_parser *parser, void *data, bool evicted);
 struct lf_table;
-struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, lf_drop_fn *drop);
+/* idle: seconds of log time after which lf_table_take_idle returns an untouched entry. */
+struct lf_table *lf_table_create(struct lf_parser *parser, size_t max, time_t idle,
+                                 lf_drop_fn *drop);
 /* Calls drop(parser, data, false) for each remaining entry, then frees the table. */
 void lf_table_destroy(struct lf_table *table);
 /* The data under key (and marks it most recently used), or NULL. */
 void *lf_table_get(struct lf_table *table, const char *key, size_t key_len);
 /* Adds data under key (which must not be present yet), evicting the oldest when full. */
 void lf_table_put(struct lf_table *table, const char *key, size_t key_len, void *data);
+/* The same with the time of its last use given (restoring a checkpoint). */
+void lf_table_put_touched(struct lf_table *table, const char *key, size_t key_len, void *data,
+                          time_t touched);
 /* Removes the entry and returns its data (drop is not called), or NULL. */
 void *lf_table_take(struct lf_table *table, const char *key, size_t key_len);
 /* Removes the least recently used entry and returns its data, or NULL when empty. */
 void *lf_table_take_oldest(struct lf_table *table);
+/*
+ * Removes the least recently used entry when the current line's log time is
+ * more than the table's idle seconds after its last use, and returns its data
+ * (drop is not called); NULL otherwise. Lines out of time order may leave
+ * an idle entry behind a fresher one until that one goes too.
+ */
+void *lf_table_take_idle(struct lf_table *table);
+/*
+ * Calls visit for each entry, oldest first; an entry for which it returns
+ * false is removed (drop is not called: visit has taken care of data).
+ */
+typedef bool lf_visit_fn(const char *key, size_t key_len, time_t touched, void *data,
+                         void *context);
+void lf_table_visit(struct lf_table *table, lf_visit_fn *visit, void *context);
 size_t lf_table_count(const struct lf_table *table);
 
 struct lf_parser {
@@ -67,6 +95,7 @@ struct lf_parser {
     void *context;
     struct lf_stats stats;
     void *format_state; /* lf_postfix_create / lf_sendmail_create result */
+    time_t log_time;    /* of the line being read: the clock of idle entries */
     /*
      * RFC 3164 times: mktime() is slow (with TZ unset glibc checks
      * /etc/localtime on every call) and consecutive lines share their
@@ -75,7 +104,8 @@ struct lf_parser {
     char last_stamp[15];
     time_t last_time;
     bool last_valid;
-    int now_year, now_month; /* of settings.now, for the year of RFC 3164 lines */
+    /* Year and month of the last RFC 3164 line (0: none yet): the year of the next. */
+    int rfc3164_year, rfc3164_month;
 };
 
 /*
@@ -137,19 +167,74 @@ bool lf_ip_address(const char *s, size_t len, char ip[LF_IP_SIZE]);
 const char *lf_host_address(const char *s, char host[LF_HOST_SIZE], char ip[LF_IP_SIZE]);
 
 /*
+ * Checkpoint encoding (checkpoint.c): unsigned LEB128 integers, times as
+ * zigzag LEB128, texts and keys as a length and their bytes (no NUL).
+ */
+struct buf;
+void lf_put_uint(struct buf *out, uint64_t value);
+void lf_put_time(struct buf *out, time_t value);
+void lf_put_key(struct buf *out, const char *key, size_t len);
+void lf_put_text(struct buf *out, const char *text);
+
+/* Longest table key in a checkpoint. */
+#define LF_MAX_KEY LF_MAX_LINE
+/*
+ * Reading a checkpoint: each lf_get_ returns false on damaged data (past
+ * the end, out of its range, too long for its field) and keeps the first
+ * error, saying what was read where; later calls then fail too.
+ */
+struct lf_reader {
+    const unsigned char *start, *p, *end;
+    char *error;
+};
+bool lf_get_uint(struct lf_reader *reader, const char *what, uint64_t max, uint64_t *value);
+/* An enum or flag set of at most max. */
+bool lf_get_small(struct lf_reader *reader, const char *what, unsigned max, unsigned *value);
+bool lf_get_time(struct lf_reader *reader, const char *what, time_t *value);
+/* A key of 1 to LF_MAX_KEY bytes, pointing into the data. */
+bool lf_get_key(struct lf_reader *reader, const char *what, const char **key, size_t *len);
+/* Printable ASCII shorter than size, copied into out with its NUL. */
+bool lf_get_text(struct lf_reader *reader, const char *what, char *out, size_t size);
+/* Records an error that is not about the encoding (e.g. a duplicate key); returns false. */
+bool lf_reader_fail(struct lf_reader *reader, const char *what, const char *problem);
+/*
+ * A table in a checkpoint: a count, then per entry, oldest first, its key,
+ * the time of its last use and what write puts (nothing for a NULL write: a
+ * table of markers such as queue ids). Restored in that order, the LRU
+ * order and the idle times are those of the saved table. read returns the
+ * data of an entry, or NULL when it failed; without read every entry gets
+ * context. Into a NULL table, the entries of markers are checked and
+ * skipped (the settings no longer ask for that table).
+ */
+typedef void lf_write_entry_fn(struct buf *out, const void *data);
+void lf_save_table(struct lf_table *table, struct buf *out, lf_write_entry_fn *write);
+typedef void *lf_read_entry_fn(struct lf_reader *reader, void *context);
+bool lf_restore_table(struct lf_reader *reader, struct lf_table *table, const char *what,
+                      lf_read_entry_fn *read, void *context);
+
+/*
  * Format hooks. create returns format_state; line gets every framed line and
  * itself counts stats.relevant for the lines of its programs (rejecting
- * those with !lf_frame_text_ok(frame) as LF_REJECT_BAD_TEXT); flush is
- * lf_parser_flush; destroy frees format_state (the parser is still valid).
+ * those with !lf_frame_text_ok(frame) as LF_REJECT_BAD_TEXT); expire is
+ * called before each framed line, with parser->log_time set to its time, to
+ * retire idle entries as flush would; flush is lf_parser_flush; destroy
+ * frees format_state (the parser is still valid); save appends the state
+ * of a checkpoint and restore reads it into a fresh format_state.
  */
 void *lf_postfix_create(struct lf_parser *parser);
 void lf_postfix_line(struct lf_parser *parser, const struct lf_frame *frame);
+void lf_postfix_expire(struct lf_parser *parser);
 void lf_postfix_flush(struct lf_parser *parser);
 void lf_postfix_destroy(void *state);
+void lf_postfix_save(const struct lf_parser *parser, struct buf *out);
+bool lf_postfix_restore(struct lf_parser *parser, struct lf_reader *reader);
 
 void *lf_sendmail_create(struct lf_parser *parser);
 void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame);
+void lf_sendmail_expire(struct lf_parser *parser);
 void lf_sendmail_flush(struct lf_parser *parser);
 void lf_sendmail_destroy(void *state);
+void lf_sendmail_save(const struct lf_parser *parser, struct buf *out);
+bool lf_sendmail_restore(struct lf_parser *parser, struct lf_reader *reader);
 
 #endif

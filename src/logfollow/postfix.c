@@ -1,7 +1,7 @@
 /*
- * postfix.c - the Postfix log parser: ties the lines of each postfix/smtp
- * (or postfix-INSTANCE/smtp, postfix/tlsproxy) process into TLS session
- * attempts and emits one event per attempt once the recipient domain is known.
+ * postfix.c - the lines of the Postfix log parser: recognizes what each line
+ * of postfix/smtp (or postfix-INSTANCE/smtp, postfix/tlsproxy, qmgr) says
+ * about a TLS session and feeds the session model of pf_session.c.
  */
 #include "config.h"
 
@@ -12,90 +12,10 @@
 #include <strings.h>
 
 #include "lf_impl.h"
+#include "pf_impl.h"
 #include "util.h"
 
-#define PF_MAX_ATTEMPTS 16 /* open attempts per process */
-#define PF_REASON_SIZE 256
-#define PF_QID_SIZE 32
-#define PF_IP_SIZE LF_IP_SIZE
-#define PF_HOST_SIZE LF_HOST_SIZE
-
-/* One TLS session attempt (or DANE policy failure) awaiting its recipient domain. */
-struct pf_attempt {
-    struct pf_attempt *next;
-    time_t time;
-    bool failed;
-    bool tlsa;
-    bool need_reason; /* handshake failure awaiting the TLS library reason */
-    enum tr_result result;
-    char qid[PF_QID_SIZE]; /* queue id it was tied to; "" not yet */
-    char host[PF_HOST_SIZE];
-    char ip[PF_IP_SIZE];
-    char reason[PF_REASON_SIZE];
-    char fallback_domain[PF_HOST_SIZE]; /* from a policy lookup warning */
-};
-
-/* One smtp process (or tlsproxy relay): its open attempts and line context. */
-struct pf_proc {
-    struct pf_attempt *attempts; /* oldest first */
-    size_t n_attempts;
-    bool tlsa_context;
-    char lib_reason[PF_REASON_SIZE];
-    char tlsrpt_host[PF_HOST_SIZE]; /* a TLSRPT: line covered this host's session */
-    char done_qid[PF_QID_SIZE];     /* last delivery line with a status-text event */
-    time_t done_time;
-};
-
-struct pf_state {
-    struct lf_parser *parser;
-    struct lf_table *procs;
-    struct lf_table *reports; /* queue ids of our own report mail */
-};
-
 enum pf_service { PF_OTHER, PF_SMTP, PF_TLSPROXY, PF_QMGR };
-
-static void proc_free(struct pf_proc *proc)
-{
-    while (proc->attempts != NULL) {
-        struct pf_attempt *next = proc->attempts->next;
-        free(proc->attempts);
-        proc->attempts = next;
-    }
-    free(proc);
-}
-
-/* A process with attempts still waiting for their outcome loses them. */
-static bool proc_drop(struct lf_parser *parser, void *data, bool evicted)
-{
-    struct pf_proc *proc = data;
-    bool pending = proc->n_attempts > 0;
-
-    (void)parser;
-    (void)evicted;
-    proc_free(proc);
-    return pending;
-}
-
-void *lf_postfix_create(struct lf_parser *parser)
-{
-    struct pf_state *state = xcalloc(1, sizeof(*state));
-
-    state->parser = parser;
-    state->procs = lf_table_create(parser, LF_MAX_SESSIONS, proc_drop);
-    state->reports = lf_table_create(parser, LF_MAX_SESSIONS, NULL);
-    return state;
-}
-
-void lf_postfix_destroy(void *data)
-{
-    struct pf_state *state = data;
-
-    if (state == NULL)
-        return;
-    lf_table_destroy(state->procs);
-    lf_table_destroy(state->reports);
-    free(state);
-}
 
 /* postfix[-instance]/smtp, /tlsproxy or /qmgr. */
 static enum pf_service service_of(const struct lf_frame *frame)
@@ -139,81 +59,6 @@ static const char *queue_id(const char *msg, char qid[PF_QID_SIZE])
     memcpy(qid, msg, n);
     qid[n] = '\0';
     return msg + n + 2;
-}
-
-static struct pf_proc *proc_get(struct pf_state *state, const char *key, size_t len)
-{
-    struct pf_proc *proc = lf_table_get(state->procs, key, len);
-
-    if (proc == NULL) {
-        proc = xcalloc(1, sizeof(*proc));
-        lf_table_put(state->procs, key, len, proc);
-    }
-    return proc;
-}
-
-static struct pf_attempt *attempt_new(struct lf_parser *parser, struct pf_proc *proc,
-                                      const struct lf_frame *frame, const char *host,
-                                      const char *ip)
-{
-    struct pf_attempt *attempt = xcalloc(1, sizeof(*attempt)), **tail;
-
-    if (proc->n_attempts >= PF_MAX_ATTEMPTS) {
-        struct pf_attempt *oldest = proc->attempts;
-        proc->attempts = oldest->next;
-        proc->n_attempts--;
-        free(oldest);
-        lf_reject(parser, LF_REJECT_UNTIED);
-    }
-    attempt->time = frame->time;
-    attempt->tlsa = proc->tlsa_context;
-    snprintf(attempt->host, sizeof(attempt->host), "%s", host != NULL ? host : "");
-    snprintf(attempt->ip, sizeof(attempt->ip), "%s", ip != NULL ? ip : "");
-    for (tail = &proc->attempts; *tail != NULL; tail = &(*tail)->next)
-        ;
-    *tail = attempt;
-    proc->n_attempts++;
-    proc->done_qid[0] = '\0';
-    return attempt;
-}
-
-static struct pf_attempt *attempt_last(struct pf_proc *proc)
-{
-    struct pf_attempt *attempt = proc->attempts;
-
-    while (attempt != NULL && attempt->next != NULL)
-        attempt = attempt->next;
-    return attempt;
-}
-
-static void attempt_fail(struct pf_attempt *attempt, enum tr_result result, const char *reason)
-{
-    attempt->failed = true;
-    attempt->result = result;
-    if (result == TR_RESULT_TLSA_INVALID || result == TR_RESULT_DANE_REQUIRED ||
-        result == TR_RESULT_DNSSEC_INVALID)
-        attempt->tlsa = true;
-    if (reason != NULL)
-        lf_printable(reason, strlen(reason), attempt->reason, sizeof(attempt->reason));
-}
-
-static void emit_attempt(struct lf_parser *parser, const struct pf_attempt *attempt,
-                         const char *domain)
-{
-    struct lf_outcome outcome;
-
-    memset(&outcome, 0, sizeof(outcome));
-    outcome.time = attempt->time;
-    outcome.domain = domain;
-    outcome.policy_type = attempt->tlsa ? TR_POLICY_TLSA : TR_POLICY_NONE;
-    if (attempt->tlsa && attempt->host[0] != '\0')
-        outcome.policy_domain = attempt->host;
-    outcome.failed = attempt->failed;
-    outcome.result = attempt->result;
-    outcome.receiving_mx_hostname = attempt->host[0] != '\0' ? attempt->host : NULL;
-    outcome.receiving_ip = attempt->ip[0] != '\0' ? attempt->ip : NULL;
-    outcome.failure_reason_code = attempt->reason[0] != '\0' ? attempt->reason : NULL;
-    lf_emit_outcome(parser, &outcome);
 }
 
 /* The cause text of a certificate verification failure → result type. */
@@ -283,8 +128,8 @@ static void policy_lookup(struct lf_parser *parser, struct pf_proc *proc,
     no_tlsa = strstr(cause, "no TLSA records found") != NULL;
     if (!no_tlsa && !lookup_error && strstr(cause, "TLSA lookup error") == NULL)
         return;
-    attempt = attempt_new(parser, proc, frame, host, NULL);
-    attempt_fail(attempt, no_tlsa ? TR_RESULT_DANE_REQUIRED : TR_RESULT_DNSSEC_INVALID, NULL);
+    attempt = pf_attempt_new(parser, proc, frame, host, NULL);
+    pf_attempt_fail(attempt, no_tlsa ? TR_RESULT_DANE_REQUIRED : TR_RESULT_DNSSEC_INVALID, NULL);
     snprintf(attempt->fallback_domain, sizeof(attempt->fallback_domain), "%s", domain);
 }
 
@@ -338,12 +183,12 @@ static void tlsrpt_line(struct lf_parser *parser, struct pf_proc *proc,
             lf_reject(parser, LF_REJECT_BAD_TEXT);
             return;
         }
-        attempt_fail(&attempt, result, reason);
+        pf_attempt_fail(&attempt, result, reason);
     } else if (strcmp(status, "success") != 0) {
         lf_reject(parser, LF_REJECT_BAD_TEXT);
         return;
     }
-    emit_attempt(parser, &attempt, domain);
+    pf_attempt_emit(parser, &attempt, domain);
     /* The other lines of this session must not count it again. */
     snprintf(proc->tlsrpt_host, sizeof(proc->tlsrpt_host), "%s", attempt.host);
     for (link = &proc->attempts; *link != NULL;) {
@@ -389,17 +234,17 @@ static void status_outcome(struct lf_parser *parser, struct pf_proc *proc,
             memcpy(attempt.host, host, sizeof(host));
             memcpy(attempt.ip, ip, sizeof(ip));
         }
-        attempt_fail(&attempt, TR_RESULT_STARTTLS_NOT_SUPPORTED, NULL);
+        pf_attempt_fail(&attempt, TR_RESULT_STARTTLS_NOT_SUPPORTED, NULL);
     } else if (strstr(status, "Cannot start TLS: handshake failure") != NULL) {
-        attempt_fail(&attempt, TR_RESULT_VALIDATION_FAILURE,
-                     proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
+        pf_attempt_fail(&attempt, TR_RESULT_VALIDATION_FAILURE,
+                        proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
     } else if ((p = strstr(status, "TLSA lookup error for ")) != NULL ||
                strstr(status, "no TLSA records found") != NULL) {
         attempt.host[0] = attempt.ip[0] = '\0';
         if (p != NULL && lf_host_name(p + 22, strcspn(p + 22, ":) "), host))
             memcpy(attempt.host, host, sizeof(host));
-        attempt_fail(&attempt, p != NULL ? TR_RESULT_DNSSEC_INVALID : TR_RESULT_DANE_REQUIRED,
-                     NULL);
+        pf_attempt_fail(&attempt, p != NULL ? TR_RESULT_DNSSEC_INVALID : TR_RESULT_DANE_REQUIRED,
+                        NULL);
     } else {
         return;
     }
@@ -409,32 +254,7 @@ static void status_outcome(struct lf_parser *parser, struct pf_proc *proc,
         return;
     snprintf(proc->done_qid, sizeof(proc->done_qid), "%s", qid);
     proc->done_time = frame->time;
-    emit_attempt(parser, &attempt, domain);
-}
-
-/* Takes the attempts of proc tied to qid (or to none yet); emits or discards them. */
-static size_t settle(struct lf_parser *parser, struct pf_proc *proc, const char *qid,
-                     const char *domain, bool own)
-{
-    struct pf_attempt **link = &proc->attempts;
-    size_t n = 0;
-
-    while (*link != NULL) {
-        struct pf_attempt *attempt = *link;
-        if (attempt->qid[0] != '\0' && strcmp(attempt->qid, qid) != 0) {
-            link = &attempt->next;
-            continue;
-        }
-        *link = attempt->next;
-        proc->n_attempts--;
-        if (own)
-            parser->stats.own_reports++;
-        else
-            emit_attempt(parser, attempt, domain);
-        free(attempt);
-        n++;
-    }
-    return n;
+    pf_attempt_emit(parser, &attempt, domain);
 }
 
 /* "QUEUEID: to=<user@domain>, relay=HOST[IP]:PORT, ..., status=... (text)" */
@@ -464,14 +284,14 @@ static void delivery_line(struct pf_state *state, struct pf_proc *proc,
     }
     status = strstr(end, ", status=");
     own = lf_table_get(state->reports, qid, strlen(qid)) != NULL;
-    settled = settle(parser, proc, qid, domain, own);
+    settled = pf_settle(parser, proc, qid, domain, own);
     if (settled == 0 && host[0] != '\0') {
         /* tlsproxy did the handshake: its attempts are keyed by relay. */
         char key[PF_HOST_SIZE + PF_IP_SIZE + 16];
         int n = snprintf(key, sizeof(key), "tlsproxy %s[%s]", host, ip);
         struct pf_proc *proxy = lf_table_get(state->procs, key, (size_t)n);
         if (proxy != NULL)
-            settled = settle(parser, proxy, "", domain, own);
+            settled = pf_settle(parser, proxy, "", domain, own);
     }
     if (settled > 0) {
         /* Further recipients of this delivery repeat its status: same session. */
@@ -510,13 +330,13 @@ static void queue_line(struct lf_parser *parser, struct pf_proc *proc, const str
             lf_reject(parser, LF_REJECT_BAD_ADDRESS);
             return;
         }
-        attempt = attempt_new(parser, proc, frame, host, ip);
-        attempt_fail(attempt, TR_RESULT_STARTTLS_NOT_SUPPORTED, NULL);
+        attempt = pf_attempt_new(parser, proc, frame, host, ip);
+        pf_attempt_fail(attempt, TR_RESULT_STARTTLS_NOT_SUPPORTED, NULL);
         snprintf(attempt->qid, sizeof(attempt->qid), "%s", qid);
     } else if (strstr(text, "Cannot start TLS: handshake failure") != NULL) {
-        struct pf_attempt *attempt = attempt_new(parser, proc, frame, NULL, NULL);
-        attempt_fail(attempt, TR_RESULT_VALIDATION_FAILURE,
-                     proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
+        struct pf_attempt *attempt = pf_attempt_new(parser, proc, frame, NULL, NULL);
+        pf_attempt_fail(attempt, TR_RESULT_VALIDATION_FAILURE,
+                        proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
         snprintf(attempt->qid, sizeof(attempt->qid), "%s", qid);
         proc->lib_reason[0] = '\0';
     }
@@ -555,12 +375,12 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
             lf_reject(parser, LF_REJECT_BAD_ADDRESS);
             return true;
         }
-        last = attempt_last(proc);
+        last = pf_attempt_last(proc);
         if (covered(proc, host) ||
             (last != NULL && last->qid[0] == '\0' && strcmp(last->host, host) == 0 &&
              strcmp(last->ip, ip) == 0 && last->failed))
             return true; /* the Untrusted line after a verification failure */
-        attempt_new(parser, proc, frame, host, ip);
+        pf_attempt_new(parser, proc, frame, host, ip);
     } else if ((p = strstr(msg, "certificate verification failed for ")) != NULL) {
         if ((end = lf_host_address(p + 36, host, ip)) == NULL) {
             lf_reject(parser, LF_REJECT_BAD_ADDRESS);
@@ -572,8 +392,8 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
             end++;
         while (*end == ' ')
             end++;
-        attempt = attempt_new(parser, proc, frame, host, ip);
-        attempt_fail(attempt, certificate_cause(end), end);
+        attempt = pf_attempt_new(parser, proc, frame, host, ip);
+        pf_attempt_fail(attempt, certificate_cause(end), end);
     } else if (starts(msg, "SSL_connect error to ")) {
         if (lf_host_address(msg + 21, host, ip) == NULL) {
             lf_reject(parser, LF_REJECT_BAD_ADDRESS);
@@ -581,9 +401,9 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
         }
         if (covered(proc, host))
             return true;
-        attempt = attempt_new(parser, proc, frame, host, ip);
-        attempt_fail(attempt, TR_RESULT_VALIDATION_FAILURE,
-                     proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
+        attempt = pf_attempt_new(parser, proc, frame, host, ip);
+        pf_attempt_fail(attempt, TR_RESULT_VALIDATION_FAILURE,
+                        proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
         attempt->need_reason = proc->lib_reason[0] == '\0';
         proc->lib_reason[0] = '\0';
     } else {
@@ -611,12 +431,12 @@ static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char
         if (at == NULL || lf_host_address(at, host, ip) == NULL)
             return;
         n = snprintf(key, sizeof(key), "tlsproxy %s[%s]", host, ip);
-        (void)tls_line(parser, proc_get(state, key, (size_t)n), frame, msg);
+        (void)tls_line(parser, pf_proc_get(state, key, (size_t)n), frame, msg);
         return;
     }
-    proc = proc_get(state, frame->session_key, frame->session_key_len);
+    proc = pf_proc_get(state, frame->session_key, frame->session_key_len);
     if (starts(msg, "warning: TLS library problem: ")) {
-        struct pf_attempt *last = attempt_last(proc);
+        struct pf_attempt *last = pf_attempt_last(proc);
         char reason[PF_REASON_SIZE];
         library_reason(msg + 30, reason);
         if (last != NULL && last->need_reason) {
@@ -661,21 +481,4 @@ void lf_postfix_line(struct lf_parser *parser, const struct lf_frame *frame)
         qmgr_line(state, msg);
     else
         smtp_line(state, frame, msg);
-}
-
-void lf_postfix_flush(struct lf_parser *parser)
-{
-    struct pf_state *state = parser->format_state;
-    struct pf_proc *proc;
-
-    while ((proc = lf_table_take_oldest(state->procs)) != NULL) {
-        for (struct pf_attempt *attempt = proc->attempts; attempt != NULL;
-             attempt = attempt->next) {
-            if (attempt->fallback_domain[0] != '\0')
-                emit_attempt(parser, attempt, attempt->fallback_domain);
-            else
-                lf_reject(parser, LF_REJECT_UNTIED);
-        }
-        proc_free(proc);
-    }
 }
