@@ -3,7 +3,9 @@
  * TLSRPT client library (Postfix < 3.10, Sendmail): a streaming parser per
  * log format that ties the lines of one SMTP session together (by process
  * id and relay host) and emits one event per TLS session attempt. Used by
- * `tlsrpt ingest --format postfix|sendmail` and, later, the log follower.
+ * `tlsrpt ingest --format postfix|sendmail`, and by the follower below,
+ * which reads log files (across rotation) and the journal as they grow and
+ * counts every session exactly once, even across kill -9.
  */
 #ifndef TLSRPT_LOGFOLLOW_H
 #define TLSRPT_LOGFOLLOW_H
@@ -14,6 +16,7 @@
 #include <time.h>
 
 #include "core.h"
+#include "counters.h"
 
 enum lf_format {
     LF_POSTFIX,
@@ -95,5 +98,85 @@ void lf_parser_save(const struct lf_parser *parser, struct buf *out);
 /* 0, or -1 with *error_r (caller frees) when data is damaged or of another
  * version/format; the parser is then left empty and usable. */
 int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, char **error_r);
+
+/* ---- The follower ---- */
+
+#define LF_MAX_SOURCES 16
+
+/*
+ * One configured source, FORMAT:file:PATH or FORMAT:journal[:DIRECTORY]
+ * (a directory of journal files; without it, the local system journal).
+ */
+struct lf_source_spec {
+    enum lf_format format;
+    bool journal;
+    char *path; /* the file, the journal directory, or NULL */
+    char *text; /* as written: for messages and the checkpoint */
+};
+/*
+ * Parses a log_sources value: specs separated by commas and/or white space.
+ * Returns 0, or -1 with *error_r (caller frees) naming the bad spec.
+ */
+int lf_sources_parse(const char *value, struct lf_source_spec **specs_r, size_t *n_r,
+                     char **error_r);
+void lf_sources_free(struct lf_source_spec *specs, size_t n);
+
+/* Tests only: where a commit stops dead (_exit), as a kill -9 would. */
+enum lf_crash_point {
+    LF_CRASH_NONE,
+    LF_CRASH_BEFORE_CHECKPOINT, /* events parsed, nothing written */
+    LF_CRASH_AFTER_CHECKPOINT,  /* checkpoint on disk, counters not yet stored */
+    LF_CRASH_HALF_STORED,       /* half of the batch's counters stored */
+};
+
+struct lf_follow_settings {
+    const char *sources;        /* the log_sources value */
+    const char *checkpoint_dir; /* $state_directory/logpos, created by the caller */
+    const char *counters_dir;
+    struct ctr_limits limits;
+    const char *report_sender;  /* as in struct lf_settings */
+    const char *sending_mta_ip;
+    bool supplement;
+    enum lf_crash_point crash_at;
+    unsigned crash_after;       /* ...of the commit after this many (tests) */
+};
+
+struct lf_follower;
+/*
+ * Parses the sources and resumes from the checkpoint: stores its counters
+ * again (harmless: they are absolute) and restores each source's read
+ * position and parser state. A source without a checkpoint starts at the
+ * end of its file (or journal): what was logged before is for `tlsrpt
+ * ingest`; a file that does not exist yet is read from its start once it
+ * appears. NULL with *error_r for bad sources or a damaged checkpoint.
+ */
+struct lf_follower *lf_follower_open(const struct lf_follow_settings *settings, char **error_r);
+/*
+ * One round: reads what each source has (bounded), counts its sessions and
+ * commits: checkpoint first, then the counters. Returns the number of
+ * lines read, or -1 when the commit failed (then everything since the last
+ * checkpoint is rolled back and read again next time: nothing is lost).
+ */
+long lf_follower_poll(struct lf_follower *follower);
+/* Polls in a thread of its own, every 200 ms when the sources are idle. */
+int lf_follower_start(struct lf_follower *follower, char **error_r);
+/* Stops the thread after its current round (its work is committed). */
+void lf_follower_stop(struct lf_follower *follower);
+void lf_follower_close(struct lf_follower *follower);
+
+struct lf_source_status {
+    char spec[256];
+    char state[256];    /* "following", "waiting for the file", "error: ..." */
+    char position[256]; /* "inode N offset M" or "cursor ..." */
+    struct lf_stats stats;
+};
+struct lf_follower_totals {
+    uint64_t commits;
+    uint64_t rollbacks;
+    uint64_t table_full_events; /* counted in overflow records only */
+};
+/* Copies the status of up to max sources; returns how many there are. */
+size_t lf_follower_status(struct lf_follower *follower, struct lf_source_status *out, size_t max,
+                          struct lf_follower_totals *totals);
 
 #endif

@@ -57,6 +57,13 @@ struct sched_context {
  * outbox (opened when open_spool), a resolver for dns_resolvers when
  * with_dns, and the report parameters.
  */
+/*
+ * The envelope sender of our report mail (report_envelope_sender, else the
+ * From: address): the log follower leaves deliveries from it uncounted.
+ * NULL when nothing names it (no contact_info).
+ */
+char *sched_report_sender(struct cfg *cfg);
+
 int sched_context_init(struct sched_context *ctx, struct cfg *cfg, bool open_spool, bool with_dns,
                        char **error_r);
 void sched_context_free(struct sched_context *ctx);

@@ -68,6 +68,12 @@ const struct cfg_param cfg_params[] = {
      "allow https rua whose host is on a loopback or private address"},
     {"https_ca_file", CFG_PATH, "", 0, 0,
      "certificates trusted for https rua in addition to the system store (tests)"},
+    {"log_sources", CFG_STRING, "", 0, 0,
+     "mail logs to follow, e.g. postfix:file:/var/log/mail.log, sendmail:file:/var/log/maillog, "
+     "postfix:journal (empty: none)"},
+    {"log_supplement", CFG_BOOL, "no", 0, 0,
+     "count from the logs only what libtlsrpt datagrams never carry (dane-required, "
+     "dnssec-invalid): for a Postfix that also sends to the collector"},
     {"max_report_size", CFG_SIZE, "10m", 64 * KIB, 1 * GIB,
      "largest compressed report; bigger ones lose their least frequent failure details"},
     {"max_rua_per_record", CFG_INT, "5", 1, 20,

@@ -18,12 +18,34 @@ static int resolve_with_dns(void *context, const char *host, struct sockaddr_sto
     return dns_lookup_addresses(context, host, addresses, max, error_r);
 }
 
+/* report_from, else noreply-tlsrpt@ the submitter (the contact_info domain). */
+static char *report_from(struct cfg *cfg, const char *submitter)
+{
+    const char *from = cfg_str(cfg, "report_from");
+
+    return from[0] ? xstrdup(from) : xasprintf("noreply-tlsrpt@%s", submitter);
+}
+
+char *sched_report_sender(struct cfg *cfg)
+{
+    const char *sender = cfg_str(cfg, "report_envelope_sender");
+    char *submitter, *from;
+
+    if (sender[0] != '\0')
+        return xstrdup(sender);
+    submitter = rpt_submitter(cfg_str(cfg, "contact_info"));
+    if (submitter == NULL && cfg_str(cfg, "report_from")[0] == '\0')
+        return NULL;
+    from = report_from(cfg, submitter);
+    free(submitter);
+    return from;
+}
+
 static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **error_r)
 {
     struct sched_delivery *dl = &ctx->delivery;
     char *submitter = rpt_submitter(ctx->settings.contact_info);
     const char *transport = cfg_str(cfg, "report_transport");
-    const char *from = cfg_str(cfg, "report_from");
     const char *sender = cfg_str(cfg, "report_envelope_sender");
     const char *dkim_domain = cfg_str(cfg, "dkim_domain");
     const char *key_file = cfg_str(cfg, "dkim_key_file");
@@ -34,7 +56,7 @@ static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **erro
         free(submitter);
         return -1;
     }
-    dl->from = from[0] ? xstrdup(from) : xasprintf("noreply-tlsrpt@%s", submitter);
+    dl->from = report_from(cfg, submitter);
     dl->envelope_sender = xstrdup(sender[0] ? sender : dl->from);
     dl->dkim_domain = xstrdup(dkim_domain[0] ? dkim_domain : submitter);
     dl->dkim_selector = cfg_str(cfg, "dkim_selector");

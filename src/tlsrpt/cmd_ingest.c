@@ -18,6 +18,7 @@
 #include "collector.h"
 #include "counters.h"
 #include "logfollow.h"
+#include "scheduler.h"
 
 struct ingest_totals {
     unsigned long lines, accepted, rejected, overflowed;
@@ -186,14 +187,7 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
         .first_day = -1,
         .last_day = -1,
     };
-    const char *sender = cfg_str(cfg, "report_envelope_sender");
-    const char *from = cfg_str(cfg, "report_from");
-    const char *contact = cfg_str(cfg, "contact_info");
-    const char *at = strchr(contact, '@');
-    char *own = sender[0] ? xstrdup(sender)
-                : from[0] ? xstrdup(from)
-                : at      ? xasprintf("noreply-tlsrpt@%s", at + 1)
-                          : NULL;
+    char *own = sched_report_sender(cfg);
     const char *sending_ip = cfg_str(cfg, "sending_mta_ip");
     struct lf_settings settings = {
         .format = format,

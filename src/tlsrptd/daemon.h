@@ -31,6 +31,8 @@ struct daemon {
     char *control_path;
     char *counters_dir;
     struct collector *collector;
+    struct lf_follower *follower;
+    char *logpos_dir; /* $state_directory/logpos, when log_sources is set */
     pid_t worker_pid; /* the running report worker, 0 when none */
     time_t worker_started;
     unsigned long worker_runs;
@@ -54,6 +56,12 @@ void collect_open(struct daemon *d); /* as root, before the drop */
 void collect_start(struct daemon *d);
 void collect_status(struct daemon *d, struct ctl_reply *reply);
 void collect_close(struct daemon *d);
+
+/* follow.c: the log follower (log_sources) as part of the daemon */
+void follow_check(struct daemon *d); /* as root: checks log_sources, makes logpos/ */
+void follow_start(struct daemon *d); /* after the drop: files are read as tlsrptd_user */
+void follow_status(struct daemon *d, struct ctl_reply *reply);
+void follow_stop(struct daemon *d);
 
 /* schedule.c: the report worker, once a minute */
 void schedule_start(struct daemon *d);

@@ -104,7 +104,7 @@ static void logging_setup(struct daemon *d, bool foreground)
  */
 static const char *const restart_only[] = {
     "state_directory", "runtime_directory", "control_socket", "collector_socket",
-    "tlsrptd_user",
+    "tlsrptd_user",    "log_sources",       "log_supplement",
 };
 
 static void restart_only_save(struct daemon *d)
@@ -252,6 +252,8 @@ int main(int argc, char **argv)
     if (cfg_str(d->cfg, "delivery_directory")[0] != '\0')
         privs_make_dir(d, cfg_str(d->cfg, "delivery_directory"), 0750);
 
+    follow_check(d);
+
     char *lock_path = path_join(state_dir, "tlsrptd.lock");
     d->lock_fd = file_lock(lock_path, &error);
     if (d->lock_fd < 0)
@@ -273,15 +275,17 @@ int main(int argc, char **argv)
         msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
     collect_start(d);
+    follow_start(d);
 
     if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
         cfg_str(d->cfg, "contact_info")[0] == '\0')
         msg_warn("%s: organization_name and contact_info are not both set: events are "
                  "counted, but no report can be built until they are",
                  cfg_path(d->cfg));
-    msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s",
+    msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s, log sources %s",
              PACKAGE_VERSION, cfg_path(d->cfg), state_dir, d->control_path,
-             d->collector ? d->started_with[3] : "disabled");
+             d->collector ? d->started_with[3] : "disabled",
+             d->follower ? d->started_with[5] : "none");
 
     housekeeping(d);
     schedule_start(d);
@@ -290,6 +294,7 @@ int main(int argc, char **argv)
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
     schedule_stop(d);
+    follow_stop(d);
     collect_close(d);
     control_close(d);
     unlink(pid_path);

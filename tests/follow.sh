@@ -1,0 +1,160 @@
+#!/bin/sh
+# follow.sh - the daemon's log follower (log_sources) end to end: a mail log
+# that grows in pieces while the daemon is killed with -9 and restarted,
+# then rotated (renamed, with late writes to the old file), counts exactly
+# what `tlsrpt ingest` counts of the same lines; a journal source (real
+# journal files written by systemd-journal-remote) resumes at its cursor.
+. "$(dirname "$0")/lib.sh"
+export TZ=UTC
+LAB="$top_srcdir/tests/data/postfix-3.7-lab.log"
+LOG="$T/mail.log"
+
+# counts STATE_CONF: every day's policies as "domain policy success failure results".
+counts() {
+    TLSRPTD_CONFIG=$1 "$TLSRPT" counters --json | python3 -c 'import json,sys
+for p in json.load(sys.stdin)["policies"]:
+    pol = p["policy"]
+    results = ",".join("%s=%d" % (d["result-type"], d["failed-session-count"]) for d in p["failure-details"])
+    print(p["domain"], pol["policy-type"], pol["policy-domain"], p["total-successful-session-count"],
+          p["total-failure-session-count"], results)'
+}
+
+# ref_state NAME: a fresh state directory and config for a reference count.
+ref_state() {
+    ref="$T/ref.$1"
+    rm -rf "$ref"
+    mkdir -p "$ref"
+    printf 'state_directory = %s\nruntime_directory = %s\n' "$ref/state" "$ref/run" >"$ref/cf"
+}
+
+# reference NAME FILE...: `tlsrpt ingest` of the files as one stream.
+reference() {
+    ref_state "$1"; shift
+    TLSRPTD_CONFIG="$ref/cf" "$TLSRPT" ingest --format postfix "$@" >/dev/null 2>&1
+    counts "$ref/cf"
+}
+
+# reference_apart NAME FILE...: copies far apart in time, so that no session
+# carries over from one to the next: one ingest each.
+reference_apart() {
+    ref_state "$1"; shift
+    for file in "$@"; do
+        TLSRPTD_CONFIG="$ref/cf" "$TLSRPT" ingest --format postfix "$file" >/dev/null 2>&1
+    done
+    counts "$ref/cf"
+}
+
+# status_field NAME: one line of `tlsrpt status`.
+status_field() {
+    "$TLSRPT" status | sed -n "s/^$1 *//p"
+}
+
+# wait_offset N: until the follower's read position is offset N (10 s at most).
+wait_offset() {
+    for _ in $(seq 1 200); do
+        case $(status_field logfollow.1.position) in *" offset $1") return 0 ;; esac
+        sleep 0.05
+    done
+    echo "follower did not reach offset $1: $(status_field logfollow.1.position)"
+    return 1
+}
+
+restart_daemon() {
+    cat "$T/daemon.log" >>"$T/daemons.log"
+    start_daemon
+}
+
+# --- a file source, kill -9 while it grows, then rotation ---
+write_config "log_sources = postfix:file:$LOG" "collector_socket ="
+start_daemon
+assert_eq "status names the source" "postfix:file:$LOG" "$(status_field logfollow.1.source)"
+assert_match "a file not there yet is waited for" "waiting for $LOG to appear" \
+    "$(status_field logfollow.1.state)"
+
+size=$(wc -c <"$LAB")
+at=0
+round=0
+while [ "$at" -lt "$size" ]; do
+    piece=$(( ($(od -An -N2 -tu2 /dev/urandom) % 900) + 1 ))
+    tail -c +$((at + 1)) "$LAB" | head -c "$piece" >>"$LOG"
+    at=$((at + piece))
+    round=$((round + 1))
+    # Every third piece: kill -9 at a random moment of reading it, then restart.
+    if [ $((round % 3)) -eq 0 ]; then
+        sleep "0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 10 ))"
+        kill -9 "$DAEMON_PID"
+        wait "$DAEMON_PID" 2>/dev/null
+        restart_daemon
+    fi
+done
+wait_offset "$size"
+expected=$(reference once "$LAB")
+assert_eq "killed $((round / 3)) times while the log grew: counted exactly once" \
+    "$expected" "$(counts "$CONF")"
+
+# Rotation: renamed away; the writer appends to the old file a little longer.
+mv "$LOG" "$LOG.1"
+half=$(( size / 2 ))
+head -c "$half" "$LAB" >>"$LOG.1"
+sleep 0.3
+tail -c +$((half + 1)) "$LAB" >>"$LOG.1"
+cp "$LAB" "$LOG"
+wait_offset "$size"
+case $(status_field logfollow.1.position) in
+*"rotated"*) fail "still on the rotated file" ;;
+esac
+expected=$(reference thrice "$LAB" "$LAB" "$LAB")
+assert_eq "after a rename rotation with late writes: three copies counted exactly" \
+    "$expected" "$(counts "$CONF")"
+assert_match "the rotation is logged" "rotated: now reading the new $LOG" "$(cat "$T/daemon.log")"
+
+# A clean stop logs the totals and the position; a restart goes on from there.
+stop_daemon
+assert_match "the totals are logged at stop" "log follower: postfix:file:$LOG: .* TLS sessions counted" \
+    "$(cat "$T/daemon.log")"
+restart_daemon
+cat "$LAB" >>"$LOG"
+wait_offset $((size * 2))
+expected=$(reference four "$LAB" "$LAB" "$LAB" "$LAB")
+assert_eq "restarted after a clean stop: four copies" "$expected" "$(counts "$CONF")"
+stop_daemon
+
+# --- a journal source ---
+JR=/lib/systemd/systemd-journal-remote
+if [ ! -x "$JR" ]; then
+    echo "SKIP: the journal part: $JR not found (apt-get install systemd-journal-remote)"
+    finish
+fi
+J="$T/journal"
+mkdir -p "$J"
+chmod 755 "$J"
+boot=0123456789abcdef0123456789abcdef
+# journal_file NAME SHIFT: the lab log as a journal file, its times shifted by SHIFT seconds.
+journal_file() {
+    python3 "$top_srcdir/tests/peers/journal_export.py" 2026 "$2" "$boot" <"$LAB" >"$T/$1.export"
+    "$JR" --output="$J/$1.journal" "$T/$1.export" >/dev/null 2>&1
+    chmod 644 "$J/$1.journal"
+}
+journal_file first 0
+rm -rf "$T/state"
+write_config "log_sources = postfix:journal:$J" "collector_socket ="
+restart_daemon
+assert_match "a new journal source starts at its end" "cursor " "$(status_field logfollow.1.position)"
+journal_file second 3600
+for _ in $(seq 1 100); do
+    [ "$(status_field logfollow.1.lines)" = 264 ] && break
+    sleep 0.1
+done
+expected=$(reference once "$LAB")
+assert_eq "journal: only the entries after the start are counted" "$expected" "$(counts "$CONF")"
+stop_daemon
+journal_file third 7200
+restart_daemon
+for _ in $(seq 1 100); do
+    [ "$(status_field logfollow.1.lines)" = 264 ] && break
+    sleep 0.1
+done
+expected=$(reference_apart twice "$LAB" "$LAB")
+assert_eq "journal: restarted at its cursor, the new entries (an hour later) once" "$expected" "$(counts "$CONF")"
+stop_daemon
+finish
