@@ -63,6 +63,14 @@ lab_write_dns
 lab_start_dns
 lab_start_mx
 lab_postfix_config
+# The daemon's log follower reads Postfix's log as it is written (tlsrptd_user
+# must be able to read it: created beforehand, postlogd keeps its mode).
+mkdir -p "$LAB_PF"
+: >"$LAB_MAILLOG"
+chmod 644 "$LAB_MAILLOG"
+chmod 755 "$LAB" "$LAB_PF"
+write_config "log_sources = postfix:file:$LAB_MAILLOG" "collector_socket ="
+start_daemon
 lab_postfix_start
 # The two for reuse.lab first: the second is to find the connection still open.
 recipients="user@reuse.lab user2@reuse.lab $(sed -n 's/^\([a-z0-9.-]*\) .*/user@\1/p' "$LAB/domains" |
@@ -124,18 +132,10 @@ reuse-expired.lab   postfix/smtp\[[0-9]+\]: Untrusted TLS connection established
 reuse-expired.lab   to=<user@reuse-expired\.lab>, .* status=deferred \(Server certificate not verified\)
 EOF_LOGGED
 
-# count_log LOGFILE: counts a Postfix log into a fresh state directory and
-# prints what was counted ($LAB/ingest.out) and then $day's counters, one
-# line per domain: DOMAIN POLICY SUCCESSES FAILURES RESULT-TYPE=COUNT,...
-count_log() {
-    rm -rf "$T/state"
-    write_config
-    "$TLSRPT" ingest --format postfix "$1" >"$LAB/ingest.out" 2>"$LAB/ingest.err" || {
-        echo "ingest failed:"
-        cat "$LAB/ingest.out" "$LAB/ingest.err"
-        return 1
-    }
-    "$TLSRPT" counters --day "$day" --json | python3 -c 'import json, sys
+# count_table CONFIG: $day's counters, one line per domain:
+# DOMAIN POLICY SUCCESSES FAILURES RESULT-TYPE=COUNT,...
+count_table() {
+    TLSRPTD_CONFIG=$1 "$TLSRPT" counters --day "$day" --json | python3 -c 'import json, sys
 for p in json.load(sys.stdin)["policies"]:
     policy = p["policy"]
     kind = policy["policy-type"]
@@ -145,6 +145,22 @@ for p in json.load(sys.stdin)["policies"]:
                        for d in p["failure-details"])
     print(p["domain"], kind, p["total-successful-session-count"],
           p["total-failure-session-count"], results)'
+}
+
+# count_log LOGFILE: counts a Postfix log with `tlsrpt ingest` into a state
+# directory of its own, shows what was counted ($LAB/ingest.out), then the table.
+count_log() {
+    mkdir -p "$LAB/ingest"
+    rm -rf "$LAB/ingest/state"
+    printf 'state_directory = %s\nruntime_directory = %s\n' "$LAB/ingest/state" \
+        "$LAB/ingest/run" >"$LAB/ingest/cf"
+    TLSRPTD_CONFIG="$LAB/ingest/cf" "$TLSRPT" ingest --format postfix "$1" \
+        >"$LAB/ingest.out" 2>"$LAB/ingest.err" || {
+        echo "ingest failed:"
+        cat "$LAB/ingest.out" "$LAB/ingest.err"
+        return 1
+    }
+    count_table "$LAB/ingest/cf"
 }
 
 counted=$(count_log "$LAB_MAILLOG")
@@ -189,6 +205,16 @@ else
     echo "XFAIL: TLS connection reuse (tlsproxy): one handshake counted as two, its failure as a success"
     echo "--- expected"; echo "$expected"; echo "--- counted"; echo "$actual"
 fi
+
+# The daemon followed the log while Postfix wrote it: the same counts.
+size=$(wc -c <"$LAB_MAILLOG")
+for _ in $(seq 1 100); do
+    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") break ;; esac
+    sleep 0.1
+done
+assert_eq "the daemon's log follower, reading as Postfix wrote, counted exactly the same" \
+    "$counted" "$(count_table "$CONF")"
+stop_daemon
 
 echo "lab: $(($(date +%s) - started)) s in all"
 finish
