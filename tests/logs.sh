@@ -1,21 +1,27 @@
 #!/bin/sh
-# logs.sh - `tlsrpt ingest` of mail logs: a real Postfix 3.7 log, captured
-# in the reference TLS-fault lab (one message per domain plus one retry),
-# gives exactly the sessions and failure types each fault must produce.
+# logs.sh - `tlsrpt ingest` of mail logs: a real Postfix 3.7 log and a real
+# Sendmail 8.17 log, captured in the reference TLS-fault lab (one message per
+# domain plus one retry), give exactly the sessions and failure types each
+# fault must produce.
 . "$(dirname "$0")/lib.sh"
 export TZ=UTC
 write_config
+
+# table: the day's counters, one line per domain: DOMAIN POLICY SUCCESSES FAILURES RESULTS.
+table() {
+    "$TLSRPT" counters --day 2026-11-22 --json | python3 -c 'import json,sys
+for p in json.load(sys.stdin)["policies"]:
+    pol = p["policy"]
+    kind = pol["policy-type"] + ("/" + pol["policy-domain"] if pol["policy-domain"] != p["domain"] else "")
+    results = ",".join("%s=%d" % (d["result-type"], d["failed-session-count"]) for d in p["failure-details"])
+    print(p["domain"], kind, p["total-successful-session-count"], p["total-failure-session-count"], results)'
+}
 
 out=$("$TLSRPT" ingest --format postfix --year 2026 "$top_srcdir/tests/data/postfix-3.7-lab.log" 2>/dev/null)
 assert_eq "ingest of the lab log: what was counted" \
     "264 lines, 157 from the MTA's delivery agents: 40 TLS sessions counted (2026-11-22)" "$out"
 
-summary=$("$TLSRPT" counters --day 2026-11-22 --json | python3 -c 'import json,sys
-for p in json.load(sys.stdin)["policies"]:
-    pol = p["policy"]
-    kind = pol["policy-type"] + ("/" + pol["policy-domain"] if pol["policy-domain"] != p["domain"] else "")
-    results = ",".join("%s=%d" % (d["result-type"], d["failed-session-count"]) for d in p["failure-details"])
-    print(p["domain"], kind, p["total-successful-session-count"], p["total-failure-session-count"], results)')
+summary=$(table)
 assert_eq "every lab domain: policy, successes, failures, result types" \
 "dane-bad.lab tlsa/mx.dane-bad.lab 0 2 tlsa-invalid=2
 dane-ok.lab no-policy-found 1 0 
@@ -52,4 +58,38 @@ assert_match "a second ingest adds to the counts" '"total-failure-session-count"
 out=$("$TLSRPT" ingest --format exim "$T/none" 2>&1); status=$?
 assert_eq "an unknown format is refused" 2 "$status"
 assert_match "naming the ones there are" "libtlsrpt, postfix, sendmail" "$out"
+
+# A real Sendmail 8.17 log from the reference lab (LogLevel 14; one message per
+# domain and one queue run). Debian's Sendmail has no DANE: the dane domains,
+# whose MX certificates are valid, are plain successes. verify=FAIL is a
+# failure even without a TLS requirement (doc/SENDMAIL.md).
+rm -rf "$T/state"
+out=$("$TLSRPT" ingest --format sendmail --year 2026 "$top_srcdir/tests/data/sendmail-8.17-lab.log" 2>/dev/null)
+assert_eq "ingest of the Sendmail lab log: what was counted" \
+    "484 lines, 483 from the MTA's delivery agents: 32 TLS sessions counted (2026-11-22)" "$out"
+assert_eq "every Sendmail lab domain: policy, successes, failures, result types" \
+"dane-bad.lab no-policy-found 1 0 
+dane-ok.lab no-policy-found 1 0 
+dane-only.lab no-policy-found 1 0 
+dnssec-bogus.lab no-policy-found 1 0 
+expired-may.lab no-policy-found 0 1 certificate-expired=1
+expired.lab no-policy-found 0 2 certificate-expired=2
+garbage-may.lab no-policy-found 0 1 validation-failure=1
+garbage.lab no-policy-found 0 2 validation-failure=2
+mixed.lab no-policy-found 1 1 certificate-expired=1
+nostarttls.lab no-policy-found 0 2 starttls-not-supported=2
+ok-encrypt.lab no-policy-found 1 0 
+ok-may.lab no-policy-found 1 0 
+ok-verify.lab no-policy-found 1 0 
+refuse454.lab no-policy-found 0 2 starttls-not-supported=2
+selfsigned.lab no-policy-found 0 2 certificate-not-trusted=2
+sts-badcert.lab no-policy-found 0 2 certificate-host-mismatch=2
+sts-ok.lab no-policy-found 1 0 
+tls10-legacy.lab no-policy-found 1 0 
+tls10-may.lab no-policy-found 0 1 validation-failure=1
+tls10.lab no-policy-found 0 2 validation-failure=2
+untrusted.lab no-policy-found 0 2 certificate-not-trusted=2
+wrongname.lab no-policy-found 0 2 certificate-host-mismatch=2" "$(table)"
+assert_match "plaintext without a TLS requirement is no session" '^$' \
+    "$(table | grep -E '^nostarttls-may.lab ')"
 finish

@@ -129,6 +129,17 @@ static void on_cert_verify(struct lf_parser *parser, const struct lf_frame *fram
     lf_printable(reason, reason_len, proc->pending_reason, sizeof(proc->pending_reason));
 }
 
+/* A tls_server/tls_rcpt rejection for a name mismatch: "reject=... CN x does not match y". */
+static void note_cn_mismatch(struct sm_conn *conn, const char *msg, size_t len)
+{
+    const char *reject;
+    size_t reject_len;
+
+    if (sm_field(msg, len, "reject=", true, &reject, &reject_len) &&
+        sm_find(reject, reject_len, "CN ") && sm_find(reject, reject_len, " does not match"))
+        conn->cn_mismatch = true;
+}
+
 /* "ruleset=tls_server, arg1=SOFTWARE, relay=mx.example.com, reject=454 4.7.0 ..." */
 static void on_tls_server(struct lf_parser *parser, const struct lf_frame *frame, const char *msg,
                           size_t len)
@@ -156,6 +167,7 @@ static void on_tls_server(struct lf_parser *parser, const struct lf_frame *frame
         conn = sm_conn_new(parser, proc, kind, verify, host, frame->time);
     }
     conn->required = true;
+    note_cn_mismatch(conn, msg, len);
 }
 
 /* "QUEUEID: ruleset=tls_rcpt, arg1=user@example.com, relay=mx.example.com., reject=..." */
@@ -181,8 +193,7 @@ static void on_tls_rcpt(struct lf_parser *parser, const struct lf_frame *frame, 
     if (!conn)
         conn = sm_conn_new(parser, proc, SM_PLAIN, SM_V_NONE, host, frame->time);
     conn->required = true;
-    if (sm_find(reject, reject_len, "CN ") && sm_find(reject, reject_len, " does not match"))
-        conn->cn_mismatch = true;
+    note_cn_mismatch(conn, msg, len);
     if (!conn->queue_id[0])
         lf_printable(qid, qid_len, conn->queue_id, sizeof(conn->queue_id));
     if (!conn->domain[0] && sm_field(msg, len, "arg1=", false, &arg, &arg_len) &&
