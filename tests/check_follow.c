@@ -2,8 +2,9 @@
  * check_follow.c - Check suite of the log follower: the log_sources syntax,
  * a file read as it grows in pieces that cut lines, rename rotation with
  * late writes to the old file, copytruncate, a damaged checkpoint, and the
- * exactly-once property: killed at every commit point over a growing log,
- * it ends with the counts of one uninterrupted pass.
+ * exactly-once property: killed at every commit point over a growing log
+ * (and with a Postfix and a Sendmail log at once), it ends with the counts
+ * of one uninterrupted pass.
  */
 #include "config.h"
 
@@ -150,15 +151,15 @@ static void reference_event(const struct tr_event *event, void *context)
     ck_assert_int_eq(ctr_add(ref->table, event), 0);
 }
 
-/* The counts of one uninterrupted pass over data (without the end-of-input flush). */
-static char *reference_text(const char *data, size_t len)
+/* Adds one uninterrupted pass over data (without the end-of-input flush) to the reference. */
+static void reference_add(enum lf_format format, const char *data, size_t len)
 {
     char *ref_dir = path_join(dir, "reference");
     struct reference ref = {ref_dir, NULL};
-    struct lf_settings settings = {.format = LF_POSTFIX, .now = time(NULL)};
+    struct lf_settings settings = {.format = format, .now = time(NULL)};
     struct lf_parser *parser = lf_parser_create(&settings, reference_event, &ref);
     const char *at = data, *end = data + len, *nl;
-    char *error = NULL, *text;
+    char *error = NULL;
 
     ck_assert_int_eq(dir_make(ref_dir, 0755, &error), 0);
     while (at < end && (nl = memchr(at, '\n', (size_t)(end - at))) != NULL) {
@@ -167,15 +168,17 @@ static char *reference_text(const char *data, size_t len)
     }
     lf_parser_destroy(parser);
     ctr_close(ref.table);
-    text = counters_text(ref_dir);
     free(ref_dir);
-    return text;
 }
 
-static void assert_counts_equal_reference(const char *data, size_t len)
+/* The follower's counts must be the reference's (made by reference_add). */
+static void assert_counts_equal_references(void)
 {
-    char *expected = reference_text(data, len);
+    char *ref_dir = path_join(dir, "reference");
+    char *expected = counters_text(ref_dir);
     char *actual = counters_text(counters_dir);
+
+    free(ref_dir);
 
     ck_assert_msg(strstr(expected, " F=") != NULL, "the reference counted nothing");
     if (strcmp(actual, expected) != 0)
@@ -183,6 +186,12 @@ static void assert_counts_equal_reference(const char *data, size_t len)
     ck_assert_msg(strcmp(actual, expected) == 0, "counts differ from one pass (see above)");
     free(expected);
     free(actual);
+}
+
+static void assert_counts_equal_reference(const char *data, size_t len)
+{
+    reference_add(LF_POSTFIX, data, len);
+    assert_counts_equal_references();
 }
 
 START_TEST(test_sources_syntax)
@@ -398,6 +407,62 @@ START_TEST(test_exactly_once_under_kill)
 }
 END_TEST
 
+/*
+ * A Postfix log and a Sendmail log at once, each growing in pieces, with a
+ * kill after the checkpoint of some rounds: one checkpoint holds both.
+ */
+START_TEST(test_two_sources_killed)
+{
+    char *sendmail_path = path_join(dir, "maillog");
+    char *sources = xasprintf("postfix:file:%s, sendmail:file:%s", log_path, sendmail_path);
+    struct buf sm;
+    char *error = NULL;
+    size_t pf_at = 0, sm_at = 0;
+
+    buf_init(&sm);
+    ck_assert_int_eq(file_read_all(TEST_DATA_DIR "/sendmail-8.17-lab.log", 1 << 24, &sm, &error),
+                     0);
+    lf_follower_close(open_follower(sources));
+    for (unsigned round = 0; pf_at < lab.len || sm_at < sm.len; round++) {
+        size_t pf_piece = 1 + (round * 40503u) % 1500, sm_piece = 1 + (round * 9973u) % 1500;
+        pf_piece = pf_piece > lab.len - pf_at ? lab.len - pf_at : pf_piece;
+        sm_piece = sm_piece > sm.len - sm_at ? sm.len - sm_at : sm_piece;
+        append(log_path, lab.data + pf_at, pf_piece);
+        append(sendmail_path, sm.data + sm_at, sm_piece);
+        pf_at += pf_piece;
+        sm_at += sm_piece;
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            struct lf_follow_settings settings = settings_for(sources);
+            settings.crash_at = round % 2 ? LF_CRASH_AFTER_CHECKPOINT : LF_CRASH_NONE;
+            struct lf_follower *f = lf_follower_open(&settings, &error);
+            if (f == NULL)
+                _exit(3);
+            while (lf_follower_poll(f) > 0) {
+            }
+            lf_follower_close(f);
+            _exit(0);
+        }
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_int_eq(status, 0);
+    }
+    struct lf_follower *f = open_follower(sources);
+    (void)drain(f);
+    struct lf_source_status status[2];
+    ck_assert_uint_eq(lf_follower_status(f, status, 2, NULL), 2);
+    ck_assert_str_eq(status[1].spec + strlen(status[1].spec) - 7, "maillog");
+    lf_follower_close(f);
+    reference_add(LF_POSTFIX, lab.data, lab.len);
+    reference_add(LF_SENDMAIL, sm.data, sm.len);
+    assert_counts_equal_references();
+    buf_free(&sm);
+    free(sources);
+    free(sendmail_path);
+}
+END_TEST
+
 static Suite *follow_suite(void)
 {
     Suite *s = suite_create("follow");
@@ -412,6 +477,7 @@ static Suite *follow_suite(void)
     tcase_add_test(tc, test_copytruncate);
     tcase_add_test(tc, test_damaged_checkpoint_moved_aside);
     tcase_add_test(tc, test_exactly_once_under_kill);
+    tcase_add_test(tc, test_two_sources_killed);
     suite_add_tcase(s, tc);
     return s;
 }
