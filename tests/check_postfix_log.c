@@ -538,6 +538,72 @@ START_TEST(test_new_year)
 }
 END_TEST
 
+/* Whether a UTC time shows as that local wall-clock time (false for times a DST change skips). */
+static bool shows_as(time_t t, int month, int day, int hour, int minute, int second)
+{
+    struct tm tm;
+
+    return localtime_r(&t, &tm) != NULL && tm.tm_mon + 1 == month && tm.tm_mday == day &&
+           tm.tm_hour == hour && tm.tm_min == minute && tm.tm_sec == second;
+}
+
+/* Local times around DST changes (whole and half hours): each line's time is its own. */
+START_TEST(test_local_time_across_dst)
+{
+    static const struct {
+        const char *tz;
+        int month, day;
+    } changes[] = {
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 3, 29},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", 10, 25},
+        {"<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", 10, 4},
+        {"<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", 4, 5},
+    };
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+    for (size_t c = 0; c < UTIL_ARRAY_LEN(changes); c++) {
+        struct recorder rec = {.n = 0};
+        struct lf_settings settings = {.format = LF_POSTFIX, .year = 2026};
+        struct lf_parser *parser;
+        size_t checked = 0;
+        char line[512];
+
+        setenv("TZ", changes[c].tz, 1);
+        tzset();
+        parser = lf_parser_create(&settings, record, &rec);
+        for (int minutes = 0; minutes < 5 * 60; minutes += 7) {
+            int hour = minutes / 60, minute = minutes % 60, second = minutes % 59;
+            struct tm tm = {.tm_year = 126,
+                            .tm_mon = changes[c].month - 1,
+                            .tm_mday = changes[c].day,
+                            .tm_hour = hour,
+                            .tm_min = minute,
+                            .tm_sec = second,
+                            .tm_isdst = -1};
+            if (!shows_as(mktime(&tm), changes[c].month, changes[c].day, hour, minute, second))
+                continue; /* skipped by the change: no such local time */
+            snprintf(line, sizeof(line),
+                     "%.3s %2d %02d:%02d:%02d h postfix/smtp[9]: AC311A%04d: to=<u@n.example>, "
+                     "relay=mx.n.example[192.0.2.1]:25, dsn=4.7.4, status=deferred (TLS is "
+                     "required, but was not offered by host mx.n.example[192.0.2.1])",
+                     months + 3 * (changes[c].month - 1), changes[c].day, hour, minute, second,
+                     minutes);
+            feed(parser, line);
+            ck_assert_uint_eq(rec.n, 1);
+            ck_assert_msg(shows_as(rec.events[0]->time, changes[c].month, changes[c].day, hour,
+                                   minute, second),
+                          "%s: %s", changes[c].tz, line);
+            recorder_free(&rec);
+            checked++;
+        }
+        ck_assert_uint_gt(checked, 30);
+        lf_parser_destroy(parser);
+    }
+    setenv("TZ", "UTC", 1);
+    tzset();
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST(test_malformed)
@@ -738,6 +804,7 @@ static Suite *postfix_log_suite(void)
     tcase_add_test(tc, test_supplement);
     tcase_add_test(tc, test_time);
     tcase_add_test(tc, test_new_year);
+    tcase_add_test(tc, test_local_time_across_dst);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_session_overflow);
     tcase_add_test(tc, test_idle_sessions_retired);

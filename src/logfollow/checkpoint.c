@@ -288,7 +288,7 @@ static void parser_reset(struct lf_parser *parser)
     }
     parser->log_time = 0;
     parser->rfc3164_year = parser->rfc3164_month = 0;
-    parser->last_valid = false;
+    parser->last_valid = parser->hour_known = false;
 }
 
 static bool restore_body(struct lf_parser *parser, struct lf_reader *reader)

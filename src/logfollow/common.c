@@ -141,12 +141,27 @@ static bool rfc3164_year(struct lf_parser *parser, int month, int *year)
     return true;
 }
 
+/* The UTC time of a local time (tm_isdst -1: as mktime() decides), or -1. */
+static time_t local_time(int year, int month, int day, int hour, int minute, int second)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    tm.tm_isdst = -1;
+    return mktime(&tm);
+}
+
 /* "Nov 22 08:24:30" (day may be space-padded): local time, year inferred. */
 static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len, time_t *out)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int month = -1, day, hour, minute, second, year;
-    struct tm tm;
+    int month = -1, day, hour, minute, second, year, hour_key;
     time_t t;
 
     if (len < 15 || s[3] != ' ' || s[6] != ' ' || s[9] != ':' || s[12] != ':')
@@ -167,15 +182,19 @@ static size_t parse_rfc3164(struct lf_parser *parser, const char *s, size_t len,
         return 0;
     if (!date_ok(year, month, day, hour, minute, second))
         return 0;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    tm.tm_isdst = -1;
-    t = mktime(&tm);
+    /* An hour without a change of UTC offset: its times follow from its start. */
+    hour_key = ((year * 13 + month) * 32 + day) * 24 + hour;
+    if (!parser->hour_known || parser->hour_key != hour_key) {
+        parser->hour_known = true;
+        parser->hour_key = hour_key;
+        parser->hour_start = local_time(year, month, day, hour, 0, 0);
+        parser->hour_even = parser->hour_start != (time_t)-1 &&
+                            local_time(year, month, day, hour, 59, 59) == parser->hour_start + 3599;
+    }
+    if (parser->hour_even)
+        t = parser->hour_start + minute * 60 + second;
+    else
+        t = local_time(year, month, day, hour, minute, second);
     if (t == (time_t)-1)
         return 0;
     memcpy(parser->last_stamp, s, 15);
@@ -357,6 +376,14 @@ const char *lf_host_address(const char *s, char host[LF_HOST_SIZE], char ip[LF_I
         for (close++; *close >= '0' && *close <= '9'; close++)
             ;
     return close;
+}
+
+void lf_copy(char *out, size_t size, const char *text)
+{
+    size_t len = strnlen(text, size - 1);
+
+    memcpy(out, text, len);
+    out[len] = '\0';
 }
 
 char *lf_printable(const char *text, size_t len, char *out, size_t size)

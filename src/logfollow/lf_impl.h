@@ -104,6 +104,13 @@ struct lf_parser {
     char last_stamp[15];
     time_t last_time;
     bool last_valid;
+    /*
+     * And mktime() only twice an hour: the start of the last stamp's local
+     * hour, and whether the hour is even (no change of UTC offset in it).
+     */
+    bool hour_known, hour_even;
+    int hour_key;
+    time_t hour_start;
     /* Year and month of the last RFC 3164 line (0: none yet): the year of the next. */
     int rfc3164_year, rfc3164_month;
 };
@@ -155,6 +162,8 @@ void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome)
  * are not printable ASCII by '?'; returns out. For reason codes from logs.
  */
 char *lf_printable(const char *text, size_t len, char *out, size_t size);
+/* Copies text into out (size > 0), cut to fit, with NUL: snprintf's "%s" without its cost. */
+void lf_copy(char *out, size_t size, const char *text);
 
 /* Buffer sizes of a host name (normalized, NUL) and of an IP address text. */
 #define LF_HOST_SIZE (TR_MAX_DOMAIN + 1)

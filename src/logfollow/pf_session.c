@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,8 +81,8 @@ struct pf_attempt *pf_attempt_new(struct lf_parser *parser, struct pf_proc *proc
     }
     attempt->time = frame->time;
     attempt->tlsa = proc->tlsa_context;
-    snprintf(attempt->host, sizeof(attempt->host), "%s", host != NULL ? host : "");
-    snprintf(attempt->ip, sizeof(attempt->ip), "%s", ip != NULL ? ip : "");
+    lf_copy(attempt->host, sizeof(attempt->host), host != NULL ? host : "");
+    lf_copy(attempt->ip, sizeof(attempt->ip), ip != NULL ? ip : "");
     for (tail = &proc->attempts; *tail != NULL; tail = &(*tail)->next)
         ;
     *tail = attempt;

@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +15,21 @@
 #include "util.h"
 
 enum pf_service { PF_OTHER, PF_SMTP, PF_TLSPROXY, PF_QMGR };
+
+#define PROXY_KEY_SIZE (sizeof("tlsproxy []") + PF_HOST_SIZE + PF_IP_SIZE)
+
+/* tlsproxy serves many smtp processes: its sessions are keyed "tlsproxy HOST[IP]". */
+static size_t proxy_key(const char *host, const char *ip, char key[PROXY_KEY_SIZE])
+{
+    size_t host_len = strlen(host), ip_len = strlen(ip);
+
+    memcpy(key, "tlsproxy ", 9);
+    memcpy(key + 9, host, host_len);
+    key[9 + host_len] = '[';
+    memcpy(key + 10 + host_len, ip, ip_len);
+    key[10 + host_len + ip_len] = ']';
+    return 11 + host_len + ip_len;
+}
 
 /* postfix[-instance]/smtp, /tlsproxy or /qmgr. */
 static enum pf_service service_of(const struct lf_frame *frame)
@@ -130,7 +144,7 @@ static void policy_lookup(struct lf_parser *parser, struct pf_proc *proc,
         return;
     attempt = pf_attempt_new(parser, proc, frame, host, NULL);
     pf_attempt_fail(attempt, no_tlsa ? TR_RESULT_DANE_REQUIRED : TR_RESULT_DNSSEC_INVALID, NULL);
-    snprintf(attempt->fallback_domain, sizeof(attempt->fallback_domain), "%s", domain);
+    lf_copy(attempt->fallback_domain, sizeof(attempt->fallback_domain), domain);
 }
 
 /* "TLSRPT: status=..., domain=..., receiving_mx=H[IP], failure_type=..., failure_reason=..." */
@@ -171,8 +185,8 @@ static void tlsrpt_line(struct lf_parser *parser, struct pf_proc *proc,
         return;
     }
     if (mx != NULL) {
-        snprintf(attempt.host, sizeof(attempt.host), "%s", host);
-        snprintf(attempt.ip, sizeof(attempt.ip), "%s", ip);
+        lf_copy(attempt.host, sizeof(attempt.host), host);
+        lf_copy(attempt.ip, sizeof(attempt.ip), ip);
     }
     if (strcmp(status, "failure") == 0) {
         enum tr_result result;
@@ -190,7 +204,7 @@ static void tlsrpt_line(struct lf_parser *parser, struct pf_proc *proc,
     }
     pf_attempt_emit(parser, &attempt, domain);
     /* The other lines of this session must not count it again. */
-    snprintf(proc->tlsrpt_host, sizeof(proc->tlsrpt_host), "%s", attempt.host);
+    lf_copy(proc->tlsrpt_host, sizeof(proc->tlsrpt_host), attempt.host);
     for (link = &proc->attempts; *link != NULL;) {
         struct pf_attempt *open = *link;
         if (open->qid[0] == '\0' && strcmp(open->host, attempt.host) == 0) {
@@ -222,29 +236,27 @@ static void status_outcome(struct lf_parser *parser, struct pf_proc *proc,
                            const char *relay_host, const char *relay_ip, const char *domain)
 {
     char host[PF_HOST_SIZE], ip[PF_IP_SIZE];
+    enum tr_result result;
+    const char *reason = NULL, *tlsa = NULL;
     struct pf_attempt attempt;
-    const char *p;
 
-    memset(&attempt, 0, sizeof(attempt));
-    attempt.time = frame->time;
-    snprintf(attempt.host, sizeof(attempt.host), "%s", relay_host);
-    snprintf(attempt.ip, sizeof(attempt.ip), "%s", relay_ip);
     if (starttls_text(status, host, ip)) {
-        if (host[0] != '\0') {
-            memcpy(attempt.host, host, sizeof(host));
-            memcpy(attempt.ip, ip, sizeof(ip));
+        result = TR_RESULT_STARTTLS_NOT_SUPPORTED;
+        if (host[0] == '\0') {
+            lf_copy(host, sizeof(host), relay_host);
+            lf_copy(ip, sizeof(ip), relay_ip);
         }
-        pf_attempt_fail(&attempt, TR_RESULT_STARTTLS_NOT_SUPPORTED, NULL);
     } else if (strstr(status, "Cannot start TLS: handshake failure") != NULL) {
-        pf_attempt_fail(&attempt, TR_RESULT_VALIDATION_FAILURE,
-                        proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
-    } else if ((p = strstr(status, "TLSA lookup error for ")) != NULL ||
+        result = TR_RESULT_VALIDATION_FAILURE;
+        reason = proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL;
+        lf_copy(host, sizeof(host), relay_host);
+        lf_copy(ip, sizeof(ip), relay_ip);
+    } else if ((tlsa = strstr(status, "TLSA lookup error for ")) != NULL ||
                strstr(status, "no TLSA records found") != NULL) {
-        attempt.host[0] = attempt.ip[0] = '\0';
-        if (p != NULL && lf_host_name(p + 22, strcspn(p + 22, ":) "), host))
-            memcpy(attempt.host, host, sizeof(host));
-        pf_attempt_fail(&attempt, p != NULL ? TR_RESULT_DNSSEC_INVALID : TR_RESULT_DANE_REQUIRED,
-                        NULL);
+        result = tlsa != NULL ? TR_RESULT_DNSSEC_INVALID : TR_RESULT_DANE_REQUIRED;
+        if (tlsa == NULL || !lf_host_name(tlsa + 22, strcspn(tlsa + 22, ":) "), host))
+            host[0] = '\0';
+        ip[0] = '\0';
     } else {
         return;
     }
@@ -252,8 +264,13 @@ static void status_outcome(struct lf_parser *parser, struct pf_proc *proc,
     if (strcmp(proc->done_qid, qid) == 0 && frame->time - proc->done_time <= 1 &&
         frame->time >= proc->done_time)
         return;
-    snprintf(proc->done_qid, sizeof(proc->done_qid), "%s", qid);
+    lf_copy(proc->done_qid, sizeof(proc->done_qid), qid);
     proc->done_time = frame->time;
+    memset(&attempt, 0, sizeof(attempt));
+    attempt.time = frame->time;
+    memcpy(attempt.host, host, sizeof(host));
+    memcpy(attempt.ip, ip, sizeof(ip));
+    pf_attempt_fail(&attempt, result, reason);
     pf_attempt_emit(parser, &attempt, domain);
 }
 
@@ -287,15 +304,14 @@ static void delivery_line(struct pf_state *state, struct pf_proc *proc,
     settled = pf_settle(parser, proc, qid, domain, own);
     if (settled == 0 && host[0] != '\0') {
         /* tlsproxy did the handshake: its attempts are keyed by relay. */
-        char key[PF_HOST_SIZE + PF_IP_SIZE + 16];
-        int n = snprintf(key, sizeof(key), "tlsproxy %s[%s]", host, ip);
-        struct pf_proc *proxy = lf_table_get(state->procs, key, (size_t)n);
+        char key[PROXY_KEY_SIZE];
+        struct pf_proc *proxy = lf_table_get(state->procs, key, proxy_key(host, ip, key));
         if (proxy != NULL)
             settled = pf_settle(parser, proxy, "", domain, own);
     }
     if (settled > 0) {
         /* Further recipients of this delivery repeat its status: same session. */
-        snprintf(proc->done_qid, sizeof(proc->done_qid), "%s", qid);
+        lf_copy(proc->done_qid, sizeof(proc->done_qid), qid);
         proc->done_time = frame->time;
     } else if (status != NULL) {
         if (own) {
@@ -319,7 +335,7 @@ static void queue_line(struct lf_parser *parser, struct pf_proc *proc, const str
 
     for (struct pf_attempt *attempt = proc->attempts; attempt != NULL; attempt = attempt->next)
         if (attempt->qid[0] == '\0') {
-            snprintf(attempt->qid, sizeof(attempt->qid), "%s", qid);
+            lf_copy(attempt->qid, sizeof(attempt->qid), qid);
             tied++;
         }
     if (tied > 0)
@@ -332,12 +348,12 @@ static void queue_line(struct lf_parser *parser, struct pf_proc *proc, const str
         }
         attempt = pf_attempt_new(parser, proc, frame, host, ip);
         pf_attempt_fail(attempt, TR_RESULT_STARTTLS_NOT_SUPPORTED, NULL);
-        snprintf(attempt->qid, sizeof(attempt->qid), "%s", qid);
+        lf_copy(attempt->qid, sizeof(attempt->qid), qid);
     } else if (strstr(text, "Cannot start TLS: handshake failure") != NULL) {
         struct pf_attempt *attempt = pf_attempt_new(parser, proc, frame, NULL, NULL);
         pf_attempt_fail(attempt, TR_RESULT_VALIDATION_FAILURE,
                         proc->lib_reason[0] != '\0' ? proc->lib_reason : NULL);
-        snprintf(attempt->qid, sizeof(attempt->qid), "%s", qid);
+        lf_copy(attempt->qid, sizeof(attempt->qid), qid);
         proc->lib_reason[0] = '\0';
     }
 }
@@ -415,7 +431,7 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
 static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char *msg)
 {
     struct lf_parser *parser = state->parser;
-    char qid[PF_QID_SIZE], key[PF_HOST_SIZE + PF_IP_SIZE + 16];
+    char qid[PF_QID_SIZE], key[PROXY_KEY_SIZE];
     struct pf_proc *proc;
     const char *rest;
 
@@ -427,11 +443,9 @@ static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char
         const char *to = strstr(msg, " to ");
         const char *for_ = strstr(msg, " for ");
         const char *at = to != NULL ? to + 4 : for_ != NULL ? for_ + 5 : NULL;
-        int n;
         if (at == NULL || lf_host_address(at, host, ip) == NULL)
             return;
-        n = snprintf(key, sizeof(key), "tlsproxy %s[%s]", host, ip);
-        (void)tls_line(parser, pf_proc_get(state, key, (size_t)n), frame, msg);
+        (void)tls_line(parser, pf_proc_get(state, key, proxy_key(host, ip, key)), frame, msg);
         return;
     }
     proc = pf_proc_get(state, frame->session_key, frame->session_key_len);

@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -271,7 +270,7 @@ static void on_to(struct lf_parser *parser, const struct lf_frame *frame, const 
         if (conn->decided)
             continue;
         if (conn->host[0] == '\0')
-            snprintf(conn->host, sizeof(conn->host), "%s", host);
+            lf_copy(conn->host, sizeof(conn->host), host);
         sm_conn_decide(parser, conn, domain, i == main_index ? ip : NULL, own);
     }
     sm_proc_prune(proc);

@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +75,7 @@ struct sm_conn *sm_conn_new(struct lf_parser *parser, struct sm_proc *proc, enum
     conn->kind = kind;
     conn->verify = verify;
     conn->time = time;
-    snprintf(conn->host, sizeof(conn->host), "%s", host);
+    lf_copy(conn->host, sizeof(conn->host), host);
     proc->conns[proc->n_conns++] = conn;
     return conn;
 }
@@ -234,7 +233,7 @@ struct sm_conn *sm_conn_adopt_hostless(struct sm_proc *proc, const char *host)
     struct sm_conn *conn = conn_hostless(proc);
 
     if (conn)
-        snprintf(conn->host, sizeof(conn->host), "%s", host);
+        lf_copy(conn->host, sizeof(conn->host), host);
     return conn;
 }
 
