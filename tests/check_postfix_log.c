@@ -321,6 +321,34 @@ static const struct {
       "(Server certificate not verified)"},
      {FAIL("p.example", TR_RESULT_CERTIFICATE_EXPIRED, "mx.p.example", "192.0.2.3",
            "certificate has expired")}},
+    {"connection reuse: the smtp line of a tlsproxy handshake is the same session",
+     NULL,
+     {"Nov 22 09:46:21 sender postfix/tlsproxy[1824]: Verified TLS connection established to "
+      "mx.reuse.lab[127.0.0.11]:25" CIPHER,
+      "Nov 22 09:46:21 sender postfix/smtp[1802]: Verified TLS connection established to "
+      "mx.reuse.lab[127.0.0.11]:25" CIPHER,
+      "Nov 22 09:46:21 sender postfix/smtp[1802]: 71D7EA7619E: to=<user@reuse.lab>, "
+      "relay=mx.reuse.lab[127.0.0.11]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, "
+      "status=sent (250 ok)",
+      "Nov 22 09:46:22 sender postfix/smtp[1811]: Verified TLS connection reused to "
+      "mx.reuse.lab[127.0.0.11]:25" CIPHER,
+      "Nov 22 09:46:22 sender postfix/smtp[1811]: 7B896A761A1: to=<user2@reuse.lab>, "
+      "relay=mx.reuse.lab[127.0.0.11]:25, conn_use=2, delay=0.1, delays=0/0/0.05/0.05, "
+      "dsn=2.0.0, status=sent (250 ok)"},
+     {OK("reuse.lab", "mx.reuse.lab", "127.0.0.11")}},
+    {"connection reuse: a certificate failure only tlsproxy logs",
+     NULL,
+     {"Nov 22 09:46:21 sender postfix/tlsproxy[1824]: server certificate verification failed for "
+      "mx.reuse-expired.lab[127.0.0.12]:25: certificate has expired",
+      "Nov 22 09:46:21 sender postfix/tlsproxy[1824]: Untrusted TLS connection established to "
+      "mx.reuse-expired.lab[127.0.0.12]:25" CIPHER,
+      "Nov 22 09:46:21 sender postfix/smtp[1811]: Untrusted TLS connection established to "
+      "mx.reuse-expired.lab[127.0.0.12]:25" CIPHER,
+      "Nov 22 09:46:21 sender postfix/smtp[1811]: 77250A761A0: to=<user@reuse-expired.lab>, "
+      "relay=mx.reuse-expired.lab[127.0.0.12]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=4.7.5, "
+      "status=deferred (Server certificate not verified)"},
+     {FAIL("reuse-expired.lab", TR_RESULT_CERTIFICATE_EXPIRED, "mx.reuse-expired.lab", "127.0.0.12",
+           "certificate has expired")}},
     {"interleaved sessions of two pids",
      NULL,
      {P1 "Verified TLS connection established to mx.ok-verify.lab[10.77.0.11]:25" CIPHER,

@@ -58,6 +58,10 @@ void pf_proc_free(struct pf_proc *proc);
 /* A new attempt at the end of proc's list (the oldest is dropped beyond PF_MAX_ATTEMPTS). */
 struct pf_attempt *pf_attempt_new(struct lf_parser *parser, struct pf_proc *proc,
                                   const struct lf_frame *frame, const char *host, const char *ip);
+/* Links an attempt in at the end of proc's list (with the same limit). */
+void pf_attempt_append(struct lf_parser *parser, struct pf_proc *proc, struct pf_attempt *attempt);
+/* Unlinks and returns proc's oldest attempt on host[ip] not tied to a queue id, or NULL. */
+struct pf_attempt *pf_attempt_take(struct pf_proc *proc, const char *host, const char *ip);
 /* The newest attempt of proc, or NULL. */
 struct pf_attempt *pf_attempt_last(struct pf_proc *proc);
 /* Marks the attempt failed with result (and the reason text, if any). */

@@ -67,10 +67,9 @@ struct pf_proc *pf_proc_get(struct pf_state *state, const char *key, size_t len)
     return proc;
 }
 
-struct pf_attempt *pf_attempt_new(struct lf_parser *parser, struct pf_proc *proc,
-                                  const struct lf_frame *frame, const char *host, const char *ip)
+void pf_attempt_append(struct lf_parser *parser, struct pf_proc *proc, struct pf_attempt *attempt)
 {
-    struct pf_attempt *attempt = xcalloc(1, sizeof(*attempt)), **tail;
+    struct pf_attempt **tail;
 
     if (proc->n_attempts >= PF_MAX_ATTEMPTS) {
         struct pf_attempt *oldest = proc->attempts;
@@ -79,16 +78,40 @@ struct pf_attempt *pf_attempt_new(struct lf_parser *parser, struct pf_proc *proc
         free(oldest);
         lf_reject(parser, LF_REJECT_UNTIED);
     }
-    attempt->time = frame->time;
-    attempt->tlsa = proc->tlsa_context;
-    lf_copy(attempt->host, sizeof(attempt->host), host != NULL ? host : "");
-    lf_copy(attempt->ip, sizeof(attempt->ip), ip != NULL ? ip : "");
+    attempt->next = NULL;
     for (tail = &proc->attempts; *tail != NULL; tail = &(*tail)->next)
         ;
     *tail = attempt;
     proc->n_attempts++;
     proc->done_qid[0] = '\0';
+}
+
+struct pf_attempt *pf_attempt_new(struct lf_parser *parser, struct pf_proc *proc,
+                                  const struct lf_frame *frame, const char *host, const char *ip)
+{
+    struct pf_attempt *attempt = xcalloc(1, sizeof(*attempt));
+
+    attempt->time = frame->time;
+    attempt->tlsa = proc->tlsa_context;
+    lf_copy(attempt->host, sizeof(attempt->host), host != NULL ? host : "");
+    lf_copy(attempt->ip, sizeof(attempt->ip), ip != NULL ? ip : "");
+    pf_attempt_append(parser, proc, attempt);
     return attempt;
+}
+
+struct pf_attempt *pf_attempt_take(struct pf_proc *proc, const char *host, const char *ip)
+{
+    for (struct pf_attempt **link = &proc->attempts; *link != NULL; link = &(*link)->next) {
+        struct pf_attempt *attempt = *link;
+        if (attempt->qid[0] == '\0' && strcmp(attempt->host, host) == 0 &&
+            strcmp(attempt->ip, ip) == 0) {
+            *link = attempt->next;
+            proc->n_attempts--;
+            attempt->next = NULL;
+            return attempt;
+        }
+    }
+    return NULL;
 }
 
 struct pf_attempt *pf_attempt_last(struct pf_proc *proc)

@@ -428,6 +428,27 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
     return true;
 }
 
+/*
+ * With connection reuse, tlsproxy makes the handshake and logs it (and any
+ * certificate failure, which only it logs); the smtp process then logs
+ * "... TLS connection established to HOST[IP]" for that same handshake.
+ * That line adopts tlsproxy's attempt rather than making a second one.
+ */
+static bool adopt_proxy_attempt(struct pf_state *state, struct pf_proc *proc, const char *msg)
+{
+    const char *p = strstr(msg, " TLS connection established to ");
+    char host[PF_HOST_SIZE], ip[PF_IP_SIZE], key[PROXY_KEY_SIZE];
+    struct pf_proc *proxy;
+    struct pf_attempt *attempt;
+
+    if (p == NULL || lf_host_address(p + 31, host, ip) == NULL ||
+        (proxy = lf_table_get(state->procs, key, proxy_key(host, ip, key))) == NULL ||
+        (attempt = pf_attempt_take(proxy, host, ip)) == NULL)
+        return false;
+    pf_attempt_append(state->parser, proc, attempt);
+    return true;
+}
+
 static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char *msg)
 {
     struct lf_parser *parser = state->parser;
@@ -470,6 +491,8 @@ static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char
             delivery_line(state, proc, frame, qid, rest);
         else
             queue_line(parser, proc, frame, qid, rest);
+    } else if (adopt_proxy_attempt(state, proc, msg)) {
+        /* the smtp side of a tlsproxy handshake */
     } else if (!tls_line(parser, proc, frame, msg) &&
                (strstr(msg, "TLSA") != NULL || strstr(msg, "DANE") != NULL)) {
         proc->tlsa_context = true;
