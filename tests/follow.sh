@@ -119,6 +119,32 @@ expected=$(reference four "$LAB" "$LAB" "$LAB" "$LAB")
 assert_eq "restarted after a clean stop: four copies" "$expected" "$(counts "$CONF")"
 stop_daemon
 
+# --- what an administrator gets wrong ---
+rm -rf "$T/state"
+write_config "log_sources = postfix:file:mail.log"
+out=$("$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" 2>&1); status=$?
+assert_eq "a relative log path: the daemon does not start" 1 "$status"
+assert_match "and says where and what" "$CONF: log_sources: log source \"postfix:file:mail.log\": use FORMAT:file:/absolute/path" "$out"
+if [ "$(id -u)" -eq 0 ]; then
+    # A log the daemon's user cannot read: said in the status, with the fix.
+    : >"$T/secret.log"
+    chmod 600 "$T/secret.log"
+    write_config "log_sources = postfix:file:$T/secret.log" "collector_socket ="
+    restart_daemon
+    assert_match "an unreadable log is shown in the status with the fix" \
+        "error: cannot read $T/secret.log: Permission denied \(give the daemon's user read access" \
+        "$(status_field logfollow.1.state)"
+    assert_match "and logged" "cannot read $T/secret.log" "$(cat "$T/daemon.log")"
+    chmod 644 "$T/secret.log"
+    tail -n 20 "$LAB" >>"$T/secret.log"
+    for _ in $(seq 1 100); do
+        [ "$(status_field logfollow.1.state)" = following ] && break
+        sleep 0.05
+    done
+    assert_eq "readable again: followed from its start" following "$(status_field logfollow.1.state)"
+    stop_daemon
+fi
+
 # --- a journal source ---
 JR=/lib/systemd/systemd-journal-remote
 if [ ! -x "$JR" ]; then
