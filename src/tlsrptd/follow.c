@@ -108,7 +108,7 @@ void follow_stop(struct daemon *d)
     n = lf_follower_status(d->follower, status, LF_MAX_SOURCES, NULL);
     for (size_t i = 0; i < n && i < LF_MAX_SOURCES; i++)
         msg_info("log follower: %s: %llu lines, %llu TLS sessions counted, %llu lines rejected; "
-                 "at %s",
+                 "position: %s",
                  status[i].spec, (unsigned long long)status[i].stats.lines,
                  (unsigned long long)status[i].stats.events,
                  (unsigned long long)status[i].stats.rejected, status[i].position);
