@@ -59,6 +59,20 @@ out=$("$TLSRPT" ingest --format exim "$T/none" 2>&1); status=$?
 assert_eq "an unknown format is refused" 2 "$status"
 assert_match "naming the ones there are" "libtlsrpt, postfix, sendmail" "$out"
 
+# A central log server: two hosts with the same pids, their lines interleaved
+# one by one, count twice what one host counts (sessions keyed by host too).
+rm -rf "$T/state"
+"$TLSRPT" ingest --format postfix --year 2026 "$top_srcdir/tests/data/postfix-3.7-lab.log" >/dev/null 2>&1
+once=$(table | awk '{ $3 *= 2; $4 *= 2; n = split($5, r, ","); out = "";
+    for (i = 1; i <= n; i++) { split(r[i], kv, "="); out = out (i > 1 ? "," : "") kv[1] "=" kv[2] * 2 }
+    $5 = out; print }' | sed 's/ $//')
+rm -rf "$T/state"
+sed 's/^\(.\{15\}\) sender /\1 sender2 /' "$top_srcdir/tests/data/postfix-3.7-lab.log" |
+    paste -d '\n' "$top_srcdir/tests/data/postfix-3.7-lab.log" - >"$T/central.log"
+"$TLSRPT" ingest --format postfix --year 2026 "$T/central.log" >/dev/null 2>&1
+assert_eq "two hosts, same pids, lines interleaved: each session counted for its host" \
+    "$once" "$(table | sed 's/ $//')"
+
 # A real Sendmail 8.17 log from the reference lab (LogLevel 14; one message per
 # domain and one queue run). Debian's Sendmail has no DANE: the dane domains,
 # whose MX certificates are valid, are plain successes. verify=FAIL is a

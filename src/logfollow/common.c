@@ -245,8 +245,9 @@ int lf_frame(struct lf_parser *parser, const char *line, size_t len, struct lf_f
         out->pid = pid;
         i++;
     }
-    out->session_key = out->program;
-    out->session_key_len = (size_t)(line + i - out->program);
+    /* "host program[pid]": on a central log server, two hosts' pids stay apart. */
+    out->session_key = out->host;
+    out->session_key_len = (size_t)(line + i - out->host);
     if (i >= len || line[i] != ':')
         return -1;
     i++;

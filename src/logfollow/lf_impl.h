@@ -28,8 +28,9 @@
 
 /*
  * One framed syslog line. All pointers point into the line (not
- * NUL-terminated: use the lengths). `session_key` is "program[pid]" (or just
- * "program" when there is no pid), the natural key of a session table.
+ * NUL-terminated: use the lengths). `session_key` is "host program[pid]" (or
+ * just "host program" when there is no pid), the natural key of a session
+ * table: it keeps two hosts apart in a central server's log.
  */
 struct lf_frame {
     time_t time; /* UTC */
