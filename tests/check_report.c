@@ -1,85 +1,24 @@
 /*
  * check_report.c - Check suite of the report module: the exact JSON of a
  * table of cases, addresses (RFC 5952), host names and URIs, the settings,
- * report-id and file name, gzip. Every report built here is also checked by
- * the strict schema validator in ../shared when node is installed.
+ * report-id and file name (gzip and fitting are check_report_gzip.c's).
+ * Every report built here is also checked by the strict schema validator
+ * in ../shared when node is installed.
  */
 #include "config.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "core.h"
 #include "counters.h"
 #include "report.h"
 #include "util.h"
-
-#ifndef REPORT_SOURCE_DIR
-#define REPORT_SOURCE_DIR "."
-#endif
-
-#define DAY 19981 /* 2024-09-15 */
-#define DAY_TEXT "2024-09-15"
-#define SUBMITTER "reporter.example.net"
-#define RECORD "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
-
-static const struct rpt_settings settings = {"Example Org", "tlsrpt@" SUBMITTER};
-
-/* Reports saved for the validator (one directory each), and the validator. */
-static char *saved_dir;
-static char *validators_dir;
-static char *validator_js;
-static char *schema_json;
-
-/* Runs argv with stdout and stderr into *output; the exit status, or -1. */
-static int run_program(char *const argv[], struct buf *output)
-{
-    int pipe_fd[2], status;
-    char chunk[4096];
-    ssize_t got;
-    pid_t pid;
-
-    if (pipe(pipe_fd) < 0 || (pid = fork()) < 0)
-        return -1;
-    if (pid == 0) {
-        dup2(pipe_fd[1], 1);
-        dup2(pipe_fd[1], 2);
-        close(pipe_fd[0]);
-        close(pipe_fd[1]);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    close(pipe_fd[1]);
-    while ((got = read(pipe_fd[0], chunk, sizeof(chunk))) > 0)
-        buf_append(output, chunk, (size_t)got);
-    close(pipe_fd[0]);
-    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-        return -1;
-    return WEXITSTATUS(status);
-}
-
-/* The gzip of a report under its §5.1 file name, for the validator at the end. */
-static void save_for_validator(const struct rpt_report *report)
-{
-    struct buf gz = {NULL, 0, 0};
-    char *error = NULL, *dir = path_join(saved_dir, "report.XXXXXX"), *path;
-
-    ck_assert_int_eq(rpt_gzip(report->json, report->json_len, &gz, &error), 0);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    path = path_join(dir, report->file_name);
-    ck_assert_int_eq(file_write_atomic(path, gz.data, gz.len, 0644, &error), 0);
-    free(path);
-    free(dir);
-    buf_free(&gz);
-}
+#include "report_keys.h"
+#include "report_validator.h"
 
 /*
  * Expected JSON is written with ' for " (none of it holds a '); @STS@ stands
@@ -144,36 +83,6 @@ static void check_report(const char *label, const char *domain, const char *reco
 }
 
 /* The table of whole reports */
-
-#define LIST(array) array, UTIL_ARRAY_LEN(array)
-#define NONE NULL, 0
-/* The rows last and variadic: LIST() has expanded to two arguments by then. */
-#define KEY(domain, record, type, policy_domain, strings, mx_hosts, success, failure, ...)         \
-    {                                                                                              \
-        domain, record, {type, policy_domain, strings, mx_hosts, false, NULL, 0}, success,         \
-            failure, __VA_ARGS__                                                                   \
-    }
-#define STS_KEY(success, failure, ...)                                                             \
-    KEY("example.com", RECORD, TR_POLICY_STS, NULL, LIST(sts_lines), LIST(sts_mx), success,        \
-        failure, __VA_ARGS__)
-#define ROW(result, sending_ip, mx_hostname, helo, receiving_ip, uri, reason, count)               \
-    {                                                                                              \
-        {TR_RESULT_##result, sending_ip, mx_hostname, helo, receiving_ip, uri, reason}, count      \
-    }
-
-static const char *const sts_lines[] = {"version: STSv1", "mode: enforce", "mx: mx1.example.com",
-                                        "mx: *.mx.example.com", "max_age: 604800"};
-static const char *const sts_mx[] = {"mx1.example.com", "*.mx.example.com"};
-static const struct ctr_key sts_success = STS_KEY(10, 0, NONE);
-
-static struct ctr_detail two_rows[] = {
-    ROW(CERTIFICATE_EXPIRED, "192.0.2.25", "mx1.example.com", "mx1.example.com ESMTP",
-        "198.51.100.7", NULL, NULL, 7),
-    ROW(VALIDATION_FAILURE, "192.0.2.25", "mx1.example.com", NULL, "198.51.100.7",
-        "https://tlsrpt.reporter.example.net/chain/42",
-        "X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION", 2),
-};
-static const struct ctr_key sts_two_rows = STS_KEY(90, 9, LIST(two_rows));
 
 static const char *const stray_strings[] = {"version: STSv1"};
 static const struct ctr_key none_key =
@@ -669,207 +578,10 @@ START_TEST(test_build_errors)
 }
 END_TEST
 
-/* gzip */
-
-static void check_gzip_round_trip(const void *data, size_t len)
-{
-    struct buf gz = {NULL, 0, 0};
-    char *error = NULL;
-    unsigned char *back = xmalloc(len + 1);
-    z_stream stream;
-
-    ck_assert_int_eq(rpt_gzip(data, len, &gz, &error), 0);
-    ck_assert_uint_ge(gz.len, 18);
-    ck_assert_int_eq((unsigned char)gz.data[0], 0x1f);
-    ck_assert_int_eq((unsigned char)gz.data[1], 0x8b);
-    ck_assert_int_eq((unsigned char)gz.data[2], 8); /* deflate */
-    memset(&stream, 0, sizeof(stream));
-    ck_assert_int_eq(inflateInit2(&stream, 15 + 16), Z_OK);
-    stream.next_in = (unsigned char *)gz.data;
-    stream.avail_in = (uInt)gz.len;
-    stream.next_out = back;
-    stream.avail_out = (uInt)len + 1;
-    ck_assert_int_eq(inflate(&stream, Z_FINISH), Z_STREAM_END);
-    ck_assert_uint_eq(stream.total_out, len);
-    ck_assert_uint_eq(stream.avail_in, 0);
-    ck_assert(memcmp(back, data, len) == 0);
-    inflateEnd(&stream);
-    free(back);
-    buf_free(&gz);
-}
-
-START_TEST(test_gzip)
-{
-    const struct ctr_key *keys[] = {&sts_two_rows};
-    struct rpt_report report;
-    char *error = NULL;
-    size_t big_len = 3 * 1024 * 1024;
-    unsigned char *big = xmalloc(big_len);
-    uint64_t state = 42;
-    struct buf reused = {NULL, 0, 0};
-
-    ck_assert_int_eq(rpt_build(&settings, DAY, "example.com", RECORD, keys, 1, &report, &error), 0);
-    check_gzip_round_trip(report.json, report.json_len);
-    check_gzip_round_trip("", 0);
-    for (size_t i = 0; i < big_len; i++) { /* incompressible: output beyond the input */
-        state = state * 6364136223846793005u + 1442695040888963407u;
-        big[i] = (unsigned char)(state >> 56);
-    }
-    check_gzip_round_trip(big, big_len);
-    /* out is replaced, not appended to */
-    buf_puts(&reused, "old contents");
-    ck_assert_int_eq(rpt_gzip(report.json, report.json_len, &reused, &error), 0);
-    ck_assert_int_eq((unsigned char)reused.data[0], 0x1f);
-    buf_free(&reused);
-    free(big);
-    rpt_report_free(&report);
-}
-END_TEST
-
 /* The strict validator over every report saved above */
-
-static int compare_strings(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 START_TEST(test_strict_validator)
 {
-    char **files = NULL;
-    size_t n = 0;
-    struct dirent *entry;
-    DIR *top, *sub;
-    struct buf output = {NULL, 0, 0};
-
-    if (validator_js == NULL) {
-        printf("check_report: note: node or %s missing; the strict schema checks were skipped\n",
-               validators_dir);
-        return;
-    }
-    ck_assert_ptr_nonnull(top = opendir(saved_dir));
-    while ((entry = readdir(top)) != NULL) {
-        if (strncmp(entry->d_name, "report.", 7) != 0)
-            continue;
-        char *dir = path_join(saved_dir, entry->d_name);
-        ck_assert_ptr_nonnull(sub = opendir(dir));
-        struct dirent *file;
-        while ((file = readdir(sub)) != NULL) {
-            if (strstr(file->d_name, ".json.gz") == NULL)
-                continue;
-            files = xreallocarray(files, n + 1, sizeof(*files));
-            files[n++] = path_join(dir, file->d_name);
-        }
-        closedir(sub);
-        free(dir);
-    }
-    closedir(top);
-    qsort(files, n, sizeof(*files), compare_strings);
-    ck_assert_uint_ge(n, 60);
-
-    char **argv = xcalloc(n + 4, sizeof(*argv));
-    argv[0] = "node";
-    argv[1] = validator_js;
-    argv[2] = schema_json;
-    for (size_t i = 0; i < n; i++)
-        argv[3 + i] = files[i];
-    int status = run_program(argv, &output);
-    const char *text = buf_cstr(&output);
-    size_t valid = 0;
-    for (const char *p = text; (p = strstr(p, "VALID  ")) != NULL; p++)
-        valid++;
-    if (status != 0 || valid != n || strstr(text, "note:") != NULL)
-        printf("%s", text);
-    ck_assert_msg(status == 0, "the strict validator failed (exit %d)", status);
-    ck_assert_msg(valid == n, "%zu of %zu reports VALID", valid, n);
-    ck_assert_msg(strstr(text, "note:") == NULL, "the validator has notes on our reports");
-    printf("check_report: strict schema: %zu reports VALID, no notes\n", n);
-    for (size_t i = 0; i < n; i++)
-        free(files[i]);
-    free(files);
-    free(argv);
-    buf_free(&output);
-}
-END_TEST
-
-/* The validator of ../shared (top_srcdir from the test harness, else the build's source dir). */
-static void find_validator(void)
-{
-    const char *top = getenv("top_srcdir");
-    char *shared = validators_dir =
-        xasprintf("%s/../shared/validators", top != NULL && *top ? top : REPORT_SOURCE_DIR);
-    char *js = path_join(shared, "validate.js"),
-         *schema = path_join(shared, "tlsrpt-report.strict.schema.json");
-    char *const version[] = {"node", "--version", NULL};
-    struct buf output = {NULL, 0, 0};
-
-    if (access(js, R_OK) == 0 && access(schema, R_OK) == 0 && run_program(version, &output) == 0) {
-        validator_js = js;
-        schema_json = schema;
-    } else {
-        free(js);
-        free(schema);
-    }
-    buf_free(&output);
-}
-
-/* A report with `details` failure rows, counts 1..details, IPs that do not compress away. */
-static char *big_report(int details)
-{
-    struct buf json;
-
-    buf_init(&json);
-    buf_puts(&json, "{\"organization-name\":\"O\",\"date-range\":{\"start-datetime\":"
-                    "\"2024-01-01T00:00:00Z\",\"end-datetime\":\"2024-01-01T23:59:59Z\"},"
-                    "\"contact-info\":\"a@b.example\",\"report-id\":\"r\",\"policies\":[{"
-                    "\"policy\":{\"policy-type\":\"no-policy-found\",\"policy-string\":[],"
-                    "\"policy-domain\":\"x.example\",\"mx-host\":[]},\"summary\":{"
-                    "\"total-successful-session-count\":7,\"total-failure-session-count\":"
-                    "123456},\"failure-details\":[");
-    for (int i = details; i >= 1; i--)
-        buf_printf(&json,
-                   "%s{\"result-type\":\"validation-failure\",\"receiving-ip\":\"198.51.%d.%d\","
-                   "\"failure-reason-code\":\"r%08x\",\"failed-session-count\":%d}",
-                   i == details ? "" : ",", (i * 37) % 250, (i * 91) % 250,
-                   (unsigned)hash64(&i, sizeof(i), 1), i);
-    buf_puts(&json, "]}]}");
-    return buf_steal(&json);
-}
-
-/* max_report_size: the least frequent details go, the summary stays. */
-START_TEST(test_fit_drops_least_frequent)
-{
-    char *json = big_report(400), *error = NULL;
-    struct buf fitted, gz, full;
-    size_t dropped;
-
-    buf_init(&fitted);
-    buf_init(&gz);
-    buf_init(&full);
-    ck_assert_int_eq(rpt_gzip(json, strlen(json), &full, &error), 0);
-    /* Fits already: unchanged. */
-    ck_assert_int_eq(rpt_fit(json, strlen(json), full.len, &fitted, &gz, &dropped, &error), 0);
-    ck_assert_uint_eq(dropped, 0);
-    ck_assert_str_eq(buf_cstr(&fitted), json);
-    /* Half the size: details go, smallest counts first. */
-    ck_assert_int_eq(rpt_fit(json, strlen(json), full.len / 2, &fitted, &gz, &dropped, &error), 0);
-    ck_assert_uint_gt(dropped, 0);
-    ck_assert_uint_le(gz.len, full.len / 2);
-    const char *text = buf_cstr(&fitted);
-    ck_assert_ptr_nonnull(strstr(text, "\"total-failure-session-count\":123456"));
-    ck_assert_ptr_nonnull(strstr(text, "\"failed-session-count\":400}"));
-    char kept[48];
-    snprintf(kept, sizeof(kept), "\"failed-session-count\":%zu}", dropped + 1);
-    ck_assert_ptr_nonnull(strstr(text, kept));
-    snprintf(kept, sizeof(kept), "\"failed-session-count\":%zu}", dropped);
-    ck_assert_ptr_null(strstr(text, kept));
-    /* Too small even without details: an error, never a cut summary. */
-    ck_assert_int_eq(rpt_fit(json, strlen(json), 20, &fitted, &gz, &dropped, &error), -1);
-    ck_assert_ptr_nonnull(strstr(error, "does not fit"));
-    free(error);
-    free(json);
-    buf_free(&fitted);
-    buf_free(&gz);
-    buf_free(&full);
+    validator_run();
 }
 END_TEST
 
@@ -888,8 +600,6 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_submitter);
     tcase_add_test(tc, test_report_id_and_file_name);
     tcase_add_test(tc, test_build_errors);
-    tcase_add_test(tc, test_gzip);
-    tcase_add_test(tc, test_fit_drops_least_frequent);
     suite_add_tcase(s, tc);
     /* Last: it reads what the tests above saved. */
     tcase_add_test(validator, test_strict_validator);
@@ -900,23 +610,12 @@ static Suite *report_suite(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
     SRunner *runner = srunner_create(report_suite());
 
-    saved_dir = xasprintf("%s/check_report.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-    if (mkdtemp(saved_dir) == NULL)
-        msg_fatal("mkdtemp %s: %m", saved_dir);
-    find_validator();
+    validator_setup();
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
-    if (failed == 0)
-        (void)dir_remove_tree(saved_dir);
-    else
-        printf("check_report: the reports are kept in %s\n", saved_dir);
-    free(saved_dir);
-    free(validators_dir);
-    free(validator_js);
-    free(schema_json);
+    validator_cleanup(failed);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,37 +1,30 @@
 /*
  * check_smtp.c - Check suite of report mail transport: dlv_smtp_send against
- * a real SMTP peer (a small Python sink on 127.0.0.1), a recording sendmail
- * script, and one delivery through a private, real Postfix when available.
+ * a real SMTP peer (a small Python sink on 127.0.0.1) and a recording
+ * sendmail script; the delivery through a real Postfix is check_smtp_postfix.c.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <check.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <grp.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "delivery.h"
 #include "util.h"
+#include "smtp_fixture.h"
 
 extern char **environ;
 
-static char *tmp; /* everything the suite writes lives here */
 static pid_t sink_pid;
 static int sink_port, sink_tls_port; /* plain ESMTP; ESMTP with STARTTLS */
 
@@ -128,48 +121,6 @@ static const char sendmail_sh[] =
     "status=$(cat \"$d/sm-status\")\n"
     "echo \"sendmail: told to exit $status\" >&2\n"
     "exit \"$status\"\n";
-
-static char *tmp_path(const char *name)
-{
-    return path_join(tmp, name);
-}
-
-static void write_text(const char *name, const char *text, mode_t mode)
-{
-    char *path = tmp_path(name), *error = NULL;
-
-    ck_assert_msg(file_write_atomic(path, text, strlen(text), mode, &error) == 0, "%s", error);
-    free(path);
-}
-
-/* The file's contents, or NULL when it does not exist. */
-static char *read_text(const char *name)
-{
-    char *path = tmp_path(name), *error = NULL;
-    struct buf b = {0};
-
-    if (file_read_all(path, 64 << 20, &b, &error) < 0) {
-        free(error);
-        free(path);
-        buf_free(&b);
-        return NULL;
-    }
-    free(path);
-    buf_cstr(&b);
-    return buf_steal(&b);
-}
-
-static char *lf_only(const char *text)
-{
-    struct buf b = {0};
-
-    for (; *text; text++) {
-        if (!(text[0] == '\r' && text[1] == '\n'))
-            buf_putc(&b, *text);
-    }
-    buf_cstr(&b);
-    return buf_steal(&b);
-}
 
 static size_t count_lines(const char *name)
 {
@@ -272,67 +223,6 @@ static void sink_stop(void)
         waitpid(sink_pid, NULL, 0);
         sink_pid = 0;
     }
-}
-
-static char *relay(int port)
-{
-    static char text[64];
-
-    snprintf(text, sizeof(text), "[127.0.0.1]:%d", port);
-    return text;
-}
-
-/* A TCP socket on 127.0.0.1 bound to a free port; listening if asked. */
-static int bound_socket(bool listening, int *port_r)
-{
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    socklen_t len = sizeof(address);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&address, sizeof(address)), 0);
-    if (listening)
-        ck_assert_int_eq(listen(fd, 8), 0);
-    getsockname(fd, (struct sockaddr *)&address, &len);
-    *port_r = ntohs(address.sin_port);
-    return fd;
-}
-
-static const char report_message[] =
-    "From: TLS reporting <tlsrpt-noreply@sender.example>\r\n"
-    "To: reports@example.net\r\n"
-    "Subject: Report Domain: example.com Submitter: sender.example Report-ID: "
-    "<r1@sender.example>\r\n"
-    "Date: Mon, 01 Jan 2024 00:05:00 +0000\r\n"
-    "Message-ID: <r1.1704067500@sender.example>\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
-    "\tboundary=\"=_b1\"\r\n"
-    "TLS-Report-Domain: example.com\r\n"
-    "TLS-Report-Submitter: sender.example\r\n"
-    "TLS-Required: No\r\n"
-    "Auto-Submitted: auto-generated\r\n"
-    "\r\n"
-    "--=_b1\r\n"
-    "Content-Type: text/plain; charset=us-ascii\r\n"
-    "\r\n"
-    "This is a TLS report.\r\n"
-    ".a line that starts with a dot\r\n"
-    ".\r\n"
-    "..\r\n"
-    "\r\n"
-    "--=_b1\r\n"
-    "Content-Type: application/tlsrpt+gzip\r\n"
-    "Content-Disposition: attachment; filename=\"sender.example!example.com!1!2!r1.json.gz\"\r\n"
-    "Content-Transfer-Encoding: base64\r\n"
-    "\r\n"
-    "H4sIAAAAAAAAA6tWSs7PS8tMVyhILCrJTM8rSixJTVGyUqrJzMtWqs0FAGNfQ2gbAAAA\r\n"
-    "--=_b1--\r\n";
-
-static struct dlv_smtp_settings plain_settings(int port)
-{
-    return (struct dlv_smtp_settings){
-        .relayhost = relay(port), .tls_level = "none", .timeout_seconds = 10};
 }
 
 /* One attempt with a one-line message. */
@@ -642,227 +532,6 @@ START_TEST(test_sendmail_failures)
 }
 END_TEST
 
-/* A private Postfix ------------------------------------------------------- */
-
-static const char *postfix_program(void)
-{
-    static char found[512];
-    const char *path = getenv("PATH");
-    char *dirs = xasprintf("/usr/sbin:/usr/local/sbin:%s", path ? path : ""), *save = NULL;
-
-    found[0] = '\0';
-    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        snprintf(found, sizeof(found), "%s/postfix", dir);
-        if (dir[0] == '/' && access(found, X_OK) == 0)
-            break;
-        found[0] = '\0';
-    }
-    free(dirs);
-    return found[0] ? found : NULL;
-}
-
-static const char *postfix_missing(void)
-{
-    if (postfix_program() == NULL)
-        return "no postfix command (apt-get install postfix)";
-    if (geteuid() != 0)
-        return "a private Postfix instance needs root";
-    if (getpwnam("postfix") == NULL || getgrnam("postdrop") == NULL)
-        return "no postfix user or postdrop group";
-    return NULL;
-}
-
-/*
- * Runs a postfix command (no shell), its output appended to pf/commands.log,
- * its pid in pf/command.pid while it runs; returns its exit status.
- */
-static int run(char *const argv[])
-{
-    char *log = tmp_path("pf/commands.log");
-    posix_spawn_file_actions_t actions;
-    pid_t pid;
-    int status;
-
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int err = posix_spawn(&pid, argv[0], &actions, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    free(log);
-    if (err != 0)
-        return -1;
-    char *pid_text = xasprintf("%ld\n", (long)pid);
-    write_text("pf/command.pid", pid_text, 0644);
-    free(pid_text);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void postfix_write_config(int port)
-{
-    struct passwd *nobody = getpwnam("nobody");
-    char *mail = tmp_path("pf/mail"), *main_cf, *master_cf;
-    uid_t uid = nobody ? nobody->pw_uid : 65534;
-    gid_t gid = nobody ? nobody->pw_gid : 65534;
-
-    ck_assert_int_eq(mkdir(mail, 0755), 0);
-    ck_assert_int_eq(chown(mail, uid, gid), 0);
-    main_cf = xasprintf("compatibility_level = 3.6\n"
-                        "queue_directory = %1$s/pf/queue\n"
-                        "data_directory = %1$s/pf/data\n"
-                        "mail_owner = postfix\n"
-                        "setgid_group = postdrop\n"
-                        "inet_interfaces = 127.0.0.1\n"
-                        "inet_protocols = ipv4\n"
-                        "myhostname = tlsrpt-test.localdomain\n"
-                        "mydomain = localdomain\n"
-                        "mydestination =\n"
-                        "mynetworks = 127.0.0.0/8\n"
-                        "relayhost =\n"
-                        "default_transport = error:no external mail in tests\n"
-                        "relay_transport = error:no external mail in tests\n"
-                        "local_transport = error:no local mail in tests\n"
-                        "virtual_mailbox_domains = localhost\n"
-                        "virtual_mailbox_base = %1$s/pf/mail\n"
-                        "virtual_mailbox_maps = inline:{ u@localhost=u }\n"
-                        "virtual_uid_maps = static:%2$u\n"
-                        "virtual_gid_maps = static:%3$u\n"
-                        "alias_maps =\n"
-                        "alias_database =\n"
-                        "smtpd_peername_lookup = no\n"
-                        "biff = no\n"
-                        "maillog_file_prefixes = %1$s/pf\n"
-                        "maillog_file = %1$s/pf/maillog\n",
-                        tmp, (unsigned)uid, (unsigned)gid);
-    /* Only what one local delivery needs; nothing chrooted, no smtp client at all. */
-    master_cf = xasprintf("127.0.0.1:%d inet n - n - - smtpd\n"
-                          "cleanup unix n - n - 0 cleanup\n"
-                          "qmgr unix n - n 300 1 qmgr\n"
-                          "rewrite unix - - n - - trivial-rewrite\n"
-                          "bounce unix - - n - 0 bounce\n"
-                          "defer unix - - n - 0 bounce\n"
-                          "trace unix - - n - 0 bounce\n"
-                          "error unix - - n - - error\n"
-                          "retry unix - - n - - error\n"
-                          "virtual unix - n n - - virtual\n"
-                          "proxymap unix - - n - - proxymap\n"
-                          "anvil unix - - n - 1 anvil\n"
-                          "postlog unix-dgram n - n - 1 postlogd\n",
-                          port);
-    write_text("pf/etc/main.cf", main_cf, 0644);
-    write_text("pf/etc/master.cf", master_cf, 0644);
-    free(main_cf);
-    free(master_cf);
-    free(mail);
-}
-
-static void postfix_show_logs(void)
-{
-    char *commands = read_text("pf/commands.log"), *maillog = read_text("pf/maillog");
-
-    printf("--- postfix commands\n%s--- maillog\n%s---\n", commands ? commands : "",
-           maillog ? maillog : "");
-    fflush(stdout); /* a failing check ends this process with _exit() */
-    free(commands);
-    free(maillog);
-}
-
-START_TEST(test_postfix_delivery)
-{
-    const char *required = getenv("TLSRPT_TEST_POSTFIX");
-    /* tests/postfix.sh runs this case (TLSRPT_TEST_POSTFIX=1); elsewhere it is left out. */
-    const char *missing = required && strcmp(required, "1") == 0
-                              ? postfix_missing()
-                              : "run by tests/postfix.sh (TLSRPT_TEST_POSTFIX=1)";
-    char *etc = tmp_path("pf/etc"), *queue = tmp_path("pf/queue"), *mailbox = NULL;
-    struct dlv_result result;
-    int port;
-
-    if (missing != NULL) {
-        ck_assert_msg(required == NULL || strcmp(required, "1") != 0, "%s", missing);
-        printf("check_smtp: the Postfix case is skipped: %s\n", missing);
-        fflush(stdout);
-        free(etc);
-        free(queue);
-        return;
-    }
-    ck_assert_int_eq(dir_make(etc, 0755, &(char *){NULL}), 0);
-    ck_assert_int_eq(mkdir(queue, 0755), 0);
-    close(bound_socket(false, &port));
-    postfix_write_config(port);
-    int status = run((char *[]){(char *)postfix_program(), "-c", etc, "start", NULL});
-    if (status != 0)
-        postfix_show_logs();
-    ck_assert_msg(status == 0, "postfix start: exit status %d", status);
-
-    struct dlv_smtp_settings settings = plain_settings(port);
-    dlv_smtp_send(&settings, "tlsrpt-noreply@sender.example", "u@localhost", report_message,
-                  strlen(report_message), &result);
-    if (result.outcome != DLV_DELIVERED)
-        postfix_show_logs();
-    ck_assert_msg(result.outcome == DLV_DELIVERED, "%s", result.error);
-    ck_assert_int_eq(result.code, 250);
-    for (int i = 0; i < 200; i++) {
-        free(mailbox);
-        mailbox = read_text("pf/mail/u");
-        if (mailbox != NULL && strstr(mailbox, "--=_b1--\n") != NULL)
-            break;
-        usleep(100 * 1000);
-    }
-    if (mailbox == NULL || strstr(mailbox, "--=_b1--\n") == NULL)
-        postfix_show_logs();
-    ck_assert_msg(mailbox != NULL, "nothing delivered to the mailbox within 20 s");
-    char *want = lf_only(report_message);
-    ck_assert_msg(strstr(mailbox, want) != NULL, "the message changed on the way:\n%s", mailbox);
-    ck_assert_ptr_nonnull(strstr(mailbox, "\nReturn-Path: <tlsrpt-noreply@sender.example>\n"));
-    ck_assert_ptr_nonnull(strstr(mailbox, "\nDelivered-To: u@localhost\n"));
-    free(want);
-    free(mailbox);
-    free(etc);
-    free(queue);
-}
-END_TEST
-
-/* Alive and not a zombie. */
-static bool process_running(long pid)
-{
-    char path[64], *error = NULL;
-    struct buf stat = {0};
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    bool running = pid > 1 && file_read_all(path, 4096, &stat, &error) == 0 &&
-                   strrchr(buf_cstr(&stat), ')') && strrchr(stat.data, ')')[1] == ' ' &&
-                   strrchr(stat.data, ')')[2] != 'Z';
-    buf_free(&stat);
-    free(error);
-    return running;
-}
-
-/*
- * Runs in the runner process even when the test failed or timed out (maybe
- * in the middle of `postfix start`, which then finishes first). The master
- * is a session leader, so its group is the whole instance: what the orderly
- * stop leaves behind is killed with it.
- */
-static void postfix_stop(void)
-{
-    char *etc = tmp_path("pf/etc"), *command = read_text("pf/command.pid"), *pid;
-
-    for (int i = 0; i < 300 && command && process_running(atol(command)); i++)
-        usleep(100 * 1000);
-    pid = read_text("pf/queue/pid/master.pid");
-    long master = pid ? atol(pid) : 0;
-    if (master > 1) {
-        run((char *[]){(char *)postfix_program(), "-c", etc, "stop", NULL});
-        kill((pid_t)-master, SIGKILL);
-    }
-    free(command);
-    free(pid);
-    free(etc);
-}
-
 static Suite *smtp_suite(void)
 {
     Suite *s = suite_create("smtp");
@@ -884,33 +553,14 @@ static Suite *smtp_suite(void)
     tcase_add_loop_test(tc, test_sendmail_status, 0, (int)UTIL_ARRAY_LEN(sendmail_cases));
     tcase_add_loop_test(tc, test_sendmail_failures, 0, (int)UTIL_ARRAY_LEN(sendmail_failures));
     suite_add_tcase(s, tc);
-
-    tc = tcase_create("postfix");
-    tcase_add_unchecked_fixture(tc, NULL, postfix_stop);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_postfix_delivery);
-    suite_add_tcase(s, tc);
     return s;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    char *template = xasprintf("%s/check_smtp.XXXXXX", base && base[0] ? base : "/tmp");
-
-    tmp = mkdtemp(template);
-    if (tmp == NULL || chmod(tmp, 0755) < 0) { /* the Postfix delivery agent runs as nobody */
-        perror("check_smtp: temporary directory");
+    if (tmp_create("check_smtp") < 0)
         return EXIT_FAILURE;
-    }
+    /* The recording sendmail of the sendmail cases and of test_injection_refused. */
     char *path = path_join(tmp, "sendmail"), *error = NULL;
     if (file_write_atomic(path, sendmail_sh, strlen(sendmail_sh), 0755, &error) < 0) {
         fprintf(stderr, "check_smtp: %s\n", error);
@@ -923,8 +573,6 @@ int main(void)
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);
     sink_stop();
-    if (getenv("TLSRPT_KEEP_TMP") == NULL)
-        nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(template);
+    tmp_remove();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
