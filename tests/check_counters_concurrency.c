@@ -237,6 +237,7 @@ END_TEST
 /* Room for every new row a child makes before it is killed (~1,250 at most). */
 #define CRASH_ENTRIES 4096
 #define CRASH_SPACE (256 << 10)
+#define CRASH_MAX_ADDS 10000 /* 2,500 detail rows: the table never fills */
 
 /* Counts forever; every returned ctr_add is published in *progress afterwards. */
 static UTIL_NORETURN void crash_child(int day, volatile uint64_t *progress)
@@ -253,6 +254,12 @@ static UTIL_NORETURN void crash_child(int day, volatile uint64_t *progress)
     if ((table = ctr_open(test_dir, day, CTR_READ_WRITE, &limits, &error)) == NULL)
         _exit(2);
     for (uint64_t i = 0;; i++) {
+        /*
+         * A parent delayed on a loaded machine must not find the table full:
+         * past the last kill target (5,000 adds), the child waits to be killed.
+         */
+        while (i >= CRASH_MAX_ADDS)
+            pause();
         /* Every 4th add makes a new detail row: kills also land inside inserts. */
         snprintf(info, sizeof(info), "n%llu", (unsigned long long)(i % 4 == 1 ? i : 0));
         failure.additional_information = info;
