@@ -116,11 +116,6 @@ void lf_source_state(struct lf_source *source, const char *fmt, ...)
     va_end(ap);
 }
 
-void lf_source_line(struct lf_source *source, const char *line, size_t len)
-{
-    lf_parser_line(source->parser, line, len);
-}
-
 /* ---- the batch: counters changed since the last commit ---- */
 
 static uint64_t cell_hash(int day, struct ctr_cell cell)
@@ -216,6 +211,8 @@ static void on_event(const struct tr_event *event, void *context)
     struct lf_follower *f = source->follower;
     int day = day_from_time(event->time);
     struct ctr_table *table = table_of(f, day);
+    /* A log event has one policy and at most one failure: no allocation per event. */
+    struct ctr_cell local[8], *cells = local;
     size_t max = 0;
     bool incomplete;
     int n;
@@ -226,11 +223,13 @@ static void on_event(const struct tr_event *event, void *context)
     }
     for (size_t p = 0; p < event->n_policies; p++)
         max += 1 + event->policies[p].n_failures;
-    struct ctr_cell *cells = xcalloc(max, sizeof(*cells));
+    if (max > UTIL_ARRAY_LEN(local))
+        cells = xcalloc(max, sizeof(*cells));
     n = ctr_log_cells(table, event, cells, max, &incomplete);
     for (int i = 0; i < n; i++)
         batch_add(&f->batch, table, day, cells[i]);
-    free(cells);
+    if (cells != local)
+        free(cells);
     if (incomplete) {
         (void)ctr_count_overflow(table, event->domain);
         f->totals.table_full_events++;

@@ -199,12 +199,11 @@ void lf_file_resume(struct lf_source *source, const struct lf_file_position *pos
     int fd = open_path(source);
     struct stat st;
 
+    /* A file that is not there yet is read from its start when it appears (lf_file_poll). */
+    file->fd = fd;
     if (from_start) {
-        file->fd = fd;
         if (fd >= 0)
             position_at(&file->pos, fd, 0);
-        else
-            file->at_start = true;
         return;
     }
     if (pos == NULL || !pos->known) {
@@ -214,15 +213,11 @@ void lf_file_resume(struct lf_source *source, const struct lf_file_position *pos
             msg_info("%s: following from offset %llu, the end of its last line (earlier lines "
                      "are for `tlsrpt ingest`)",
                      source->spec.text, (unsigned long long)file->pos.offset);
-        } else {
-            file->at_start = true;
         }
-        file->fd = fd;
         return;
     }
     if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == pos->dev &&
         (uint64_t)st.st_ino == pos->ino && fingerprint_matches(fd, pos)) {
-        file->fd = fd;
         file->pos = *pos;
         return;
     }
@@ -243,11 +238,8 @@ void lf_file_resume(struct lf_source *source, const struct lf_file_position *pos
              "no rotated copy holds it): lines logged after that offset before the rotation "
              "are not counted; reading %s from its start",
              source->spec.text, (unsigned long long)pos->offset, source->spec.path);
-    file->fd = fd;
     if (fd >= 0)
         position_at(&file->pos, fd, 0);
-    else
-        file->at_start = true;
 }
 
 /* Lets the parser have the line's bytes, cut to a length it can judge. */
@@ -255,7 +247,7 @@ static void feed(struct lf_source *source, const char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;
-    lf_source_line(source, line, len < LF_READ_LINE_MAX ? len : LF_READ_LINE_MAX);
+    lf_parser_line(source->parser, line, len < LF_READ_LINE_MAX ? len : LF_READ_LINE_MAX);
 }
 
 /* Remembers the last bytes before the new offset. */
@@ -395,7 +387,6 @@ long lf_file_poll(struct lf_source *source)
         if ((file->fd = open_path(source)) < 0)
             return 0;
         position_at(&file->pos, file->fd, 0);
-        file->at_start = false;
     }
     /* A rotation or truncation found at the end moves on to the next file once. */
     for (int file_no = 0; file_no < 2 && budget > 0; file_no++) {

@@ -42,7 +42,6 @@ struct lf_file_source {
     struct lf_file_position pos;
     struct buf pending; /* bytes after pos.offset that do not end a line yet */
     bool skipping;      /* inside an over-long line, until its newline */
-    bool at_start;      /* a file new to us: read from its beginning */
     bool old_file;      /* fd is no longer at path (rotated): drain it, then switch */
     int64_t quiet_since_ms;
     bool warned_access;
@@ -139,8 +138,7 @@ int lf_checkpoint_decode(const char *path, const char *text, size_t len,
                          struct lf_checkpoint *checkpoint, char **error_r);
 void lf_checkpoint_free(struct lf_checkpoint *checkpoint);
 
-/* follow.c: a line of a source goes to its parser; a source sets its state text. */
-void lf_source_line(struct lf_source *source, const char *line, size_t len);
+/* follow.c: a source sets its state text. */
 void lf_source_state(struct lf_source *source, const char *fmt, ...) UTIL_PRINTF(2, 3);
 
 #endif

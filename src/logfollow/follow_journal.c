@@ -150,7 +150,7 @@ long lf_journal_poll(struct lf_source *source)
     (void)sd_journal_process(js->journal);
     while (lines < LF_ROUND_ENTRIES && (r = sd_journal_next(js->journal)) > 0) {
         if (entry_line(js))
-            lf_source_line(source, js->line.data, js->line.len);
+            lf_parser_line(source->parser, js->line.data, js->line.len);
         lines++;
     }
     if (r < 0)

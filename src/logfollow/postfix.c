@@ -378,10 +378,30 @@ static void qmgr_line(struct pf_state *state, const char *msg)
         lf_table_put(state->reports, qid, strlen(qid), state);
 }
 
-/* The lines that start or fail a TLS session on a named host; false for others. */
-static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struct lf_frame *frame,
-                     const char *msg)
+/*
+ * With connection reuse, tlsproxy makes the handshake and logs it (and any
+ * certificate failure, which only it logs); the smtp process then logs
+ * "... TLS connection established to HOST[IP]" for that same handshake.
+ * That line adopts tlsproxy's attempt rather than making a second one.
+ */
+static bool adopt_proxy_attempt(struct pf_state *state, struct pf_proc *proc, const char *host,
+                                const char *ip)
 {
+    char key[PROXY_KEY_SIZE];
+    struct pf_proc *proxy = lf_table_get(state->procs, key, proxy_key(host, ip, key));
+    struct pf_attempt *attempt = proxy != NULL ? pf_attempt_take(proxy, host, ip) : NULL;
+
+    if (attempt == NULL)
+        return false;
+    pf_attempt_append(state->parser, proc, attempt);
+    return true;
+}
+
+/* The lines that start or fail a TLS session on a named host; false for others. */
+static bool tls_line(struct pf_state *state, struct pf_proc *proc, bool is_proxy,
+                     const struct lf_frame *frame, const char *msg)
+{
+    struct lf_parser *parser = state->parser;
     char host[PF_HOST_SIZE], ip[PF_IP_SIZE];
     struct pf_attempt *attempt, *last;
     const char *p, *end;
@@ -391,6 +411,8 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
             lf_reject(parser, LF_REJECT_BAD_ADDRESS);
             return true;
         }
+        if (!is_proxy && adopt_proxy_attempt(state, proc, host, ip))
+            return true;
         last = pf_attempt_last(proc);
         if (covered(proc, host) ||
             (last != NULL && last->qid[0] == '\0' && strcmp(last->host, host) == 0 &&
@@ -428,27 +450,6 @@ static bool tls_line(struct lf_parser *parser, struct pf_proc *proc, const struc
     return true;
 }
 
-/*
- * With connection reuse, tlsproxy makes the handshake and logs it (and any
- * certificate failure, which only it logs); the smtp process then logs
- * "... TLS connection established to HOST[IP]" for that same handshake.
- * That line adopts tlsproxy's attempt rather than making a second one.
- */
-static bool adopt_proxy_attempt(struct pf_state *state, struct pf_proc *proc, const char *msg)
-{
-    const char *p = strstr(msg, " TLS connection established to ");
-    char host[PF_HOST_SIZE], ip[PF_IP_SIZE], key[PROXY_KEY_SIZE];
-    struct pf_proc *proxy;
-    struct pf_attempt *attempt;
-
-    if (p == NULL || lf_host_address(p + 31, host, ip) == NULL ||
-        (proxy = lf_table_get(state->procs, key, proxy_key(host, ip, key))) == NULL ||
-        (attempt = pf_attempt_take(proxy, host, ip)) == NULL)
-        return false;
-    pf_attempt_append(state->parser, proc, attempt);
-    return true;
-}
-
 static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char *msg)
 {
     struct lf_parser *parser = state->parser;
@@ -466,7 +467,7 @@ static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char
         const char *at = to != NULL ? to + 4 : for_ != NULL ? for_ + 5 : NULL;
         if (at == NULL || lf_host_address(at, host, ip) == NULL)
             return;
-        (void)tls_line(parser, pf_proc_get(state, key, proxy_key(host, ip, key)), frame, msg);
+        (void)tls_line(state, pf_proc_get(state, key, proxy_key(host, ip, key)), true, frame, msg);
         return;
     }
     proc = pf_proc_get(state, frame->session_key, frame->session_key_len);
@@ -491,9 +492,7 @@ static void smtp_line(struct pf_state *state, const struct lf_frame *frame, char
             delivery_line(state, proc, frame, qid, rest);
         else
             queue_line(parser, proc, frame, qid, rest);
-    } else if (adopt_proxy_attempt(state, proc, msg)) {
-        /* the smtp side of a tlsproxy handshake */
-    } else if (!tls_line(parser, proc, frame, msg) &&
+    } else if (!tls_line(state, proc, false, frame, msg) &&
                (strstr(msg, "TLSA") != NULL || strstr(msg, "DANE") != NULL)) {
         proc->tlsa_context = true;
     }
