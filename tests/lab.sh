@@ -132,20 +132,6 @@ reuse-expired.lab   postfix/smtp\[[0-9]+\]: Untrusted TLS connection established
 reuse-expired.lab   to=<user@reuse-expired\.lab>, .* status=deferred \(Server certificate not verified\)
 EOF_LOGGED
 
-# count_table CONFIG: $day's counters, one line per domain:
-# DOMAIN POLICY SUCCESSES FAILURES RESULT-TYPE=COUNT,...
-count_table() {
-    TLSRPTD_CONFIG=$1 "$TLSRPT" counters --day "$day" --json | python3 -c 'import json, sys
-for p in json.load(sys.stdin)["policies"]:
-    policy = p["policy"]
-    kind = policy["policy-type"]
-    if policy["policy-domain"] != p["domain"]:
-        kind += "/" + policy["policy-domain"]
-    results = ",".join("%s=%d" % (d["result-type"], d["failed-session-count"])
-                       for d in p["failure-details"])
-    print(p["domain"], kind, p["total-successful-session-count"],
-          p["total-failure-session-count"], results)'
-}
 
 # count_log LOGFILE: counts a Postfix log with `tlsrpt ingest` into a state
 # directory of its own, shows what was counted ($LAB/ingest.out), then the table.
@@ -160,7 +146,7 @@ count_log() {
         cat "$LAB/ingest.out" "$LAB/ingest.err"
         return 1
     }
-    count_table "$LAB/ingest/cf"
+    counter_table "$LAB/ingest/cf" "$day"
 }
 
 counted=$(count_log "$LAB_MAILLOG")
@@ -199,7 +185,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 assert_eq "the daemon's log follower, reading as Postfix wrote, counted exactly the same" \
-    "$counted" "$(count_table "$CONF")"
+    "$counted" "$(counter_table "$CONF" "$day")"
 stop_daemon
 
 echo "lab: $(($(date +%s) - started)) s in all"

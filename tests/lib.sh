@@ -74,6 +74,32 @@ write_config() {
     export TLSRPTD_CONFIG="$CONF"
 }
 
+# counter_table CONFIG DAY: the day's counters, one line per policy:
+# DOMAIN POLICY[/POLICY-DOMAIN] SUCCESSES FAILURES RESULT-TYPE=COUNT,...
+counter_table() {
+    TLSRPTD_CONFIG=$1 "$TLSRPT" counters --day "$2" --json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["policies"]:
+    policy = p["policy"]
+    kind = policy["policy-type"]
+    if policy["policy-domain"] != p["domain"]:
+        kind += "/" + policy["policy-domain"]
+    results = ",".join("%s=%d" % (d["result-type"], d["failed-session-count"])
+                       for d in p["failure-details"])
+    print(p["domain"], kind, p["total-successful-session-count"],
+          p["total-failure-session-count"], results)'
+}
+
+# assert_counts DESCRIPTION EXPECTED ACTUAL: assert_eq of two counter
+# tables, where an empty expectation is a failure, never a vacuous pass.
+assert_counts() {
+    if [ -z "$2" ]; then
+        checks=$((checks + 1))
+        fail "$1: the expected table is empty"
+        return 1
+    fi
+    assert_eq "$@"
+}
+
 # The user the daemon runs as in tests: root must hand it to someone else.
 test_user() {
     if [ "$(id -u)" -eq 0 ]; then echo nobody; else id -un; fi

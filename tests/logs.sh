@@ -7,14 +7,9 @@
 export TZ=UTC
 write_config
 
-# table: the day's counters, one line per domain: DOMAIN POLICY SUCCESSES FAILURES RESULTS.
+# table: the lab day's counters (counter_table of lib.sh).
 table() {
-    "$TLSRPT" counters --day 2026-11-22 --json | python3 -c 'import json,sys
-for p in json.load(sys.stdin)["policies"]:
-    pol = p["policy"]
-    kind = pol["policy-type"] + ("/" + pol["policy-domain"] if pol["policy-domain"] != p["domain"] else "")
-    results = ",".join("%s=%d" % (d["result-type"], d["failed-session-count"]) for d in p["failure-details"])
-    print(p["domain"], kind, p["total-successful-session-count"], p["total-failure-session-count"], results)'
+    counter_table "$TLSRPTD_CONFIG" 2026-11-22
 }
 
 out=$("$TLSRPT" ingest --format postfix --year 2026 "$top_srcdir/tests/data/postfix-3.7-lab.log" 2>/dev/null)
