@@ -19,14 +19,14 @@
 
 /* Kinds of bad input; each is counted and named in the PERM reply. */
 enum smap_error {
-    SMAP_ERR_BAD_LENGTH,   /* the length is empty or does not start with a digit */
-    SMAP_ERR_LEADING_ZERO, /* "01:" - netstrings have no leading zeros */
-    SMAP_ERR_TOO_LARGE,    /* longer than the request size limit */
+    SMAP_ERR_BAD_LENGTH,    /* the length is empty or does not start with a digit */
+    SMAP_ERR_LEADING_ZERO,  /* "01:" - netstrings have no leading zeros */
+    SMAP_ERR_TOO_LARGE,     /* longer than the request size limit */
     SMAP_ERR_MISSING_COLON, /* the digits are followed by something else than ':' */
     SMAP_ERR_MISSING_COMMA, /* the data is not followed by ',' */
-    SMAP_ERR_NUL,          /* a NUL byte in the request */
-    SMAP_ERR_BAD_REQUEST,  /* not "NAME KEY" with a non-empty name and key */
-    SMAP_ERR_TRUNCATED,    /* the client closed the connection mid-request */
+    SMAP_ERR_NUL,           /* a NUL byte in the request */
+    SMAP_ERR_BAD_REQUEST,   /* not "NAME KEY" with a non-empty name and key */
+    SMAP_ERR_TRUNCATED,     /* the client closed the connection mid-request */
     SMAP_ERR_COUNT
 };
 /* "bad-length", "leading-zero", ...: names for logs and `tlsrpt status`. */
@@ -96,11 +96,11 @@ struct smap_settings {
     uid_t owner; /* unix socket owner, group and mode (owner/group only as root) */
     gid_t group;
     mode_t mode;
-    size_t max_request;         /* 0: SMAP_DEFAULT_MAX_REQUEST */
-    int64_t idle_timeout_ms;    /* idle client connections are closed after this */
-    unsigned max_connections;   /* more are accepted and closed at once */
-    unsigned threads;           /* worker threads running the handler */
-    const char *log_name;       /* prefix of log lines, e.g. "policy" */
+    size_t max_request;       /* 0: SMAP_DEFAULT_MAX_REQUEST */
+    int64_t idle_timeout_ms;  /* idle client connections are closed after this */
+    unsigned max_connections; /* more are accepted and closed at once */
+    unsigned threads;         /* worker threads running the handler */
+    const char *log_name;     /* prefix of log lines, e.g. "policy" */
 };
 
 struct smap_stats {

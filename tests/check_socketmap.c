@@ -27,8 +27,8 @@ static const struct {
 };
 
 /* Feeds stream in pieces that end at the given offsets; collects payloads joined by '|'. */
-static int feed_pieces(struct smap_reader *r, const char *stream, size_t len,
-                       const size_t *cuts, size_t n_cuts, struct buf *got)
+static int feed_pieces(struct smap_reader *r, const char *stream, size_t len, const size_t *cuts,
+                       size_t n_cuts, struct buf *got)
 {
     size_t start = 0;
 

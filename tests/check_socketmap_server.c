@@ -93,8 +93,7 @@ static void server_start(const struct smap_settings *settings)
 
     server = smap_server_open(settings, &error);
     ck_assert_msg(server != NULL, "open: %s", error);
-    ck_assert_msg(smap_server_start(server, test_handler, NULL, &error) == 0, "start: %s",
-                  error);
+    ck_assert_msg(smap_server_start(server, test_handler, NULL, &error) == 0, "start: %s", error);
 }
 
 static void setup(void)

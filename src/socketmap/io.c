@@ -120,8 +120,8 @@ static void protocol_error(struct smap_conn *c, enum smap_error error)
     if (rate_log_allowed(&s->error_log, note))
         msg_warn("%s: closing a client connection: protocol error (%s): %s%s", s->log_name,
                  smap_error_name(error), smap_error_text(error), note);
-    int len = snprintf(reply, sizeof(reply), "PERM protocol error (%s): %s",
-                       smap_error_name(error), smap_error_text(error));
+    int len = snprintf(reply, sizeof(reply), "PERM protocol error (%s): %s", smap_error_name(error),
+                       smap_error_text(error));
     smap_count(&s->stats.replies[smap_reply_frame(&c->out, reply, (size_t)len)], 1);
     c->closing = true;
 }
@@ -152,8 +152,8 @@ static void parse_input(struct smap_conn *c)
 {
     while (!c->busy && !c->closing && c->in_pos < c->in.len) {
         size_t used;
-        int status = smap_reader_feed(&c->reader, c->in.data + c->in_pos, c->in.len - c->in_pos,
-                                      &used);
+        int status =
+            smap_reader_feed(&c->reader, c->in.data + c->in_pos, c->in.len - c->in_pos, &used);
         c->in_pos += used;
         if (status == 0)
             break;
@@ -318,9 +318,8 @@ static void take_done(struct smap_server *s)
         if (c->dead) {
             smap_conn_free(c);
         } else {
-            enum smap_reply_kind kind = smap_reply_frame(&c->out, c->reply.data ? c->reply.data
-                                                                                  : "",
-                                                         c->reply.len);
+            enum smap_reply_kind kind =
+                smap_reply_frame(&c->out, c->reply.data ? c->reply.data : "", c->reply.len);
             smap_count(&s->stats.replies[kind], 1);
             smap_reader_next(&c->reader);
             idle_touch(s, c);

@@ -51,8 +51,7 @@ static int inet_bind(const char *listen, int *port_r, char **error_r)
     } else {
         const char *colon = strchr(rest, ':');
         if (colon == NULL || strchr(colon + 1, ':') != NULL) {
-            *error_r = xasprintf("%s: expected inet:HOST:PORT (IPv6: inet:[ADDRESS]:PORT)",
-                                 listen);
+            *error_r = xasprintf("%s: expected inet:HOST:PORT (IPv6: inet:[ADDRESS]:PORT)", listen);
             return -1;
         }
         host = xstrndup(rest, (size_t)(colon - rest));
@@ -89,14 +88,12 @@ static int inet_bind(const char *listen, int *port_r, char **error_r)
     struct sockaddr_storage bound;
     socklen_t bound_len = sizeof(bound);
     if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) == 0)
-        *port_r = ntohs(bound.ss_family == AF_INET6
-                            ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                            : ((struct sockaddr_in *)&bound)->sin_port);
+        *port_r = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                    : ((struct sockaddr_in *)&bound)->sin_port);
     return fd;
 }
 
-int smap_listen(struct smap_server *server, const struct smap_settings *settings,
-                char **error_r)
+int smap_listen(struct smap_server *server, const struct smap_settings *settings, char **error_r)
 {
     const char *listen_at = settings->listen;
     int fd;
@@ -111,8 +108,8 @@ int smap_listen(struct smap_server *server, const struct smap_settings *settings
     } else if (strncmp(listen_at, "inet:", 5) == 0) {
         fd = inet_bind(listen_at, &server->port, error_r);
     } else {
-        *error_r = xasprintf("%s: expected an absolute path, unix:PATH or inet:HOST:PORT",
-                             listen_at);
+        *error_r =
+            xasprintf("%s: expected an absolute path, unix:PATH or inet:HOST:PORT", listen_at);
         return -1;
     }
     if (fd < 0)

@@ -160,13 +160,13 @@ static const struct {
     const char *prefix;
     size_t len;
 } reply_prefixes[SMAP_REPLY_KIND_COUNT] = {
-    [SMAP_REPLY_OK] = {"OK ", 3},       [SMAP_REPLY_NOTFOUND] = {"NOTFOUND ", 9},
-    [SMAP_REPLY_TEMP] = {"TEMP ", 5},   [SMAP_REPLY_TIMEOUT] = {"TIMEOUT ", 8},
+    [SMAP_REPLY_OK] = {"OK ", 3},     [SMAP_REPLY_NOTFOUND] = {"NOTFOUND ", 9},
+    [SMAP_REPLY_TEMP] = {"TEMP ", 5}, [SMAP_REPLY_TIMEOUT] = {"TIMEOUT ", 8},
     [SMAP_REPLY_PERM] = {"PERM ", 5},
 };
 
-static const char *const reply_kind_names[SMAP_REPLY_KIND_COUNT] = {
-    "ok", "notfound", "temp", "timeout", "perm"};
+static const char *const reply_kind_names[SMAP_REPLY_KIND_COUNT] = {"ok", "notfound", "temp",
+                                                                    "timeout", "perm"};
 
 const char *smap_reply_kind_name(enum smap_reply_kind kind)
 {

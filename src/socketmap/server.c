@@ -52,8 +52,7 @@ static int start_fail(struct smap_server *s, char **error_r, const char *what, i
     return -1;
 }
 
-int smap_server_start(struct smap_server *s, smap_handler *handler, void *context,
-                      char **error_r)
+int smap_server_start(struct smap_server *s, smap_handler *handler, void *context, char **error_r)
 {
     int err;
 

@@ -60,8 +60,7 @@ struct smap_server {
 };
 
 /* listen.c: parses settings->listen and returns the listening fd, or -1. */
-int smap_listen(struct smap_server *server, const struct smap_settings *settings,
-                char **error_r);
+int smap_listen(struct smap_server *server, const struct smap_settings *settings, char **error_r);
 
 /* io.c: the I/O thread and the workers. */
 void *smap_io_main(void *arg);
