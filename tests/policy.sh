@@ -2,23 +2,94 @@
 # policy.sh - the MTA-STS socketmap of the real daemon (policy_socket), on a
 # unix socket and on 127.0.0.1: Postfix's own postmap as the client, a raw
 # client for the exact replies, pipelining and a protocol error, the
-# policy.* status lines and the clean stop.
+# policy.* status lines, an enforce policy from a local HTTPS server (test
+# CA) and the clean stop.
 . "$(dirname "$0")/lib.sh"
 
 POSTMAP=$(command -v postmap 2>/dev/null || echo /usr/sbin/postmap)
 [ -x "$POSTMAP" ] || skip "postmap not found (apt-get install postfix)"
 
-# DNS: nothing exists (NXDOMAIN for every name), so no domain has an _mta-sts record.
-cat >"$T/dns.data" <<'EOF'
+# DNS: no _mta-sts record (NXDOMAIN) for the domains asked about.
+for name in nosts.example other.example a.example.org; do
+    cat <<EOF
 ENTRY_BEGIN
-MATCH opcode
-ADJUST copy_id copy_query
+MATCH opcode qtype qname
+ADJUST copy_id
 REPLY QR RD RA NXDOMAIN
+SECTION QUESTION
+_mta-sts.$name. IN TXT
 SECTION AUTHORITY
 example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 120
 ENTRY_END
 EOF
+done >"$T/dns.data"
+# enforce.example: an MTA-STS domain, its policy host on 127.0.0.1, one MX.
+cat >>"$T/dns.data" <<'EOF'
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+_mta-sts.enforce.example. IN TXT
+SECTION ANSWER
+_mta-sts.enforce.example. 0 IN TXT "v=STSv1; id=e1;"
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+mta-sts.enforce.example. IN A
+SECTION ANSWER
+mta-sts.enforce.example. 0 IN A 127.0.0.1
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+mta-sts.enforce.example. IN AAAA
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+enforce.example. IN MX
+SECTION ANSWER
+enforce.example. 0 IN MX 10 mx1.enforce.example.
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode
+ADJUST copy_id
+REPLY QR RD RA SERVFAIL
+ENTRY_END
+EOF
 start_dns "$T/dns.data"
+
+# The policy host: tests/peers/https_sink.py with a certificate from a CA made for this run.
+command -v openssl >/dev/null 2>&1 || skip "openssl not found"
+(
+    cd "$T" || exit 1
+    KEY='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'
+    openssl req -x509 $KEY -days 2 -subj '/CN=policy.sh test CA' -keyout ca.key -out ca.pem \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    printf 'subjectAltName = DNS:mta-sts.enforce.example\nextendedKeyUsage = serverAuth\n' >srv.ext
+    openssl req -new $KEY -subj '/CN=mta-sts.enforce.example' -keyout srv.key -out srv.csr
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile srv.ext -out srv.pem
+) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; exit 1; }
+mkdir -p "$T/web"
+printf '200 text/plain\nversion: STSv1\nmode: enforce\nmx: mx1.enforce.example\nmax_age: 86400\n' \
+    >"$T/web/mta-sts.enforce.example"
+python3 "$top_srcdir/tests/peers/https_sink.py" --dir "$T/web" --port-file "$T/web.port" \
+    --cert "$T/srv.pem" --key "$T/srv.key" >"$T/web.log" 2>&1 &
+WEB_PID=$!
+for _ in $(seq 1 300); do [ -s "$T/web.port" ] && break; sleep 0.1; done
+[ -s "$T/web.port" ] || { echo "https_sink.py did not start:"; cat "$T/web.log"; exit 1; }
+trap 'kill "$WEB_PID" 2>/dev/null; cleanup' EXIT
+STS="sts_ca_file = $T/ca.pem"
+STS_PORT="sts_https_port = $(cat "$T/web.port")"
 
 # postmap reads main.cf from a private directory and needs no running Postfix.
 mkdir -p "$T/postfix"
@@ -77,7 +148,8 @@ wait_status() {
 }
 
 SOCK="$T/run/policy.sock"
-write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "policy_threads = 2"
+write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "policy_threads = 2" \
+    "$STS" "$STS_PORT"
 start_daemon
 
 assert_eq "status policy.socket" "$SOCK" "$(status_value policy.socket)"
@@ -109,10 +181,19 @@ assert_eq "status policy.queue_length" 0 "$(status_value policy.queue_length)"
 assert_match "the protocol error is logged" \
     '^tlsrptd: warning: policy: closing a client connection: protocol error \(nul-byte\)' \
     "$(cat "$T/daemon.log")"
+# An enforce policy fetched over HTTPS once, then answered from the cache.
+assert_eq "postmap: enforce policy" "0 secure match=mx1.enforce.example servername=hostname" \
+    "$(postmap_q Enforce.Example "socketmap:unix:$SOCK:postfix")"
+assert_eq "exact reply: enforce policy, from the cache" \
+    "OK secure match=mx1.enforce.example servername=hostname" \
+    "$(raw "$SOCK" "19:sts enforce.example,")"
+assert_eq "the policy was fetched once" "mta-sts.enforce.example /.well-known/mta-sts.txt" \
+    "$(cat "$T/web/requests.log")"
+wait_status policy.replies.ok 2
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 assert_match "totals logged at stop" \
-    '^tlsrptd: policy: 4 connections, 0 refused, 6 requests: 0 OK, 6 NOTFOUND, 0 TEMP, 0 TIMEOUT, 1 PERM; 1 protocol errors$' \
+    '^tlsrptd: policy: 6 connections, 0 refused, 8 requests: 2 OK, 6 NOTFOUND, 0 TEMP, 0 TIMEOUT, 1 PERM; 1 protocol errors$' \
     "$(cat "$T/daemon.log")"
 assert_eq "unix socket removed at stop" "no" "$([ -e "$SOCK" ] && echo yes || echo no)"
 
