@@ -125,6 +125,15 @@ stop_daemon() {
     DAEMON_PID=
 }
 
+# dns_entry RCODE QNAME TYPE [SECTION RECORDS]: one entry of an ldns-testns
+# data file on stdout, e.g. dns_entry NOERROR a.example. A ANSWER "a.example. 0 IN A 127.0.0.1"
+dns_entry() {
+    printf 'ENTRY_BEGIN\nMATCH opcode qtype qname\nADJUST copy_id\nREPLY QR RD RA %s\n' "$1"
+    printf 'SECTION QUESTION\n%s IN %s\n' "$2" "$3"
+    [ $# -lt 5 ] || printf 'SECTION %s\n%s\n' "$4" "$5"
+    printf 'ENTRY_END\n'
+}
+
 # start_dns DATAFILE: ldns-testns on 127.0.0.1 and a random free port (DNS_PORT).
 start_dns() {
     command -v ldns-testns >/dev/null 2>&1 || skip "ldns-testns not found (apt-get install ldnsutils)"

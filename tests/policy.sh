@@ -9,62 +9,20 @@
 POSTMAP=$(command -v postmap 2>/dev/null || echo /usr/sbin/postmap)
 [ -x "$POSTMAP" ] || skip "postmap not found (apt-get install postfix)"
 
-# DNS: no _mta-sts record (NXDOMAIN) for the domains asked about.
-for name in nosts.example other.example a.example.org; do
-    cat <<EOF
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NXDOMAIN
-SECTION QUESTION
-_mta-sts.$name. IN TXT
-SECTION AUTHORITY
-example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 120
-ENTRY_END
-EOF
-done >"$T/dns.data"
-# enforce.example: an MTA-STS domain, its policy host on 127.0.0.1, one MX.
-cat >>"$T/dns.data" <<'EOF'
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-_mta-sts.enforce.example. IN TXT
-SECTION ANSWER
-_mta-sts.enforce.example. 0 IN TXT "v=STSv1; id=e1;"
-ENTRY_END
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-mta-sts.enforce.example. IN A
-SECTION ANSWER
-mta-sts.enforce.example. 0 IN A 127.0.0.1
-ENTRY_END
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-mta-sts.enforce.example. IN AAAA
-ENTRY_END
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-enforce.example. IN MX
-SECTION ANSWER
-enforce.example. 0 IN MX 10 mx1.enforce.example.
-ENTRY_END
-ENTRY_BEGIN
-MATCH opcode
-ADJUST copy_id
-REPLY QR RD RA SERVFAIL
-ENTRY_END
-EOF
+# DNS: no _mta-sts record (NXDOMAIN) for three domains; enforce.example is an
+# MTA-STS domain with its policy host on 127.0.0.1; anything else SERVFAIL.
+SOA="example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 120"
+{
+    for name in nosts.example other.example a.example.org; do
+        dns_entry NXDOMAIN "_mta-sts.$name." TXT AUTHORITY "$SOA"
+    done
+    dns_entry NOERROR _mta-sts.enforce.example. TXT ANSWER \
+        '_mta-sts.enforce.example. 0 IN TXT "v=STSv1; id=e1;"'
+    dns_entry NOERROR mta-sts.enforce.example. A ANSWER "mta-sts.enforce.example. 0 IN A 127.0.0.1"
+    dns_entry NOERROR mta-sts.enforce.example. AAAA
+    dns_entry NOERROR enforce.example. MX ANSWER "enforce.example. 0 IN MX 10 mx1.enforce.example."
+    printf 'ENTRY_BEGIN\nMATCH opcode\nADJUST copy_id\nREPLY QR RD RA SERVFAIL\nENTRY_END\n'
+} >"$T/dns.data"
 start_dns "$T/dns.data"
 
 # The policy host: tests/peers/https_sink.py with a certificate from a CA made for this run.
