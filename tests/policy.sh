@@ -26,28 +26,11 @@ SOA="example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 120"
 start_dns "$T/dns.data"
 
 # The policy host: tests/peers/https_sink.py with a certificate from a CA made for this run.
-command -v openssl >/dev/null 2>&1 || skip "openssl not found"
-(
-    cd "$T" || exit 1
-    KEY='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'
-    openssl req -x509 $KEY -days 2 -subj '/CN=policy.sh test CA' -keyout ca.key -out ca.pem \
-        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-    printf 'subjectAltName = DNS:mta-sts.enforce.example\nextendedKeyUsage = serverAuth\n' >srv.ext
-    openssl req -new $KEY -subj '/CN=mta-sts.enforce.example' -keyout srv.key -out srv.csr
-    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-        -extfile srv.ext -out srv.pem
-) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; exit 1; }
-mkdir -p "$T/web"
+start_sts_web enforce.example
 printf '200 text/plain\nversion: STSv1\nmode: enforce\nmx: mx1.enforce.example\nmax_age: 86400\n' \
     >"$T/web/mta-sts.enforce.example"
-python3 "$top_srcdir/tests/peers/https_sink.py" --dir "$T/web" --port-file "$T/web.port" \
-    --cert "$T/srv.pem" --key "$T/srv.key" >"$T/web.log" 2>&1 &
-WEB_PID=$!
-for _ in $(seq 1 300); do [ -s "$T/web.port" ] && break; sleep 0.1; done
-[ -s "$T/web.port" ] || { echo "https_sink.py did not start:"; cat "$T/web.log"; exit 1; }
-trap 'kill "$WEB_PID" 2>/dev/null; cleanup' EXIT
 STS="sts_ca_file = $T/ca.pem"
-STS_PORT="sts_https_port = $(cat "$T/web.port")"
+STS_PORT="sts_https_port = $WEB_PORT"
 
 # postmap reads main.cf from a private directory and needs no running Postfix.
 mkdir -p "$T/postfix"
