@@ -175,7 +175,7 @@ int main(int argc, char **argv)
     if (failed || lookups == 0)
         msg_fatal("%s: lookups failed", label);
     double cpu_us = (double)cpu * 1e6 / (double)ticks_per_second / (double)lookups;
-    printf("%-28s connections=%-3d lookups=%-8llu lookups/s=%-9.0f server_cpu_us/lookup=%.1f\n",
+    printf("%-30s connections=%-3d lookups=%-8llu lookups/s=%-9.0f server_cpu_us/lookup=%.1f\n",
            label, connections, lookups, (double)lookups / elapsed, cpu_us);
     free(request);
     return 0;
