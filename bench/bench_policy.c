@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +72,15 @@ static bool lookup(int fd, const char *request, const char *expected, struct sma
         return false;
     }
     for (;;) {
-        ssize_t n = recv(fd, in, sizeof(in), 0);
+        /* Postfix's client waits in poll() with its timeout, then reads. */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100000) != 1) {
+            msg_error("no reply within 100 s");
+            return false;
+        }
+        ssize_t n = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN)
+            continue;
         if (n <= 0) {
             msg_error("recv: %s", n == 0 ? "the server closed the connection" : strerror(errno));
             return false;
