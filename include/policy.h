@@ -74,6 +74,8 @@ struct pol_service;
  */
 struct pol_service *pol_service_create(struct cfg *cfg, char **error_r);
 void pol_service_destroy(struct pol_service *svc);
+/* Off: failures are not counted (`tlsrpt sts DOMAIN` is not a delivery attempt). */
+void pol_service_set_counting(struct pol_service *svc, bool count);
 
 /*
  * One socketmap lookup for a next-hop domain (as Postfix sends it, may have

@@ -529,8 +529,9 @@ START_TEST(test_id_change_and_failed_refresh)
     ck_assert_int_eq(requests("change"), 2);
     struct buf why = {0}, reply = {0};
     pol_query_explain(svc, "change.example", &reply, &why);
-    ck_assert_msg(strstr(why.data, "policy text: version: STSv1\r\nmode: enforce\r\n"
-                                   "mx: mx.change.example\r\nmx: mx2.change.example\r\n") != NULL,
+    ck_assert_msg(strstr(why.data, "policy text: version: STSv1\\r\\nmode: enforce\\r\\n"
+                                   "mx: mx.change.example\\r\\nmx: mx2.change.example\\r\\n"
+                                   "max_age: 86400\\r\\n\n") != NULL,
                   "%s", why.data);
     buf_free(&why);
     buf_free(&reply);

@@ -38,6 +38,7 @@ struct pol_service {
     char *counters_dir;
     struct ctr_limits limits;
     bool attributes;
+    bool no_counting;
     struct pol_fetch_settings fetch;
     char *ca_file;
     struct dns_resolver *resolver;
@@ -71,6 +72,24 @@ static void why(struct lookup *l, const char *fmt, ...)
     buf_puts(l->why, text);
     buf_putc(l->why, '\n');
     free(text);
+}
+
+/* The policy text on one line: CR and LF shown as \r and \n. */
+static void why_policy(struct lookup *l, const char *text)
+{
+    struct buf line = {0};
+
+    if (l->why == NULL)
+        return;
+    for (const char *p = text; *p; p++)
+        if (*p == '\r')
+            buf_puts(&line, "\\r");
+        else if (*p == '\n')
+            buf_puts(&line, "\\n");
+        else
+            buf_putc(&line, *p);
+    why(l, "policy text: %s", line.data ? line.data : "");
+    buf_free(&line);
 }
 
 /* Errors go into files, answers and counters: one line of printable ASCII. */
@@ -135,6 +154,11 @@ void pol_service_destroy(struct pol_service *svc)
     free(svc->counters_dir);
     free(svc->ca_file);
     free(svc);
+}
+
+void pol_service_set_counting(struct pol_service *svc, bool count)
+{
+    svc->no_counting = !count;
 }
 
 static void dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
@@ -293,7 +317,7 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
      * Postfix >= 3.10 reports this attempt: counting here too would count
      * it twice.
      */
-    if (svc->attributes || failure == POL_FAIL_NONE)
+    if (svc->attributes || svc->no_counting || failure == POL_FAIL_NONE)
         return;
     char *url = xasprintf("https://mta-sts.%s/.well-known/mta-sts.txt", domain);
     struct tr_failure detail = {.result = results[failure],
@@ -483,7 +507,7 @@ static void serve_cached(struct pol_service *svc, struct lookup *l, struct pol_e
 {
     why(l, "policy: cached, id %s, fetched %llds ago, max_age %ld (%s)", entry->id,
         (long long)(now - entry->fetched), entry->policy.max_age, reason);
-    why(l, "policy text: %s", entry->policy_text);
+    why_policy(l, entry->policy_text);
     pol_cache_touch(&svc->cache, entry, now);
     answer_policy(svc, l, &entry->policy, reply);
 }
@@ -535,7 +559,7 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
         now = time(NULL);
         if (entry->failure == POL_FAIL_NONE) {
             pol_cache_touch(&svc->cache, entry, now);
-            why(l, "policy text: %s", entry->policy_text);
+            why_policy(l, entry->policy_text);
             answer_policy(svc, l, &entry->policy, reply);
             return;
         }
