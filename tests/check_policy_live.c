@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -600,6 +601,52 @@ START_TEST(test_refresh_due)
 }
 END_TEST
 
+struct worker {
+    struct pol_service *svc;
+    const char *domain;
+    char reply[256];
+};
+
+static void *work(void *context)
+{
+    struct worker *w = context;
+    struct buf reply = {0};
+
+    pol_query(w->svc, w->domain, &reply);
+    snprintf(w->reply, sizeof(w->reply), "%s", reply.data);
+    buf_free(&reply);
+    return NULL;
+}
+
+/* Threads asking at once: one fetch per domain, the others wait for it. */
+START_TEST(test_concurrent_lookups)
+{
+    struct pol_service *svc = service(false);
+    struct worker workers[16];
+    pthread_t threads[16];
+
+    policy("enforce", "enforce", "mx: mx1.enforce.example\r\n", 86400);
+    serve("redirect", "302 text/plain", "");
+    for (size_t i = 0; i < 16; i++) {
+        workers[i] = (struct worker){.svc = svc, .domain = i % 2 ? "enforce.example" : "redirect.example"};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, work, &workers[i]), 0);
+    }
+    for (size_t i = 0; i < 16; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_str_eq(workers[i].reply, i % 2 ? "OK secure match=mx1.enforce.example "
+                                                   "servername=hostname"
+                                                 : "NOTFOUND ");
+    }
+    ck_assert_int_eq(requests("enforce"), 1);
+    ck_assert_int_eq(requests("redirect"), 1);
+    assert_counted("redirect.example",
+                   "redirect.example sts redirect.example S=0 F=8\n  8 sts-policy-fetch-error "
+                   URL("redirect") " | HTTP status 302 (only 200 is a policy; redirects are not "
+                   "followed)\n");
+    pol_service_destroy(svc);
+}
+END_TEST
+
 static void emit(void *ctx, const char *name, const char *value)
 {
     buf_printf(ctx, "%s=%s\n", name, value);
@@ -656,6 +703,7 @@ static Suite *policy_live_suite(void)
     tcase_add_test(tc, test_restart_and_flush);
     tcase_add_test(tc, test_refresh_due);
     tcase_add_test(tc, test_stats);
+    tcase_add_test(tc, test_concurrent_lookups);
     suite_add_tcase(s, tc);
     return s;
 }
