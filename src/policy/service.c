@@ -239,12 +239,16 @@ static void policy_attributes(const struct lookup *l, const struct pol_policy *p
 
 /*
  * Postfix's match= takes certificate names, and ".example.net" there means
- * any depth below example.net, while an MTA-STS "*.example.net" allows one
- * label only. So the answer names the MX hosts themselves that satisfy the
+ * any depth below example.net (postconf(5) smtp_tls_verify_cert_match: "a
+ * non-zero number of labels followed by a .example.net suffix"), while an
+ * MTA-STS "*.example.net" allows one label only. So the answer names the MX hosts themselves that satisfy the
  * policy (one-label rule applied here); the certificate must then be valid
  * for one of them. Only when the MX hosts are unknown (MX lookup failed)
  * or none of them matches are the patterns given, "*.x" as ".x": wider
- * than the RFC by the depth of the name.
+ * than the RFC by the depth of the name. The names come from an
+ * unauthenticated MX lookup, but only those the policy allows are listed.
+ * Residual difference: Postfix accepts a certificate for any listed name on
+ * any MX host it connects to, not only for the host it connected to.
  */
 static void match_list(const struct lookup *l, const struct pol_policy *policy, struct buf *out)
 {
