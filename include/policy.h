@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "core.h"
 #include "util.h"
 
 /* ---- Pure parsers (no I/O; used by the service, the CLI, tests and fuzzers) ---- */
@@ -53,6 +54,12 @@ struct pol_policy {
  */
 int pol_policy_parse(const char *text, size_t len, struct pol_policy *policy, char **error_r);
 void pol_policy_free(struct pol_policy *policy);
+/*
+ * The policy as RFC 8460 §4.4 policy-strings, one per line in a canonical
+ * form: "version: STSv1", "mode: M", "mx: P"..., "max_age: N". An array of
+ * *n_r strings; free each and the array.
+ */
+char **pol_policy_strings(const struct pol_policy *policy, size_t *n_r);
 
 /*
  * §4.1: does host (an A-label name, case-insensitive, trailing dot ignored)
@@ -74,6 +81,8 @@ struct pol_service;
  */
 struct pol_service *pol_service_create(struct cfg *cfg, char **error_r);
 void pol_service_destroy(struct pol_service *svc);
+/* Off: failures are not counted (`tlsrpt sts DOMAIN` is not a delivery attempt). */
+void pol_service_set_counting(struct pol_service *svc, bool count);
 
 /*
  * One socketmap lookup for a next-hop domain (as Postfix sends it, may have
@@ -115,5 +124,27 @@ void pol_cache_list(struct pol_service *svc, void (*fn)(void *ctx, const struct 
                     void *ctx);
 /* Forgets domain (memory and disk). 1 when it was cached, 0 when not, -1 with *error_r. */
 int pol_cache_flush(struct pol_service *svc, const char *domain, char **error_r);
+
+/*
+ * For log capture: the policy that applied to a session of `domain` with
+ * MX host `mx_host` (NULL when unknown), from what the service knows,
+ * without fetching: tlsa when the domain's MX RRset and the host's TLSA
+ * RRset are DNSSEC-validated (policy domain: the MX host, strings: the
+ * TLSA records "USAGE SELECTOR MTYPE HEX"); else sts when a cached policy
+ * within its max_age is in mode enforce or testing (policy domain: domain,
+ * strings: the policy's lines, mx_patterns: its mx values); else
+ * TR_POLICY_NONE. Thread-safe; may ask DNS (answers are cached).
+ */
+struct pol_session {
+    enum tr_policy_type type;
+    char *policy_domain;
+    char **strings;
+    size_t n_strings;
+    char **mx_patterns;
+    size_t n_mx_patterns;
+};
+void pol_session_policy(struct pol_service *svc, const char *domain, const char *mx_host,
+                        struct pol_session *session);
+void pol_session_free(struct pol_session *session);
 
 #endif

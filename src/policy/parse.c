@@ -338,6 +338,20 @@ fail:
     return -1;
 }
 
+char **pol_policy_strings(const struct pol_policy *policy, size_t *n_r)
+{
+    char **lines = xcalloc(policy->n_mx + 3, sizeof(*lines));
+    size_t n = 0;
+
+    lines[n++] = xstrdup("version: STSv1");
+    lines[n++] = xasprintf("mode: %s", pol_mode_name(policy->mode));
+    for (size_t i = 0; i < policy->n_mx; i++)
+        lines[n++] = xasprintf("mx: %s", policy->mx[i]);
+    lines[n++] = xasprintf("max_age: %ld", policy->max_age);
+    *n_r = n;
+    return lines;
+}
+
 bool pol_mx_match(const char *pattern, const char *host)
 {
     size_t host_len = strlen(host), pattern_len = strlen(pattern);

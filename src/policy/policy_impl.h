@@ -10,6 +10,12 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "counters.h"
+#include "dns.h"
 #include "policy.h"
 #include "util.h"
 
@@ -91,5 +97,34 @@ void pol_cache_touch(struct pol_cache *cache, struct pol_entry *entry, time_t no
 void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry);
 /* Removes entry from memory and disk. */
 int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **error_r);
+
+/* The service object, shared by service.c (lookups) and view.c (stats, cache, sessions). */
+struct pol_stats_counts {
+    uint64_t lookups, cache_hits, fetches, fetch_ok, answered_dane, answered_enforce,
+        answered_testing, answered_notfound, answered_temp, counted;
+    uint64_t failures[POL_FAIL_COUNT];
+};
+
+struct pol_service {
+    char *counters_dir;
+    struct ctr_limits limits;
+    bool attributes;
+    bool no_counting;
+    struct pol_fetch_settings fetch;
+    char *ca_file;
+    struct dns_resolver *resolver;
+    pthread_mutex_t dns_lock; /* the resolver and its cache are not thread-safe */
+    pthread_mutex_t lock;     /* the cache, the stats, the counter table */
+    pthread_cond_t fetch_done;
+    struct pol_cache cache;
+    struct ctr_table *table;
+    struct pol_stats_counts stats;
+};
+
+/* A DNS lookup through the service's resolver (serialized: it is not thread-safe). */
+void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
+                     struct dns_records *answer);
+/* Lower case without a trailing dot into out; false when not a host name. */
+bool pol_domain_normalize(const char *domain, char out[TR_MAX_DOMAIN + 1]);
 
 #endif

@@ -28,33 +28,13 @@
 #define REFRESH_BATCH 64    /* domains refreshed per pol_refresh_due call */
 #define ERROR_TEXT_MAX 300
 
-struct pol_stats_counts {
-    uint64_t lookups, cache_hits, fetches, fetch_ok, answered_dane, answered_enforce,
-        answered_testing, answered_notfound, answered_temp, counted;
-    uint64_t failures[POL_FAIL_COUNT];
-};
-
-struct pol_service {
-    char *counters_dir;
-    struct ctr_limits limits;
-    bool attributes;
-    struct pol_fetch_settings fetch;
-    char *ca_file;
-    struct dns_resolver *resolver;
-    pthread_mutex_t dns_lock; /* the resolver and its cache are not thread-safe */
-    pthread_mutex_t lock;     /* the cache, the stats, the counter table */
-    pthread_cond_t fetch_done;
-    struct pol_cache cache;
-    struct ctr_table *table;
-    struct pol_stats_counts stats;
-};
-
 /* Everything one lookup learns, for the answer and for `tlsrpt sts DOMAIN`. */
 struct lookup {
     char domain[TR_MAX_DOMAIN + 1];
     struct dns_records mx;
     char **hosts; /* MX host names in preference order (or the domain itself) */
     size_t n_hosts;
+    char *txt_error; /* what the TXT lookup said when it failed */
     struct buf *why;
 };
 
@@ -71,6 +51,24 @@ static void why(struct lookup *l, const char *fmt, ...)
     buf_puts(l->why, text);
     buf_putc(l->why, '\n');
     free(text);
+}
+
+/* The policy text on one line: CR and LF shown as \r and \n. */
+static void why_policy(struct lookup *l, const char *text)
+{
+    struct buf line = {0};
+
+    if (l->why == NULL)
+        return;
+    for (const char *p = text; *p; p++)
+        if (*p == '\r')
+            buf_puts(&line, "\\r");
+        else if (*p == '\n')
+            buf_puts(&line, "\\n");
+        else
+            buf_putc(&line, *p);
+    why(l, "policy text: %s", line.data ? line.data : "");
+    buf_free(&line);
 }
 
 /* Errors go into files, answers and counters: one line of printable ASCII. */
@@ -137,8 +135,27 @@ void pol_service_destroy(struct pol_service *svc)
     free(svc);
 }
 
-static void dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
-                        struct dns_records *answer)
+bool pol_domain_normalize(const char *domain, char out[TR_MAX_DOMAIN + 1])
+{
+    size_t len = strlen(domain);
+
+    if (len > 0 && domain[len - 1] == '.')
+        len--;
+    if (len == 0 || len > TR_MAX_DOMAIN || !tr_hostname_ok(domain, len))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)tolower((unsigned char)domain[i]);
+    out[len] = '\0';
+    return true;
+}
+
+void pol_service_set_counting(struct pol_service *svc, bool count)
+{
+    svc->no_counting = !count;
+}
+
+void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
+                     struct dns_records *answer)
 {
     pthread_mutex_lock(&svc->dns_lock);
     dns_lookup_records(svc->resolver, name, kind, answer);
@@ -156,7 +173,7 @@ static int by_preference(const void *a, const void *b)
 /* The MX hosts of the domain, kept for DANE and for the match= list. */
 static void find_hosts(struct pol_service *svc, struct lookup *l)
 {
-    dns_records(svc, l->domain, DNS_RR_MX, &l->mx);
+    pol_dns_records(svc, l->domain, DNS_RR_MX, &l->mx);
     why(l, "mx: %s%s", l->mx.detail, l->mx.secure ? " (DNSSEC-validated)" : "");
     if (l->mx.status == DNS_NONE && strcmp(l->mx.detail, "NODATA") == 0) {
         l->hosts = xcalloc(1, sizeof(char *));
@@ -187,7 +204,7 @@ static bool dane_applies(struct pol_service *svc, struct lookup *l)
     for (size_t i = 0; i < l->n_hosts && i < DANE_HOSTS_MAX; i++) {
         struct dns_records tlsa;
         char *name = xasprintf("_25._tcp.%s", l->hosts[i]);
-        dns_records(svc, name, DNS_RR_TLSA, &tlsa);
+        pol_dns_records(svc, name, DNS_RR_TLSA, &tlsa);
         bool secure = tlsa.status == DNS_FOUND && tlsa.secure;
         why(l, "tlsa %s: %s%s", name, tlsa.detail, tlsa.secure ? " (DNSSEC-validated)" : "");
         free(name);
@@ -203,24 +220,31 @@ static bool dane_applies(struct pol_service *svc, struct lookup *l)
 static void policy_attributes(const struct lookup *l, const struct pol_policy *policy,
                               struct buf *reply)
 {
+    size_t n;
+    char **lines = pol_policy_strings(policy, &n);
+
     buf_printf(reply, " policy_type=sts policy_domain=%s", l->domain);
-    buf_puts(reply, " { policy_string = version: STSv1 }");
-    buf_printf(reply, " { policy_string = mode: %s }", pol_mode_name(policy->mode));
-    for (size_t i = 0; i < policy->n_mx; i++)
-        buf_printf(reply, " { policy_string = mx: %s }", policy->mx[i]);
-    buf_printf(reply, " { policy_string = max_age: %ld }", policy->max_age);
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(reply, " { policy_string = %s }", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
     for (size_t i = 0; i < policy->n_mx; i++)
         buf_printf(reply, " mx_host_pattern=%s", policy->mx[i]);
 }
 
 /*
  * Postfix's match= takes certificate names, and ".example.net" there means
- * any depth below example.net, while an MTA-STS "*.example.net" allows one
- * label only. So the answer names the MX hosts themselves that satisfy the
+ * any depth below example.net (postconf(5) smtp_tls_verify_cert_match: "a
+ * non-zero number of labels followed by a .example.net suffix"), while an
+ * MTA-STS "*.example.net" allows one label only. So the answer names the MX hosts themselves that satisfy the
  * policy (one-label rule applied here); the certificate must then be valid
  * for one of them. Only when the MX hosts are unknown (MX lookup failed)
  * or none of them matches are the patterns given, "*.x" as ".x": wider
- * than the RFC by the depth of the name.
+ * than the RFC by the depth of the name. The names come from an
+ * unauthenticated MX lookup, but only those the policy allows are listed.
+ * Residual difference: Postfix accepts a certificate for any listed name on
+ * any MX host it connects to, not only for the host it connected to.
  */
 static void match_list(const struct lookup *l, const struct pol_policy *policy, struct buf *out)
 {
@@ -293,7 +317,7 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
      * Postfix >= 3.10 reports this attempt: counting here too would count
      * it twice.
      */
-    if (svc->attributes || failure == POL_FAIL_NONE)
+    if (svc->attributes || svc->no_counting || failure == POL_FAIL_NONE)
         return;
     char *url = xasprintf("https://mta-sts.%s/.well-known/mta-sts.txt", domain);
     struct tr_failure detail = {.result = results[failure],
@@ -431,10 +455,11 @@ static enum record_state read_record(struct pol_service *svc, struct lookup *l,
     size_t found = 0, chosen = 0;
     enum record_state state = RECORD_NONE;
 
-    dns_records(svc, name, DNS_RR_TXT, &txt);
+    pol_dns_records(svc, name, DNS_RR_TXT, &txt);
     why(l, "txt %s: %s", name, txt.detail);
     if (txt.status == DNS_TEMPFAIL) {
         state = RECORD_TEMP;
+        l->txt_error = clean_error(txt.detail);
         goto done;
     }
     for (size_t i = 0; i < txt.n_records; i++) {
@@ -467,6 +492,7 @@ done:
 
 static void lookup_free(struct lookup *l)
 {
+    free(l->txt_error);
     for (size_t i = 0; i < l->n_hosts; i++)
         free(l->hosts[i]);
     free(l->hosts);
@@ -483,7 +509,7 @@ static void serve_cached(struct pol_service *svc, struct lookup *l, struct pol_e
 {
     why(l, "policy: cached, id %s, fetched %llds ago, max_age %ld (%s)", entry->id,
         (long long)(now - entry->fetched), entry->policy.max_age, reason);
-    why(l, "policy text: %s", entry->policy_text);
+    why_policy(l, entry->policy_text);
     pol_cache_touch(&svc->cache, entry, now);
     answer_policy(svc, l, &entry->policy, reply);
 }
@@ -509,7 +535,8 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
             serve_cached(svc, l, entry, now, "no valid TXT record now", reply);
         } else if (record == RECORD_TEMP) {
             why(l, "answer: TEMP, the TXT lookup failed and nothing is cached");
-            buf_printf(reply, "TEMP _mta-sts.%s: DNS lookup failed", l->domain);
+            buf_printf(reply, "TEMP _mta-sts.%s TXT lookup failed: %s", l->domain,
+                       l->txt_error ? l->txt_error : "");
             svc->stats.answered_temp++;
         } else {
             why(l, "answer: no MTA-STS policy");
@@ -535,7 +562,7 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
         now = time(NULL);
         if (entry->failure == POL_FAIL_NONE) {
             pol_cache_touch(&svc->cache, entry, now);
-            why(l, "policy text: %s", entry->policy_text);
+            why_policy(l, entry->policy_text);
             answer_policy(svc, l, &entry->policy, reply);
             return;
         }
@@ -559,24 +586,18 @@ void pol_query_explain(struct pol_service *svc, const char *domain, struct buf *
                        struct buf *why_out)
 {
     struct lookup l = {.why = why_out};
-    size_t len = strlen(domain);
     char id[POL_ID_MAX + 1] = "";
     enum pol_failure failure = POL_FAIL_NONE;
     char *error = NULL;
 
-    if (len > 0 && domain[len - 1] == '.')
-        len--;
     pthread_mutex_lock(&svc->lock);
     svc->stats.lookups++;
     pthread_mutex_unlock(&svc->lock);
-    if (len == 0 || len > TR_MAX_DOMAIN || !tr_hostname_ok(domain, len)) {
+    if (!pol_domain_normalize(domain, l.domain)) {
         why(&l, "answer: not a domain name");
         buf_puts(reply, "NOTFOUND ");
         return;
     }
-    for (size_t i = 0; i < len; i++)
-        l.domain[i] = (char)tolower((unsigned char)domain[i]);
-    l.domain[len] = '\0';
     find_hosts(svc, &l);
     if (dane_applies(svc, &l)) {
         why(&l, "answer: DANE applies (validated TLSA records): left to Postfix's dane level");
@@ -602,7 +623,7 @@ void pol_query(struct pol_service *svc, const char *domain, struct buf *reply)
     pol_query_explain(svc, domain, reply, NULL);
 }
 
-/* ---- Refresh, stats, the CLI's view ---- */
+/* ---- Refresh ---- */
 
 void pol_refresh_due(struct pol_service *svc, time_t now)
 {
@@ -629,99 +650,8 @@ void pol_refresh_due(struct pol_service *svc, time_t now)
                 fetch_into(svc, entry, id, NULL);
             pthread_mutex_unlock(&svc->lock);
         }
+        lookup_free(&l);
         free(due[i]);
     }
 }
 
-void pol_stats(struct pol_service *svc, void (*emit)(void *ctx, const char *name, const char *value),
-               void *ctx)
-{
-    struct pol_stats_counts s;
-    size_t entries;
-    char value[32];
-
-    pthread_mutex_lock(&svc->lock);
-    s = svc->stats;
-    entries = svc->cache.n_entries;
-    pthread_mutex_unlock(&svc->lock);
-    const struct {
-        const char *name;
-        uint64_t value;
-    } rows[] = {
-        {"sts.lookups", s.lookups},
-        {"sts.cache_hits", s.cache_hits},
-        {"sts.fetches", s.fetches},
-        {"sts.fetches_ok", s.fetch_ok},
-        {"sts.errors.fetch", s.failures[POL_FAIL_FETCH]},
-        {"sts.errors.invalid", s.failures[POL_FAIL_INVALID]},
-        {"sts.errors.webpki", s.failures[POL_FAIL_WEBPKI]},
-        {"sts.answers.dane", s.answered_dane},
-        {"sts.answers.enforce", s.answered_enforce},
-        {"sts.answers.testing", s.answered_testing},
-        {"sts.answers.notfound", s.answered_notfound},
-        {"sts.answers.temp", s.answered_temp},
-        {"sts.failures_counted", s.counted},
-        {"sts.cache_entries", entries},
-    };
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(rows); i++) {
-        snprintf(value, sizeof(value), "%" PRIu64, rows[i].value);
-        emit(ctx, rows[i].name, value);
-    }
-}
-
-static int by_domain(const void *a, const void *b)
-{
-    return strcmp((*(struct pol_entry *const *)a)->domain, (*(struct pol_entry *const *)b)->domain);
-}
-
-void pol_cache_list(struct pol_service *svc, void (*fn)(void *ctx, const struct pol_cache_info *info),
-                    void *ctx)
-{
-    pthread_mutex_lock(&svc->lock);
-    size_t n = 0;
-    struct pol_entry **all = xcalloc(svc->cache.n_entries + 1, sizeof(*all));
-    for (struct pol_entry *e = svc->cache.oldest; e; e = e->newer)
-        all[n++] = e;
-    qsort(all, n, sizeof(*all), by_domain);
-    for (size_t i = 0; i < n; i++) {
-        const struct pol_entry *e = all[i];
-        struct pol_cache_info info = {
-            .domain = e->domain,
-            .id = e->id,
-            .policy_text = e->policy_text ? e->policy_text : "",
-            .fetched = e->fetched,
-            .max_age = e->policy_text ? e->policy.max_age : 0,
-            .last_used = e->last_used,
-            .last_error = e->last_error ? e->last_error : "",
-            .next_retry = e->failure != POL_FAIL_NONE ? e->next_retry : 0,
-        };
-        fn(ctx, &info);
-    }
-    free(all);
-    pthread_mutex_unlock(&svc->lock);
-}
-
-int pol_cache_flush(struct pol_service *svc, const char *domain, char **error_r)
-{
-    char name[TR_MAX_DOMAIN + 1];
-    size_t len = strlen(domain);
-    int status = 0;
-
-    if (len > 0 && domain[len - 1] == '.')
-        len--;
-    if (len == 0 || len > TR_MAX_DOMAIN || !tr_hostname_ok(domain, len)) {
-        *error_r = xasprintf("%s: not a domain name", domain);
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++)
-        name[i] = (char)tolower((unsigned char)domain[i]);
-    name[len] = '\0';
-    pthread_mutex_lock(&svc->lock);
-    struct pol_entry *entry;
-    while ((entry = pol_cache_find(&svc->cache, name)) != NULL && entry->fetching)
-        pthread_cond_wait(&svc->fetch_done, &svc->lock);
-    if (entry)
-        status = pol_cache_remove(&svc->cache, entry, error_r) < 0 ? -1 : 1;
-    pthread_mutex_unlock(&svc->lock);
-    return status;
-}
