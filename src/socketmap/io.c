@@ -3,7 +3,8 @@
  * epoll set, and the thread that gets a connection's event (EPOLLONESHOT)
  * reads, runs the lookup and writes the reply itself - no hand-over between
  * threads, so a cached lookup costs a few system calls. A lookup that blocks
- * holds one thread; the others go on answering the other connections.
+ * holds one thread; the others go on answering the other connections. An
+ * accept thread takes new connections and closes idle ones.
  */
 #include "config.h"
 
@@ -248,14 +249,16 @@ static void conn_work(struct smap_conn *c, uint32_t events)
     conn_close(c);
 }
 
+/* Out of descriptors: the level-triggered listening socket would wake us without end. */
 static void accept_pause(struct smap_server *s)
 {
-    pthread_mutex_lock(&s->lock);
+    struct epoll_event ev = {.events = 0, .data.ptr = s};
+
     s->accept_paused_until_ms = clock_ms() + ACCEPT_PAUSE_MS;
-    pthread_mutex_unlock(&s->lock);
+    epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
 }
 
-/* The listening socket is EPOLLONESHOT too: one thread accepts everything waiting. */
+/* In the accept thread: everything waiting is accepted. */
 static void accept_all(struct smap_server *s)
 {
     char note[64];
@@ -303,8 +306,6 @@ static void accept_all(struct smap_server *s)
             conn_close(c);
         }
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
-    epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
 }
 
 static int64_t sweep_interval(struct smap_server *s)
@@ -317,18 +318,14 @@ static int64_t sweep_interval(struct smap_server *s)
 }
 
 /*
- * Idle connections (no thread on them, quiet for idle_timeout) are shut
- * down; the thread that gets the resulting event closes and counts them.
- * One thread sweeps at a time, every quarter of the timeout (at most 1 s).
+ * In the accept thread, every quarter of the timeout (at most 1 s): idle
+ * connections (no thread on them, quiet for idle_timeout) are shut down; the
+ * thread that gets the resulting event closes and counts them.
  */
 static void sweep(struct smap_server *s)
 {
     int64_t now = clock_ms();
-    int64_t due = __atomic_load_n(&s->next_sweep_ms, __ATOMIC_RELAXED);
 
-    if (now < due || !__atomic_compare_exchange_n(&s->next_sweep_ms, &due, now + sweep_interval(s),
-                                                  false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-        return;
     pthread_mutex_lock(&s->lock);
     for (struct smap_conn *c = s->conns; c; c = c->next) {
         if (__atomic_load_n(&c->owned, __ATOMIC_ACQUIRE) ||
@@ -338,13 +335,11 @@ static void sweep(struct smap_server *s)
         __atomic_store_n(&c->idle_shutdown, true, __ATOMIC_RELEASE);
         shutdown(c->fd, SHUT_RDWR);
     }
-    bool resume = s->accept_paused_until_ms && now >= s->accept_paused_until_ms;
-    if (resume)
-        s->accept_paused_until_ms = 0;
     pthread_mutex_unlock(&s->lock);
-    if (resume) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
-        epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+    if (s->accept_paused_until_ms && now >= s->accept_paused_until_ms) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+        s->accept_paused_until_ms = 0;
+        epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
     }
 }
 
@@ -362,24 +357,44 @@ uint64_t smap_waiting_requests(struct smap_server *s)
     return waiting;
 }
 
+/* A thread of the pool: connections only, so accepting never waits for a lookup. */
 void *smap_thread_main(void *arg)
 {
     struct smap_server *s = arg;
     struct epoll_event ev;
 
     while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
-        int64_t wait = __atomic_load_n(&s->next_sweep_ms, __ATOMIC_RELAXED) - clock_ms();
-        int n = epoll_wait(s->epoll_fd, &ev, 1,
-                           wait < 0              ? 0
-                           : wait > SWEEP_MAX_MS ? SWEEP_MAX_MS
-                                                 : (int)wait);
+        int n = epoll_wait(s->epoll_fd, &ev, 1, -1);
         if (n < 0 && errno != EINTR)
             msg_fatal("%s: epoll_wait: %s", s->log_name, strerror(errno));
-        if (n == 1 && ev.data.ptr == s)
-            accept_all(s);
-        else if (n == 1 && ev.data.ptr != &s->wake_fd)
+        if (n == 1 && ev.data.ptr != &s->wake_fd)
             conn_work(ev.data.ptr, ev.events);
-        sweep(s);
+    }
+    return NULL;
+}
+
+/*
+ * The accept thread: new connections and the idle sweep, even while every
+ * thread of the pool waits on a slow lookup.
+ */
+void *smap_accept_main(void *arg)
+{
+    struct smap_server *s = arg;
+    struct epoll_event events[2];
+    int64_t next_sweep = clock_ms() + sweep_interval(s);
+
+    while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
+        int64_t wait = next_sweep - clock_ms();
+        int n = epoll_wait(s->accept_epoll_fd, events, 2, wait < 0 ? 0 : (int)wait);
+        if (n < 0 && errno != EINTR)
+            msg_fatal("%s: epoll_wait: %s", s->log_name, strerror(errno));
+        for (int i = 0; i < n; i++)
+            if (events[i].data.ptr == s)
+                accept_all(s);
+        if (clock_ms() >= next_sweep) {
+            sweep(s);
+            next_sweep = clock_ms() + sweep_interval(s);
+        }
     }
     return NULL;
 }

@@ -27,7 +27,7 @@ struct smap_server *smap_server_open(const struct smap_settings *settings, char 
         s->settings.max_request = SMAP_DEFAULT_MAX_REQUEST;
     if (s->settings.threads == 0)
         s->settings.threads = 1;
-    s->epoll_fd = s->wake_fd = -1;
+    s->epoll_fd = s->wake_fd = s->accept_epoll_fd = -1;
     s->listen_fd = smap_listen(s, settings, error_r);
     if (s->listen_fd < 0) {
         free(s->listen_text);
@@ -51,15 +51,17 @@ int smap_server_start(struct smap_server *s, smap_handler *handler, void *contex
     s->handler = handler;
     s->context = context;
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    s->accept_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->epoll_fd < 0 || s->wake_fd < 0) {
+    if (s->epoll_fd < 0 || s->accept_epoll_fd < 0 || s->wake_fd < 0) {
         *error_r = xasprintf("%s: epoll/eventfd: %s", s->log_name, strerror(errno));
         return -1;
     }
     /* The wake-up is level-triggered and never read: once written, every thread sees it. */
-    struct epoll_event listen_ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
+    struct epoll_event listen_ev = {.events = EPOLLIN, .data.ptr = s};
     struct epoll_event wake_ev = {.events = EPOLLIN, .data.ptr = &s->wake_fd};
-    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &listen_ev) < 0 ||
+    if (epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &listen_ev) < 0 ||
+        epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0 ||
         epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0) {
         *error_r = xasprintf("%s: epoll_ctl: %s", s->log_name, strerror(errno));
         return -1;
@@ -74,6 +76,12 @@ int smap_server_start(struct smap_server *s, smap_handler *handler, void *contex
         }
         s->n_threads++;
     }
+    if ((err = pthread_create(&s->accept_thread, NULL, smap_accept_main, s)) != 0) {
+        *error_r = xasprintf("%s: starting a thread: %s", s->log_name, strerror(err));
+        smap_server_stop(s);
+        return -1;
+    }
+    s->accept_started = true;
     return 0;
 }
 
@@ -87,6 +95,9 @@ void smap_server_stop(struct smap_server *s)
     if (write(s->wake_fd, &one, sizeof(one)) < 0) {
         /* Already non-zero: the threads wake anyway. */
     }
+    if (s->accept_started)
+        pthread_join(s->accept_thread, NULL);
+    s->accept_started = false;
     /* Threads finish the lookup in hand, then close that connection. */
     for (unsigned i = 0; i < s->n_threads; i++)
         pthread_join(s->threads[i], NULL);
@@ -115,6 +126,8 @@ void smap_server_close(struct smap_server *s)
         close(s->epoll_fd);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
+    if (s->accept_epoll_fd >= 0)
+        close(s->accept_epoll_fd);
     pthread_mutex_destroy(&s->lock);
     free(s->listen_text);
     free(s->log_name);

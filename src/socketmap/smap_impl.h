@@ -42,17 +42,19 @@ struct smap_server {
     int listen_fd;
     char *unix_path; /* removed at close */
     int port;
-    int epoll_fd, wake_fd;
+    int epoll_fd, wake_fd; /* the pool's epoll set: connections (and the stop wake-up) */
+    int accept_epoll_fd;   /* the accept thread's: the listening socket, the wake-up */
+    pthread_t accept_thread;
+    bool accept_started;
     smap_handler *handler;
     void *context;
     pthread_t *threads;
     unsigned n_threads;
     bool started;
     bool stopping;        /* atomic */
-    pthread_mutex_t lock; /* conns, the rate logs, the sweep */
+    pthread_mutex_t lock; /* conns, the rate logs */
     struct smap_conn *conns;
-    int64_t next_sweep_ms;          /* atomic */
-    int64_t accept_paused_until_ms; /* under lock; 0: accepting */
+    int64_t accept_paused_until_ms; /* the accept thread's; 0: accepting */
     struct smap_stats stats;        /* updated with atomics; queue_length computed */
     struct smap_rate_log refused_log, error_log, accept_log;
 };
@@ -60,8 +62,9 @@ struct smap_server {
 /* listen.c: parses settings->listen and returns the listening fd, or -1. */
 int smap_listen(struct smap_server *server, const struct smap_settings *settings, char **error_r);
 
-/* io.c: the threads' loop, and closing what is left at stop. */
+/* io.c: the threads' loops, and closing what is left at stop. */
 void *smap_thread_main(void *arg);
+void *smap_accept_main(void *arg);
 void smap_conn_free(struct smap_conn *conn);
 void smap_count(uint64_t *counter, int64_t delta);
 /* Requests that arrived on connections no thread works on (for the stats). */
