@@ -129,6 +129,20 @@ enum lf_crash_point {
     LF_CRASH_HALF_STORED,       /* half of the batch's counters stored */
 };
 
+/*
+ * Optional: the policy that applied to a session, from a policy service that
+ * knows it (tlsrptd's MTA-STS service). The follower asks for each event
+ * policy the log did not name (no-policy-found); lookup returns NULL to keep
+ * it, or a handle after filling policy's type, domain, strings and mx_hosts,
+ * which stay valid until release(handle). The event's failures are kept.
+ */
+struct lf_policy_hook {
+    void *(*lookup)(void *context, const char *domain, const char *mx_host,
+                    struct tr_policy *policy);
+    void (*release)(void *context, void *handle);
+    void *context;
+};
+
 struct lf_follow_settings {
     const char *sources;        /* the log_sources value */
     const char *checkpoint_dir; /* $state_directory/logpos, created by the caller */
@@ -137,6 +151,7 @@ struct lf_follow_settings {
     const char *report_sender;  /* as in struct lf_settings */
     const char *sending_mta_ip;
     bool supplement;
+    struct lf_policy_hook policy_hook; /* optional */
     enum lf_crash_point crash_at;
     unsigned crash_after;       /* ...of the commit after this many (tests) */
 };

@@ -89,8 +89,11 @@ wait_status() {
 }
 
 SOCK="$T/run/policy.sock"
+# The first daemon also follows a mail log: sessions to an MTA-STS domain count as sts.
+export TZ=UTC
+: >"$T/mail.log"
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "policy_threads = 2" \
-    "$STS" "$STS_PORT"
+    "$STS" "$STS_PORT" "log_sources = postfix:file:$T/mail.log"
 start_daemon
 
 assert_eq "status policy.socket" "$SOCK" "$(status_value policy.socket)"
@@ -131,6 +134,24 @@ assert_eq "exact reply: enforce policy, from the cache" \
 assert_eq "the policy was fetched once" "mta-sts.enforce.example /.well-known/mta-sts.txt" \
     "$(cat "$T/web/requests.log")"
 wait_status policy.replies.ok 2
+
+# A Postfix session to enforce.example logged now is counted under its policy.
+NOW=$(LC_ALL=C date '+%b %e %H:%M:%S')
+cat >>"$T/mail.log" <<EOF
+$NOW sender postfix/smtp[4242]: Verified TLS connection established to mx1.enforce.example[127.0.0.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+$NOW sender postfix/smtp[4242]: 4B2C1A7E01: to=<user@enforce.example>, relay=mx1.enforce.example[127.0.0.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+EOF
+for _ in $(seq 1 300); do
+    [ -n "$(counter_table "$CONF" "$(date +%F)")" ] && break
+    sleep 0.1
+done
+assert_counts "the logged session counts under the sts policy" "enforce.example sts 1 0 " \
+    "$(counter_table "$CONF" "$(date +%F)")"
+assert_eq "its policy strings and mx patterns come from the cached policy" \
+    '["version: STSv1", "mode: enforce", "mx: mx1.enforce.example", "max_age: 86400"] ["mx1.enforce.example"]' \
+    "$("$TLSRPT" -c "$CONF" counters --day "$(date +%F)" --json | python3 -c 'import json, sys
+p = json.load(sys.stdin)["policies"][0]["policy"]
+print(json.dumps(p.get("policy-string")), json.dumps(p.get("mx-host")))')"
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 assert_match "totals logged at stop" \

@@ -205,10 +205,57 @@ static struct ctr_table *table_of(struct lf_follower *f, int day)
     return f->tables[0];
 }
 
-static void on_event(const struct tr_event *event, void *context)
+/*
+ * Policies the log did not name, from the policy hook when it knows them:
+ * copied into `policies` with their failures kept; the handles to release
+ * afterwards in `handles`. Returns the event to count.
+ */
+static struct tr_event with_known_policies(struct lf_follower *f, const struct tr_event *event,
+                                           struct tr_policy policies[TR_MAX_POLICIES],
+                                           void *handles[TR_MAX_POLICIES])
+{
+    const struct lf_policy_hook *hook = &f->settings.policy_hook;
+    struct tr_event known = *event;
+
+    memset(handles, 0, TR_MAX_POLICIES * sizeof(handles[0]));
+    if (hook->lookup == NULL || event->n_policies > TR_MAX_POLICIES)
+        return known;
+    for (size_t p = 0; p < event->n_policies; p++) {
+        const struct tr_policy *from = &event->policies[p];
+        policies[p] = *from;
+        if (from->type != TR_POLICY_NONE)
+            continue;
+        const char *mx_host = from->n_failures ? from->failures[0].receiving_mx_hostname : NULL;
+        struct tr_policy found = {.type = TR_POLICY_NONE};
+        handles[p] = hook->lookup(hook->context, event->domain, mx_host, &found);
+        if (handles[p] == NULL)
+            continue;
+        policies[p].type = found.type;
+        policies[p].domain = found.domain;
+        policies[p].strings = found.strings;
+        policies[p].n_strings = found.n_strings;
+        policies[p].mx_hosts = found.mx_hosts;
+        policies[p].n_mx_hosts = found.n_mx_hosts;
+    }
+    known.policies = policies;
+    return known;
+}
+
+static void release_policies(struct lf_follower *f, void *handles[TR_MAX_POLICIES])
+{
+    for (size_t p = 0; p < TR_MAX_POLICIES; p++)
+        if (handles[p])
+            f->settings.policy_hook.release(f->settings.policy_hook.context, handles[p]);
+}
+
+static void on_event(const struct tr_event *logged, void *context)
 {
     struct lf_source *source = context;
     struct lf_follower *f = source->follower;
+    struct tr_policy policies[TR_MAX_POLICIES];
+    void *handles[TR_MAX_POLICIES];
+    struct tr_event known = with_known_policies(f, logged, policies, handles);
+    const struct tr_event *event = &known;
     int day = day_from_time(event->time);
     struct ctr_table *table = table_of(f, day);
     /* A log event has one policy and at most one failure: no allocation per event. */
@@ -219,6 +266,7 @@ static void on_event(const struct tr_event *event, void *context)
 
     if (table == NULL) {
         f->batch_failed = true; /* rolled back and read again later */
+        release_policies(f, handles);
         return;
     }
     for (size_t p = 0; p < event->n_policies; p++)
@@ -234,6 +282,7 @@ static void on_event(const struct tr_event *event, void *context)
         (void)ctr_count_overflow(table, event->domain);
         f->totals.table_full_events++;
     }
+    release_policies(f, handles);
 }
 
 /* ---- opening, resuming, rolling back ---- */

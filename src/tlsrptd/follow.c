@@ -41,6 +41,7 @@ void follow_start(struct daemon *d)
         .report_sender = sender,
         .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
         .supplement = strcmp(d->started_with[6], "yes") == 0,
+        .policy_hook = policy_follow_hook(d),
     };
     char *error;
 

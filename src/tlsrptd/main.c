@@ -278,8 +278,8 @@ int main(int argc, char **argv)
         msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
     collect_start(d);
+    policy_start(d); /* before the follower, which asks it for the policies of sessions */
     follow_start(d);
-    policy_start(d);
 
     if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
         cfg_str(d->cfg, "contact_info")[0] == '\0')
