@@ -201,6 +201,15 @@ static const struct {
       P1 "A98D0A760AF: to=<user1@dnssec-bogus.lab>, relay=none, delay=0.01, delays=0/0/0/0, "
          "dsn=4.7.5, status=deferred (TLSA lookup error for mx.dnssec-bogus.lab:25)"},
      {DANE("dnssec-bogus.lab", TR_RESULT_DNSSEC_INVALID, "mx.dnssec-bogus.lab", NULL, NULL)}},
+    {"policy lookup warning and policy lookup error warning of one attempt: one session",
+     NULL,
+     {P1 "warning: TLS policy lookup for dnssec-bogus.lab/mx.dnssec-bogus.lab: TLSA lookup error "
+         "for mx.dnssec-bogus.lab:25",
+      P1 "warning: TLS policy lookup error for dnssec-bogus.lab/mx.dnssec-bogus.lab: TLSA lookup "
+         "error for mx.dnssec-bogus.lab:25",
+      P1 "A98D0A760AF: to=<user1@dnssec-bogus.lab>, relay=none, delay=0.01, delays=0/0/0/0, "
+         "dsn=4.7.5, status=deferred (TLSA lookup error for mx.dnssec-bogus.lab:25)"},
+     {DANE("dnssec-bogus.lab", TR_RESULT_DNSSEC_INVALID, "mx.dnssec-bogus.lab", NULL, NULL)}},
     {"TLSA lookup error from the cache",
      NULL,
      {P1 "B98D0A760AF: to=<user1@dnssec-bogus.lab>, relay=none, delay=0.01, delays=0/0/0/0, "
@@ -385,8 +394,8 @@ START_TEST(test_supplement)
         for (size_t i = 0; i < UTIL_ARRAY_LEN(cases[c].lines) && cases[c].lines[i] != NULL; i++)
             feed(parser, cases[c].lines[i]);
     lf_parser_flush(parser);
-    /* Only dane-required and dnssec-invalid: datagrams never carry those. */
-    ck_assert_uint_eq(rec.n, 3);
+    /* Only dane-required and dnssec-invalid: datagrams never carry those (4 cases). */
+    ck_assert_uint_eq(rec.n, 4);
     for (size_t i = 0; i < rec.n; i++) {
         enum tr_result result = rec.events[i]->policies[0].failures[0].result;
         ck_assert(result == TR_RESULT_DANE_REQUIRED || result == TR_RESULT_DNSSEC_INVALID);

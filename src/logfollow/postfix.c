@@ -142,6 +142,11 @@ static void policy_lookup(struct lf_parser *parser, struct pf_proc *proc,
     no_tlsa = strstr(cause, "no TLSA records found") != NULL;
     if (!no_tlsa && !lookup_error && strstr(cause, "TLSA lookup error") == NULL)
         return;
+    /* Postfix may log both "TLS policy lookup" and "... lookup error" for one attempt. */
+    attempt = pf_attempt_last(proc);
+    if (attempt != NULL && attempt->ip[0] == '\0' && strcmp(attempt->host, host) == 0 &&
+        strcmp(attempt->fallback_domain, domain) == 0)
+        return;
     attempt = pf_attempt_new(parser, proc, frame, host, NULL);
     pf_attempt_fail(attempt, no_tlsa ? TR_RESULT_DANE_REQUIRED : TR_RESULT_DNSSEC_INVALID, NULL);
     lf_copy(attempt->fallback_domain, sizeof(attempt->fallback_domain), domain);
