@@ -12,6 +12,7 @@ POSTMAP=$(command -v postmap 2>/dev/null || echo /usr/sbin/postmap)
 # DNS: no _mta-sts record (NXDOMAIN) for three domains; enforce.example is an
 # MTA-STS domain with its policy host on 127.0.0.1; anything else SERVFAIL.
 SOA="example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 120"
+TLSA_HEX=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 {
     for name in nosts.example other.example a.example.org; do
         dns_entry NXDOMAIN "_mta-sts.$name." TXT AUTHORITY "$SOA"
@@ -21,6 +22,9 @@ SOA="example. 3600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 120"
     dns_entry NOERROR mta-sts.enforce.example. A ANSWER "mta-sts.enforce.example. 0 IN A 127.0.0.1"
     dns_entry NOERROR mta-sts.enforce.example. AAAA
     dns_entry NOERROR enforce.example. MX ANSWER "enforce.example. 0 IN MX 10 mx1.enforce.example."
+    # dane.example: a DNSSEC-validated MX host with TLSA records (AD set).
+    dns_entry "AD NOERROR" dane.example. MX ANSWER "dane.example. 0 IN MX 10 mx.dane.example."
+    dns_entry "AD NOERROR" _25._tcp.mx.dane.example. TLSA ANSWER "_25._tcp.mx.dane.example. 0 IN TLSA 3 1 1 $TLSA_HEX"
     printf 'ENTRY_BEGIN\nMATCH opcode\nADJUST copy_id\nREPLY QR RD RA SERVFAIL\nENTRY_END\n'
 } >"$T/dns.data"
 start_dns "$T/dns.data"
@@ -135,23 +139,30 @@ assert_eq "the policy was fetched once" "mta-sts.enforce.example /.well-known/mt
     "$(cat "$T/web/requests.log")"
 wait_status policy.replies.ok 2
 
-# A Postfix session to enforce.example logged now is counted under its policy.
+# Postfix sessions logged now count under the policy the service knows: sts
+# from the cached policy of enforce.example, tlsa with the TLSA records of
+# dane.example's validated MX host (the log names neither).
 NOW=$(LC_ALL=C date '+%b %e %H:%M:%S')
+CIPHER="TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
 cat >>"$T/mail.log" <<EOF
-$NOW sender postfix/smtp[4242]: Verified TLS connection established to mx1.enforce.example[127.0.0.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+$NOW sender postfix/smtp[4242]: Verified TLS connection established to mx1.enforce.example[127.0.0.1]:25: $CIPHER
 $NOW sender postfix/smtp[4242]: 4B2C1A7E01: to=<user@enforce.example>, relay=mx1.enforce.example[127.0.0.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+$NOW sender postfix/smtp[4243]: Verified TLS connection established to mx.dane.example[127.0.0.1]:25: $CIPHER
+$NOW sender postfix/smtp[4243]: 4B2C1A7E02: to=<user@dane.example>, relay=mx.dane.example[127.0.0.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)
 EOF
 for _ in $(seq 1 300); do
-    [ -n "$(counter_table "$CONF" "$(date +%F)")" ] && break
+    [ "$(counter_table "$CONF" "$(date +%F)" | wc -l)" -ge 2 ] && break
     sleep 0.1
 done
-assert_counts "the logged session counts under the sts policy" "enforce.example sts 1 0 " \
-    "$(counter_table "$CONF" "$(date +%F)")"
-assert_eq "its policy strings and mx patterns come from the cached policy" \
-    '["version: STSv1", "mode: enforce", "mx: mx1.enforce.example", "max_age: 86400"] ["mx1.enforce.example"]' \
+assert_counts "the logged sessions count under sts and tlsa" "dane.example tlsa/mx.dane.example 1 0 
+enforce.example sts 1 0 " "$(counter_table "$CONF" "$(date +%F)" | sort)"
+assert_eq "policy strings and mx patterns: the cached policy, the TLSA records" \
+    "dane.example [\"3 1 1 $TLSA_HEX\"] []
+enforce.example [\"version: STSv1\", \"mode: enforce\", \"mx: mx1.enforce.example\", \"max_age: 86400\"] [\"mx1.enforce.example\"]" \
     "$("$TLSRPT" -c "$CONF" counters --day "$(date +%F)" --json | python3 -c 'import json, sys
-p = json.load(sys.stdin)["policies"][0]["policy"]
-print(json.dumps(p.get("policy-string")), json.dumps(p.get("mx-host")))')"
+for p in json.load(sys.stdin)["policies"]:
+    print(p["domain"], json.dumps(p["policy"].get("policy-string", [])),
+          json.dumps(p["policy"].get("mx-host", [])))' | sort)"
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 assert_match "totals logged at stop" \

@@ -331,7 +331,14 @@ void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome)
     event.domain = outcome->domain;
     event.policies = &policy;
     event.n_policies = 1;
+    parser->emitting_mx_host = outcome->receiving_mx_hostname;
     lf_emit(parser, &event);
+    parser->emitting_mx_host = NULL;
+}
+
+const char *lf_parser_emitting_mx_host(const struct lf_parser *parser)
+{
+    return parser->emitting_mx_host;
 }
 
 /* ---- addresses ---- */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "follow_impl.h"
+#include "lf_impl.h"
 
 #define CHECKPOINT_NAME "checkpoint"
 #define IDLE_WAIT_MS 200
@@ -195,8 +196,8 @@ static struct ctr_table *table_of(struct lf_follower *f, int day)
     ctr_close(f->tables[LF_TABLE_CACHE - 1]);
     memmove(f->tables + 1, f->tables, (LF_TABLE_CACHE - 1) * sizeof(f->tables[0]));
     memmove(f->table_days + 1, f->table_days, (LF_TABLE_CACHE - 1) * sizeof(f->table_days[0]));
-    f->tables[0] = ctr_open(f->settings.counters_dir, day, CTR_READ_WRITE, &f->settings.limits,
-                            &error);
+    f->tables[0] =
+        ctr_open(f->settings.counters_dir, day, CTR_READ_WRITE, &f->settings.limits, &error);
     f->table_days[0] = day;
     if (f->tables[0] == NULL) {
         msg_warn("log follower: %s", error);
@@ -206,11 +207,13 @@ static struct ctr_table *table_of(struct lf_follower *f, int day)
 }
 
 /*
- * Policies the log did not name, from the policy hook when it knows them:
- * copied into `policies` with their failures kept; the handles to release
- * afterwards in `handles`. Returns the event to count.
+ * Policies the log did not name (no-policy-found, or tlsa without its TLSA
+ * records), from the policy hook when it knows them: copied into `policies`
+ * with their failures kept; the handles to release afterwards in `handles`.
+ * Returns the event to count.
  */
 static struct tr_event with_known_policies(struct lf_follower *f, const struct tr_event *event,
+                                           const char *mx_host,
                                            struct tr_policy policies[TR_MAX_POLICIES],
                                            void *handles[TR_MAX_POLICIES])
 {
@@ -222,13 +225,16 @@ static struct tr_event with_known_policies(struct lf_follower *f, const struct t
         return known;
     for (size_t p = 0; p < event->n_policies; p++) {
         const struct tr_policy *from = &event->policies[p];
+        bool tlsa_unknown = from->type == TR_POLICY_TLSA && from->n_strings == 0;
         policies[p] = *from;
-        if (from->type != TR_POLICY_NONE)
+        if (from->type != TR_POLICY_NONE && !tlsa_unknown)
             continue;
-        const char *mx_host = from->n_failures ? from->failures[0].receiving_mx_hostname : NULL;
         struct tr_policy found = {.type = TR_POLICY_NONE};
         handles[p] = hook->lookup(hook->context, event->domain, mx_host, &found);
         if (handles[p] == NULL)
+            continue;
+        /* What the log says applied (DANE) stays; the service only adds what it knows. */
+        if (tlsa_unknown && found.type != TR_POLICY_TLSA)
             continue;
         policies[p].type = found.type;
         policies[p].domain = found.domain;
@@ -254,7 +260,8 @@ static void on_event(const struct tr_event *logged, void *context)
     struct lf_follower *f = source->follower;
     struct tr_policy policies[TR_MAX_POLICIES];
     void *handles[TR_MAX_POLICIES];
-    struct tr_event known = with_known_policies(f, logged, policies, handles);
+    struct tr_event known = with_known_policies(
+        f, logged, lf_parser_emitting_mx_host(source->parser), policies, handles);
     const struct tr_event *event = &known;
     int day = day_from_time(event->time);
     struct ctr_table *table = table_of(f, day);
@@ -365,8 +372,8 @@ static void rollback(struct lf_follower *f)
     tables_close(f);
     batch_clear(&f->batch);
     f->batch_failed = false;
-    if (lf_checkpoint_decode(f->checkpoint_path, f->committed.data, f->committed.len, &cp,
-                             &error) < 0)
+    if (lf_checkpoint_decode(f->checkpoint_path, f->committed.data, f->committed.len, &cp, &error) <
+        0)
         msg_panic("log follower: own checkpoint unreadable: %s", error);
     if (sources_resume(f, &cp, &error) < 0) {
         msg_warn("log follower: %s", error);

@@ -94,6 +94,8 @@ struct lf_parser {
     struct lf_settings settings; /* strings are owned copies */
     lf_event_fn *emit;
     void *context;
+    /* During an emit: the MX host of the session (successes carry none in the event). */
+    const char *emitting_mx_host;
     struct lf_stats stats;
     void *format_state; /* lf_postfix_create / lf_sendmail_create result */
     time_t log_time;    /* of the line being read: the clock of idle entries */
@@ -157,6 +159,8 @@ struct lf_outcome {
 };
 /* Builds the tr_event of an outcome and lf_emit()s it. */
 void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome);
+/* Inside the emit callback: the session's MX host when the log named it, else NULL. */
+const char *lf_parser_emitting_mx_host(const struct lf_parser *parser);
 
 /*
  * Copies text into out (size > 0) with NUL, bounded, replacing bytes that
