@@ -96,8 +96,9 @@ SOCK="$T/run/policy.sock"
 # The first daemon also follows a mail log: sessions to an MTA-STS domain count as sts.
 export TZ=UTC
 : >"$T/mail.log"
+: >"$T/sendmail.log"
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "policy_threads = 2" \
-    "$STS" "$STS_PORT" "log_sources = postfix:file:$T/mail.log"
+    "$STS" "$STS_PORT" "log_sources = postfix:file:$T/mail.log, sendmail:file:$T/sendmail.log"
 start_daemon
 
 assert_eq "status policy.socket" "$SOCK" "$(status_value policy.socket)"
@@ -150,12 +151,17 @@ $NOW sender postfix/smtp[4242]: 4B2C1A7E01: to=<user@enforce.example>, relay=mx1
 $NOW sender postfix/smtp[4243]: Verified TLS connection established to mx.dane.example[127.0.0.1]:25: $CIPHER
 $NOW sender postfix/smtp[4243]: 4B2C1A7E02: to=<user@dane.example>, relay=mx.dane.example[127.0.0.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)
 EOF
+cat >>"$T/sendmail.log" <<EOF
+$NOW mail sm-mta[3102]: STARTTLS=client, relay=mx1.enforce.example., version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, bits=256/256
+$NOW mail sm-mta[3102]: 5AMBK01003101: to=<bob@enforce.example>, ctladdr=<alice@example.net> (1000/1000), delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=121523, relay=mx1.enforce.example. [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)
+EOF
 for _ in $(seq 1 300); do
-    [ "$(counter_table "$CONF" "$(date +%F)" | wc -l)" -ge 2 ] && break
+    counter_table "$CONF" "$(date +%F)" | grep -q '^enforce.example sts 2 ' && break
     sleep 0.1
 done
-assert_counts "the logged sessions count under sts and tlsa" "dane.example tlsa/mx.dane.example 1 0 
-enforce.example sts 1 0 " "$(counter_table "$CONF" "$(date +%F)" | sort)"
+assert_counts "the logged sessions (Postfix and Sendmail) count under sts and tlsa" \
+    "dane.example tlsa/mx.dane.example 1 0 
+enforce.example sts 2 0 " "$(counter_table "$CONF" "$(date +%F)" | sort)"
 assert_eq "policy strings and mx patterns: the cached policy, the TLSA records" \
     "dane.example [\"3 1 1 $TLSA_HEX\"] []
 enforce.example [\"version: STSv1\", \"mode: enforce\", \"mx: mx1.enforce.example\", \"max_age: 86400\"] [\"mx1.enforce.example\"]" \
