@@ -17,8 +17,14 @@ enum dns_rua_scheme {
 
 struct dns_rua {
     enum dns_rua_scheme scheme;
-    char *uri;     /* percent-decoded (%2C %21 %3B), e.g. "mailto:tlsrpt@example.com" */
-    char *target;  /* mailto: the addr-spec; https: the whole URI */
+    /*
+     * The destination as outbox, suppression list and CLI show it. mailto:
+     * "mailto:" and the target, e.g. "mailto:tlsrpt@example.com" for
+     * "MAILTO:%74lsrpt@example.com?subject=x"; https: the URI with %2C %21
+     * %3B decoded.
+     */
+    char *uri;
+    char *target; /* mailto: the Mailbox, percent-decoded once; https: the whole URI */
 };
 
 /* A parsed TLSRPT record. */

@@ -84,11 +84,26 @@ static const struct {
     {"v=TLSRPTv1;rua=https://r.example/a%2Cb%21c%3Bd%3be%2cf%41", 0, NULL,
      "https https://r.example/a,b!c;d;e,f%41", ""},
     {"v=TLSRPTv1;rua=mailto:tls%2Breports@example.com", 0, NULL,
-     "mailto mailto:tls%2Breports@example.com tls+reports@example.com", ""},
+     M("tls+reports@example.com"), ""},
     {"v=TLSRPTv1;rua=mailto:reports@example.com?subject=a%2Cb", 0, NULL,
-     "mailto mailto:reports@example.com?subject=a,b reports@example.com", ""},
+     M("reports@example.com"), ""},
     {"v=TLSRPTv1;rua=MAILTO:r@example.com,HTTPS://R.example:8443/x", 0, NULL,
-     "mailto MAILTO:r@example.com r@example.com\nhttps HTTPS://R.example:8443/x", ""},
+     M("r@example.com") "\nhttps HTTPS://R.example:8443/x", ""},
+    /* mailto: is decoded once (RFC 3986, 6068) and the decoded Mailbox is the destination */
+    {"v=TLSRPTv1;rua=mailto:%74lsrpt@pct.example", 0, NULL, M("tlsrpt@pct.example"), ""},
+    {"v=TLSRPTv1;rua=mailto:a%2541@pct.example", 0, NULL, M("a%41@pct.example"), ""},
+    {"v=TLSRPTv1;rua=mailto:%22a%2Cb%22@x.example", 0, NULL, M("\"a,b\"@x.example"), ""},
+    {"v=TLSRPTv1;rua=mailto:%22a%20b%5C%22c%22@x.example?subject=x", 0, NULL,
+     M("\"a b\\\"c\"@x.example"), ""},
+    {"v=TLSRPTv1;rua=mailto:%22a%0Db%22@x.example,mailto:%22a%00b%22@x.example,"
+     "mailto:%22ab@x.example,mailto:%22a%22b@x.example,mailto:ok@x.example",
+     0, NULL, M("ok@x.example"),
+     "skipped \"mailto:%22a%0Db%22@x.example\": not one address local@domain\n"
+     "skipped \"mailto:%22a%00b%22@x.example\": not one address local@domain\n"
+     "skipped \"mailto:%22ab@x.example\": not one address local@domain\n"
+     "skipped \"mailto:%22a%22b@x.example\": not one address local@domain"},
+    {"v=TLSRPTv1;rua=mailto:%22a%2Cb%22@x.example,mailto:%22a%2cb%22@x.example", 0, NULL,
+     M("\"a,b\"@x.example"), "skipped \"mailto:%22a,b%22@x.example\": duplicate"},
     {"v=TLSRPTv1;rua=https://[2001:db8::1]:443/r", 0, NULL, "https https://[2001:db8::1]:443/r",
      ""},
     /* unknown schemes and unusable URIs are skipped and noted */

@@ -94,14 +94,16 @@ datagram() { # DOMAIN RUA
     datagram intranet.example https://intranet.example/tlsrpt
     datagram literal.example https://10.1.2.3/tlsrpt
     datagram inject.example 'mailto:a@b.example%0D%0ABcc:x@evil.example'
+    datagram pct.example 'mailto:%74lsrpt@pct.example'
+    datagram quoted.example 'mailto:%22a%2Cb%22@quoted.example'
 } >"$T/day.jsonl"
 "$TLSRPT" ingest --format libtlsrpt --day "$DAY" "$T/day.jsonl" >/dev/null 2>&1
 
 # First pass, private destinations not allowed: mail goes, https to 127.0.0.1 does not.
 "$TLSRPT" run --day "$DAY" >"$T/run1.out" 2>"$T/run1.err"
 assert_eq "the day is enqueued and every destination tried" \
-"$DAY: 7 reports added to the outbox
-7 delivery attempts made" "$(cat "$T/run1.out")"
+"$DAY: 9 reports added to the outbox
+9 delivery attempts made" "$(cat "$T/run1.out")"
 assert_match "a rua with an encoded CR LF makes its record invalid: no report" \
     "report for inject.example: the TLSRPT record the MTA used is not valid" "$(cat "$T/run1.err")"
 json=$("$TLSRPT" queue --json)
@@ -125,11 +127,30 @@ assert_match "https to loopback is refused unless allowed" "^failed 1 refused: l
 assert_eq "no HTTPS request reached anyone" 0 "$(ls "$T/https" | grep -c body)"
 
 # The message the SMTP sink received.
-assert_eq "both messages, delivered at the same time, reached the SMTP sink" \
+assert_eq "the four messages, delivered at the same time, reached the SMTP sink" \
 "from=noreply-tlsrpt@sender.example
 from=noreply-tlsrpt@sender.example
+from=noreply-tlsrpt@sender.example
+from=noreply-tlsrpt@sender.example
+to=\"a,b\"@quoted.example
 to=tlsrpt@mail.example
-to=tlsrpt@mail2.example" "$(cat "$T/smtp/"*.env | sort)"
+to=tlsrpt@mail2.example
+to=tlsrpt@pct.example" "$(cat "$T/smtp/"*.env | sort)"
+# A percent-encoded rua is decoded once: envelope, To:, outbox all use the Mailbox.
+for case in 'tlsrpt@pct.example pct.example' '"a,b"@quoted.example quoted.example'; do
+    rcpt=${case% *} domain=${case##* }
+    env=$(grep -lxF "to=$rcpt" "$T/smtp/"*.env)
+    assert_eq "$domain: the exact RCPT TO" "RCPT TO:<$rcpt>" \
+        "$(grep '^RCPT' "${env%.env}.cmd")"
+    assert_eq "$domain: the exact To: header" "To: $rcpt" \
+        "$(sed '/^\r\?$/q' "${env%.env}.eml" | tr -d '\r' | grep '^To:')"
+    assert_eq "$domain: the outbox destination is the decoded address" \
+        "mailto:$rcpt delivered" "$(echo "$json" | python3 -c 'import json,sys
+for e in json.load(sys.stdin):
+    if e["policy_domain"] == sys.argv[1]:
+        d = e["destinations"][0]
+        print(d["uri"], d["state"])' "$domain")"
+done
 MSG=$(grep -l '^to=tlsrpt@mail.example$' "$T/smtp/"*.env | sed 's/\.env$/.eml/')
 headers=$(sed '/^\r\?$/q' "$MSG" | tr -d '\r')
 assert_match "From" "^From: noreply-tlsrpt@sender\\.example\$" "$headers"

@@ -21,6 +21,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "delivery.h"
 
 extern char **environ;
@@ -79,13 +80,16 @@ static const char *envelope_problem(const char *address, bool empty_ok)
             return "contains a line break";
         if (c < 0x20 || c == 0x7f)
             return "contains a control character";
-        if (c == ' ')
-            return "contains a space";
-        if (c == '<' || c == '>')
-            return "contains '<' or '>'";
         if (c >= 0x80)
             return "is not ASCII (SMTPUTF8 is not supported)";
     }
+    /* A space or "<" is harmless inside a quoted local part ("a b"@x), nowhere else. */
+    if (tr_mailbox_ok(address))
+        return NULL;
+    if (strchr(address, ' '))
+        return "contains a space";
+    if (strpbrk(address, "<>"))
+        return "contains '<' or '>'";
     if (at == NULL || at == address || at[1] == '\0')
         return "is not of the form local@domain";
     return NULL;

@@ -69,12 +69,14 @@ static int payload_make(struct sched_context *ctx, struct spool_entry *entry, st
     return 0;
 }
 
-/* The addr-spec of a mailto: URI (before any ?hfields). */
+/*
+ * The Mailbox of a mailto: destination: the dns module stored it decoded
+ * and without hfields, so it is used as it is (decoding again would turn a
+ * literal "%41" into "A").
+ */
 static char *mailto_target(const char *uri)
 {
-    const char *address = uri + strlen("mailto:");
-
-    return xstrndup(address, strcspn(address, "?"));
+    return xstrdup(uri + strlen("mailto:"));
 }
 
 static void send_mail(struct sched_context *ctx, const struct spool_entry *entry,
@@ -136,7 +138,7 @@ static void send_mail(struct sched_context *ctx, const struct spool_entry *entry
 /* Over the destination domain's limit for this pass? Counts the attempt if not. */
 static bool rate_exceeded(struct rate *rates, size_t *n_rates, const char *uri, int limit)
 {
-    const char *at = strchr(uri, '@');
+    const char *at = strncmp(uri, "mailto:", 7) == 0 ? strrchr(uri, '@') : NULL;
     const char *host = at ? at + 1 : strstr(uri, "://") ? strstr(uri, "://") + 3 : uri;
     size_t len = strcspn(host, "/?:");
 
