@@ -61,6 +61,9 @@ static const char server_script[] =
     "                      self.headers.get('Content-Type', '-'), body.hex())))\n"
     "        if self.path == '/slow':\n"
     "            time.sleep(4)\n"
+    "        if self.path.startswith('/endless'):\n"
+    "            self.endless()\n"
+    "            return\n"
     "        status, location, text = ANSWERS.get(self.path, (200, '', ''))\n"
     "        self.send_response(status)\n"
     "        if location:\n"
@@ -68,6 +71,20 @@ static const char server_script[] =
     "        self.send_header('Content-Length', str(len(text)))\n"
     "        self.end_headers()\n"
     "        self.wfile.write(text.encode())\n"
+    "    def endless(self):\n"
+    "        # A hostile rua: a status, then headers or a body that never end.\n"
+    "        self.send_response(500 if self.path.endswith('fail') else 200)\n"
+    "        self.send_header('Connection', 'close')\n"
+    "        self.flush_headers()\n"
+    "        try:\n"
+    "            if self.path.startswith('/endless-headers'):\n"
+    "                while True:\n"
+    "                    self.wfile.write(b'X-Junk: ' + b'j' * 1000 + b'\\r\\n')\n"
+    "            self.end_headers()\n"
+    "            while True:\n"
+    "                self.wfile.write(b'overloaded ' * 6000)\n"
+    "        except OSError:\n"
+    "            self.close_connection = True\n"
     "def serve(name):\n"
     "    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
     "    context.load_cert_chain(name + '.pem', name + '.key')\n"
@@ -276,6 +293,38 @@ START_TEST(test_timeout)
     ASSERT_PREFIX(result, DLV_TEMPORARY, "timeout: ");
     ck_assert_int_eq(result.code, 0);
     ck_assert_msg(took >= 900 && took < 3000, "took %lld ms", (long long)took);
+}
+END_TEST
+
+/*
+ * A response that never ends is cut after a few KB and judged by its
+ * status, well before the timeout (the old code read until the timeout).
+ */
+static const struct {
+    const char *url;
+    enum dlv_outcome outcome;
+    int code;
+    const char *error;
+} endless_cases[] = {
+    {"https://localhost:%d/endless-ok", DLV_DELIVERED, 200, "HTTP 200"},
+    {"https://localhost:%d/endless-fail", DLV_TEMPORARY, 500,
+     "HTTP 500: overloaded overloaded overloaded overloaded overloaded overloaded overloaded "
+     "overloaded overloaded overloaded overloaded..."},
+    {"https://localhost:%d/endless-headers-fail", DLV_TEMPORARY, 500, "HTTP 500"},
+};
+
+START_TEST(test_endless_response)
+{
+    struct dlv_https_settings settings = trusting(true);
+    int64_t start = clock_ms();
+
+    settings.timeout_seconds = 20;
+    struct dlv_result result = post(&settings, endless_cases[_i].url);
+    int64_t took = clock_ms() - start;
+    ASSERT_RESULT(result, endless_cases[_i].outcome, endless_cases[_i].code,
+                  endless_cases[_i].error);
+    ck_assert_msg(took < 10000, "took %lld ms: the response was not cut", (long long)took);
+    assert_last_request(strrchr(endless_cases[_i].url, '/'));
 }
 END_TEST
 
@@ -627,6 +676,7 @@ static Suite *https_suite(void)
     tcase_set_timeout(server, 60);
     tcase_add_loop_test(server, test_status, 0, (int)UTIL_ARRAY_LEN(status_cases));
     tcase_add_test(server, test_timeout);
+    tcase_add_loop_test(server, test_endless_response, 0, (int)UTIL_ARRAY_LEN(endless_cases));
     tcase_add_loop_test(server, test_tls_failure, 0, (int)UTIL_ARRAY_LEN(tls_cases));
     tcase_add_loop_test(server, test_refused, 0, (int)UTIL_ARRAY_LEN(refused_cases));
     tcase_add_test(server, test_pinned);
