@@ -250,13 +250,16 @@ static struct dlv_result post(const struct dlv_https_settings *settings, const c
                       (result).error);                                                             \
     } while (0)
 
-/* clang-format off */
-static const struct {
+/* One POST and the outcome it must give. */
+struct status_case {
     const char *url;
     enum dlv_outcome outcome;
     int code;
     const char *error;
-} status_cases[] = {
+};
+
+/* clang-format off */
+static const struct status_case status_cases[] = {
     {"https://localhost:%d/ok", DLV_DELIVERED, 200, "HTTP 200"},
     {"https://localhost:%d/created", DLV_DELIVERED, 201, "HTTP 201"},
     {"https://127.0.0.1:%d/ok", DLV_DELIVERED, 200, "HTTP 200"}, /* the certificate's IP SAN */
@@ -300,12 +303,7 @@ END_TEST
  * A response that never ends is cut after a few KB and judged by its
  * status, well before the timeout (the old code read until the timeout).
  */
-static const struct {
-    const char *url;
-    enum dlv_outcome outcome;
-    int code;
-    const char *error;
-} endless_cases[] = {
+static const struct status_case endless_cases[] = {
     {"https://localhost:%d/endless-ok", DLV_DELIVERED, 200, "HTTP 200"},
     {"https://localhost:%d/endless-fail", DLV_TEMPORARY, 500,
      "HTTP 500: overloaded overloaded overloaded overloaded overloaded overloaded overloaded "
