@@ -1,7 +1,9 @@
 /*
  * control.c - the daemon's end of the control socket: accept, refuse peers
  * that are not root, the daemon user or its group, read one request line
- * without ever blocking the event loop, and answer it (`status`).
+ * without ever blocking the event loop, and answer it (`status`). Idle or
+ * slow clients cannot lock an administrator out (short timeouts, and the
+ * oldest waiting client gives up its slot to a new one).
  */
 #include "config.h"
 
@@ -9,22 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "counters.h"
 #include "ctl.h"
 #include "daemon.h"
 
-#define CONTROL_MAX_CLIENTS 16
-#define CONTROL_TIMEOUT_MS 5000
+#define CONTROL_MAX_CLIENTS 128
+/* tlsrpt writes its request as soon as it is connected: nobody needs long. */
+#define CONTROL_SILENT_MS 1000 /* connected, nothing sent */
+#define CONTROL_STARTED_MS 250 /* the rest of a request line after its first bytes */
 
 struct control_client {
     struct daemon *daemon;
     int fd;
     struct buf request;
+    struct control_client *newer, *older;
 };
 
 static int control_clients;
+/* The clients in order of arrival: when all slots are taken the oldest goes. */
+static struct control_client *oldest_client, *newest_client;
 
 static void client_timeout(void *context);
 
@@ -34,6 +42,14 @@ static void client_close(struct control_client *client)
     loop_timer_cancel(client->daemon->loop, client_timeout, client);
     close(client->fd);
     buf_free(&client->request);
+    if (client->older)
+        client->older->newer = client->newer;
+    else
+        oldest_client = client->newer;
+    if (client->newer)
+        client->newer->older = client->older;
+    else
+        newest_client = client->older;
     free(client);
     control_clients--;
 }
@@ -111,9 +127,13 @@ static void client_readable(int fd, void *context)
     struct ctl_reply reply;
     size_t len;
 
+    bool started = client->request.len > 0;
     int status = ctl_read_request(fd, &client->request);
-    if (status == 0)
+    if (status == 0) {
+        if (!started && client->request.len > 0)
+            loop_timer(client->daemon->loop, CONTROL_STARTED_MS, client_timeout, client);
         return;
+    }
     if (status < 0) {
         client_close(client);
         return;
@@ -150,17 +170,30 @@ static void control_acceptable(int listen_fd, void *context)
             continue;
         }
         if (control_clients >= CONTROL_MAX_CLIENTS) {
-            msg_warn("control: too many clients; closing a connection from pid %ld",
-                     (long)peer.pid);
-            close(fd);
-            continue;
+            /* Counted always, said at most once a minute: a flood must not flood the log. */
+            static time_t last_warning;
+            static unsigned long evicted;
+            evicted++;
+            if (time(NULL) - last_warning >= 60) {
+                msg_warn("control: %d clients waiting; closed the one waiting longest "
+                         "(%lu so far)",
+                         control_clients, evicted);
+                last_warning = time(NULL);
+            }
+            client_close(oldest_client);
         }
         struct control_client *client = xcalloc(1, sizeof(*client));
         client->daemon = d;
         client->fd = fd;
+        client->older = newest_client;
+        if (newest_client)
+            newest_client->newer = client;
+        else
+            oldest_client = client;
+        newest_client = client;
         control_clients++;
         loop_add_fd(d->loop, fd, client_readable, client);
-        loop_timer(d->loop, CONTROL_TIMEOUT_MS, client_timeout, client);
+        loop_timer(d->loop, CONTROL_SILENT_MS, client_timeout, client);
     }
 }
 
