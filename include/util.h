@@ -113,6 +113,23 @@ int unix_socket_bind(const char *path, int type, uid_t owner, gid_t group, mode_
                      char **error_r);
 
 /*
+ * A network endpoint as configurations write it: "host", "host:port",
+ * "[host]" or "[host]:port" (brackets for IPv6, or to mean "this host, no
+ * MX lookup" as Postfix's relayhost does), or a bare IPv6 literal without a
+ * port. With ip_only the host must be an IPv4 or IPv6 literal; otherwise a
+ * name of letters, digits, "-", "_" and "." is also taken. The port is
+ * default_port when none is given. -1 with a static *error_r otherwise.
+ */
+struct endpoint {
+    char host[256];
+    int port;
+    bool ipv6;      /* host is an IPv6 literal */
+    bool bracketed; /* written as [host] */
+};
+int endpoint_parse(const char *text, int default_port, bool ip_only, struct endpoint *out,
+                   const char **error_r);
+
+/*
  * A small poll(2) event loop for single-threaded daemons: file descriptors
  * with a read callback, and one-shot timers.
  */

@@ -252,24 +252,24 @@ END_TEST
 
 static const struct {
     const char *server;
-    bool ok;
+    const char *reason; /* NULL: taken */
 } server_cases[] = {
-    {"127.0.0.1", true},
-    {"127.0.0.1:5353", true},
-    {"::1", true},
-    {"[::1]", true},
-    {"[::1]:5353", true},
-    {"2001:db8::53", true},
-    {"127.0.0.1:", false},
-    {"127.0.0.1:0", false},
-    {"127.0.0.1:65536", false},
-    {"127.0.0.1:53x", false},
-    {"localhost", false},
-    {"localhost:53", false},
-    {"[::1", false},
-    {"[::1]53", false},
-    {"[127.0.0.1.5]:53", false},
-    {"", false},
+    {"127.0.0.1", NULL},
+    {"127.0.0.1:5353", NULL},
+    {"::1", NULL},
+    {"[::1]", NULL},
+    {"[::1]:5353", NULL},
+    {"2001:db8::53", NULL},
+    {"127.0.0.1:", "bad port (1 to 65535)"},
+    {"127.0.0.1:0", "bad port (1 to 65535)"},
+    {"127.0.0.1:65536", "bad port (1 to 65535)"},
+    {"127.0.0.1:53x", "bad port (1 to 65535)"},
+    {"localhost", "not an IP address"},
+    {"localhost:53", "not an IP address"},
+    {"[::1", "missing ']'"},
+    {"[::1]53", "unexpected text after ']'"},
+    {"[127.0.0.1.5]:53", "not an IP address"},
+    {"", "bad host length"},
 };
 
 START_TEST(test_resolver_servers)
@@ -278,15 +278,15 @@ START_TEST(test_resolver_servers)
     char *error = NULL;
     struct dns_resolver *resolver = dns_resolver_create(servers, 1000, &error);
 
-    if (server_cases[_i].ok) {
+    if (server_cases[_i].reason == NULL) {
         ck_assert_ptr_nonnull(resolver);
         dns_resolver_destroy(resolver);
         return;
     }
     ck_assert_ptr_null(resolver);
-    char *expect = xasprintf("DNS server \"%s\": expected an IP address with an optional port, "
-                             "as host, host:port or [IPv6]:port",
-                             server_cases[_i].server);
+    char *expect = xasprintf("DNS server \"%s\": %s; expected an IP address with an optional "
+                             "port, as host, host:port or [IPv6]:port",
+                             server_cases[_i].server, server_cases[_i].reason);
     ck_assert_str_eq(error, expect);
     free(expect);
     free(error);

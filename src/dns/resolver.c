@@ -107,46 +107,24 @@ static void add_server(struct dns_resolver *resolver, ldns_resolver *server)
     resolver->servers[resolver->n_servers++] = server;
 }
 
-/* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal. */
+/* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal: endpoint_parse(). */
 static int parse_server(const char *item, ldns_rdf **address_r, uint16_t *port_r, char **error_r)
 {
-    const char *colon = strrchr(item, ':');
-    char *host;
-    const char *port = NULL;
+    struct endpoint endpoint;
+    const char *problem;
 
-    if (item[0] == '[') {
-        const char *close = strchr(item, ']');
-        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-            goto bad;
-        host = xstrndup(item + 1, (size_t)(close - item - 1));
-        port = close[1] == ':' ? close + 2 : NULL;
-    } else if (colon && strchr(item, ':') == colon) {
-        host = xstrndup(item, (size_t)(colon - item));
-        port = colon + 1;
-    } else {
-        host = xstrdup(item);
+    if (endpoint_parse(item, LDNS_PORT, true, &endpoint, &problem) < 0) {
+        *error_r = xasprintf("DNS server \"%s\": %s; expected an IP address with an optional "
+                             "port, as host, host:port or [IPv6]:port",
+                             item, problem);
+        return -1;
     }
-    *port_r = LDNS_PORT;
-    if (port) {
-        char *end;
-        long value = strtol(port, &end, 10);
-        if (!isdigit((unsigned char)port[0]) || *end != '\0' || value < 1 || value > 65535) {
-            free(host);
-            goto bad;
-        }
-        *port_r = (uint16_t)value;
-    }
-    *address_r = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_A, host);
+    *port_r = (uint16_t)endpoint.port;
+    *address_r = ldns_rdf_new_frm_str(endpoint.ipv6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A,
+                                      endpoint.host);
     if (*address_r == NULL)
-        *address_r = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_AAAA, host);
-    free(host);
-    if (*address_r != NULL)
-        return 0;
-bad:
-    *error_r = xasprintf("DNS server \"%s\": expected an IP address with an optional port, "
-                         "as host, host:port or [IPv6]:port",
-                         item);
-    return -1;
+        msg_panic("ldns refused the address %s that inet_pton took", endpoint.host);
+    return 0;
 }
 
 static int add_system_servers(struct dns_resolver *resolver, int timeout_ms, char **error_r)
