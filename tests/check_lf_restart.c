@@ -458,11 +458,15 @@ START_TEST(test_refused_checkpoints)
     error = restore_error(&setups[0], "{\"lines\": 100}\n", 15);
     ck_assert_str_eq(error, "not a log parser checkpoint");
     free(error);
-    state.data[4] = 2;
+    state.data[4] = 3;
     error = restore_error(&setups[0], state.data, state.len);
-    ck_assert_str_eq(error, "checkpoint version 2, this build reads version 1");
+    ck_assert_str_eq(error, "checkpoint version 3, this build reads versions 1 to 2");
     free(error);
-    state.data[4] = 1;
+    state.data[4] = 0;
+    error = restore_error(&setups[0], state.data, state.len);
+    ck_assert_str_eq(error, "checkpoint version 0, this build reads versions 1 to 2");
+    free(error);
+    state.data[4] = 2;
     state.data[state.len / 2] ^= 0x20;
     error = restore_error(&setups[0], state.data, state.len);
     ck_assert_str_eq(error, "damaged checkpoint (checksum mismatch; cut short?)");

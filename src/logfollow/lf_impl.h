@@ -196,6 +196,7 @@ void lf_put_text(struct buf *out, const char *text);
 struct lf_reader {
     const unsigned char *start, *p, *end;
     char *error;
+    unsigned version; /* of the checkpoint: formats read older ones too */
 };
 bool lf_get_uint(struct lf_reader *reader, const char *what, uint64_t max, uint64_t *value);
 /* An enum or flag set of at most max. */
