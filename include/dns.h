@@ -61,6 +61,7 @@ struct dns_tlsrpt_answer {
     char *qname;               /* _smtp._tls.<domain> */
     char *detail;              /* "NXDOMAIN", "2 TLSRPT records", "SERVFAIL", ... */
     char **txt;                /* every TXT record found, strings joined */
+    size_t *txt_len;           /* the bytes of each (a NUL in a record included) */
     size_t n_txt;
     struct dns_tlsrpt_record record; /* when status == DNS_FOUND */
     time_t expires;            /* cache lifetime from the TTL */

@@ -18,4 +18,11 @@
 int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_rr_type type,
                       ldns_pkt **reply_r, char **error_r);
 
+/*
+ * A TLSRPT record is text: -1 with *error_r (caller frees) naming the first
+ * NUL or control byte (HTAB, white space of the grammar, excepted) and
+ * where it is, so that such a record is refused whole, never used.
+ */
+int dns_text_check(const char *text, size_t len, char **error_r);
+
 #endif

@@ -37,6 +37,7 @@ struct cache_entry {
     char *qname;          /* lower case */
     const char *negative; /* "NXDOMAIN" or "NODATA"; NULL when there were TXT records */
     char **txt;
+    size_t *txt_len; /* NUL bytes included */
     size_t n_txt;
     time_t expires;
     size_t cost; /* bytes held, counted against CACHE_BYTES_MAX */
@@ -59,6 +60,7 @@ struct dns_resolver {
 struct outcome {
     const char *negative;
     char **txt;
+    size_t *txt_len;
     size_t n_txt;
     uint32_t ttl;
 };
@@ -194,6 +196,7 @@ static void cache_unlink(struct dns_resolver *resolver, struct cache_entry *entr
     resolver->bytes_cached -= entry->cost;
     free(entry->qname);
     free_strings(entry->txt, entry->n_txt);
+    free(entry->txt_len);
     free(entry);
 }
 
@@ -220,7 +223,7 @@ static void cache_store(struct dns_resolver *resolver, const char *qname, struct
     size_t cost = sizeof(struct cache_entry) + strlen(qname) + 1;
 
     for (size_t i = 0; i < outcome->n_txt; i++)
-        cost += sizeof(char *) + strlen(outcome->txt[i]) + 1;
+        cost += sizeof(char *) + sizeof(size_t) + outcome->txt_len[i] + 1;
     if (cost > CACHE_BYTES_MAX / 16)
         return; /* one answer may not push out a large part of the cache */
     while (resolver->oldest && (resolver->n_cached >= CACHE_ENTRIES_MAX ||
@@ -232,9 +235,11 @@ static void cache_store(struct dns_resolver *resolver, const char *qname, struct
     entry->qname = xstrdup(qname);
     entry->negative = outcome->negative;
     entry->txt = outcome->txt;
+    entry->txt_len = outcome->txt_len;
     entry->n_txt = outcome->n_txt;
     entry->expires = expires;
     outcome->txt = NULL;
+    outcome->txt_len = NULL;
     outcome->n_txt = 0;
     struct cache_entry **bucket = &resolver->buckets[entry->hash & (CACHE_BUCKETS - 1)];
     entry->next_in_bucket = *bucket;
@@ -289,11 +294,11 @@ static uint32_t negative_ttl(const ldns_pkt *reply)
 }
 
 /*
- * A TXT record's character-strings joined without spaces (RFC 7208 §3.3).
- * A NUL byte, which a C string cannot hold, becomes DEL: both are control
- * characters, refused by the grammar wherever either could appear.
+ * A TXT record's character-strings joined without spaces (RFC 7208 §3.3),
+ * every byte kept (a NUL too: *len says where the text ends), so that a
+ * record with a NUL is refused and shown as it is.
  */
-static char *txt_join(const ldns_rr *rr)
+static char *txt_join(const ldns_rr *rr, size_t *len_r)
 {
     struct buf text;
 
@@ -305,10 +310,10 @@ static char *txt_join(const ldns_rr *rr)
         if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_STR || size == 0)
             continue;
         size_t len = data[0] < size ? data[0] : size - 1;
-        for (size_t j = 1; j <= len; j++)
-            buf_putc(&text, data[j] == 0 ? 0x7f : (char)data[j]);
+        buf_append(&text, data + 1, len);
     }
-    return buf_steal(&text);
+    *len_r = text.len;
+    return text.data ? buf_steal(&text) : xstrdup("");
 }
 
 /* The TXT records at name, after CNAMEs in the answer section. */
@@ -339,7 +344,10 @@ static void read_reply(const ldns_pkt *reply, const ldns_rdf *name, struct outco
         if (!is_rr(rr, LDNS_RR_TYPE_TXT, owner))
             continue;
         outcome->txt = xreallocarray(outcome->txt, outcome->n_txt + 1, sizeof(char *));
-        outcome->txt[outcome->n_txt++] = txt_join(rr);
+        outcome->txt_len =
+            xreallocarray(outcome->txt_len, outcome->n_txt + 1, sizeof(*outcome->txt_len));
+        outcome->txt[outcome->n_txt] = txt_join(rr, &outcome->txt_len[outcome->n_txt]);
+        outcome->n_txt++;
         ttl = min_ttl(ttl, ldns_rr_ttl(rr));
     }
     if (outcome->n_txt == 0) {
@@ -442,15 +450,18 @@ static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
 
 /* Applies §3 to the TXT records: exactly one beginning "v=TLSRPTv1;", and valid. */
 static void decide(struct dns_tlsrpt_answer *answer, const char *negative, char *const *txt,
-                   size_t n_txt, size_t max_rua)
+                   const size_t *txt_len, size_t n_txt, size_t max_rua)
 {
     size_t candidates = 0, chosen = 0;
     char *error;
 
     answer->txt = n_txt ? xcalloc(n_txt, sizeof(char *)) : NULL;
+    answer->txt_len = n_txt ? xcalloc(n_txt, sizeof(size_t)) : NULL;
     answer->n_txt = n_txt;
     for (size_t i = 0; i < n_txt; i++) {
-        answer->txt[i] = xstrdup(txt[i]);
+        answer->txt[i] = xmalloc(txt_len[i] + 1);
+        memcpy(answer->txt[i], txt[i], txt_len[i] + 1);
+        answer->txt_len[i] = txt_len[i];
         if (strncmp(txt[i], TLSRPT_PREFIX, strlen(TLSRPT_PREFIX)) == 0) {
             candidates++;
             chosen = i;
@@ -463,7 +474,8 @@ static void decide(struct dns_tlsrpt_answer *answer, const char *negative, char 
         answer->detail = xstrdup("no TLSRPT record");
     else if (candidates > 1)
         answer->detail = xasprintf("%zu TLSRPT records", candidates);
-    else if (dns_tlsrpt_parse(txt[chosen], max_rua, &answer->record, &error) < 0) {
+    else if (dns_text_check(txt[chosen], txt_len[chosen], &error) < 0 ||
+             dns_tlsrpt_parse(txt[chosen], max_rua, &answer->record, &error) < 0) {
         answer->detail = xasprintf("invalid TLSRPT record: %s", error);
         free(error);
     } else {
@@ -500,7 +512,7 @@ void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t
     }
     const struct cache_entry *cached = cache_find(resolver, answer->qname, now);
     if (cached) {
-        decide(answer, cached->negative, cached->txt, cached->n_txt, max_rua);
+        decide(answer, cached->negative, cached->txt, cached->txt_len, cached->n_txt, max_rua);
         answer->expires = cached->expires;
         return;
     }
@@ -517,11 +529,12 @@ void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t
         answer->detail = error;
         return;
     }
-    decide(answer, outcome.negative, outcome.txt, outcome.n_txt, max_rua);
+    decide(answer, outcome.negative, outcome.txt, outcome.txt_len, outcome.n_txt, max_rua);
     answer->expires = now + (time_t)outcome.ttl;
     if (outcome.ttl > 0)
         cache_store(resolver, answer->qname, &outcome, answer->expires);
     free_strings(outcome.txt, outcome.n_txt);
+    free(outcome.txt_len);
 }
 
 void dns_tlsrpt_answer_free(struct dns_tlsrpt_answer *answer)
@@ -531,6 +544,7 @@ void dns_tlsrpt_answer_free(struct dns_tlsrpt_answer *answer)
     free(answer->qname);
     free(answer->detail);
     free_strings(answer->txt, answer->n_txt);
+    free(answer->txt_len);
     dns_tlsrpt_record_free(&answer->record);
     memset(answer, 0, sizeof(*answer));
 }

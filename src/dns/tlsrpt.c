@@ -12,6 +12,7 @@
 
 #include "core.h"
 #include "dns.h"
+#include "dns_impl.h"
 #include "util.h"
 
 #define TLSRPT_VERSION "v=TLSRPTv1"
@@ -395,6 +396,20 @@ static int parse_fields(struct parser *parser, const char *text, char **error_r)
     return 0;
 }
 
+int dns_text_check(const char *text, size_t len, char **error_r)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            *error_r = xasprintf("control character 0x%02X at byte %zu: a record with a NUL or "
+                                 "control character is refused whole",
+                                 c, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int dns_tlsrpt_parse(const char *text, size_t max_rua, struct dns_tlsrpt_record *record,
                      char **error_r)
 {
@@ -410,6 +425,8 @@ int dns_tlsrpt_parse(const char *text, size_t max_rua, struct dns_tlsrpt_record 
         *error_r = xstrdup("does not begin with \"" TLSRPT_PREFIX "\"");
         return -1;
     }
+    if (dns_text_check(text, strlen(text), error_r) < 0)
+        return -1;
     record->text = xstrdup(text);
     if (parse_fields(&parser, text, error_r) < 0) {
         dns_tlsrpt_record_free(record);
