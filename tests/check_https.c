@@ -364,16 +364,16 @@ static const struct {
     const char *error;
 } refused_cases[] = {
     {"https://127.0.0.1:%d/ok",
-     "refused: 127.0.0.1 is not a public address (loopback 127.0.0.0/8)" PRIVATE_HINT},
+     "127.0.0.1 is not a public address (loopback 127.0.0.0/8)" PRIVATE_HINT},
     {"https://10.1.2.3/?%d",
-     "refused: 10.1.2.3 is not a public address (private 10.0.0.0/8)" PRIVATE_HINT},
-    {"https://[::1]:%d/ok", "refused: ::1 is not a public address (loopback ::1/128)" PRIVATE_HINT},
-    {"https://[::ffff:127.0.0.1]:%d/ok", "refused: ::ffff:127.0.0.1 is not a public address "
+     "10.1.2.3 is not a public address (private 10.0.0.0/8)" PRIVATE_HINT},
+    {"https://[::1]:%d/ok", "::1 is not a public address (loopback ::1/128)" PRIVATE_HINT},
+    {"https://[::ffff:127.0.0.1]:%d/ok", "::ffff:127.0.0.1 is not a public address "
      "(IPv4-mapped, loopback 127.0.0.0/8)" PRIVATE_HINT},
     {"https://0x7f.1:%d/ok",
-     "refused: 127.0.0.1 is not a public address (loopback 127.0.0.0/8)" PRIVATE_HINT},
+     "127.0.0.1 is not a public address (loopback 127.0.0.0/8)" PRIVATE_HINT},
     {"https://169.254.169.254/?%d",
-     "refused: 169.254.169.254 is not a public address (link-local 169.254.0.0/16)" PRIVATE_HINT},
+     "169.254.169.254 is not a public address (link-local 169.254.0.0/16)" PRIVATE_HINT},
     {"http://localhost:%d/ok", "bad URI \"http://localhost:%d/ok\": only https: is used"},
     {"ftp://localhost:%d/", "bad URI \"ftp://localhost:%d/\": only https: is used"},
     {"https://tilde~host.example:%d/", "bad URI \"https://tilde~host.example:%d/\": the host is "
@@ -395,7 +395,7 @@ START_TEST(test_refused)
     if (_i == 0) {
         /* localhost through getaddrinfo() is loopback too. */
         result = post(&settings, "https://localhost:%d/ok");
-        ASSERT_PREFIX(result, DLV_REFUSED, "refused: localhost resolves to ");
+        ASSERT_PREFIX(result, DLV_REFUSED, "localhost resolves to ");
     }
     free(error);
 }
@@ -466,7 +466,7 @@ START_TEST(test_resolve_outcomes)
     ASSERT_RESULT(result, DLV_TEMPORARY, 0, "cannot resolve flaky.example: SERVFAIL");
     result = post_resolved(fixed_resolve, &mixed, false, "https://mixed.example:%d/ok");
     ASSERT_RESULT(result, DLV_REFUSED, 0,
-                  "refused: mixed.example resolves to 10.0.0.1 (private 10.0.0.0/8)" PRIVATE_HINT);
+                  "mixed.example resolves to 10.0.0.1 (private 10.0.0.0/8)" PRIVATE_HINT);
 }
 END_TEST
 
@@ -646,11 +646,11 @@ START_TEST(test_dns_destinations)
     result = post_resolved(dns_resolve, resolver, false, "https://private.example:%d/ok");
     ASSERT_RESULT(
         result, DLV_REFUSED, 0,
-        "refused: private.example resolves to 192.168.1.10 (private 192.168.0.0/16)" PRIVATE_HINT);
+        "private.example resolves to 192.168.1.10 (private 192.168.0.0/16)" PRIVATE_HINT);
     result = post_resolved(dns_resolve, resolver, false, "https://reports.example:%d/ok");
     ASSERT_RESULT(
         result, DLV_REFUSED, 0,
-        "refused: reports.example resolves to 127.0.0.1 (loopback 127.0.0.0/8)" PRIVATE_HINT);
+        "reports.example resolves to 127.0.0.1 (loopback 127.0.0.0/8)" PRIVATE_HINT);
     result = post_resolved(dns_resolve, resolver, true, "https://nx.example:%d/ok");
     ASSERT_RESULT(result, DLV_PERMANENT, 0, "no such host: nx.example has no IPv4 or IPv6 address");
     result = post_resolved(dns_resolve, resolver, true, "https://servfail.example:%d/ok");

@@ -155,4 +155,16 @@ $SAMPLE: 10 datagrams, 7 accepted, 3 rejected
 total: 7 datagrams counted for 2026-01-15, 3 rejected (bad-json 1, unknown-dpv 1, bad-code 1)" "$out"
 assert_match "ingested events are dated --day" '"total-successful-session-count": 2,' \
     "$("$TLSRPT" counters --day 2026-01-15 --domain example.com --json)"
+
+# A full table: 1024 keys, then 1024 overflow records, then nowhere. Each kind said as it is.
+for i in $(seq 1 2100); do
+    printf '{"dpv":"1","d":"d%d.example","policies":[{"policy-type":9,"t":0,"f":0}]}\n' "$i"
+done >"$T/full.jsonl"
+out=$("$TLSRPT" -o counter_table_entries=1024 ingest --format libtlsrpt --day 2026-01-16 \
+    "$T/full.jsonl" 2>/dev/null)
+assert_eq "ingest says how many went to the overflow record and how many were stored nowhere" \
+"$T/full.jsonl: 2100 datagrams, 2100 accepted, 0 rejected, 1024 only in the overflow record (table full), 52 stored nowhere (table and overflow record full; counted as lost_events)
+total: 2100 datagrams counted for 2026-01-16, 0 rejected" "$out"
+assert_match "and the table counts the same lost events" '"lost_events": 52' \
+    "$("$TLSRPT" counters --day 2026-01-16 --json)"
 finish

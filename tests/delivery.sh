@@ -106,6 +106,10 @@ assert_eq "the day is enqueued and every destination tried" \
 9 delivery attempts made" "$(cat "$T/run1.out")"
 assert_match "a rua with an encoded CR LF makes its record invalid: no report" \
     "report for inject.example: the TLSRPT record the MTA used is not valid" "$(cat "$T/run1.err")"
+assert_match "the log line says refused once, then why" \
+    "report [^ ]+ to https://intranet\\.example/tlsrpt: refused: intranet\\.example resolves to 192\\.168\\.1\\.10" \
+    "$(cat "$T/run1.err")"
+assert_eq "never refused: refused:" 0 "$(grep -c 'refused: refused' "$T/run1.err")"
 json=$("$TLSRPT" queue --json)
 state_of() { # DOMAIN -> "state attempts last_error" of its first destination
     echo "$json" | python3 -c 'import json,sys

@@ -135,10 +135,10 @@ static int resolve_and_check(const struct dlv_https_settings *settings,
             continue;
         dlv_address_text((const struct sockaddr *)&addresses[i], text, sizeof(text));
         if (target->literal)
-            set_result(result, DLV_REFUSED, 0, "refused: %s is not a public address (%s); %s", text,
+            set_result(result, DLV_REFUSED, 0, "%s is not a public address (%s); %s", text,
                        reason, PRIVATE_HINT);
         else
-            set_result(result, DLV_REFUSED, 0, "refused: %s resolves to %s (%s); %s", target->host,
+            set_result(result, DLV_REFUSED, 0, "%s resolves to %s (%s); %s", target->host,
                        text, reason, PRIVATE_HINT);
         return -1;
     }
@@ -180,11 +180,11 @@ static curl_socket_t open_socket(void *context, curlsocktype purpose, struct cur
         known = dlv_address_equal(to, (const struct sockaddr *)&transfer->checked[i]);
     if (purpose != CURLSOCKTYPE_IPCXN || !known) {
         snprintf(transfer->refused, sizeof(transfer->refused),
-                 "refused: connection to %s, which was not checked for %s", text, transfer->host);
+                 "connection to %s, which was not checked for %s", text, transfer->host);
         return CURL_SOCKET_BAD;
     }
     if (!transfer->settings->allow_private && dlv_address_refusal(to, reason, sizeof(reason))) {
-        snprintf(transfer->refused, sizeof(transfer->refused), "refused: connection to %s (%s); %s",
+        snprintf(transfer->refused, sizeof(transfer->refused), "connection to %s (%s); %s",
                  text, reason, PRIVATE_HINT);
         return CURL_SOCKET_BAD;
     }

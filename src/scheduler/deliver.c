@@ -235,12 +235,19 @@ static void record_outcome(struct sched_context *ctx, const struct spool_suppres
     }
     case DLV_PERMANENT:
         update_suppression(ctx, d->uri, true, now);
-        /* fall through */
-    case DLV_REFUSED:
         d->state = SPOOL_FAILED;
         d->next_try = 0;
         set_error(d, result->error);
         return;
+    case DLV_REFUSED: {
+        /* The outcome is not in the error text: said once here, once in the log line. */
+        char *text = xasprintf("refused: %s", result->error);
+        d->state = SPOOL_FAILED;
+        d->next_try = 0;
+        set_error(d, text);
+        free(text);
+        return;
+    }
     }
 }
 
