@@ -414,12 +414,12 @@ static const struct {
 START_TEST(test_quoted_local_part)
 {
     struct dlv_message m = sample();
-    struct buf out;
+    struct buf out = {0};
     char *error = NULL;
 
     m.to = "\"a,b \\\"c\"@example.net";
-    buf_init(&out);
-    ck_assert_msg(dlv_message_build(&m, &out, &error) == 0, "%s", error);
+    int status = dlv_message_build(&m, &out, &error);
+    ck_assert_msg(status == 0, "%s", error);
     ck_assert_ptr_nonnull(strstr(buf_cstr(&out), "\r\nTo: \"a,b \\\"c\"@example.net\r\n"));
     buf_free(&out);
 }
