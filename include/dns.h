@@ -95,4 +95,31 @@ struct sockaddr_storage;
 int dns_lookup_addresses(struct dns_resolver *resolver, const char *host,
                          struct sockaddr_storage *addresses, size_t max, char **error_r);
 
+/*
+ * Other record types, for the MTA-STS policy service (RFC 8461): TXT at
+ * _mta-sts.<domain>, MX of a domain, TLSA at _25._tcp.<host> (DANE first).
+ */
+enum dns_rr_kind {
+    DNS_RR_TXT,  /* records: character-strings joined */
+    DNS_RR_MX,   /* records: "PREFERENCE host" (lower case, no trailing dot) */
+    DNS_RR_TLSA, /* records: "USAGE SELECTOR MTYPE hexdata" (hex lower case) */
+};
+struct dns_records {
+    enum dns_status status; /* FOUND (n_records > 0), NONE (NXDOMAIN, NODATA), TEMPFAIL */
+    char *detail;           /* "3 records", "NXDOMAIN", "SERVFAIL", ... */
+    char **records;
+    size_t n_records;
+    bool secure;            /* the answer had the AD bit: DNSSEC-validated by the server */
+    time_t expires;
+};
+/*
+ * Looks up records of `kind` at name (an A-label name, CNAMEs in the answer
+ * followed), asking with the AD bit set so a validating server says whether
+ * it validated the answer. Cached within the TTL like dns_lookup_tlsrpt;
+ * at most 64 records are kept. Not thread-safe (nor is the resolver).
+ */
+void dns_lookup_records(struct dns_resolver *resolver, const char *name, enum dns_rr_kind kind,
+                        struct dns_records *answer);
+void dns_records_free(struct dns_records *answer);
+
 #endif

@@ -18,7 +18,8 @@ dns:util.h core.h dns.h
 spool:util.h spool.h
 scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h scheduler.h
 delivery:util.h core.h dns.h delivery.h
-logfollow:util.h core.h counters.h logfollow.h"
+logfollow:util.h core.h counters.h logfollow.h
+policy:util.h core.h cfg.h counters.h dns.h policy.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

@@ -5,6 +5,9 @@
 #ifndef TLSRPT_DNS_IMPL_H
 #define TLSRPT_DNS_IMPL_H
 
+#include <stdbool.h>
+#include <time.h>
+
 #include <ldns/ldns.h>
 
 #include "dns.h"
@@ -24,5 +27,29 @@ int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_
  * where it is, so that such a record is refused whole, never used.
  */
 int dns_text_check(const char *text, size_t len, char **error_r);
+
+/* The same with other header flags, e.g. LDNS_RD | LDNS_AD to learn whether
+   the server validated the answer (RFC 6840 §5.7). */
+int dns_query_servers_flags(struct dns_resolver *resolver, const ldns_rdf *name,
+                            ldns_rr_type type, uint16_t flags, ldns_pkt **reply_r,
+                            char **error_r);
+
+/*
+ * The TTL cache, shared by every lookup: key is the TXT qname for
+ * dns_lookup_tlsrpt, "TYPE qname" for dns_lookup_records. dns_cache_get
+ * points into the cache (valid until the next put); dns_cache_put takes
+ * records over (and frees them when not kept).
+ */
+struct dns_cached {
+    const char *negative; /* "NXDOMAIN", "NODATA" or NULL */
+    char *const *records;
+    size_t n_records;
+    bool secure;
+    time_t expires;
+};
+bool dns_cache_get(struct dns_resolver *resolver, const char *key, time_t now,
+                   struct dns_cached *cached);
+void dns_cache_put(struct dns_resolver *resolver, const char *key, const char *negative,
+                   char **records, size_t n_records, bool secure, time_t expires);
 
 #endif

@@ -40,6 +40,7 @@ struct cache_entry {
     size_t *txt_len; /* NUL bytes included */
     size_t n_txt;
     time_t expires;
+    bool secure; /* the answer had the AD bit (dns_lookup_records) */
     size_t cost; /* bytes held, counted against CACHE_BYTES_MAX */
 };
 
@@ -63,6 +64,7 @@ struct outcome {
     size_t *txt_len;
     size_t n_txt;
     uint32_t ttl;
+    bool secure;
 };
 
 const char *dns_status_name(enum dns_status status)
@@ -238,6 +240,7 @@ static void cache_store(struct dns_resolver *resolver, const char *qname, struct
     entry->txt_len = outcome->txt_len;
     entry->n_txt = outcome->n_txt;
     entry->expires = expires;
+    entry->secure = outcome->secure;
     outcome->txt = NULL;
     outcome->txt_len = NULL;
     outcome->n_txt = 0;
@@ -252,6 +255,31 @@ static void cache_store(struct dns_resolver *resolver, const char *qname, struct
     resolver->newest = entry;
     resolver->n_cached++;
     resolver->bytes_cached += cost;
+}
+
+bool dns_cache_get(struct dns_resolver *resolver, const char *key, time_t now,
+                   struct dns_cached *cached)
+{
+    const struct cache_entry *entry = cache_find(resolver, key, now);
+
+    if (entry == NULL)
+        return false;
+    cached->negative = entry->negative;
+    cached->records = entry->txt;
+    cached->n_records = entry->n_txt;
+    cached->secure = entry->secure;
+    cached->expires = entry->expires;
+    return true;
+}
+
+void dns_cache_put(struct dns_resolver *resolver, const char *key, const char *negative,
+                   char **records, size_t n_records, bool secure, time_t expires)
+{
+    struct outcome outcome = {.negative = negative, .txt = records, .n_txt = n_records,
+                              .secure = secure};
+
+    cache_store(resolver, key, &outcome, expires);
+    free_strings(outcome.txt, outcome.n_txt);
 }
 
 void dns_resolver_destroy(struct dns_resolver *resolver)
@@ -401,6 +429,13 @@ static char *rcode_error(ldns_pkt_rcode rcode)
 int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_rr_type type,
                       ldns_pkt **reply_r, char **error_r)
 {
+    return dns_query_servers_flags(resolver, name, type, LDNS_RD, reply_r, error_r);
+}
+
+int dns_query_servers_flags(struct dns_resolver *resolver, const ldns_rdf *name,
+                            ldns_rr_type type, uint16_t flags, ldns_pkt **reply_r,
+                            char **error_r)
+{
     char *error = NULL;
 
     for (size_t i = 0; i < resolver->n_servers; i++) {
@@ -409,7 +444,7 @@ int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_
         /* ldns marks a server that failed once as unreachable for good. */
         ldns_resolver_set_nameserver_rtt(server, 0, LDNS_RESOLV_RTT_MIN);
         ldns_status status =
-            ldns_resolver_prepare_query_pkt(&query, server, name, type, LDNS_RR_CLASS_IN, LDNS_RD);
+            ldns_resolver_prepare_query_pkt(&query, server, name, type, LDNS_RR_CLASS_IN, flags);
         if (status == LDNS_STATUS_OK)
             status = ldns_resolver_send_pkt(&reply, server, query);
         free(error);

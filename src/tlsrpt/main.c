@@ -36,6 +36,8 @@ static const struct command commands[] = {
      "report [--day D] [--domain X] [--pretty] [--out DIR]   the reports a day gives"},
     {"run", cmd_run, "run [--day D] [--dry-run]   build finished days into the outbox now"},
     {"status", cmd_status, "status [--json]   ask the daemon how it is doing"},
+    {"sts", cmd_sts,
+     "sts DOMAIN | sts cache [--json] | sts flush DOMAIN   the MTA-STS policy service's view"},
     {"suppress", cmd_suppress,
      "suppress list | add RUA [--until D] | del RUA   destinations that get no reports"},
 };

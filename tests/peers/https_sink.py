@@ -4,6 +4,11 @@
 Answers POSTs by path: /ok 200, /created 201, /fail 500, /busy 429,
 /gone 404, /redirect 302; saves each request as DIR/N.body with its
 Content-Type in DIR/N.type. Writes its port to --port-file.
+
+GETs serve MTA-STS policies: the answer for Host H is the file DIR/H, its
+first line "STATUS CONTENT-TYPE" ("-": no Content-Type header), the rest
+the body ("BIG" sends 70,000 bytes); no file: 404. Each GET is appended to
+DIR/requests.log ("HOST PATH") before the answer, so tests can count them.
 """
 import argparse
 import http.server
@@ -33,6 +38,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "https://127.0.0.1/elsewhere")
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def do_GET(self):
+        host = self.headers.get("Host", "").rsplit(":", 1)[0]
+        with self.server.lock:
+            with open(os.path.join(self.server.dir, "requests.log"), "a") as f:
+                f.write("%s %s\n" % (host, self.path))
+        path = os.path.join(self.server.dir, host)
+        status, ctype, body = 404, "text/plain", b"not found\n"
+        if "/" not in host and not host.startswith(".") and os.path.isfile(path):
+            with open(path, "rb") as f:
+                head, _, body = f.read().partition(b"\n")
+            status, ctype = head.decode().split(" ", 1)
+            if body.strip() == b"BIG":
+                body = b"version: STSv1\n" + b"x" * 70000
+        self.send_response(int(status))
+        if ctype != "-":
+            self.send_header("Content-Type", ctype)
+        if 300 <= int(status) < 400:
+            self.send_header("Location", "https://127.0.0.1/elsewhere")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass

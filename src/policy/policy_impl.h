@@ -1,0 +1,130 @@
+/*
+ * policy_impl.h - what the files of the policy module share: the HTTPS
+ * fetch of a policy body and the on-disk cache entry format.
+ */
+#ifndef TLSRPT_POLICY_IMPL_H
+#define TLSRPT_POLICY_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "counters.h"
+#include "dns.h"
+#include "policy.h"
+#include "util.h"
+
+/* How a fetch failed, as RFC 8460 §4.3.2 names the result. */
+enum pol_failure {
+    POL_FAIL_NONE = 0,
+    POL_FAIL_FETCH,   /* sts-policy-fetch-error */
+    POL_FAIL_INVALID, /* sts-policy-invalid */
+    POL_FAIL_WEBPKI,  /* sts-webpki-invalid */
+};
+#define POL_FAIL_COUNT 4
+const char *pol_failure_name(enum pol_failure failure);
+int pol_failure_from_name(const char *name, enum pol_failure *failure);
+
+struct pol_fetch_settings {
+    const char *ca_file; /* extra trust, "" for none */
+    int port;            /* 443 but in tests */
+    int timeout_seconds;
+};
+
+/*
+ * GETs https://mta-sts.DOMAIN/.well-known/mta-sts.txt from the given
+ * addresses only (pinned with CURLOPT_RESOLVE; curl never resolves names):
+ * certificate verified against the system store plus ca_file, SNI, no
+ * redirects, 200 only, text/plain, at most POL_BODY_MAX bytes. The body in
+ * *body, or the failure kind with *error_r (caller frees). Thread-safe.
+ */
+enum pol_failure pol_fetch(const struct pol_fetch_settings *settings, const char *domain,
+                           const struct sockaddr_storage *addresses, size_t n_addresses,
+                           struct buf *body, char **error_r);
+/* curl_global_init, once per process; called by pol_service_create. */
+void pol_fetch_init(void);
+
+/* One cached domain, as kept in memory and written to $state_directory/sts/DOMAIN. */
+struct pol_entry {
+    struct pol_entry *next_in_bucket;
+    struct pol_entry *older, *newer; /* by last use: the oldest is evicted first */
+    uint64_t hash;
+    char *domain;
+    char id[POL_ID_MAX + 1]; /* of the policy held; "" when none */
+    char *policy_text;       /* NULL when none */
+    struct pol_policy policy;
+    time_t fetched;
+    time_t last_used;
+    enum pol_failure failure; /* of the last fetch; NONE when it worked */
+    char *last_error;         /* NULL when the last fetch worked */
+    char failed_id[POL_ID_MAX + 1]; /* the TXT id the failed fetch was for */
+    time_t next_retry;
+    long retry_delay;
+    bool fetching; /* a thread is fetching it now */
+};
+
+/* The file text of an entry, and back; -1 with *error_r for a damaged file. */
+void pol_entry_format(const struct pol_entry *entry, struct buf *out);
+int pol_entry_parse(const char *text, size_t len, struct pol_entry *entry, char **error_r);
+void pol_entry_clear(struct pol_entry *entry);
+
+/*
+ * The in-memory cache (cache.c): a hash map by domain with a list by last
+ * use, mirrored in dir/DOMAIN.sts. The caller holds the service's lock.
+ */
+struct pol_cache {
+    char *dir;
+    size_t max_entries;
+    struct pol_entry **buckets;
+    size_t n_buckets; /* power of two */
+    struct pol_entry *oldest, *newest;
+    size_t n_entries;
+};
+/* Reads every DOMAIN.sts of dir (damaged files are moved aside with a warning). */
+void pol_cache_open(struct pol_cache *cache, const char *dir, size_t max_entries);
+void pol_cache_close(struct pol_cache *cache);
+struct pol_entry *pol_cache_find(struct pol_cache *cache, const char *domain);
+/* A new empty entry for domain, evicting the least recently used beyond max_entries. */
+struct pol_entry *pol_cache_add(struct pol_cache *cache, const char *domain);
+/* Marks entry used now (the newest). */
+void pol_cache_touch(struct pol_cache *cache, struct pol_entry *entry, time_t now);
+/* Writes entry's file; a failure is logged (the memory copy still serves). */
+void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry);
+/* Removes entry from memory and disk. */
+int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **error_r);
+
+/* The service object, shared by service.c (lookups) and view.c (stats, cache, sessions). */
+struct pol_stats_counts {
+    uint64_t lookups, cache_hits, fetches, fetch_ok, answered_dane, answered_enforce,
+        answered_testing, answered_notfound, answered_temp, counted;
+    uint64_t failures[POL_FAIL_COUNT];
+};
+
+struct pol_service {
+    char *counters_dir;
+    struct ctr_limits limits;
+    bool attributes;
+    bool no_counting;
+    struct pol_fetch_settings fetch;
+    char *ca_file;
+    struct dns_resolver *resolver;
+    pthread_mutex_t dns_lock; /* the resolver and its cache are not thread-safe */
+    pthread_mutex_t lock;     /* the cache, the stats, the counter table */
+    pthread_cond_t fetch_done;
+    struct pol_cache cache;
+    struct ctr_table *table;
+    struct pol_stats_counts stats;
+};
+
+/* A DNS lookup through the service's resolver (serialized: it is not thread-safe). */
+void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
+                     struct dns_records *answer);
+/* Lower case without a trailing dot into out; false when not a host name. */
+bool pol_domain_normalize(const char *domain, char out[TR_MAX_DOMAIN + 1]);
+
+#endif
