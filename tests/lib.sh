@@ -15,8 +15,10 @@ T=$(mktemp -d "/tmp/tlsrpt-$TEST_NAME.XXXXXX")
 chmod 755 "$T"
 DAEMON_PID=
 DNS_PID=
+WEB_PID=
 cleanup() {
     [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null
+    [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
@@ -123,6 +125,44 @@ stop_daemon() {
     wait "$DAEMON_PID"
     DAEMON_STATUS=$?
     DAEMON_PID=
+}
+
+# dns_entry RCODE QNAME TYPE [SECTION RECORDS]: one entry of an ldns-testns
+# data file on stdout, e.g. dns_entry NOERROR a.example. A ANSWER "a.example. 0 IN A 127.0.0.1"
+dns_entry() {
+    printf 'ENTRY_BEGIN\nMATCH opcode qtype qname\nADJUST copy_id\nREPLY QR RD RA %s\n' "$1"
+    printf 'SECTION QUESTION\n%s IN %s\n' "$2" "$3"
+    [ $# -lt 5 ] || printf 'SECTION %s\n%s\n' "$4" "$5"
+    printf 'ENTRY_END\n'
+}
+
+# start_sts_web [--port PORT] DOMAIN...: tests/peers/https_sink.py serving
+# MTA-STS policies from $T/web (a file mta-sts.DOMAIN each) with a certificate
+# for every mta-sts.DOMAIN from a CA made for this run ($T/ca.pem); sets
+# WEB_PID and WEB_PORT.
+start_sts_web() {
+    web_port=0
+    if [ "$1" = --port ]; then web_port=$2; shift 2; fi
+    command -v openssl >/dev/null 2>&1 || skip "openssl not found"
+    san=""
+    for name in "$@"; do san="$san${san:+, }DNS:mta-sts.$name"; done
+    (
+        cd "$T" || exit 1
+        KEY='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'
+        openssl req -x509 $KEY -days 2 -subj "/CN=$TEST_NAME test CA" -keyout ca.key -out ca.pem \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+        printf 'subjectAltName = %s\nextendedKeyUsage = serverAuth\n' "$san" >srv.ext
+        openssl req -new $KEY -subj '/CN=mta-sts test' -keyout srv.key -out srv.csr
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile srv.ext -out srv.pem
+    ) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; exit 1; }
+    mkdir -p "$T/web"
+    python3 "$top_srcdir/tests/peers/https_sink.py" --dir "$T/web" --port-file "$T/web.port" \
+        --port "$web_port" --cert "$T/srv.pem" --key "$T/srv.key" >"$T/web.log" 2>&1 &
+    WEB_PID=$!
+    for _ in $(seq 1 300); do [ -s "$T/web.port" ] && break; sleep 0.1; done
+    [ -s "$T/web.port" ] || { echo "https_sink.py did not start:"; cat "$T/web.log"; exit 1; }
+    WEB_PORT=$(cat "$T/web.port")
 }
 
 # start_dns DATAFILE: ldns-testns on 127.0.0.1 and a random free port (DNS_PORT).

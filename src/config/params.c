@@ -80,6 +80,18 @@ const struct cfg_param cfg_params[] = {
      "at most this many rua destinations of one TLSRPT record are used"},
     {"organization_name", CFG_STRING, "", 0, 0,
      "RFC 8460 organization-name of the reporting organization"},
+    {"policy_idle_timeout", CFG_TIME, "300s", 1, 1 * DAYS,
+     "a policy socket client connection idle this long is closed (Postfix's own is 100s)"},
+    {"policy_max_connections", CFG_INT, "500", 1, 100000,
+     "policy socket client connections open at once (one per smtp process); more are refused"},
+    {"policy_socket", CFG_STRING, "", 0, 0,
+     "MTA-STS socketmap for smtp_tls_policy_maps: an absolute path (unix) or inet:HOST:PORT, "
+     "inet:[IPV6]:PORT with a numeric address (empty: off)"},
+    {"policy_socket_group", CFG_STRING, "postfix", 0, 0,
+     "group that may connect to a unix policy socket (empty: the group of tlsrptd_user)"},
+    {"policy_socket_mode", CFG_MODE, "0660", 0, 0, "permissions of a unix policy socket"},
+    {"policy_threads", CFG_INT, "8", 1, 256,
+     "policy lookups answered at the same time (each may wait on DNS and HTTPS)"},
     {"policy_tlsrpt_attributes", CFG_BOOL, "no", 0, 0,
      "MTA-STS answers carry TLSRPT policy attributes (Postfix >= 3.10 only; then Postfix "
      "counts fetch failures itself)"},

@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,28 +15,12 @@
 /* Below this many queued datagrams, a burst from Postfix overflows the kernel queue. */
 #define QLEN_WARN_BELOW 512
 
-static gid_t socket_group(struct daemon *d)
-{
-    const char *name = cfg_str(d->cfg, "collector_socket_group");
-    struct group *gr;
-
-    if (name[0] == '\0')
-        return d->gid;
-    if ((gr = getgrnam(name)) == NULL) {
-        msg_warn("%s: collector_socket_group = %s: no such group; the collector socket gets "
-                 "the group of %s instead (Postfix may not be able to send to it)",
-                 cfg_path(d->cfg), name, d->user);
-        return d->gid;
-    }
-    return gr->gr_gid;
-}
-
 void collect_open(struct daemon *d)
 {
     struct collector_settings settings = {
         .socket_path = cfg_str(d->cfg, "collector_socket"),
         .owner = d->uid,
-        .group = socket_group(d),
+        .group = privs_socket_group(d, "collector_socket_group", "collector socket"),
         .mode = cfg_mode(d->cfg, "collector_socket_mode"),
         .max_datagram_size = cfg_size(d->cfg, "collector_max_datagram_size"),
         .ring_size = cfg_size(d->cfg, "collector_buffer_size"),

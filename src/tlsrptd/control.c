@@ -107,6 +107,7 @@ static void handle_status(struct daemon *d, struct ctl_reply *reply)
     ctl_reply_add(reply, "control.refused", "%lu", d->control_refused);
     collect_status(d, reply);
     follow_status(d, reply);
+    policy_status(d, reply);
     schedule_status(d, reply);
     status_counters(d, reply);
 }

@@ -32,6 +32,8 @@ struct daemon {
     char *counters_dir;
     struct collector *collector;
     struct lf_follower *follower;
+    struct smap_server *policy_server; /* policy_socket, when set */
+    struct pol_service *policy_service;
     char *logpos_dir; /* $state_directory/logpos, when log_sources is set */
     pid_t worker_pid; /* the running report worker, 0 when none */
     time_t worker_started;
@@ -49,6 +51,11 @@ void privs_resolve(struct daemon *d);
 void privs_make_dir(struct daemon *d, const char *path, mode_t mode);
 /* Permanently gives up root: groups, gid, uid; verified afterwards. */
 void privs_drop(struct daemon *d);
+/*
+ * The gid of the group named by a *_socket_group parameter (empty: the
+ * daemon user's group; unknown: that too, with a warning about `what`).
+ */
+gid_t privs_socket_group(struct daemon *d, const char *parameter, const char *what);
 
 /* collect.c: the libtlsrpt collector socket as part of the daemon */
 struct ctl_reply;
@@ -62,6 +69,12 @@ void follow_check(struct daemon *d); /* as root: checks log_sources, makes logpo
 void follow_start(struct daemon *d); /* after the drop: files are read as tlsrptd_user */
 void follow_status(struct daemon *d, struct ctl_reply *reply);
 void follow_stop(struct daemon *d);
+
+/* policy.c: the MTA-STS socketmap (policy_socket) as part of the daemon */
+void policy_open(struct daemon *d);  /* as root, before the drop: binds the socket */
+void policy_start(struct daemon *d); /* after the drop: the service and its threads */
+void policy_status(struct daemon *d, struct ctl_reply *reply);
+void policy_stop(struct daemon *d);
 
 /* schedule.c: the report worker, once a minute */
 void schedule_start(struct daemon *d);

@@ -104,7 +104,9 @@ static void logging_setup(struct daemon *d, bool foreground)
  */
 static const char *const restart_only[] = {
     "state_directory", "runtime_directory", "control_socket", "collector_socket",
-    "tlsrptd_user",    "log_sources",       "log_supplement",
+    "tlsrptd_user",    "log_sources",       "log_supplement",   "policy_socket",
+    "policy_threads",  "policy_max_connections", "policy_idle_timeout", "policy_socket_mode",
+    "policy_socket_group",
 };
 
 static void restart_only_save(struct daemon *d)
@@ -271,21 +273,25 @@ int main(int argc, char **argv)
     loop_add_fd(d->loop, signal_pipe[0], signal_readable, d);
     control_open(d);
     collect_open(d);
+    policy_open(d);
     if (geteuid() == 0 && chown(pid_path, d->uid, d->gid) < 0)
         msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
     collect_start(d);
     follow_start(d);
+    policy_start(d);
 
     if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
         cfg_str(d->cfg, "contact_info")[0] == '\0')
         msg_warn("%s: organization_name and contact_info are not both set: events are "
                  "counted, but no report can be built until they are",
                  cfg_path(d->cfg));
-    msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s, log sources %s",
+    msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s, log sources "
+             "%s, policy %s",
              PACKAGE_VERSION, cfg_path(d->cfg), state_dir, d->control_path,
              d->collector ? d->started_with[3] : "disabled",
-             d->follower ? d->started_with[5] : "none");
+             d->follower ? d->started_with[5] : "none",
+             d->policy_server ? d->started_with[7] : "disabled");
 
     housekeeping(d);
     schedule_start(d);
@@ -293,6 +299,7 @@ int main(int argc, char **argv)
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
+    policy_stop(d);
     schedule_stop(d);
     follow_stop(d);
     collect_close(d);

@@ -39,6 +39,22 @@ void privs_resolve(struct daemon *d)
     d->user = xstrdup(pw->pw_name);
 }
 
+gid_t privs_socket_group(struct daemon *d, const char *parameter, const char *what)
+{
+    const char *name = cfg_str(d->cfg, parameter);
+    struct group *gr;
+
+    if (name[0] == '\0')
+        return d->gid;
+    if ((gr = getgrnam(name)) == NULL) {
+        msg_warn("%s: %s = %s: no such group; the %s gets the group of %s instead (Postfix "
+                 "may not be able to reach it)",
+                 cfg_path(d->cfg), parameter, name, what, d->user);
+        return d->gid;
+    }
+    return gr->gr_gid;
+}
+
 void privs_make_dir(struct daemon *d, const char *path, mode_t mode)
 {
     char *error;

@@ -9,6 +9,7 @@ GETs serve MTA-STS policies: the answer for Host H is the file DIR/H, its
 first line "STATUS CONTENT-TYPE" ("-": no Content-Type header), the rest
 the body ("BIG" sends 70,000 bytes); no file: 404. Each GET is appended to
 DIR/requests.log ("HOST PATH") before the answer, so tests can count them.
+--port 443 is for a network namespace of a test's own (bench/policy.sh).
 """
 import argparse
 import http.server
@@ -71,8 +72,9 @@ def main():
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--port", type=int, default=0, help="default: a free port")
     args = parser.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.dir = args.dir
     server.lock = threading.Lock()
     server.numbers = itertools.count()

@@ -1,0 +1,182 @@
+/*
+ * bench_policy.c - the load side of bench/bench_policy.sh: N client
+ * connections each ask a socketmap server for one domain over and over (as
+ * Postfix's smtp processes do); prints lookups/s and the server's CPU time
+ * per lookup, read from /proc/PID/stat before and after.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "socketmap.h"
+#include "util.h"
+
+#define MAX_CONNECTIONS 256
+
+struct client {
+    const char *address;
+    const char *request; /* framed */
+    const char *expected;
+    int64_t stop_ms;
+    unsigned long lookups;
+    bool failed;
+    pthread_t thread;
+};
+
+static int connect_to(const char *address)
+{
+    int fd;
+
+    if (strncmp(address, "inet:", 5) == 0) {
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        const char *colon = strrchr(address + 5, ':');
+        char host[64];
+        if (colon == NULL || (size_t)(colon - address - 5) >= sizeof(host))
+            msg_fatal("%s: expected inet:HOST:PORT", address);
+        memcpy(host, address + 5, (size_t)(colon - address - 5));
+        host[colon - address - 5] = '\0';
+        sin.sin_port = htons((uint16_t)atoi(colon + 1));
+        if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+            msg_fatal("%s: not an IPv4 address", address);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+            msg_fatal("connect %s: %s", address, strerror(errno));
+    } else {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", address);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+            msg_fatal("connect %s: %s", address, strerror(errno));
+    }
+    return fd;
+}
+
+/* One request, one reply; false (and a message) when the reply is not the expected one. */
+static bool lookup(int fd, const char *request, const char *expected, struct smap_reader *reader)
+{
+    char in[4096];
+    size_t len = strlen(request);
+
+    if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        msg_error("send: %s", strerror(errno));
+        return false;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, in, sizeof(in), 0);
+        if (n <= 0) {
+            msg_error("recv: %s", n == 0 ? "the server closed the connection" : strerror(errno));
+            return false;
+        }
+        size_t used;
+        int status = smap_reader_feed(reader, in, (size_t)n, &used);
+        if (status < 0 || (status == 1 && used != (size_t)n)) {
+            msg_error("bad reply from the server");
+            return false;
+        }
+        if (status == 1)
+            break;
+    }
+    bool same = strcmp(buf_cstr(&reader->data), expected) == 0;
+    if (!same)
+        msg_error("reply \"%s\", expected \"%s\"", buf_cstr(&reader->data), expected);
+    smap_reader_next(reader);
+    return same;
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    struct smap_reader reader;
+    int fd = connect_to(c->address);
+
+    smap_reader_init(&reader, SMAP_MAX_REPLY);
+    while (clock_ms() < c->stop_ms) {
+        /* Check the clock every 64 lookups only. */
+        for (int i = 0; i < 64; i++) {
+            if (!lookup(fd, c->request, c->expected, &reader)) {
+                c->failed = true;
+                goto out;
+            }
+            c->lookups++;
+        }
+    }
+out:
+    smap_reader_free(&reader);
+    close(fd);
+    return NULL;
+}
+
+/* utime + stime of a process (all its threads), in clock ticks. */
+static unsigned long long cpu_ticks(long pid)
+{
+    char path[64], text[2048];
+    unsigned long long utime, stime;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL || fgets(text, sizeof(text), f) == NULL)
+        msg_fatal("%s: %s", path, strerror(errno));
+    fclose(f);
+    /* Fields after the command name, which is in parentheses and may hold spaces. */
+    const char *p = strrchr(text, ')');
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        msg_fatal("%s: unexpected format", path);
+    return utime + stime;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 8) {
+        fprintf(stderr, "usage: bench_policy LABEL ADDRESS SERVER-PID CONNECTIONS SECONDS "
+                        "DOMAIN EXPECTED-REPLY\n"
+                        "  ADDRESS: a unix socket path or inet:127.0.0.1:PORT\n");
+        return 2;
+    }
+    const char *label = argv[1];
+    long pid = atol(argv[3]);
+    int connections = atoi(argv[4]);
+    int seconds = atoi(argv[5]);
+    char *request = xasprintf("%zu:postfix %s,", strlen("postfix ") + strlen(argv[6]), argv[6]);
+    struct client clients[MAX_CONNECTIONS];
+
+    msg_setup("bench_policy", MSG_STDERR, 0);
+    if (connections < 1 || connections > MAX_CONNECTIONS || seconds < 1)
+        msg_fatal("1 to %d connections, at least 1 second", MAX_CONNECTIONS);
+    long ticks_per_second = sysconf(_SC_CLK_TCK);
+    unsigned long long cpu_before = cpu_ticks(pid);
+    int64_t start = clock_ms();
+    for (int i = 0; i < connections; i++) {
+        clients[i] = (struct client){.address = argv[2],
+                                     .request = request,
+                                     .expected = argv[7],
+                                     .stop_ms = start + seconds * 1000LL};
+        if (pthread_create(&clients[i].thread, NULL, client_main, &clients[i]) != 0)
+            msg_fatal("pthread_create failed");
+    }
+    unsigned long long lookups = 0;
+    bool failed = false;
+    for (int i = 0; i < connections; i++) {
+        pthread_join(clients[i].thread, NULL);
+        lookups += clients[i].lookups;
+        failed |= clients[i].failed;
+    }
+    double elapsed = (double)(clock_ms() - start) / 1000.0;
+    unsigned long long cpu = cpu_ticks(pid) - cpu_before;
+    if (failed || lookups == 0)
+        msg_fatal("%s: lookups failed", label);
+    double cpu_us = (double)cpu * 1e6 / (double)ticks_per_second / (double)lookups;
+    printf("%-28s connections=%-3d lookups=%-8llu lookups/s=%-9.0f server_cpu_us/lookup=%.1f\n",
+           label, connections, lookups, (double)lookups / elapsed, cpu_us);
+    free(request);
+    return 0;
+}
