@@ -174,8 +174,10 @@ static void bare_receiver(const char *path, struct shared *sh, uint64_t expect)
 static void collector_receiver(const char *path, const char *dir, struct shared *sh,
                                uint64_t expect)
 {
+    char *journal = path_join(dir, "journal");
     struct collector_settings settings = {
         .socket_path = path,
+        .journal_path = journal,
         .owner = getuid(),
         .group = getgid(),
         .mode = 0666,
@@ -194,7 +196,7 @@ static void collector_receiver(const char *path, const char *dir, struct shared 
     sh->ready = 1;
     for (;;) {
         collector_stats(c, &stats);
-        sh->counted = stats.accepted + stats.rejected;
+        sh->counted = stats.accepted + stats.rejected + stats.dropped_full;
         if (sh->counted >= expect)
             break;
         struct timespec pause = {0, 5000000}; /* rarely: the real daemon is idle here */
@@ -205,6 +207,7 @@ static void collector_receiver(const char *path, const char *dir, struct shared 
     if (stats.rejected)
         msg_warn("collector rejected %llu datagrams of the mix", (unsigned long long)stats.rejected);
     collector_close(c);
+    free(journal);
 }
 
 struct result {
