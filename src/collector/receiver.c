@@ -93,7 +93,7 @@ static void warn_full(struct collector *c, time_t now)
  */
 static void drain_store(struct collector *c, int count, time_t now)
 {
-    uint64_t stored = 0, dropped = 0;
+    uint64_t dropped = 0;
 
     for (int i = 0; i < count; i++) {
         size_t len = c->msgs[i].msg_len;
@@ -107,17 +107,17 @@ static void drain_store(struct collector *c, int count, time_t now)
         record->flags = too_large ? RECORD_TOO_LARGE : 0;
         record->received = now;
         if (c->settings.crash_at == COLLECTOR_CRASH_TORN_APPEND &&
-            journal_appended(c->journal) + stored == c->settings.crash_after) {
+            journal_appended(c->journal) == c->settings.crash_after) {
             memcpy(record + 1, c->iov[i].iov_base, len / 2);
             _exit(0);
         }
         if (!too_large)
             memcpy(record + 1, c->iov[i].iov_base, len);
         ring_seal(record);
-        stored++;
+        /* Each record published at once: a kill loses at most the one being copied. */
+        ring_publish(c->ring);
+        journal_add_appended(c->journal, 1);
     }
-    ring_publish(c->ring);
-    journal_add_appended(c->journal, stored);
     if (dropped > 0) {
         STAT_ADD(c, dropped_full, dropped);
         warn_full(c, now);
@@ -233,8 +233,7 @@ static struct ctr_table *table_for(struct collector *c, int day, time_t now)
         STAT_ADD(c, table_errors, 1);
         if (msg_rate_allow(&c->table_rate, now, &held_back))
             msg_error("collector: cannot count events: %s; datagrams wait in the journal and "
-                      "are counted once it can be opened (%llu more failures since the last "
-                      "message)",
+                      "are counted once it can be opened (%llu more failures in the last minute)",
                       error, (unsigned long long)held_back);
         free(error);
     } else if (c->table_rate.last != 0) {
@@ -313,7 +312,7 @@ static bool finish_intent(struct collector *c)
             msg_warn("%s: counter %u/%u of the interrupted datagram is not the collector's: "
                      "not stored", c->journal_path, cells[i].slot, cells[i].field);
     ring_skip_to(c->ring, end);
-    msg_info("collector: finished counting the datagram a stop interrupted");
+    msg_info("collector: finished counting the datagram a kill interrupted");
     return true;
 }
 
