@@ -107,6 +107,8 @@ struct ctr_stats {
     bool reported;             /* the day's reports were built */
 };
 void ctr_stats(struct ctr_table *table, struct ctr_stats *stats);
+/* Only the late events (cheap: ctr_stats walks every slot), for a status over all days. */
+uint64_t ctr_late_events(const struct ctr_table *table);
 
 /* One failure-detail row of a key, with its count. */
 struct ctr_detail {

@@ -177,7 +177,6 @@ void ctr_insert_unlock(struct ctr_table *table);
 bool ctr_table_reported(const struct ctr_table *table);
 /* Warns (rate-limited) that events arrive for a day already reported. */
 void ctr_warn_late(struct ctr_table *table);
-uint64_t ctr_late_events(const struct ctr_table *table);
 char *ctr_day_path(const char *dir, int day);
 
 /* The hash a slot is filed under: never 0, which marks an empty slot. */

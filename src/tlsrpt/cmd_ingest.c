@@ -21,7 +21,7 @@
 #include "scheduler.h"
 
 struct ingest_totals {
-    unsigned long lines, accepted, rejected, overflowed;
+    unsigned long lines, accepted, rejected, overflowed, late;
     uint64_t by_reason[COLLECTOR_REJECT_COUNT];
 };
 
@@ -77,7 +77,10 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
                    detail);
             continue;
         }
-        if (ctr_add(table, event) != 0)
+        int stored = ctr_add(table, event);
+        if (stored == 3)
+            file.late++;
+        else if (stored != 0)
             file.overflowed++;
         file.accepted++;
     }
@@ -88,11 +91,14 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
            file.rejected);
     if (file.overflowed)
         printf(", %lu only in the overflow record (table full)", file.overflowed);
+    if (file.late)
+        printf(", %lu late (the day was already reported: counted as late only)", file.late);
     printf("\n");
     totals->lines += file.lines;
     totals->accepted += file.accepted;
     totals->rejected += file.rejected;
     totals->overflowed += file.overflowed;
+    totals->late += file.late;
     for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++)
         totals->by_reason[i] += file.by_reason[i];
     buf_free(&line);
@@ -115,7 +121,7 @@ struct log_ingest {
     struct ctr_table *tables[LOG_TABLES];
     int days[LOG_TABLES];
     size_t n_tables;
-    unsigned long events, overflowed, table_errors;
+    unsigned long events, overflowed, late, table_errors;
     int first_day, last_day;
 };
 
@@ -154,7 +160,10 @@ static void log_event(const struct tr_event *event, void *context)
         ingest->table_errors++;
         return;
     }
-    if (ctr_add(table, event) != 0)
+    int stored = ctr_add(table, event);
+    if (stored == 3)
+        ingest->late++;
+    else if (stored != 0)
         ingest->overflowed++;
     ingest->events++;
     if (ingest->first_day < 0 || day < ingest->first_day)
@@ -256,6 +265,9 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
     }
     if (ingest.overflowed)
         printf("%lu events only in the overflow record (table full)\n", ingest.overflowed);
+    if (ingest.late)
+        printf("%lu events late (their day was already reported: counted as late only)\n",
+               ingest.late);
     if (ingest.table_errors) {
         printf("%lu events not counted: no counter table could be opened\n", ingest.table_errors);
         status = 2;
