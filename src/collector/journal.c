@@ -105,8 +105,7 @@ static bool journal_empty(const struct journal_header *h)
     return h->head == h->tail && h->intent_end <= h->tail;
 }
 
-struct journal *journal_open(const char *path, size_t data_size, size_t max_len, uid_t owner,
-                             char **error_r)
+struct journal *journal_open(const char *path, size_t data_size, uid_t owner, char **error_r)
 {
     struct journal_header header;
     const char *problem;
@@ -163,8 +162,12 @@ struct journal *journal_open(const char *path, size_t data_size, size_t max_len,
         return NULL;
     }
     journal->header = (struct journal_header *)journal->map;
+    /*
+     * Records up to the journal's size are sound: one longer than the
+     * configured maximum (lowered since it was written) is the parser's to reject.
+     */
     journal->ring = ring_attach(journal->map + JOURNAL_HEADER_SIZE, data_size,
-                                &journal->header->head, &journal->header->tail, max_len);
+                                &journal->header->head, &journal->header->tail, data_size);
     return journal;
 }
 

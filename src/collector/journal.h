@@ -30,10 +30,9 @@ struct journal;
  * Opens (or creates, owned by owner when run as root) the journal at path
  * with data_size bytes for records, space reserved with posix_fallocate.
  * An existing journal keeps its size until it is empty; a damaged one is
- * moved aside to path.damaged. max_len: the longest record accepted.
+ * moved aside to path.damaged.
  */
-struct journal *journal_open(const char *path, size_t data_size, size_t max_len, uid_t owner,
-                             char **error_r);
+struct journal *journal_open(const char *path, size_t data_size, uid_t owner, char **error_r);
 void journal_close(struct journal *journal);
 struct ring *journal_ring(struct journal *journal);
 size_t journal_size(const struct journal *journal);

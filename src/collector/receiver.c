@@ -431,8 +431,7 @@ struct collector *collector_open(const struct collector_settings *settings, char
     c->settings.socket_path = c->socket_path;
     c->settings.counters_dir = c->counters_dir;
     c->settings.journal_path = c->journal_path;
-    c->journal = journal_open(c->journal_path, settings->ring_size, settings->max_datagram_size,
-                              settings->owner, error_r);
+    c->journal = journal_open(c->journal_path, settings->ring_size, settings->owner, error_r);
     if (c->journal != NULL)
         c->fd = unix_socket_bind(c->socket_path, SOCK_DGRAM, settings->owner, settings->group,
                                  settings->mode, error_r);
