@@ -33,6 +33,17 @@ void msg_warn(const char *fmt, ...) UTIL_PRINTF(1, 2);
 void msg_error(const char *fmt, ...) UTIL_PRINTF(1, 2);
 UTIL_NORETURN void msg_fatal(const char *fmt, ...) UTIL_PRINTF(1, 2);
 UTIL_NORETURN void msg_panic(const char *fmt, ...) UTIL_PRINTF(1, 2);
+/*
+ * A repeating warning (disk full, late events): the first is logged, then at
+ * most one per interval, saying how many were held back. Zero-initialize.
+ */
+struct msg_rate {
+    time_t last;         /* when one was last logged; 0 never */
+    uint64_t held_back;  /* occurrences since then */
+};
+#define MSG_RATE_INTERVAL 60
+/* True when this occurrence is to be logged; *held_back_r: how many were not since the last. */
+bool msg_rate_allow(struct msg_rate *rate, time_t now, uint64_t *held_back_r);
 
 /* Memory: these never return NULL; out of memory is fatal. */
 void *xmalloc(size_t size);

@@ -100,6 +100,7 @@ assert_eq "counters --json for one domain" \
   "overflow": [
   ],
   "lost_events": 0,
+  "late_events": 0,
   "entries_used": 4,
   "max_entries": 4096,
   "reported": false

@@ -129,6 +129,7 @@ assert_eq "exact counters per domain, policy and result" \
   "overflow": [
   ],
   "lost_events": 0,
+  "late_events": 0,
 }' "$out"
 
 # Hostile input did not hurt: the daemon still counts.
@@ -143,6 +144,28 @@ assert_match "the shutdown log line has the totals by reason" \
     "collector: received $((31 + sent_big)) datagrams \\([0-9]+ bytes\\), accepted 22, rejected $((9 + sent_big)) \\(.*bad-json 3.*unknown-dpv 3.*bad-code 3\\)" \
     "$(cat "$T/daemon.log")"
 assert_eq "the collector socket is removed" "gone" "$([ -e "$T/run/collector.sock" ] || echo gone)"
+
+# A day already reported: datagrams are counted as late only, shown and warned about.
+before=$("$TLSRPT" counters --json | sed '/"late_events"/d; /"reported"/d')
+printf '' | "$top_builddir/tests/fill_counters" -R "$T/state/counters" "$today"
+start_daemon
+head -7 "$SAMPLE" | "$SEND" -r 2 "$T/run/collector.sock" - >/dev/null
+wait_received 14
+status=$("$TLSRPT" status)
+assert_match "late datagrams are counted by the collector" "^collector.late_events +14\$" "$status"
+assert_match "status shows today's late events" "^counters.late_events +14\$" "$status"
+assert_match "status lists the day that missed its report" "^counters.late_events.$today +14\$" "$status"
+assert_eq "late events go into no key: the reported counts stay" "$before" \
+    "$("$TLSRPT" counters --json | sed '/"late_events"/d; /"reported"/d')"
+assert_match "tlsrpt counters --json shows them" '"late_events": 14,' "$("$TLSRPT" counters --json)"
+assert_match "tlsrpt counters says they are in no report" \
+    "late: 14 events arrived after the day's reports were built" "$("$TLSRPT" counters)"
+assert_match "one warning says how many missed the report" \
+    "events arrive for a day whose reports were already built: 1 so far missed the report" \
+    "$(cat "$T/daemon.log")"
+assert_eq "the warning is not repeated per datagram" 1 \
+    "$(grep -c 'reports were already built' "$T/daemon.log")"
+stop_daemon
 
 # The same parser offline, with line numbers.
 out=$("$TLSRPT" ingest --format libtlsrpt --day 2026-01-15 "$SAMPLE" 2>/dev/null); status=$?

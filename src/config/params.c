@@ -27,7 +27,8 @@
  */
 const struct cfg_param cfg_params[] = {
     {"collector_buffer_size", CFG_SIZE, "16m", 1 * MIB, 1 * GIB,
-     "memory (resident) that buffers received datagrams until they are counted"},
+     "size of the journal file ($state_directory/collector/journal) that keeps received "
+     "datagrams until they are counted; when full, datagrams are dropped and counted"},
     {"collector_log_interval", CFG_TIME, "60s", 1, 1 * DAYS,
      "at most one logged sample per kind of rejected datagram in this interval"},
     {"collector_max_datagram_size", CFG_SIZE, "64k", 1 * KIB, 1 * MIB,

@@ -184,6 +184,20 @@ static void tables_close(struct lf_follower *f)
     }
 }
 
+/*
+ * A round that cannot be committed is read again a moment later, and fails
+ * the same way while the disk is full: one warning, then at most one a
+ * minute saying how many were held back.
+ */
+static void warn_disk(struct lf_follower *f, const char *error, const char *consequence)
+{
+    uint64_t held_back;
+
+    if (msg_rate_allow(&f->disk_rate, time(NULL), &held_back))
+        msg_warn("log follower: %s%s (%llu more like it in the last minute)", error,
+                 consequence, (unsigned long long)held_back);
+}
+
 static struct ctr_table *table_of(struct lf_follower *f, int day)
 {
     char *error = NULL;
@@ -199,7 +213,7 @@ static struct ctr_table *table_of(struct lf_follower *f, int day)
                             &error);
     f->table_days[0] = day;
     if (f->tables[0] == NULL) {
-        msg_warn("log follower: %s", error);
+        warn_disk(f, error, ": reading again from the last checkpoint");
         free(error);
     }
     return f->tables[0];
@@ -346,8 +360,7 @@ static int commit(struct lf_follower *f)
     buf_init(&text);
     lf_checkpoint_encode(f, &text);
     if (file_write_atomic(f->checkpoint_path, text.data, text.len, 0600, &error) < 0) {
-        msg_warn("log follower: %s%s", error,
-                 f->committed.len > 0 ? ": reading again from the last checkpoint" : "");
+        warn_disk(f, error, f->committed.len > 0 ? ": reading again from the last checkpoint" : "");
         free(error);
         buf_free(&text);
         if (f->committed.len > 0)

@@ -90,6 +90,8 @@ static void print_json(int day, const struct ctr_snapshot *snap, const struct ct
     json_object_object_add(root, "overflow", overflow);
     json_object_object_add(root, "lost_events",
                            json_object_new_int64(snap ? (int64_t)snap->lost_events : 0));
+    json_object_object_add(root, "late_events",
+                           json_object_new_int64(snap ? (int64_t)snap->late_events : 0));
     json_object_object_add(root, "entries_used",
                            json_object_new_int64(stats ? stats->entries_used : 0));
     json_object_object_add(root, "max_entries",
@@ -127,7 +129,8 @@ static void print_text(int day, const struct ctr_snapshot *snap, const struct ct
     struct table *table = table_create(5);
 
     day_format(day, day_text);
-    if (snap == NULL || (snap->n_keys == 0 && snap->n_overflow == 0 && snap->lost_events == 0)) {
+    if (snap == NULL || (snap->n_keys == 0 && snap->n_overflow == 0 && snap->lost_events == 0 &&
+                         snap->late_events == 0)) {
         printf("%s: no sessions counted\n", day_text);
         return;
     }
@@ -164,6 +167,10 @@ static void print_text(int day, const struct ctr_snapshot *snap, const struct ct
     if (snap->lost_events)
         printf("table full: %" PRIu64 " events of other domains could not be stored at all\n",
                snap->lost_events);
+    if (snap->late_events)
+        printf("late: %" PRIu64 " events arrived after the day's reports were built; they are "
+               "in no report and counted only here\n",
+               snap->late_events);
 }
 
 int cmd_counters(struct cli *cli, int argc, char **argv)

@@ -24,6 +24,7 @@
 struct not_stored {
     unsigned long overflowed; /* only in the per-domain overflow record (returned 1) */
     unsigned long lost;       /* nowhere but the table's lost counter (returned 2) */
+    unsigned long late;       /* the day was already reported: its late counter (returned 3) */
 };
 
 static void note_stored(struct not_stored *n, int result)
@@ -32,6 +33,8 @@ static void note_stored(struct not_stored *n, int result)
         n->overflowed++;
     else if (result == 2)
         n->lost++;
+    else if (result == 3)
+        n->late++;
 }
 
 /* ", 3 only in the overflow record (table full), 2 stored nowhere (...)" */
@@ -42,6 +45,9 @@ static void print_not_stored(const struct not_stored *n, const char *separator)
     if (n->lost)
         printf("%s%lu stored nowhere (table and overflow record full; counted as lost_events)",
                n->overflowed ? ", " : separator, n->lost);
+    if (n->late)
+        printf("%s%lu late (the day was already reported: counted as late only)",
+               n->overflowed || n->lost ? ", " : separator, n->late);
 }
 
 struct ingest_totals {
@@ -117,6 +123,7 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
     totals->rejected += file.rejected;
     totals->not_stored.overflowed += file.not_stored.overflowed;
     totals->not_stored.lost += file.not_stored.lost;
+    totals->not_stored.late += file.not_stored.late;
     for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++)
         totals->by_reason[i] += file.by_reason[i];
     buf_free(&line);
@@ -278,7 +285,7 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
                        (unsigned long long)stats->rejected_by[r]);
         printf("\n");
     }
-    if (ingest.not_stored.overflowed || ingest.not_stored.lost) {
+    if (ingest.not_stored.overflowed || ingest.not_stored.lost || ingest.not_stored.late) {
         printf("events");
         print_not_stored(&ingest.not_stored, ": ");
         printf("\n");

@@ -91,7 +91,37 @@ static void status_counters(struct daemon *d, struct ctl_reply *reply)
     ctl_reply_add(reply, "counters.overflow_domains", "%lu",
                   (unsigned long)stats.overflow_domains);
     ctl_reply_add(reply, "counters.lost_events", "%llu", (unsigned long long)stats.lost_events);
+    ctl_reply_add(reply, "counters.late_events", "%llu", (unsigned long long)stats.late_events);
     ctr_close(table);
+}
+
+/* Days whose events kept coming after their reports were built: they missed the report. */
+static void status_late(struct daemon *d, struct ctl_reply *reply)
+{
+    int *days = NULL;
+    char *error = NULL;
+    int n = ctr_list_days(d->counters_dir, &days, &error);
+
+    if (n < 0) {
+        free(error);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct ctr_table *table = ctr_open(d->counters_dir, days[i], CTR_READ_ONLY, NULL, &error);
+        char day_text[DAY_TEXT_SIZE], name[64];
+        if (table == NULL) {
+            free(error);
+            continue;
+        }
+        uint64_t late = ctr_late_events(table);
+        ctr_close(table);
+        if (late == 0)
+            continue;
+        day_format(days[i], day_text);
+        snprintf(name, sizeof(name), "counters.late_events.%s", day_text);
+        ctl_reply_add(reply, name, "%llu", (unsigned long long)late);
+    }
+    free(days);
 }
 
 static void handle_status(struct daemon *d, struct ctl_reply *reply)
@@ -110,6 +140,7 @@ static void handle_status(struct daemon *d, struct ctl_reply *reply)
     policy_status(d, reply);
     schedule_status(d, reply);
     status_counters(d, reply);
+    status_late(d, reply);
 }
 
 static void dispatch(struct daemon *d, const char *request, struct ctl_reply *reply)
