@@ -201,6 +201,15 @@ static const struct {
       P1 "A98D0A760AF: to=<user1@dnssec-bogus.lab>, relay=none, delay=0.01, delays=0/0/0/0, "
          "dsn=4.7.5, status=deferred (TLSA lookup error for mx.dnssec-bogus.lab:25)"},
      {DANE("dnssec-bogus.lab", TR_RESULT_DNSSEC_INVALID, "mx.dnssec-bogus.lab", NULL, NULL)}},
+    {"a policy lookup warning and its lookup error are one session",
+     NULL,
+     {P1 "warning: TLS policy lookup for dnssec-bogus.lab/mx.dnssec-bogus.lab: TLSA lookup error "
+         "for mx.dnssec-bogus.lab:25",
+      P1 "warning: TLS policy lookup error for mx.dnssec-bogus.lab/10.77.0.20: TLSA lookup error "
+         "for mx.dnssec-bogus.lab:25",
+      P1 "C98D0A760AF: to=<user1@dnssec-bogus.lab>, relay=none, delay=0.01, delays=0/0/0/0, "
+         "dsn=4.7.5, status=deferred (TLSA lookup error for mx.dnssec-bogus.lab:25)"},
+     {DANE("dnssec-bogus.lab", TR_RESULT_DNSSEC_INVALID, "mx.dnssec-bogus.lab", NULL, NULL)}},
     {"TLSA lookup error from the cache",
      NULL,
      {P1 "B98D0A760AF: to=<user1@dnssec-bogus.lab>, relay=none, delay=0.01, delays=0/0/0/0, "
@@ -386,7 +395,7 @@ START_TEST(test_supplement)
             feed(parser, cases[c].lines[i]);
     lf_parser_flush(parser);
     /* Only dane-required and dnssec-invalid: datagrams never carry those. */
-    ck_assert_uint_eq(rec.n, 3);
+    ck_assert_uint_eq(rec.n, 4);
     for (size_t i = 0; i < rec.n; i++) {
         enum tr_result result = rec.events[i]->policies[0].failures[0].result;
         ck_assert(result == TR_RESULT_DANE_REQUIRED || result == TR_RESULT_DNSSEC_INVALID);

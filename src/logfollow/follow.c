@@ -292,6 +292,8 @@ static int sources_resume(struct lf_follower *f, const struct lf_checkpoint *cp,
             .report_sender = f->settings.report_sender,
             .sending_mta_ip = f->settings.sending_mta_ip,
             .supplement = f->settings.supplement,
+            .policy_lookup = f->settings.policy_lookup,
+            .policy_context = f->settings.policy_context,
         };
         char *error = NULL;
 
