@@ -83,10 +83,9 @@ static const struct {
     /* percent-encoding: exactly %2C %21 %3B decoded in the URI */
     {"v=TLSRPTv1;rua=https://r.example/a%2Cb%21c%3Bd%3be%2cf%41", 0, NULL,
      "https https://r.example/a,b!c;d;e,f%41", ""},
-    {"v=TLSRPTv1;rua=mailto:tls%2Breports@example.com", 0, NULL,
-     M("tls+reports@example.com"), ""},
-    {"v=TLSRPTv1;rua=mailto:reports@example.com?subject=a%2Cb", 0, NULL,
-     M("reports@example.com"), ""},
+    {"v=TLSRPTv1;rua=mailto:tls%2Breports@example.com", 0, NULL, M("tls+reports@example.com"), ""},
+    {"v=TLSRPTv1;rua=mailto:reports@example.com?subject=a%2Cb", 0, NULL, M("reports@example.com"),
+     ""},
     {"v=TLSRPTv1;rua=MAILTO:r@example.com,HTTPS://R.example:8443/x", 0, NULL,
      M("r@example.com") "\nhttps HTTPS://R.example:8443/x", ""},
     /* mailto: is decoded once (RFC 3986, 6068) and the decoded Mailbox is the destination */
@@ -135,9 +134,11 @@ static const struct {
      "skipped \"mailto:a@b.example%0D%0ABcc:x@y\": not one address local@domain"},
     /* a raw CR LF (or any control byte, DEL included) refuses the whole record */
     {"v=TLSRPTv1;rua=mailto:a@b.example\r\nBcc: x@y,mailto:ok@b.example", 0,
-     "control character 0x0D at byte 34: a record with a NUL or control character is refused whole", NULL, NULL},
+     "control character 0x0D at byte 34: a record with a NUL or control character is refused whole",
+     NULL, NULL},
     {"v=TLSRPTv1;rua=mailto:ok@b.example,https://r.example/\x7f", 0,
-     "control character 0x7F at byte 54: a record with a NUL or control character is refused whole", NULL, NULL},
+     "control character 0x7F at byte 54: a record with a NUL or control character is refused whole",
+     NULL, NULL},
     {"v=TLSRPTv1;\trua=mailto:ok@b.example", 0, NULL, M("ok@b.example"), ""}, /* HTAB is WSP */
     {"v=TLSRPTv1;rua=mailto:<a@b.example>,mailto:%3Ca@b.example%3E,mailto:a%00@b.example,"
      "mailto:ok@b.example",
@@ -177,9 +178,11 @@ static const struct {
     {"v=TLSRPTv1;rua=mailto:a@b.example;_x=y", 0, "bad field \"_x=y\"", NULL, NULL},
     {"v=TLSRPTv1;rua=mailto:a@b.example;x", 0, "bad field \"x\"", NULL, NULL},
     {"v=TLSRPTv1;rua=mailto:a@b.example;x=\r\n", 0,
-     "control character 0x0D at byte 37: a record with a NUL or control character is refused whole", NULL, NULL},
+     "control character 0x0D at byte 37: a record with a NUL or control character is refused whole",
+     NULL, NULL},
     {"v=TLSRPTv1;rua=mailto:a@b.example;x=\x7f", 0,
-     "control character 0x7F at byte 37: a record with a NUL or control character is refused whole", NULL, NULL},
+     "control character 0x7F at byte 37: a record with a NUL or control character is refused whole",
+     NULL, NULL},
     {"v=TLSRPTv1;rua=mailto:a@b.example;abcdefghijklmnopqrstuvwxyz0123456=1", 0,
      "bad field \"abcdefghijklmnopqrstuvwxyz0123456=1\"", NULL, NULL},
     /* no usable destination at all */

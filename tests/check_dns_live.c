@@ -155,12 +155,14 @@ static const struct {
     {"invalid.example", DNS_NONE, "invalid TLSRPT record: bad field \"bad field\"",
      "v=TLSRPTv1;rua=mailto:a@invalid.example;bad field", "", "", 600},
     /* A NUL or another control byte refuses the whole record; every byte is kept to be shown. */
-    {"nul.example", DNS_NONE, "invalid TLSRPT record: control character 0x00 at byte 36: a record with a NUL or control character is refused whole",
+    {"nul.example", DNS_NONE,
+     "invalid TLSRPT record: control character 0x00 at byte 36: a record with a NUL or control "
+     "character is refused whole",
      "v=TLSRPTv1;rua=mailto:a@nul.example\\x00x", "", "", 600},
     {"crlf.example", DNS_NONE,
-     "invalid TLSRPT record: control character 0x0D at byte 37: a record with a NUL or control character is refused whole",
-     "v=TLSRPTv1;rua=mailto:a@crlf.example\\x0D\\x0ABcc: x@y,mailto:ok@crlf.example", "", "",
-     600},
+     "invalid TLSRPT record: control character 0x0D at byte 37: a record with a NUL or control "
+     "character is refused whole",
+     "v=TLSRPTv1;rua=mailto:a@crlf.example\\x0D\\x0ABcc: x@y,mailto:ok@crlf.example", "", "", 600},
     {"ttl.example", DNS_FOUND, "1 TLSRPT record", "v=TLSRPTv1;rua=mailto:a@ttl.example",
      M("a@ttl.example"), "", 86400},
     {"alias.example", DNS_FOUND, "1 TLSRPT record", "v=TLSRPTv1;rua=mailto:a@target.example",

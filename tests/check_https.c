@@ -644,13 +644,11 @@ START_TEST(test_dns_destinations)
     size_t before = request_count();
 
     result = post_resolved(dns_resolve, resolver, false, "https://private.example:%d/ok");
-    ASSERT_RESULT(
-        result, DLV_REFUSED, 0,
-        "private.example resolves to 192.168.1.10 (private 192.168.0.0/16)" PRIVATE_HINT);
+    ASSERT_RESULT(result, DLV_REFUSED, 0,
+                  "private.example resolves to 192.168.1.10 (private 192.168.0.0/16)" PRIVATE_HINT);
     result = post_resolved(dns_resolve, resolver, false, "https://reports.example:%d/ok");
-    ASSERT_RESULT(
-        result, DLV_REFUSED, 0,
-        "reports.example resolves to 127.0.0.1 (loopback 127.0.0.0/8)" PRIVATE_HINT);
+    ASSERT_RESULT(result, DLV_REFUSED, 0,
+                  "reports.example resolves to 127.0.0.1 (loopback 127.0.0.0/8)" PRIVATE_HINT);
     result = post_resolved(dns_resolve, resolver, true, "https://nx.example:%d/ok");
     ASSERT_RESULT(result, DLV_PERMANENT, 0, "no such host: nx.example has no IPv4 or IPv6 address");
     result = post_resolved(dns_resolve, resolver, true, "https://servfail.example:%d/ok");

@@ -495,6 +495,34 @@ START_TEST(test_refused_checkpoints)
 }
 END_TEST
 
+/*
+ * A version 1 Sendmail checkpoint (before each process had its connection
+ * fields) is still read; the same bytes called version 2 are not.
+ */
+START_TEST(test_sendmail_version_1)
+{
+    /* header, log time, year, month, 1 process ("sm-mta[7]", used at 0): pending reason
+     * rank and text, 0 sessions, no verifymsg session; 0 report queue ids */
+    static const char v1[] = "LFCP\001s\000\000\000"
+                             "\001\011sm-mta[7]\000"
+                             "\000\000\000\000"
+                             "\000"
+                             "01234567";
+    unsigned char data[sizeof(v1) - 1];
+    char *error;
+
+    memcpy(data, v1, sizeof(data));
+    reseal(data, sizeof(data));
+    error = restore_error_or_null(&setups[3], data, sizeof(data));
+    ck_assert_msg(error == NULL, "%s", error);
+    data[4] = 2;
+    reseal(data, sizeof(data));
+    error = restore_error(&setups[3], data, sizeof(data));
+    ck_assert_ptr_nonnull(strstr(error, "checkpoint damaged at byte"));
+    free(error);
+}
+END_TEST
+
 /* Sessions idle for hours are retired: the checkpoint shrinks to its header. */
 START_TEST(test_idle_state_leaves_checkpoint)
 {
@@ -528,6 +556,7 @@ static Suite *lf_restart_suite(void)
     tcase_add_loop_test(tc, test_restart_at_every_line, 0, (int)UTIL_ARRAY_LEN(setups));
     tcase_add_loop_test(tc, test_damaged_checkpoints, 0, (int)UTIL_ARRAY_LEN(setups));
     tcase_add_test(tc, test_refused_checkpoints);
+    tcase_add_test(tc, test_sendmail_version_1);
     tcase_add_test(tc, test_idle_state_leaves_checkpoint);
     suite_add_tcase(s, tc);
     return s;

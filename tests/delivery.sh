@@ -240,6 +240,16 @@ assert_eq "and the HTTPS server saw no third POST" 2 "$(ls "$T/https" | grep -c 
 "$TLSRPT" suppress del "https://localhost:$HTTPS_PORT/fail" >/dev/null
 assert_match "suppress del lifts it" "^mailto:reject@reject\.example" "$("$TLSRPT" suppress list)"
 assert_eq "only the automatic one is left" 2 "$("$TLSRPT" suppress list | wc -l)"
+# A mailto: destination by hand: as a record publishes it or as tlsrpt shows it, the same one.
+assert_eq "suppress add decodes a published mailto: as the outbox did" \
+    "mailto:tlsrpt@pct.example: suppressed" "$("$TLSRPT" suppress add 'mailto:%74lsrpt@pct.example')"
+assert_eq "and del takes it as shown" "mailto:tlsrpt@pct.example: no longer suppressed" \
+    "$("$TLSRPT" suppress del 'mailto:tlsrpt@pct.example')"
+assert_eq "a quoted local part as shown" 'mailto:"a,b"@quoted.example: suppressed' \
+    "$("$TLSRPT" suppress add 'mailto:"a,b"@quoted.example')"
+assert_eq "and as published" 'mailto:"a,b"@quoted.example: no longer suppressed' \
+    "$("$TLSRPT" suppress del 'mailto:%22a%2Cb%22@quoted.example')"
+assert_eq "none of them is left" 2 "$("$TLSRPT" suppress list | wc -l)"
 out=$("$TLSRPT" suppress add 'mailto:x@y.example;rm -rf /' 2>&1); status=$?
 assert_eq "a destination with a space is refused" 1 "$status"
 

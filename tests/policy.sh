@@ -138,6 +138,48 @@ assert_match "totals logged at stop" \
     "$(cat "$T/daemon.log")"
 assert_eq "unix socket removed at stop" "no" "$([ -e "$SOCK" ] && echo yes || echo no)"
 
+# The log follower with the policy service: Postfix 3.x logs say nothing of
+# MTA-STS, the service's cache does. The enforce policy cached above (on disk,
+# it survived the restarts) makes these sessions sts sessions with its strings.
+LOG="$T/maillog"
+: >"$LOG"
+chmod 644 "$LOG"
+chmod 755 "$T"
+write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "$STS" "$STS_PORT" \
+    "log_sources = postfix:file:$LOG" "collector_socket ="
+start_daemon
+assert_eq "cached enforce policy answered after the restart" \
+    "OK secure match=mx1.enforce.example servername=hostname" \
+    "$(raw "$SOCK" "19:sts enforce.example,")"
+stamp=$(date '+%b %e %H:%M:%S')
+day=$(date -u +%F)
+P="$stamp sender postfix/smtp"
+CIPHER="TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+cat >>"$LOG" <<EOF_LOG
+$P[201]: Verified TLS connection established to mx1.enforce.example[192.0.2.1]:25: $CIPHER
+$P[201]: 1A2B3C4D5E: to=<u@enforce.example>, relay=mx1.enforce.example[192.0.2.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)
+$P[202]: server certificate verification failed for mx1.enforce.example[192.0.2.1]:25: num=62:hostname mismatch
+$P[202]: Untrusted TLS connection established to mx1.enforce.example[192.0.2.1]:25: $CIPHER
+$P[202]: 2A2B3C4D5E: to=<v@enforce.example>, relay=mx1.enforce.example[192.0.2.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=4.7.5, status=deferred (Server certificate not verified)
+$P[203]: Untrusted TLS connection established to mx.nosts.example[192.0.2.3]:25: $CIPHER
+$P[203]: 3A2B3C4D5E: to=<w@nosts.example>, relay=mx.nosts.example[192.0.2.3]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)
+EOF_LOG
+size=$(wc -c <"$LOG")
+for _ in $(seq 1 600); do
+    case $(status_value logfollow.1.position) in *"offset $size") break ;; esac
+    sleep 0.1
+done
+assert_counts "the follower counts sessions to an MTA-STS domain under sts" \
+"enforce.example sts 1 1 certificate-host-mismatch=1
+nosts.example no-policy-found 1 0 " "$(counter_table "$CONF" "$day")"
+assert_eq "with the policy's strings and mx patterns" \
+'["version: STSv1", "mode: enforce", "mx: mx1.enforce.example", "max_age: 86400"] ["mx1.enforce.example"]' \
+    "$("$TLSRPT" -c "$CONF" counters --day "$day" --json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["policies"]:
+    if p["domain"] == "enforce.example":
+        print(json.dumps(p["policy"]["policy-string"]), json.dumps(p["policy"]["mx-host"]))')"
+stop_daemon
+
 # inet on 127.0.0.1 and a free port; idle connections are closed.
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = inet:127.0.0.1:$PORT" \

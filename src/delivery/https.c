@@ -27,7 +27,7 @@
 #define CONTENT_TYPE "application/tlsrpt+gzip"
 #define ADDRESSES_MAX 16
 #define DEFAULT_TIMEOUT_SECONDS 60
-#define RESPONSE_KEPT 512  /* of the body, for the error text */
+#define RESPONSE_KEPT 512 /* of the body, for the error text */
 /*
  * What is read of a response at most: a status and a reason fit easily, and
  * a hostile rua cannot stream gigabytes at us; the transfer is cut there
@@ -135,11 +135,11 @@ static int resolve_and_check(const struct dlv_https_settings *settings,
             continue;
         dlv_address_text((const struct sockaddr *)&addresses[i], text, sizeof(text));
         if (target->literal)
-            set_result(result, DLV_REFUSED, 0, "%s is not a public address (%s); %s", text,
-                       reason, PRIVATE_HINT);
+            set_result(result, DLV_REFUSED, 0, "%s is not a public address (%s); %s", text, reason,
+                       PRIVATE_HINT);
         else
-            set_result(result, DLV_REFUSED, 0, "%s resolves to %s (%s); %s", target->host,
-                       text, reason, PRIVATE_HINT);
+            set_result(result, DLV_REFUSED, 0, "%s resolves to %s (%s); %s", target->host, text,
+                       reason, PRIVATE_HINT);
         return -1;
     }
     *n_r = (size_t)n;
@@ -184,8 +184,8 @@ static curl_socket_t open_socket(void *context, curlsocktype purpose, struct cur
         return CURL_SOCKET_BAD;
     }
     if (!transfer->settings->allow_private && dlv_address_refusal(to, reason, sizeof(reason))) {
-        snprintf(transfer->refused, sizeof(transfer->refused), "connection to %s (%s); %s",
-                 text, reason, PRIVATE_HINT);
+        snprintf(transfer->refused, sizeof(transfer->refused), "connection to %s (%s); %s", text,
+                 reason, PRIVATE_HINT);
         return CURL_SOCKET_BAD;
     }
     int fd = socket(address->family, address->socktype, address->protocol);

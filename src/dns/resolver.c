@@ -124,8 +124,8 @@ static int parse_server(const char *item, ldns_rdf **address_r, uint16_t *port_r
         return -1;
     }
     *port_r = (uint16_t)endpoint.port;
-    *address_r = ldns_rdf_new_frm_str(endpoint.ipv6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A,
-                                      endpoint.host);
+    *address_r =
+        ldns_rdf_new_frm_str(endpoint.ipv6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, endpoint.host);
     if (*address_r == NULL)
         msg_panic("ldns refused the address %s that inet_pton took", endpoint.host);
     return 0;

@@ -17,9 +17,9 @@
 
 #define TLSRPT_VERSION "v=TLSRPTv1"
 #define TLSRPT_PREFIX TLSRPT_VERSION ";"
-#define EXT_NAME_MAX 32   /* (ALPHA / DIGIT) *31(...) */
-#define MAX_NOTES 16      /* a hostile record cannot make the notes grow unbounded */
-#define QUOTE_MAX 120     /* bytes of a URI or field shown in a note or an error */
+#define EXT_NAME_MAX 32 /* (ALPHA / DIGIT) *31(...) */
+#define MAX_NOTES 16    /* a hostile record cannot make the notes grow unbounded */
+#define QUOTE_MAX 120   /* bytes of a URI or field shown in a note or an error */
 
 struct parser {
     struct dns_tlsrpt_record *record;

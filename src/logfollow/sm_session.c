@@ -180,7 +180,7 @@ static bool conn_outcome(const struct sm_conn *conn, struct lf_outcome *out)
          * no-policy-found. With a requirement it failed.
          */
         out->failed = conn->required;
-        out->result = conn->verify == SM_V_NO           ? TR_RESULT_CERTIFICATE_NOT_TRUSTED
+        out->result = conn->verify == SM_V_NO             ? TR_RESULT_CERTIFICATE_NOT_TRUSTED
                       : conn->reason_rank != SM_RANK_NONE ? result_of_reason(conn->reason)
                                                           : TR_RESULT_CERTIFICATE_NOT_TRUSTED;
         return true;

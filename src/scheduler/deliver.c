@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "delivery.h"
 #include "report.h"
 #include "scheduler.h"
@@ -72,11 +73,16 @@ static int payload_make(struct sched_context *ctx, struct spool_entry *entry, st
 /*
  * The Mailbox of a mailto: destination: the dns module stored it decoded
  * and without hfields, so it is used as it is (decoding again would turn a
- * literal "%41" into "A").
+ * literal "%41" into "A"). An outbox entry made by an older version may
+ * still carry "?hfields": they are cut as they were then.
  */
 static char *mailto_target(const char *uri)
 {
-    return xstrdup(uri + strlen("mailto:"));
+    const char *address = uri + strlen("mailto:");
+
+    if (tr_mailbox_ok(address))
+        return xstrdup(address);
+    return xstrndup(address, strcspn(address, "?"));
 }
 
 static void send_mail(struct sched_context *ctx, const struct spool_entry *entry,

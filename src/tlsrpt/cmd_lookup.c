@@ -20,8 +20,8 @@
 static void print_quoted(const char *text, size_t len)
 {
     putchar('"');
-    for (const unsigned char *p = (const unsigned char *)text; p < (const unsigned char *)text + len;
-         p++) {
+    for (const unsigned char *p = (const unsigned char *)text;
+         p < (const unsigned char *)text + len; p++) {
         if (*p < 0x20 || *p >= 0x7f)
             printf("\\x%02X", *p);
         else if (*p == '"' || *p == '\\')

@@ -20,7 +20,7 @@
 
 #define CONTROL_MAX_CLIENTS 128
 /* tlsrpt writes its request as soon as it is connected: nobody needs long. */
-#define CONTROL_SILENT_MS 1000 /* connected, nothing sent */
+#define CONTROL_SILENT_MS 2000 /* connected, nothing sent (slots are not held: see eviction) */
 #define CONTROL_STARTED_MS 250 /* the rest of a request line after its first bytes */
 
 struct control_client {

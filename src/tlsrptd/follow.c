@@ -11,7 +11,34 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "logfollow.h"
+#include "policy.h"
 #include "scheduler.h"
+
+/*
+ * With the policy service on, a session gets the policy the service knows
+ * for its domain and MX host. The follower has one thread: the strings of
+ * the last answer live here until the next lookup.
+ */
+static struct pol_session last_session;
+
+static bool session_policy(void *context, const char *domain, const char *mx_host,
+                           enum tr_policy_type logged, struct lf_policy *policy)
+{
+    struct daemon *d = context;
+
+    (void)logged;
+    pol_session_free(&last_session);
+    pol_session_policy(d->policy_service, domain, mx_host, &last_session);
+    if (last_session.type == TR_POLICY_NONE)
+        return false;
+    policy->type = last_session.type;
+    policy->domain = last_session.policy_domain;
+    policy->strings = (const char *const *)last_session.strings;
+    policy->n_strings = last_session.n_strings;
+    policy->mx_hosts = (const char *const *)last_session.mx_patterns;
+    policy->n_mx_hosts = last_session.n_mx_patterns;
+    return true;
+}
 
 void follow_check(struct daemon *d)
 {
@@ -41,6 +68,8 @@ void follow_start(struct daemon *d)
         .report_sender = sender,
         .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
         .supplement = strcmp(d->started_with[6], "yes") == 0,
+        .policy_lookup = d->policy_service != NULL ? session_policy : NULL,
+        .policy_context = d,
     };
     char *error;
 
@@ -114,6 +143,7 @@ void follow_stop(struct daemon *d)
                  (unsigned long long)status[i].stats.rejected, status[i].position);
     lf_follower_close(d->follower);
     d->follower = NULL;
+    pol_session_free(&last_session);
     free(d->logpos_dir);
     d->logpos_dir = NULL;
 }
