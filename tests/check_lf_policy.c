@@ -171,12 +171,28 @@ START_TEST(test_sendmail_sts)
     feed(parser, "Nov 22 09:46:21 sender sm-mta[700]: 5AMqL1a1000700: to=<u@sts.example>, "
                  "delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, "
                  "relay=mx1.sts.example. [192.0.2.1], dsn=2.0.0, stat=Sent (ok)");
-    ck_assert_uint_eq(rec.n, 1);
-    ck_assert_str_eq(seen.mx, "mx1.sts.example");
+    /* Opportunistic TLS over a certificate that failed: a failure under sts only. */
+    feed(parser, "Nov 22 09:46:22 sender sm-mta[701]: STARTTLS=client, relay=mx2.sts.example., "
+                 "version=TLSv1.3, verify=FAIL, cipher=TLS_AES_256_GCM_SHA384, bits=256/256");
+    feed(parser, "Nov 22 09:46:22 sender sm-mta[701]: 5AMqL1a1000701: to=<u@sts.example>, "
+                 "delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, "
+                 "relay=mx2.sts.example. [192.0.2.2], dsn=2.0.0, stat=Sent (ok)");
+    feed(parser, "Nov 22 09:46:23 sender sm-mta[702]: STARTTLS=client, relay=mx.other.example., "
+                 "version=TLSv1.3, verify=FAIL, cipher=TLS_AES_256_GCM_SHA384, bits=256/256");
+    feed(parser, "Nov 22 09:46:23 sender sm-mta[702]: 5AMqL1a1000702: to=<u@other.example>, "
+                 "delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120000, "
+                 "relay=mx.other.example. [192.0.2.3], dsn=2.0.0, stat=Sent (ok)");
+    ck_assert_uint_eq(rec.n, 3);
     ck_assert_int_eq(rec.events[0]->policies[0].type, TR_POLICY_STS);
     ck_assert(!rec.events[0]->policies[0].failed);
     expect_strings(&rec.events[0]->policies[0], sts_strings, UTIL_ARRAY_LEN(sts_strings), sts_mx,
                    UTIL_ARRAY_LEN(sts_mx));
+    expect_event(rec.events[1],
+                 &(struct expect){"sts.example", TR_POLICY_STS, NULL, true,
+                                  TR_RESULT_CERTIFICATE_NOT_TRUSTED, "mx2.sts.example",
+                                  "192.0.2.2", NULL});
+    ck_assert_int_eq(rec.events[2]->policies[0].type, TR_POLICY_NONE);
+    ck_assert(!rec.events[2]->policies[0].failed);
     recorder_free(&rec);
     lf_parser_destroy(parser);
 }

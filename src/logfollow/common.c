@@ -328,7 +328,8 @@ static void apply_real_policy(struct lf_parser *parser, const struct lf_outcome 
     policy->mx_hosts = real.mx_hosts;
     policy->n_mx_hosts = real.n_mx_hosts;
     if (real.type == TR_POLICY_STS && !outcome->failed && outcome->unverified) {
-        failure->result = TR_RESULT_CERTIFICATE_NOT_TRUSTED;
+        failure->result = outcome->unverified_result;
+        failure->failure_reason_code = outcome->failure_reason_code;
         failure->sending_mta_ip = outcome->sending_mta_ip;
         failure->receiving_mx_hostname = outcome->receiving_mx_hostname;
         failure->receiving_mx_helo = outcome->receiving_mx_helo;

@@ -146,7 +146,8 @@ struct lf_outcome {
     enum tr_policy_type policy_type;
     const char *policy_domain; /* NULL: domain */
     bool failed;
-    bool unverified;       /* a TLS session whose certificate was not verified */
+    bool unverified;       /* a TLS session whose certificate was not verified... */
+    enum tr_result unverified_result; /* ...and why, when the log says (else not-trusted) */
     enum tr_result result; /* when failed */
     /* Failure details (NULL: unknown, omitted); only used when failed. */
     const char *sending_mta_ip;

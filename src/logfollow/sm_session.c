@@ -183,6 +183,9 @@ static bool conn_outcome(const struct sm_conn *conn, struct lf_outcome *out)
         out->result = conn->verify == SM_V_NO             ? TR_RESULT_CERTIFICATE_NOT_TRUSTED
                       : conn->reason_rank != SM_RANK_NONE ? result_of_reason(conn->reason)
                                                           : TR_RESULT_CERTIFICATE_NOT_TRUSTED;
+        /* Under an MTA-STS policy (the policy service knows) it is a failure all the same. */
+        out->unverified = !conn->required;
+        out->unverified_result = out->result;
         return true;
     case SM_V_NONE:
         out->result = TR_RESULT_STARTTLS_NOT_SUPPORTED;
