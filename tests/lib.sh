@@ -109,7 +109,8 @@ test_user() {
 
 # start_daemon [tlsrptd options]: foreground daemon, waits for the control socket.
 start_daemon() {
-    "$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/daemon.log" 2>&1 &
+    # DAEMON_WRAP: a command that runs it, e.g. in a network namespace (lab.sh).
+    ${DAEMON_WRAP:-} "$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
     for _ in $(seq 1 100); do
         [ -S "$T/run/control.sock" ] && "$TLSRPT" -c "$CONF" status >/dev/null 2>&1 && return 0

@@ -278,8 +278,13 @@ void dns_cache_put(struct dns_resolver *resolver, const char *key, const char *n
     struct outcome outcome = {.negative = negative, .txt = records, .n_txt = n_records,
                               .secure = secure};
 
+    /* These records are text without NUL (dns_lookup_records refuses the others). */
+    outcome.txt_len = n_records ? xcalloc(n_records, sizeof(size_t)) : NULL;
+    for (size_t i = 0; i < n_records; i++)
+        outcome.txt_len[i] = strlen(records[i]);
     cache_store(resolver, key, &outcome, expires);
     free_strings(outcome.txt, outcome.n_txt);
+    free(outcome.txt_len);
 }
 
 void dns_resolver_destroy(struct dns_resolver *resolver)

@@ -140,6 +140,8 @@ lab_write_dns() {
             esac
         done <"$LAB/tlsa"
         # Anything else does not exist (without this, the query would time out).
+        # Entries of the test's own (MTA-STS records), before the catch-all.
+        [ -f "$LAB/dns.extra" ] && cat "$LAB/dns.extra"
         printf '%s\n' "ENTRY_BEGIN" "MATCH opcode" "ADJUST copy_id copy_query" \
             "REPLY QR RD RA NXDOMAIN" "ENTRY_END"
     } >"$LAB/dns.data"
@@ -185,8 +187,12 @@ lab_start_mx() {
 # open and reused for the next message, TLS by tlsproxy (TLS connection reuse).
 lab_postfix_config() {
     mkdir -p "$LAB_PF/etc" "$LAB_PF/spool"
-    while read -r domain hosts level; do echo "$domain $level"; done <"$LAB/domains" \
-        >"$LAB_PF/etc/tls_policy"
+    # Level "sts": no entry here, Postfix asks tlsrptd's policy service ($LAB_POLICY_SOCKET).
+    while read -r domain hosts level; do
+        [ "$level" = sts ] || echo "$domain $level"
+    done <"$LAB/domains" >"$LAB_PF/etc/tls_policy"
+    policy_maps="texthash:$LAB_PF/etc/tls_policy"
+    [ -n "${LAB_POLICY_SOCKET:-}" ] && policy_maps="$policy_maps, socketmap:unix:$LAB_POLICY_SOCKET:postfix"
     reuse=$(cat "$LAB/reuse" 2>/dev/null)
     for domain in $reuse; do echo "$domain reuse:"; done >"$LAB_PF/etc/transport"
     cat >"$LAB_PF/etc/main.cf" <<EOF
@@ -212,7 +218,7 @@ maillog_file_prefixes = $LAB_PF
 smtp_tls_security_level = may
 smtp_tls_loglevel = 1
 smtp_tls_CAfile = $LAB_PKI/ca.crt
-smtp_tls_policy_maps = texthash:$LAB_PF/etc/tls_policy
+smtp_tls_policy_maps = $policy_maps
 smtp_tls_session_cache_database =
 smtp_dns_support_level = dnssec
 smtp_host_lookup = dns
