@@ -77,7 +77,8 @@ struct pol_service;
  * opens the day's counter table itself ($state_directory/counters, with the
  * counter_* sizes) when it has a failure to count; it counts nothing when
  * policy_tlsrpt_attributes = yes (Postfix >= 3.10 then reports the failure
- * itself).
+ * itself). Call it as the user the daemon runs as: it creates the cache
+ * directory and files. DNS goes to dns_resolvers (dns_timeout per query).
  */
 struct pol_service *pol_service_create(struct cfg *cfg, char **error_r);
 void pol_service_destroy(struct pol_service *svc);
@@ -101,7 +102,13 @@ void pol_query(struct pol_service *svc, const char *domain, struct buf *reply);
 void pol_query_explain(struct pol_service *svc, const char *domain, struct buf *reply,
                        struct buf *why);
 
-/* Refreshes cached policies that are in use and due (call every minute). */
+/*
+ * Refreshes cached policies that are in use and due (call every minute):
+ * those looked up within their max_age once 3/4 of it has passed, at most
+ * 64 per call, not while a failed fetch backs off. It fetches, so it may
+ * block for several sts_fetch_timeout: call it from a thread of its own,
+ * never from the event loop.
+ */
 void pol_refresh_due(struct pol_service *svc, time_t now);
 
 /* name=value status lines (lookups, cache hits, fetches, errors by kind, entries). */
