@@ -60,8 +60,8 @@ struct pol_entry {
     struct pol_policy policy;
     time_t fetched;
     time_t last_used;
-    enum pol_failure failure; /* of the last fetch; NONE when it worked */
-    char *last_error;         /* NULL when the last fetch worked */
+    enum pol_failure failure;       /* of the last fetch; NONE when it worked */
+    char *last_error;               /* NULL when the last fetch worked */
     char failed_id[POL_ID_MAX + 1]; /* the TXT id the failed fetch was for */
     time_t next_retry;
     long retry_delay;

@@ -21,11 +21,11 @@
 #include "policy_impl.h"
 #include "util.h"
 
-#define DANE_HOSTS_MAX 8    /* MX hosts whose TLSA records are looked up */
-#define ADDRESSES_MAX 8     /* of mta-sts.DOMAIN */
-#define RETRY_FIRST 300     /* a failed fetch is tried again after 5 min, */
-#define RETRY_MAX 3600      /* doubling up to 1 h */
-#define REFRESH_BATCH 64    /* domains refreshed per pol_refresh_due call */
+#define DANE_HOSTS_MAX 8 /* MX hosts whose TLSA records are looked up */
+#define ADDRESSES_MAX 8  /* of mta-sts.DOMAIN */
+#define RETRY_FIRST 300  /* a failed fetch is tried again after 5 min, */
+#define RETRY_MAX 3600   /* doubling up to 1 h */
+#define REFRESH_BATCH 64 /* domains refreshed per pol_refresh_due call */
 #define ERROR_TEXT_MAX 300
 
 /* Everything one lookup learns, for the answer and for `tlsrpt sts DOMAIN`. */
@@ -237,14 +237,13 @@ static void policy_attributes(const struct lookup *l, const struct pol_policy *p
  * Postfix's match= takes certificate names, and ".example.net" there means
  * any depth below example.net (postconf(5) smtp_tls_verify_cert_match: "a
  * non-zero number of labels followed by a .example.net suffix"), while an
- * MTA-STS "*.example.net" allows one label only. So the answer names the MX hosts themselves that satisfy the
- * policy (one-label rule applied here); the certificate must then be valid
- * for one of them. Only when the MX hosts are unknown (MX lookup failed)
- * or none of them matches are the patterns given, "*.x" as ".x": wider
- * than the RFC by the depth of the name. The names come from an
- * unauthenticated MX lookup, but only those the policy allows are listed.
- * Residual difference: Postfix accepts a certificate for any listed name on
- * any MX host it connects to, not only for the host it connected to.
+ * MTA-STS "*.example.net" allows one label only. So the answer names the MX hosts themselves that
+ * satisfy the policy (one-label rule applied here); the certificate must then be valid for one of
+ * them. Only when the MX hosts are unknown (MX lookup failed) or none of them matches are the
+ * patterns given, "*.x" as ".x": wider than the RFC by the depth of the name. The names come from
+ * an unauthenticated MX lookup, but only those the policy allows are listed. Residual difference:
+ * Postfix accepts a certificate for any listed name on any MX host it connects to, not only for the
+ * host it connected to.
  */
 static void match_list(const struct lookup *l, const struct pol_policy *policy, struct buf *out)
 {
@@ -320,13 +319,15 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
     if (svc->attributes || svc->no_counting || failure == POL_FAIL_NONE)
         return;
     char *url = xasprintf("https://mta-sts.%s/.well-known/mta-sts.txt", domain);
-    struct tr_failure detail = {.result = results[failure],
-                                .additional_information = url,
-                                .failure_reason_code = error};
-    struct tr_policy policy = {.type = TR_POLICY_STS, .domain = domain, .failed = true,
-                               .failures = &detail, .n_failures = 1};
-    struct tr_event event = {.time = time(NULL), .domain = domain, .policies = &policy,
-                             .n_policies = 1};
+    struct tr_failure detail = {
+        .result = results[failure], .additional_information = url, .failure_reason_code = error};
+    struct tr_policy policy = {.type = TR_POLICY_STS,
+                               .domain = domain,
+                               .failed = true,
+                               .failures = &detail,
+                               .n_failures = 1};
+    struct tr_event event = {
+        .time = time(NULL), .domain = domain, .policies = &policy, .n_policies = 1};
     const char *bad;
     if (tr_event_check(&event, &bad) < 0) {
         msg_warn("MTA-STS: %s: failure not counted: %s", domain, bad);
@@ -356,9 +357,8 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
 /* ---- Fetching ---- */
 
 /* Resolves mta-sts.DOMAIN with our resolver, fetches and parses; no lock held. */
-static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain,
-                                     struct buf *body, struct pol_policy *policy,
-                                     char **error_r)
+static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain, struct buf *body,
+                                     struct pol_policy *policy, char **error_r)
 {
     struct sockaddr_storage addresses[ADDRESSES_MAX];
     char *host = xasprintf("mta-sts.%s", domain), *error = NULL;
@@ -390,8 +390,8 @@ static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain
  * it meanwhile) for TXT id and records the outcome. Called with svc->lock
  * held; releases it during the fetch.
  */
-static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *entry,
-                                   const char *id, struct lookup *l)
+static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *entry, const char *id,
+                                   struct lookup *l)
 {
     struct buf body = {0};
     struct pol_policy policy;
@@ -465,8 +465,8 @@ static enum record_state read_record(struct pol_service *svc, struct lookup *l,
     for (size_t i = 0; i < txt.n_records; i++) {
         const char *t = txt.records[i];
         why(l, "txt record: %s", t);
-        if (strncmp(t, "v=STSv1", 7) == 0 && (t[7] == '\0' || t[7] == ';' || t[7] == ' ' ||
-                                              t[7] == '\t')) {
+        if (strncmp(t, "v=STSv1", 7) == 0 &&
+            (t[7] == '\0' || t[7] == ';' || t[7] == ' ' || t[7] == '\t')) {
             found++;
             chosen = i;
         }
@@ -516,8 +516,7 @@ static void serve_cached(struct pol_service *svc, struct lookup *l, struct pol_e
 
 /* Decides with svc->lock held; a failure to count goes to *failure_r / *error_r. */
 static void decide(struct pol_service *svc, struct lookup *l, enum record_state record,
-                   const char *id, struct buf *reply, enum pol_failure *failure_r,
-                   char **error_r)
+                   const char *id, struct buf *reply, enum pol_failure *failure_r, char **error_r)
 {
     struct pol_entry *entry;
     time_t now;
@@ -654,4 +653,3 @@ void pol_refresh_due(struct pol_service *svc, time_t now)
         free(due[i]);
     }
 }
-
