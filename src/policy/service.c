@@ -89,7 +89,8 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
     char *dir = path_join(state, "sts");
 
     pthread_mutex_init(&svc->lock, NULL);
-    pthread_mutex_init(&svc->dns_lock, NULL);
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        pthread_mutex_init(&svc->dns_locks[i], NULL);
     pthread_cond_init(&svc->fetch_done, NULL);
     svc->counters_dir = path_join(state, "counters");
     svc->limits.max_entries = (uint32_t)cfg_int(cfg, "counter_table_entries");
@@ -104,12 +105,14 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
         pol_service_destroy(svc);
         return NULL;
     }
-    svc->resolver = dns_resolver_create(cfg_list(cfg, "dns_resolvers"),
-                                        (int)cfg_time(cfg, "dns_timeout") * 1000, error_r);
-    if (svc->resolver == NULL) {
-        free(dir);
-        pol_service_destroy(svc);
-        return NULL;
+    for (size_t i = 0; i < POL_RESOLVERS; i++) {
+        svc->resolvers[i] = dns_resolver_create(cfg_list(cfg, "dns_resolvers"),
+                                                (int)cfg_time(cfg, "dns_timeout") * 1000, error_r);
+        if (svc->resolvers[i] == NULL) {
+            free(dir);
+            pol_service_destroy(svc);
+            return NULL;
+        }
     }
     pol_fetch_init();
     pol_cache_open(&svc->cache, dir, (size_t)cfg_int(cfg, "sts_cache_entries"));
@@ -123,12 +126,14 @@ void pol_service_destroy(struct pol_service *svc)
         return;
     if (svc->cache.buckets)
         pol_cache_close(&svc->cache);
-    if (svc->resolver)
-        dns_resolver_destroy(svc->resolver);
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        if (svc->resolvers[i])
+            dns_resolver_destroy(svc->resolvers[i]);
     if (svc->table)
         ctr_close(svc->table);
     pthread_mutex_destroy(&svc->lock);
-    pthread_mutex_destroy(&svc->dns_lock);
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        pthread_mutex_destroy(&svc->dns_locks[i]);
     pthread_cond_destroy(&svc->fetch_done);
     free(svc->counters_dir);
     free(svc->ca_file);
@@ -154,12 +159,30 @@ void pol_service_set_counting(struct pol_service *svc, bool count)
     svc->no_counting = !count;
 }
 
+/* A resolver nobody uses, else the next in turn; release with resolver_release. */
+static size_t resolver_acquire(struct pol_service *svc)
+{
+    static _Atomic unsigned int turn;
+
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        if (pthread_mutex_trylock(&svc->dns_locks[i]) == 0)
+            return i;
+    size_t slot = turn++ % POL_RESOLVERS;
+    pthread_mutex_lock(&svc->dns_locks[slot]);
+    return slot;
+}
+
+static void resolver_release(struct pol_service *svc, size_t slot)
+{
+    pthread_mutex_unlock(&svc->dns_locks[slot]);
+}
+
 void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
                      struct dns_records *answer)
 {
-    pthread_mutex_lock(&svc->dns_lock);
-    dns_lookup_records(svc->resolver, name, kind, answer);
-    pthread_mutex_unlock(&svc->dns_lock);
+    size_t slot = resolver_acquire(svc);
+    dns_lookup_records(svc->resolvers[slot], name, kind, answer);
+    resolver_release(svc, slot);
 }
 
 /* ---- DANE first (RFC 8461 §2) ---- */
@@ -364,9 +387,9 @@ static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain
     char *host = xasprintf("mta-sts.%s", domain), *error = NULL;
     enum pol_failure failure;
 
-    pthread_mutex_lock(&svc->dns_lock);
-    int n = dns_lookup_addresses(svc->resolver, host, addresses, ADDRESSES_MAX, &error);
-    pthread_mutex_unlock(&svc->dns_lock);
+    size_t slot = resolver_acquire(svc);
+    int n = dns_lookup_addresses(svc->resolvers[slot], host, addresses, ADDRESSES_MAX, &error);
+    resolver_release(svc, slot);
     if (n <= 0) {
         *error_r = n < 0 ? xasprintf("%s: %s", host, error) : xasprintf("%s has no address", host);
         free(error);
