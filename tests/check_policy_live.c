@@ -123,6 +123,10 @@ static const struct {
     {"big", "200 text/plain", "BIG",
      "big.example sts big.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
          "big") " | policy larger than 65536 bytes\n"},
+    /* no Content-Length: the transfer is aborted once past 64 KB */
+    {"stream", "200 text/plain", "BIGSTREAM",
+     "stream.example sts stream.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
+         "stream") " | policy larger than 65536 bytes\n"},
     {"badtype", "200 text/html", "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 5\n",
      "badtype.example sts badtype.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
          "badtype") " | media type text/html, not text/plain\n"},
@@ -130,6 +134,23 @@ static const struct {
      "invalid.example sts invalid.example S=0 F=3\n  3 sts-policy-invalid " URL(
          "invalid") " | invalid policy: no mx field (required in mode enforce)\n"},
 };
+
+struct retry_check {
+    const char *domain;
+    time_t now;
+    int seen;
+};
+
+static void check_retry(void *ctx, const struct pol_cache_info *info)
+{
+    struct retry_check *c = ctx;
+
+    ck_assert_str_eq(info->domain, c->domain);
+    ck_assert_msg(info->next_retry >= c->now + 295 && info->next_retry <= c->now + 300,
+                  "next_retry %lld, now %lld", (long long)info->next_retry, (long long)c->now);
+    ck_assert_str_eq(info->id, "");
+    c->seen++;
+}
 
 /*
  * Each failure gives NOTFOUND (mail goes out, §3.3), is counted once per
@@ -146,6 +167,10 @@ START_TEST(test_failures_counted_and_rate_limited)
         assert_answer(svc, domain, "NOTFOUND ");
     ck_assert_int_eq(requests(name), 1);
     assert_counted(domain, failure_cases[_i].counted);
+    /* the next try is 5 minutes away, and so the cache says */
+    struct retry_check check = {.domain = domain, .now = time(NULL)};
+    pol_cache_list(svc, check_retry, &check);
+    ck_assert_int_eq(check.seen, 1);
     free(domain);
     pol_service_destroy(svc);
 }

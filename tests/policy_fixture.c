@@ -39,7 +39,7 @@ static const char certificates_script[] =
     "openssl req -x509 $KEY -days 2 -subj '/CN=tlsrptd sts test CA' -keyout ca.key -out ca.pem "
     "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign\n"
     "names='enforce testing none redirect big badtype invalid short change restart dane "
-    "attrs deep refresh alias'\n"
+    "attrs deep refresh alias stream'\n"
     "san=''\n"
     "for n in $names; do san=\"$san${san:+, }DNS:mta-sts.$n.example\"; done\n"
     "printf 'subjectAltName = %s\\nextendedKeyUsage = serverAuth\\n' \"$san\" > srv.ext\n"
@@ -163,6 +163,7 @@ static char *dns_data(const char *change_id)
     sts_domain(&b, "redirect", "r1", "mx.redirect.example");
     sts_domain(&b, "big", "b1", "mx.big.example");
     sts_domain(&b, "badtype", "bt1", "mx.badtype.example");
+    sts_domain(&b, "stream", "st1", "mx.stream.example");
     sts_domain(&b, "invalid", "i1", "mx.invalid.example");
     sts_domain(&b, "wrongcert", "w1", "mx.wrongcert.example");
     sts_domain(&b, "short", "s1", "mx.short.example");
