@@ -248,6 +248,10 @@ START_TEST(test_id_change_and_failed_refresh)
                       "OK secure match=mx.change.example servername=hostname");
     ck_assert_int_eq(requests("change"), 3);
     assert_counted("change.example", ""); /* a policy applied: nothing failed before connecting */
+    /* The TXT lookup fails (SERVFAIL): the cached policy still applies (§5.1), no TEMP. */
+    ck_assert(start_dns(NULL));
+    assert_answer(svc, "change.example", "OK secure match=mx.change.example servername=hostname");
+    ck_assert_int_eq(requests("change"), 3);
     ck_assert(start_dns("c1"));
     pol_service_destroy(svc);
 }
