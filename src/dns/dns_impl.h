@@ -1,6 +1,7 @@
 /*
  * dns_impl.h - what the files of the dns module share and nobody else
- * needs: one question asked of the configured servers in turn.
+ * needs: one question asked of the configured servers in turn, and the
+ * TTL cache every kind of lookup keeps its answers in.
  */
 #ifndef TLSRPT_DNS_IMPL_H
 #define TLSRPT_DNS_IMPL_H

@@ -171,8 +171,8 @@ static void settle(struct dns_records *answer, const char *negative)
         answer->detail = xstrdup(negative);
     } else {
         answer->status = DNS_FOUND;
-        answer->detail = xasprintf("%zu record%s", answer->n_records,
-                                   answer->n_records == 1 ? "" : "s");
+        answer->detail =
+            xasprintf("%zu record%s", answer->n_records, answer->n_records == 1 ? "" : "s");
     }
 }
 

@@ -7,7 +7,8 @@ Content-Type in DIR/N.type. Writes its port to --port-file.
 
 GETs serve MTA-STS policies: the answer for Host H is the file DIR/H, its
 first line "STATUS CONTENT-TYPE" ("-": no Content-Type header), the rest
-the body ("BIG" sends 70,000 bytes); no file: 404. Each GET is appended to
+the body ("BIG" sends 70,000 bytes, "BIGSTREAM" the same without a
+Content-Length, ending at the close); no file: 404. Each GET is appended to
 DIR/requests.log ("HOST PATH") before the answer, so tests can count them.
 --port 443 is for a network namespace of a test's own (bench/policy.sh).
 """
@@ -46,21 +47,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with open(os.path.join(self.server.dir, "requests.log"), "a") as f:
                 f.write("%s %s\n" % (host, self.path))
         path = os.path.join(self.server.dir, host)
-        status, ctype, body = 404, "text/plain", b"not found\n"
+        status, ctype, body, stream = 404, "text/plain", b"not found\n", False
         if "/" not in host and not host.startswith(".") and os.path.isfile(path):
             with open(path, "rb") as f:
                 head, _, body = f.read().partition(b"\n")
             status, ctype = head.decode().split(" ", 1)
-            if body.strip() == b"BIG":
+            stream = body.strip() == b"BIGSTREAM"
+            if body.strip() in (b"BIG", b"BIGSTREAM"):
                 body = b"version: STSv1\n" + b"x" * 70000
         self.send_response(int(status))
         if ctype != "-":
             self.send_header("Content-Type", ctype)
         if 300 <= int(status) < 400:
             self.send_header("Location", "https://127.0.0.1/elsewhere")
-        self.send_header("Content-Length", str(len(body)))
+        if stream:
+            self.close_connection = True  # the body ends when the connection does
+        else:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading, as it should past its limit
 
     def log_message(self, *args):
         pass
