@@ -3,7 +3,8 @@
 
 Answers POSTs by path: /ok 200, /created 201, /fail 500, /busy 429,
 /gone 404, /redirect 302; saves each request as DIR/N.body with its
-Content-Type in DIR/N.type. Writes its port to --port-file.
+Content-Type in DIR/N.type. Writes its port to --port-file. --delay-ms
+holds the answer to a request already saved.
 """
 import argparse
 import http.server
@@ -11,6 +12,7 @@ import itertools
 import os
 import ssl
 import threading
+import time
 
 ANSWERS = {"/ok": 200, "/created": 201, "/fail": 500, "/busy": 429, "/gone": 404,
            "/redirect": 302}
@@ -27,6 +29,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f.write("%s %s\n" % (self.path, self.headers.get("Content-Type", "")))
         with open(base + ".body", "wb") as f:
             f.write(body)
+        time.sleep(self.server.delay)
         status = ANSWERS.get(self.path, 404)
         self.send_response(status)
         if status == 302:
@@ -38,15 +41,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-request (tests do that) is not news
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.dir = args.dir
+    server.delay = args.delay_ms / 1000.0
     server.lock = threading.Lock()
     server.numbers = itertools.count()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
