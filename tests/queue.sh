@@ -134,7 +134,16 @@ elapsed "concurrent delivery checked"
 ingest_day "$DAY2" k "$REPORTS2"
 "$TLSRPT" -o report_spread=1d run --day "$DAY2" >"$T/run2.out" 2>&1
 elapsed "$DAY2 in the outbox"
-kills=0 rounds=0
+# A kill hits an attempt in flight when its victim holds a report's lock
+# (/proc/locks, read just before: an attempt started after that cannot
+# have reached a sink by the kill).
+OUTBOX_LOCK=":$(stat -c %i "$T/state/outbox/.lock")"
+holds_report_lock() { # PID LOCKS
+    printf '%s\n' "$2" | awk -v pid="$1" -v outbox="$OUTBOX_LOCK" '
+        $2 == "FLOCK" && $5 == pid && substr($6, length($6) - length(outbox) + 1) != outbox { found = 1 }
+        END { exit !found }'
+}
+kills=0 hits=0 rounds=0
 deadline=$(($(date +%s) + 35))
 while [ "$kills" -lt "$KILLS" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     rounds=$((rounds + 1))
@@ -147,12 +156,15 @@ while [ "$kills" -lt "$KILLS" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     sleep "0.$(printf '%03d' $((random % 300 + 50)))" # the random moment, not a wait for a result
     victims=$flush
     [ $((random % 2)) -eq 0 ] && victims="$(pgrep -P "$flush") $flush"
+    locks=$(cat /proc/locks)
     for pid in $victims; do
-        kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+        kill -9 "$pid" 2>/dev/null || continue
+        kills=$((kills + 1))
+        holds_report_lock "$pid" "$locks" && hits=$((hits + 1))
     done
     wait "$flush" 2>/dev/null
 done
-elapsed "kill -9: $kills processes killed in $rounds rounds"
+elapsed "kill -9: $kills processes killed in $rounds rounds, $hits of them in an attempt"
 # What the kills left: a flush that runs to its end (as often as needed).
 deadline=$(($(date +%s) + 120))
 until [ "$(undelivered "$DAY2" | cut -d' ' -f1)" = 0 ] || [ "$(date +%s)" -ge "$deadline" ]; do
@@ -165,8 +177,11 @@ duplicates=$(echo "$counts" | sed 's/.* duplicates=\([0-9]*\).*/\1/')
 assert_eq "after the kills every report reached every destination once or more" \
     "reports=$REPORTS2 missing=0 unexpected=0" \
     "$(echo "$counts" | sed 's/ messages=[0-9]*//; s/ duplicates=.*//')"
+max_per_destination=${counts##*=}
 assert_eq "duplicates ($duplicates) are at most the kills ($kills)" yes \
     "$([ "$duplicates" -le "$kills" ] && echo yes)"
+assert_eq "at most one per kill that hit an attempt ($hits), for every destination" yes \
+    "$([ "$duplicates" -le "$hits" ] && [ "$max_per_destination" -le "$hits" ] && echo yes)"
 assert_eq "no destination left pending or \"attempt in progress\"" "0 0" "$(undelivered "$DAY2")"
 assert_eq "the kills were real" yes "$([ "$kills" -ge 20 ] && echo yes)"
 finish
