@@ -7,52 +7,14 @@
 # addresses are refused without a connection; header injection through a
 # rua never reaches a message.
 . "$(dirname "$0")/lib.sh"
-PEERS="$top_srcdir/tests/peers"
 command -v python3 >/dev/null || skip "python3 not found"
-command -v openssl >/dev/null || skip "openssl not found"
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || skip "dkimpy not found (apt-get install python3-dkim)"
 DAY=2025-07-01
 USER_NAME=$(test_user)
-
-# Peers: SMTP sink, HTTPS sink with a certificate for localhost from a test CA.
-mkdir -p "$T/smtp" "$T/https"
-python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" &
-SMTP_PID=$!
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
-    -subj "/CN=tlsrptd test CA" >/dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
-    -subj "/CN=localhost" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost\n' >"$T/san.ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
-    -out "$T/srv.crt" -days 2 -extfile "$T/san.ext" >/dev/null 2>&1
-python3 "$PEERS/https_sink.py" --dir "$T/https" --port-file "$T/https.port" \
-    --cert "$T/srv.crt" --key "$T/srv.key" &
-HTTPS_PID=$!
-trap 'kill $SMTP_PID $HTTPS_PID 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 50); do [ -s "$T/smtp.port" ] && [ -s "$T/https.port" ] && break; sleep 0.1; done
-SMTP_PORT=$(cat "$T/smtp.port")
-HTTPS_PORT=$(cat "$T/https.port")
+start_sinks
 
 # DNS: localhost for the https rua, a name on a private address for the SSRF case.
-cat >"$T/dns.data" <<DNS
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-localhost. IN A
-SECTION ANSWER
-localhost. 600 IN A 127.0.0.1
-ENTRY_END
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-localhost. IN AAAA
-SECTION AUTHORITY
-localhost. 600 IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 300
-ENTRY_END
+{ dns_localhost; cat <<DNS
 ENTRY_BEGIN
 MATCH opcode qtype qname
 ADJUST copy_id
@@ -72,11 +34,10 @@ SECTION AUTHORITY
 example. 600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 300
 ENTRY_END
 DNS
+} >"$T/dns.data"
 start_dns "$T/dns.data"
 
-openssl genpkey -algorithm ed25519 -out "$T/dkim.key" 2>/dev/null
-chmod 600 "$T/dkim.key"
-[ "$(id -u)" -eq 0 ] && chown "$USER_NAME" "$T/dkim.key"
+make_dkim_key
 write_config "tlsrptd_user = $USER_NAME" "report_spread = 0" \
     "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" "dkim_key_file = $T/dkim.key" \
     "https_ca_file = $T/ca.crt" "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" \

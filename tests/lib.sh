@@ -16,9 +16,12 @@ chmod 755 "$T"
 DAEMON_PID=
 DNS_PID=
 WEB_PID=
+SINK_PIDS=
+PEERS="$top_srcdir/tests/peers"
 cleanup() {
     [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null
     [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null
+    [ -n "$SINK_PIDS" ] && kill $SINK_PIDS 2>/dev/null
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
@@ -178,4 +181,62 @@ start_dns() {
     done
     echo "ldns-testns did not start:"; cat "$T/dns.log"
     exit 1
+}
+
+# start_sinks [--delay-ms N]: the SMTP sink (messages in $T/smtp) and the
+# HTTPS sink (requests in $T/https; a certificate for localhost from a test
+# CA made here, $T/ca.crt) on 127.0.0.1; sets SMTP_PORT and HTTPS_PORT.
+start_sinks() {
+    command -v python3 >/dev/null || skip "python3 not found"
+    command -v openssl >/dev/null || skip "openssl not found"
+    mkdir -p "$T/smtp" "$T/https"
+    python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" "$@" &
+    SINK_PIDS=$!
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
+        -subj "/CN=tlsrptd test CA" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
+        -subj "/CN=localhost" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost\n' >"$T/san.ext"
+    openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+        -out "$T/srv.crt" -days 2 -extfile "$T/san.ext" >/dev/null 2>&1
+    python3 "$PEERS/https_sink.py" --dir "$T/https" --port-file "$T/https.port" \
+        --cert "$T/srv.crt" --key "$T/srv.key" "$@" &
+    SINK_PIDS="$SINK_PIDS $!"
+    for _ in $(seq 1 300); do [ -s "$T/smtp.port" ] && [ -s "$T/https.port" ] && break; sleep 0.1; done
+    [ -s "$T/smtp.port" ] && [ -s "$T/https.port" ] || { echo "the sinks did not start"; exit 1; }
+    SMTP_PORT=$(cat "$T/smtp.port")
+    HTTPS_PORT=$(cat "$T/https.port")
+}
+
+# dns_localhost: ldns-testns entries for localhost (A 127.0.0.1, no AAAA),
+# the host of https rua that reach the HTTPS sink.
+dns_localhost() {
+    cat <<'DNS'
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+localhost. IN A
+SECTION ANSWER
+localhost. 600 IN A 127.0.0.1
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+localhost. IN AAAA
+SECTION AUTHORITY
+localhost. 600 IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 300
+ENTRY_END
+DNS
+}
+
+# make_dkim_key: an ed25519 signing key at $T/dkim.key the daemon user can read.
+make_dkim_key() {
+    openssl genpkey -algorithm ed25519 -out "$T/dkim.key" 2>/dev/null
+    chmod 600 "$T/dkim.key"
+    [ "$(id -u)" -eq 0 ] && chown "$(test_user)" "$T/dkim.key"
+    return 0
 }

@@ -1,9 +1,9 @@
 /*
  * control.c - the daemon's end of the control socket: accept, refuse peers
  * that are not root, the daemon user or its group, read one request line
- * without ever blocking the event loop, and answer it (`status`). Idle or
- * slow clients cannot lock an administrator out (short timeouts, and the
- * oldest waiting client gives up its slot to a new one).
+ * without ever blocking the event loop, and answer it (`status`, `flush`).
+ * Idle or slow clients cannot lock an administrator out (short timeouts,
+ * and the oldest waiting client gives up its slot to a new one).
  */
 #include "config.h"
 
@@ -147,6 +147,8 @@ static void dispatch(struct daemon *d, const char *request, struct ctl_reply *re
 {
     if (strcmp(request, "status") == 0)
         handle_status(d, reply);
+    else if (strcmp(request, "flush") == 0)
+        schedule_flush(d, reply);
     else if (strcmp(request, "ping") == 0)
         ctl_reply_add(reply, "pong", "1");
     else

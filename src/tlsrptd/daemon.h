@@ -79,6 +79,7 @@ void policy_stop(struct daemon *d);
 /* schedule.c: the report worker, once a minute */
 void schedule_start(struct daemon *d);
 void schedule_status(struct daemon *d, struct ctl_reply *reply);
+void schedule_flush(struct daemon *d, struct ctl_reply *reply); /* the `flush` request */
 void schedule_stop(struct daemon *d);
 
 /* control.c */

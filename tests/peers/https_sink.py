@@ -3,7 +3,8 @@
 
 Answers POSTs by path: /ok 200, /created 201, /fail 500, /busy 429,
 /gone 404, /redirect 302; saves each request as DIR/N.body with its
-Content-Type in DIR/N.type. Writes its port to --port-file.
+Content-Type in DIR/N.type. Writes its port to --port-file. --delay-ms
+holds the answer to a request already saved.
 
 GETs serve MTA-STS policies: the answer for Host H is the file DIR/H, its
 first line "STATUS CONTENT-TYPE" ("-": no Content-Type header), the rest
@@ -18,6 +19,7 @@ import itertools
 import os
 import ssl
 import threading
+import time
 
 ANSWERS = {"/ok": 200, "/created": 201, "/fail": 500, "/busy": 429, "/gone": 404,
            "/redirect": 302}
@@ -34,6 +36,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f.write("%s %s\n" % (self.path, self.headers.get("Content-Type", "")))
         with open(base + ".body", "wb") as f:
             f.write(body)
+        time.sleep(self.server.delay)
         status = ANSWERS.get(self.path, 404)
         self.send_response(status)
         if status == 302:
@@ -74,6 +77,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-request (tests do that) is not news
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
@@ -81,9 +89,11 @@ def main():
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = Server(("127.0.0.1", args.port), Handler)
     server.dir = args.dir
+    server.delay = args.delay_ms / 1000.0
     server.lock = threading.Lock()
     server.numbers = itertools.count()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
