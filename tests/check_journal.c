@@ -161,6 +161,17 @@ static void wait_for(struct collector *c, stats_test *test, uint64_t want, const
     }
 }
 
+/* Stops the collector, checking how many damaged records it skipped. */
+static void close_expecting_damaged(struct collector *c, uint64_t damaged)
+{
+    struct collector_stats stats;
+
+    collector_stop(c);
+    collector_stats(c, &stats);
+    ck_assert_uint_eq(stats.dropped_damaged, damaged);
+    collector_close(c);
+}
+
 /* Made when missing: a collector killed before its first count made no table. */
 static char *today_text(const char *counters)
 {
@@ -327,7 +338,6 @@ START_TEST(test_damaged_record)
 {
     char *missing = path_join(dir, "later");
     struct collector *c = start(1 << 20, missing, COLLECTOR_CRASH_NONE, 0);
-    struct collector_stats stats;
     char *error = NULL;
     off_t at = 8192; /* the journal's header */
 
@@ -344,10 +354,7 @@ START_TEST(test_damaged_record)
     ck_assert_int_eq(dir_make(missing, 0755, &error), 0);
     c = start(1 << 20, missing, COLLECTOR_CRASH_NONE, 0);
     wait_for(c, counted, 9, "counted but the damaged one");
-    collector_stop(c);
-    collector_stats(c, &stats);
-    ck_assert_uint_eq(stats.dropped_damaged, 1);
-    collector_close(c);
+    close_expecting_damaged(c, 1);
     free(counters_dir);
     counters_dir = missing;
     assert_counts_except(10, 3);
@@ -397,10 +404,7 @@ START_TEST(test_crash_point)
         ck_assert_uint_gt(appended, crashes[_i].after);
     /* Every record not released before the kill is counted now, and only those. */
     wait_for(c, drained, 0, "journal drained");
-    collector_stop(c);
-    collector_stats(c, &stats);
-    ck_assert_uint_eq(stats.dropped_damaged, 0);
-    collector_close(c);
+    close_expecting_damaged(c, 0);
     assert_counts_of(appended);
 
     c = start(1 << 20, counters_dir, COLLECTOR_CRASH_NONE, 0);
