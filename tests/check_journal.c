@@ -361,6 +361,22 @@ START_TEST(test_damaged_record)
 }
 END_TEST
 
+/* No journal file can be made (here: no directory): counted all the same, from memory. */
+START_TEST(test_journal_in_memory)
+{
+    free(journal_path);
+    journal_path = path_join(dir, "missing/journal");
+    struct collector *c = start(SMALL_JOURNAL, counters_dir, COLLECTOR_CRASH_NONE, 0);
+
+    for (size_t sent = 0; sent < 40; sent += 10) {
+        send_range(sent, sent + 10);
+        wait_for(c, counted, sent + 10, "counted");
+    }
+    collector_close(c);
+    assert_counts_of(40);
+}
+END_TEST
+
 static const struct {
     enum collector_crash_point point;
     uint64_t after;
@@ -456,6 +472,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_kept_across_stop);
     tcase_add_test(tc, test_no_space_then_space);
     tcase_add_test(tc, test_damaged_record);
+    tcase_add_test(tc, test_journal_in_memory);
     tcase_add_loop_test(tc, test_crash_point, 0, (int)UTIL_ARRAY_LEN(crashes));
     tcase_add_test(tc, test_late_day);
     suite_add_tcase(s, tc);
