@@ -3,7 +3,8 @@
  * to a real collector socket wrap around a small journal; a full journal
  * (no counter table can be opened) counts what it could not keep, keeps
  * draining, and counts the kept ones once the table can be made (also when
- * posix_fallocate failed for want of space); a kill at
+ * posix_fallocate failed for want of space); a damaged record is skipped
+ * alone; a kill at
  * every point of appending and counting (a torn record, after the intent,
  * half stored, stored but not released) ends, after a restart, with the
  * counts of one uninterrupted pass; a day already reported counts late only.
@@ -12,6 +13,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
@@ -159,6 +161,17 @@ static void wait_for(struct collector *c, stats_test *test, uint64_t want, const
     }
 }
 
+/* Stops the collector, checking how many damaged records it skipped. */
+static void close_expecting_damaged(struct collector *c, uint64_t damaged)
+{
+    struct collector_stats stats;
+
+    collector_stop(c);
+    collector_stats(c, &stats);
+    ck_assert_uint_eq(stats.dropped_damaged, damaged);
+    collector_close(c);
+}
+
 /* Made when missing: a collector killed before its first count made no table. */
 static char *today_text(const char *counters)
 {
@@ -174,8 +187,8 @@ static char *today_text(const char *counters)
     return text;
 }
 
-/* The counts of datagrams [0, n) stored by plain ctr_add in a directory of their own. */
-static char *reference_text(size_t n)
+/* The counts of datagrams [0, n) but `except`, by plain ctr_add in a directory of their own. */
+static char *reference_text(size_t n, size_t except)
 {
     char *ref = path_join(dir, "reference");
     char *error = NULL;
@@ -190,8 +203,8 @@ static char *reference_text(size_t n)
         const struct tr_event *event;
         enum collector_reject reason;
         const char *detail;
-        if (collector_parse(parser, datagram(i), strlen(datagram(i)), time(NULL), &event,
-                            &reason, &detail) == 0)
+        if (i != except && collector_parse(parser, datagram(i), strlen(datagram(i)), time(NULL),
+                                           &event, &reason, &detail) == 0)
             ck_assert_int_eq(ctr_add(table, event), 0);
     }
     ctr_close(table);
@@ -201,14 +214,19 @@ static char *reference_text(size_t n)
     return text;
 }
 
-static void assert_counts_of(size_t n)
+static void assert_counts_except(size_t n, size_t except)
 {
-    char *expected = reference_text(n);
+    char *expected = reference_text(n, except);
     char *actual = today_text(counters_dir);
 
     ck_assert_str_eq(actual, expected);
     free(expected);
     free(actual);
+}
+
+static void assert_counts_of(size_t n)
+{
+    assert_counts_except(n, SIZE_MAX);
 }
 
 /* 300 datagrams through an 8 KB journal: it wraps around ~25 times, nothing lost. */
@@ -312,6 +330,53 @@ START_TEST(test_kept_across_stop)
 }
 END_TEST
 
+/*
+ * A machine crash wrote back part of a page: a record whose bytes do not
+ * match its checksum is skipped alone, with an error, and counted as damaged.
+ */
+START_TEST(test_damaged_record)
+{
+    char *missing = path_join(dir, "later");
+    struct collector *c = start(1 << 20, missing, COLLECTOR_CRASH_NONE, 0);
+    char *error = NULL;
+    off_t at = 8192; /* the journal's header */
+
+    send_range(0, 10);
+    wait_for(c, received, 10, "received");
+    collector_close(c);
+    /* Records: 24 bytes of header, the datagram, padded to 8. */
+    for (size_t i = 0; i < 3; i++)
+        at += (off_t)((24 + strlen(datagram(i)) + 7) & ~(size_t)7);
+    int fd = open(journal_path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, "X", 1, at + 24 + 20), 1);
+    close(fd);
+    ck_assert_int_eq(dir_make(missing, 0755, &error), 0);
+    c = start(1 << 20, missing, COLLECTOR_CRASH_NONE, 0);
+    wait_for(c, counted, 9, "counted but the damaged one");
+    close_expecting_damaged(c, 1);
+    free(counters_dir);
+    counters_dir = missing;
+    assert_counts_except(10, 3);
+}
+END_TEST
+
+/* No journal file can be made (here: no directory): counted all the same, from memory. */
+START_TEST(test_journal_in_memory)
+{
+    free(journal_path);
+    journal_path = path_join(dir, "missing/journal");
+    struct collector *c = start(SMALL_JOURNAL, counters_dir, COLLECTOR_CRASH_NONE, 0);
+
+    for (size_t sent = 0; sent < 40; sent += 10) {
+        send_range(sent, sent + 10);
+        wait_for(c, counted, sent + 10, "counted");
+    }
+    collector_close(c);
+    assert_counts_of(40);
+}
+END_TEST
+
 static const struct {
     enum collector_crash_point point;
     uint64_t after;
@@ -355,10 +420,7 @@ START_TEST(test_crash_point)
         ck_assert_uint_gt(appended, crashes[_i].after);
     /* Every record not released before the kill is counted now, and only those. */
     wait_for(c, drained, 0, "journal drained");
-    collector_stop(c);
-    collector_stats(c, &stats);
-    ck_assert_uint_eq(stats.dropped_damaged, 0);
-    collector_close(c);
+    close_expecting_damaged(c, 0);
     assert_counts_of(appended);
 
     c = start(1 << 20, counters_dir, COLLECTOR_CRASH_NONE, 0);
@@ -409,6 +471,8 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_full_journal);
     tcase_add_test(tc, test_kept_across_stop);
     tcase_add_test(tc, test_no_space_then_space);
+    tcase_add_test(tc, test_damaged_record);
+    tcase_add_test(tc, test_journal_in_memory);
     tcase_add_loop_test(tc, test_crash_point, 0, (int)UTIL_ARRAY_LEN(crashes));
     tcase_add_test(tc, test_late_day);
     suite_add_tcase(s, tc);

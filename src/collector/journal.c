@@ -105,47 +105,62 @@ static bool journal_empty(const struct journal_header *h)
     return h->head == h->tail && h->intent_end <= h->tail;
 }
 
-struct journal *journal_open(const char *path, size_t data_size, uid_t owner, char **error_r)
+/* An existing journal: its fd, or -1 when a new one is to be made (*data_size may change). */
+static int journal_reopen(const char *path, size_t *data_size, char **error_r)
 {
     struct journal_header header;
     const char *problem;
     struct stat st;
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0) {
+        if (errno != ENOENT)
+            *error_r = xasprintf("%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    ssize_t got = pread(fd, &header, sizeof(header), 0);
+    if (fstat(fd, &st) < 0 || got != (ssize_t)sizeof(header))
+        problem = "shorter than its header";
+    else
+        problem = header_problem(&header, st.st_size);
+    if (problem != NULL) {
+        char *aside = xasprintf("%s.damaged", path);
+        msg_error("%s: %s; moved to %s, a new journal is made", path, problem, aside);
+        if (rename(path, aside) < 0)
+            msg_warn("%s: cannot rename: %s", path, strerror(errno));
+        free(aside);
+        (void)close(fd);
+        return -1;
+    }
+    if (header.data_size != *data_size) {
+        if (journal_empty(&header)) {
+            (void)close(fd);
+            return -1; /* made again in the configured size */
+        }
+        msg_warn("%s: holds datagrams not yet counted: keeps its size of %llu bytes until they "
+                 "are (collector_buffer_size is %zu)",
+                 path, (unsigned long long)header.data_size, *data_size);
+        *data_size = header.data_size;
+    }
+    return fd;
+}
+
+struct journal *journal_open(const char *path, size_t data_size, uid_t owner, char **error_r)
+{
+    char *error = NULL;
     int fd;
 
     data_size &= ~(size_t)7;
-    fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno != ENOENT) {
-        *error_r = xasprintf("%s: cannot open: %s", path, strerror(errno));
-        return NULL;
+    fd = journal_reopen(path, &data_size, &error);
+    if (fd < 0 && error == NULL)
+        fd = journal_create(path, data_size, owner, &error);
+    if (fd < 0) {
+        /* Better counted without the crash guarantee than not at all. */
+        msg_error("collector: %s: received datagrams are kept in memory only until a restart "
+                  "can make the journal (a crash loses them)",
+                  error);
+        free(error);
     }
-    if (fd >= 0) {
-        ssize_t got = pread(fd, &header, sizeof(header), 0);
-        if (fstat(fd, &st) < 0 || got != (ssize_t)sizeof(header))
-            problem = "shorter than its header";
-        else
-            problem = header_problem(&header, st.st_size);
-        if (problem != NULL) {
-            char *aside = xasprintf("%s.damaged", path);
-            msg_error("%s: %s; moved to %s, a new journal is made", path, problem, aside);
-            if (rename(path, aside) < 0)
-                msg_warn("%s: cannot rename: %s", path, strerror(errno));
-            free(aside);
-            (void)close(fd);
-            fd = -1;
-        } else if (header.data_size != data_size) {
-            if (journal_empty(&header)) {
-                (void)close(fd);
-                fd = -1; /* made again in the configured size */
-            } else {
-                msg_warn("%s: holds datagrams not yet counted: keeps its size of %llu bytes "
-                         "until they are (collector_buffer_size is %zu)",
-                         path, (unsigned long long)header.data_size, data_size);
-                data_size = header.data_size;
-            }
-        }
-    }
-    if (fd < 0 && (fd = journal_create(path, data_size, owner, error_r)) < 0)
-        return NULL;
 
     struct journal *journal = xcalloc(1, sizeof(*journal));
     journal->path = xstrdup(path);
@@ -153,10 +168,12 @@ struct journal *journal_open(const char *path, size_t data_size, uid_t owner, ch
     journal->map_size = JOURNAL_HEADER_SIZE + data_size;
     /* Populated now: a page fault in the drain thread during a burst costs time. */
     journal->map = mmap(NULL, journal->map_size, PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_POPULATE, fd, 0);
+                        MAP_SHARED | MAP_POPULATE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
     if (journal->map == MAP_FAILED) {
-        *error_r = xasprintf("%s: cannot map: %s", path, strerror(errno));
-        (void)close(fd);
+        *error_r = xasprintf("%s: cannot map %zu bytes: %s", path, journal->map_size,
+                             strerror(errno));
+        if (fd >= 0)
+            (void)close(fd);
         free(journal->path);
         free(journal);
         return NULL;
@@ -178,7 +195,8 @@ void journal_close(struct journal *journal)
     ring_destroy(journal->ring);
     if (munmap(journal->map, journal->map_size) < 0)
         msg_warn("%s: munmap: %s", journal->path, strerror(errno));
-    (void)close(journal->fd);
+    if (journal->fd >= 0)
+        (void)close(journal->fd);
     free(journal->path);
     free(journal);
 }

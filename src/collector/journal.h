@@ -30,7 +30,9 @@ struct journal;
  * Opens (or creates, owned by owner when run as root) the journal at path
  * with data_size bytes for records, space reserved with posix_fallocate.
  * An existing journal keeps its size until it is empty; a damaged one is
- * moved aside to path.damaged.
+ * moved aside to path.damaged. When no file can be used, an error is logged
+ * and the journal lives in memory (no crash guarantee); NULL only when even
+ * the memory cannot be mapped.
  */
 struct journal *journal_open(const char *path, size_t data_size, uid_t owner, char **error_r);
 void journal_close(struct journal *journal);

@@ -108,7 +108,7 @@ static void drain_store(struct collector *c, int count, time_t now)
         record->received = now;
         if (c->settings.crash_at == COLLECTOR_CRASH_TORN_APPEND &&
             journal_appended(c->journal) == c->settings.crash_after) {
-            memcpy(record + 1, c->iov[i].iov_base, len / 2);
+            memcpy(record + 1, c->iov[i].iov_base, too_large ? 0 : len / 2);
             _exit(0);
         }
         if (!too_large)
@@ -173,10 +173,11 @@ static void *drain_main(void *context)
         uint64_t bytes = 0;
         for (int i = 0; i < n; i++)
             bytes += c->msgs[i].msg_len;
-        STAT_ADD(c, received, (uint64_t)n);
-        STAT_ADD(c, bytes, bytes);
         if (n > 0)
             drain_store(c, n, time(NULL));
+        /* After the store: a datagram counted as received is in the journal or dropped. */
+        STAT_ADD(c, received, (uint64_t)n);
+        STAT_ADD(c, bytes, bytes);
         if (at_end)
             break;
     }
@@ -399,10 +400,10 @@ static void *parse_main(void *context)
         c->retry_ms = 0;
         c->records_done++;
         ring_release(c->ring, record);
-        if (damaged)
-            STAT_ADD(c, dropped_damaged, damaged);
+        STAT_ADD(c, dropped_damaged, damaged);
         damaged = 0;
     }
+    STAT_ADD(c, dropped_damaged, damaged);
     return NULL;
 }
 

@@ -179,17 +179,20 @@ static bool ring_spin(struct ring *ring)
     return false;
 }
 
-/* A record the producer wrote completely? Only a machine crash makes one that is not. */
-static bool record_sound(const struct ring *ring, const struct ring_record *record,
-                         size_t position, uint64_t head)
+/*
+ * A record the producer wrote completely? Only a machine crash that wrote
+ * back part of a page makes one that is not. Returns 0 when sound, else the
+ * bytes to skip: the record alone when its length still fits (its bytes are
+ * bad), everything up to head when even the length cannot be trusted.
+ */
+static uint64_t record_damage(const struct ring *ring, const struct ring_record *record,
+                              size_t position, uint64_t head)
 {
-    size_t space;
+    size_t space = record->len <= ring->max_len ? record_space(record->len) : SIZE_MAX;
 
-    if (record->len > ring->max_len)
-        return false;
-    space = record_space(record->len);
-    return space <= ring->size - position && space <= head - ring->next &&
-           record->check == record_check(record);
+    if (space > ring->size - position || space > head - ring->next)
+        return head - ring->next;
+    return record->check == record_check(record) ? 0 : space;
 }
 
 const struct ring_record *ring_next(struct ring *ring, uint64_t *damaged_r)
@@ -205,14 +208,14 @@ const struct ring_record *ring_next(struct ring *ring, uint64_t *damaged_r)
                 ring->next += ring->size - position;
                 continue;
             }
-            if (!record_sound(ring, record, position, head)) {
-                msg_error("collector journal: damaged record at byte %llu: skipping the %llu "
-                          "bytes up to the write position",
-                          (unsigned long long)ring->next,
-                          (unsigned long long)(head - ring->next));
+            uint64_t skip = record_damage(ring, record, position, head);
+            if (skip > 0) {
+                msg_error("collector journal: damaged record at byte %llu: skipping %llu bytes%s",
+                          (unsigned long long)ring->next, (unsigned long long)skip,
+                          ring->next + skip == head ? ", up to the write position" : "");
                 *damaged_r += 1;
-                ring->next = head;
-                break;
+                ring->next += skip;
+                continue;
             }
             ring->idle_ms = SLEEP_MIN_MS;
             ring->next += record_space(record->len);

@@ -48,9 +48,10 @@ size_t ring_pending(struct ring *ring);
 /*
  * The next record, waiting for one when the ring is empty (polling with a
  * sleep that doubles from 1 ms to 1 s while idle). NULL once the ring is
- * closed and empty. A damaged record (bad length or checksum: a machine
- * crash wrote back part of a page) is logged, and everything up to the
- * write position is skipped and counted in *damaged_r.
+ * closed and empty. A damaged record (a machine crash wrote back part of a
+ * page) is logged, skipped and counted in *damaged_r: alone when only its
+ * checksum is wrong, with everything up to the write position when its
+ * length is impossible.
  */
 const struct ring_record *ring_next(struct ring *ring, uint64_t *damaged_r);
 /* Where the record ring_next() returned ends: the tail once it is released. */
