@@ -87,8 +87,10 @@ static const struct {
      "mailto mailto:tls%2Breports@example.com tls+reports@example.com", ""},
     {"v=TLSRPTv1;rua=mailto:reports@example.com?subject=a%2Cb", 0, NULL,
      "mailto mailto:reports@example.com?subject=a,b reports@example.com", ""},
+    /* a scheme in any case, kept in lower case: delivery tells mail from HTTPS by it (fuzz) */
     {"v=TLSRPTv1;rua=MAILTO:r@example.com,HTTPS://R.example:8443/x", 0, NULL,
-     "mailto MAILTO:r@example.com r@example.com\nhttps HTTPS://R.example:8443/x", ""},
+     "mailto mailto:r@example.com r@example.com\nhttps https://R.example:8443/x", ""},
+    {"v=TLSRPTv1;rua=mailTo:a@x.example", 0, NULL, M("a@x.example"), ""},
     {"v=TLSRPTv1;rua=https://[2001:db8::1]:443/r", 0, NULL, "https https://[2001:db8::1]:443/r",
      ""},
     /* unknown schemes and unusable URIs are skipped and noted */
