@@ -29,7 +29,7 @@ python3 "$PEERS/https_sink.py" --dir "$T/https" --port-file "$T/https.port" \
     --cert "$T/srv.crt" --key "$T/srv.key" &
 HTTPS_PID=$!
 trap 'kill $SMTP_PID $HTTPS_PID 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 50); do [ -s "$T/smtp.port" ] && [ -s "$T/https.port" ] && break; sleep 0.1; done
+wait_for "the sinks' port files" 60 sh -c '[ -s "$1/smtp.port" ] && [ -s "$1/https.port" ]' sh "$T"
 SMTP_PORT=$(cat "$T/smtp.port")
 HTTPS_PORT=$(cat "$T/https.port")
 

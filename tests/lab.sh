@@ -180,10 +180,11 @@ assert_eq "plaintext at level may (no STARTTLS, 454 to STARTTLS) is no TLS sessi
 
 # The daemon followed the log while Postfix wrote it: the same counts.
 size=$(wc -c <"$LAB_MAILLOG")
-for _ in $(seq 1 100); do
-    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") break ;; esac
-    sleep 0.1
-done
+followed_to_end() {
+    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") return 0 ;; esac
+    return 1
+}
+wait_for "the daemon's follower to reach the end of the mail log" 60 followed_to_end
 assert_eq "the daemon's log follower, reading as Postfix wrote, counted exactly the same" \
     "$counted" "$(counter_table "$CONF" "$day")"
 stop_daemon

@@ -105,15 +105,45 @@ test_user() {
     if [ "$(id -u)" -eq 0 ]; then echo nobody; else id -un; fi
 }
 
+# wait_for DESCRIPTION TIMEOUT COMMAND...: runs COMMAND until it succeeds (0),
+# polling more slowly as time goes by; after TIMEOUT seconds (WAIT_SCALE times
+# that, for slow machines) says what it waited for and returns 1. Wait on state
+# like this, never on a fixed sleep: a loaded machine can be slower than any.
+WAIT_SCALE=${WAIT_SCALE:-1}
+wait_for() {
+    _what=$1
+    _limit=$(( $2 * WAIT_SCALE ))
+    _deadline=$(( $(date +%s) + _limit ))
+    shift 2
+    _pause=0.01
+    until "$@"; do
+        if [ "$(date +%s)" -ge "$_deadline" ]; then
+            echo "timed out after ${_limit} s waiting for $_what"
+            return 1
+        fi
+        sleep "$_pause"
+        case $_pause in 0.01) _pause=0.02 ;; 0.02) _pause=0.05 ;; 0.05) _pause=0.1 ;; esac
+    done
+}
+
+# process_gone PID: true once PID has exited (also a zombie not yet waited for).
+process_gone() {
+    ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
+}
+
+# daemon_answers: the daemon's control socket answers (or the daemon is gone: stop waiting).
+daemon_answers() {
+    process_gone "$DAEMON_PID" ||
+        { [ -S "$T/run/control.sock" ] && "$TLSRPT" -c "$CONF" status >/dev/null 2>&1; }
+}
+
 # start_daemon [tlsrptd options]: foreground daemon, waits for the control socket.
 start_daemon() {
     "$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
-    for _ in $(seq 1 100); do
-        [ -S "$T/run/control.sock" ] && "$TLSRPT" -c "$CONF" status >/dev/null 2>&1 && return 0
-        kill -0 "$DAEMON_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    if wait_for "the daemon to answer" 60 daemon_answers && ! process_gone "$DAEMON_PID"; then
+        return 0
+    fi
     echo "daemon did not start:"; cat "$T/daemon.log"
     exit 1
 }
@@ -125,6 +155,11 @@ stop_daemon() {
     DAEMON_PID=
 }
 
+# dns_listening: ldns-testns has bound its sockets (or is gone: stop waiting).
+dns_listening() {
+    process_gone "$DNS_PID" || grep -q "^Listening on port $DNS_PORT" "$T/dns.log"
+}
+
 # start_dns DATAFILE: ldns-testns on 127.0.0.1 and a random free port (DNS_PORT).
 start_dns() {
     command -v ldns-testns >/dev/null 2>&1 || skip "ldns-testns not found (apt-get install ldnsutils)"
@@ -132,8 +167,8 @@ start_dns() {
         DNS_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 40000 + 20000 ))
         ldns-testns -p "$DNS_PORT" "$1" >"$T/dns.log" 2>&1 &
         DNS_PID=$!
-        sleep 0.2
-        kill -0 "$DNS_PID" 2>/dev/null && return 0
+        # It says so once both sockets are bound; a port in use makes it exit.
+        wait_for "ldns-testns to listen" 60 dns_listening && ! process_gone "$DNS_PID" && return 0
     done
     echo "ldns-testns did not start:"; cat "$T/dns.log"
     exit 1
