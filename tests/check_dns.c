@@ -86,8 +86,10 @@ static const struct {
     {"v=TLSRPTv1;rua=mailto:tls%2Breports@example.com", 0, NULL, M("tls+reports@example.com"), ""},
     {"v=TLSRPTv1;rua=mailto:reports@example.com?subject=a%2Cb", 0, NULL, M("reports@example.com"),
      ""},
+    /* a scheme in any case, kept in lower case: delivery tells mail from HTTPS by it (fuzz) */
     {"v=TLSRPTv1;rua=MAILTO:r@example.com,HTTPS://R.example:8443/x", 0, NULL,
-     M("r@example.com") "\nhttps HTTPS://R.example:8443/x", ""},
+     M("r@example.com") "\nhttps https://R.example:8443/x", ""},
+    {"v=TLSRPTv1;rua=mailTo:a@x.example", 0, NULL, M("a@x.example"), ""},
     /* mailto: is decoded once (RFC 3986, 6068) and the decoded Mailbox is the destination */
     {"v=TLSRPTv1;rua=mailto:%74lsrpt@pct.example", 0, NULL, M("tlsrpt@pct.example"), ""},
     {"v=TLSRPTv1;rua=mailto:a%2541@pct.example", 0, NULL, M("a%41@pct.example"), ""},

@@ -255,7 +255,7 @@ static pid_t testns_start(const char *data, int port, int *port_r)
         _exit(127);
     }
     /* It says "Listening on port N" once both sockets are bound. */
-    for (int tries = 0; tries < 500; tries++) {
+    for (int64_t deadline = clock_ms() + 60000; clock_ms() < deadline;) {
         struct buf log;
         buf_init(&log);
         if (file_read_all(log_path, 1 << 20, &log, &error) < 0)

@@ -176,7 +176,8 @@ static bool wait_for(pid_t pid, const char *name, const char *marker, int count,
 {
     int unused;
 
-    for (int tries = 0; tries < 1000; tries++) {
+    /* A generous deadline: a loaded machine starts python slowly. */
+    for (int64_t deadline = clock_ms() + 60000; clock_ms() < deadline;) {
         char *text = read_text(name);
         const char *found = strstr(text, marker);
         bool ok = found && strchr(found, '\n') &&

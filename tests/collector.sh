@@ -18,13 +18,13 @@ head -c 200000 /dev/zero | tr '\0' 'x' >"$T/huge"
 sent_big=$("$SEND" "$T/run/collector.sock" "$T/huge" 2>/dev/null | sed -n 's/^sent \([0-9]*\),.*/\1/p')
 sent_big=${sent_big:-0}
 
+# received N: the collector has counted N datagrams (accepted or rejected).
+received() {
+    n=$("$TLSRPT" status | awk '$1 == "collector.accepted" || $1 == "collector.rejected" {s += $2} END {print s}')
+    [ "$n" = "$1" ]
+}
 wait_received() {
-    for _ in $(seq 1 100); do
-        n=$("$TLSRPT" status | awk '$1 == "collector.accepted" || $1 == "collector.rejected" {s += $2} END {print s}')
-        [ "$n" = "$1" ] && return 0
-        sleep 0.05
-    done
-    echo "collector counted $n datagrams, expected $1"
+    wait_for "the collector to count $1 datagrams" 60 received "$1" || echo "collector counted $n"
 }
 wait_received $((30 + sent_big))
 

@@ -90,8 +90,8 @@ nsx python3 "$top_srcdir/tests/peers/https_sink.py" --dir "$LAB/web" --port 443 
     --port-file "$LAB/web.port" --cert "$LAB_PKI/sts.pem" --key "$LAB_PKI/sts.key" \
     >"$LAB/web.log" 2>&1 &
 LAB_WEB_PID=$!
-for _ in $(seq 1 300); do [ -s "$LAB/web.port" ] && break; sleep 0.1; done
-[ -s "$LAB/web.port" ] || lab_broken "the policy host did not start" "$LAB/web.log"
+wait_for "the policy host's port file" 60 test -s "$LAB/web.port" ||
+    lab_broken "the policy host did not start" "$LAB/web.log"
 LAB_POLICY_SOCKET="$T/run/policy.sock"
 lab_postfix_config
 # The daemon's log follower reads Postfix's log as it is written (tlsrptd_user
@@ -224,10 +224,11 @@ assert_eq "plaintext at level may (no STARTTLS, 454 to STARTTLS) is no TLS sessi
 
 # The daemon followed the log while Postfix wrote it: the same counts.
 size=$(wc -c <"$LAB_MAILLOG")
-for _ in $(seq 1 100); do
-    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") break ;; esac
-    sleep 0.1
-done
+followed_to_end() {
+    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") return 0 ;; esac
+    return 1
+}
+wait_for "the daemon's follower to reach the end of the mail log" 60 followed_to_end
 # Postfix asked the policy service about each sts domain: what did it answer?
 assert_eq "the policy host served each sts policy once (the fetch error's 404 too)" \
 "mta-sts.sts-bad.lab /.well-known/mta-sts.txt

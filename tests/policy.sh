@@ -80,11 +80,9 @@ EOF
 status_value() { "$TLSRPT" -c "$CONF" status | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # wait_status NAME VALUE: polls `tlsrpt status` (generous deadline, the machine may be loaded).
+status_is() { [ "$(status_value "$1")" = "$2" ]; }
 wait_status() {
-    for _ in $(seq 1 300); do
-        [ "$(status_value "$1")" = "$2" ] && break
-        sleep 0.1
-    done
+    wait_for "status $1 = $2" 60 status_is "$1" "$2"
     assert_eq "status $1" "$2" "$(status_value "$1")"
 }
 
@@ -165,10 +163,8 @@ $P[203]: Untrusted TLS connection established to mx.nosts.example[192.0.2.3]:25:
 $P[203]: 3A2B3C4D5E: to=<w@nosts.example>, relay=mx.nosts.example[192.0.2.3]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)
 EOF_LOG
 size=$(wc -c <"$LOG")
-for _ in $(seq 1 600); do
-    case $(status_value logfollow.1.position) in *"offset $size") break ;; esac
-    sleep 0.1
-done
+followed_to_end() { case $(status_value logfollow.1.position) in *"offset $size") return 0 ;; esac; return 1; }
+wait_for "the follower to reach the end of the log" 60 followed_to_end
 assert_counts "the follower counts sessions to an MTA-STS domain under sts" \
 "enforce.example sts 1 1 certificate-host-mismatch=1
 nosts.example no-policy-found 1 0 " "$(counter_table "$CONF" "$day")"

@@ -231,6 +231,9 @@ static void handle_uri(struct parser *parser, const char *text, size_t len)
     const char *error = uri_chars_error(uri);
     size_t scheme_len = error ? 0 : scheme_length(uri);
 
+    /* Schemes are case-insensitive (RFC 3986 §3.1): kept in the canonical lower case. */
+    for (size_t i = 0; i < scheme_len; i++)
+        uri[i] = (char)tolower((unsigned char)uri[i]);
     if (error) {
         note_skipped(parser, uri, error);
     } else if (scheme_len == 0) {

@@ -229,7 +229,7 @@ bool lf_restore_table(struct lf_reader *reader, struct lf_table *table, const ch
 
 /* ---- the envelope ---- */
 
-static uint64_t checksum(const unsigned char *data, size_t len)
+uint64_t lf_checkpoint_checksum(const unsigned char *data, size_t len)
 {
     uint64_t h = UINT64_C(0xcbf29ce484222325);
 
@@ -268,7 +268,7 @@ void lf_parser_save(const struct lf_parser *parser, struct buf *out)
         lf_sendmail_save(parser, out);
         break;
     }
-    h = checksum((const unsigned char *)out->data + start, out->len - start);
+    h = lf_checkpoint_checksum((const unsigned char *)out->data + start, out->len - start);
     for (int i = 0; i < CHECKSUM_LEN; i++)
         sum[i] = (unsigned char)(h >> (8 * i));
     buf_append(out, sum, sizeof(sum));
@@ -332,7 +332,7 @@ int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, ch
     } else {
         for (int i = 0; i < CHECKSUM_LEN; i++)
             sum |= (uint64_t)bytes[len - CHECKSUM_LEN + i] << (8 * i);
-        if (sum != checksum(bytes, len - CHECKSUM_LEN))
+        if (sum != lf_checkpoint_checksum(bytes, len - CHECKSUM_LEN))
             error = xstrdup("damaged checkpoint (checksum mismatch; cut short?)");
         else if (format_name((char)bytes[MAGIC_LEN + 1]) == NULL)
             error = xasprintf("damaged checkpoint: unknown format %u", bytes[MAGIC_LEN + 1]);

@@ -188,6 +188,9 @@ void lf_put_time(struct buf *out, time_t value);
 void lf_put_key(struct buf *out, const char *key, size_t len);
 void lf_put_text(struct buf *out, const char *text);
 
+/* The FNV-1a 64 that closes a checkpoint (also for the fuzz target that makes them). */
+uint64_t lf_checkpoint_checksum(const unsigned char *data, size_t len);
+
 /* Longest table key in a checkpoint. */
 #define LF_MAX_KEY LF_MAX_LINE
 /*

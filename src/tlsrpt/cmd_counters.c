@@ -126,7 +126,7 @@ static char *detail_text(const struct tr_failure *f)
 static void print_text(int day, const struct ctr_snapshot *snap, const struct ctr_stats *stats)
 {
     char day_text[DAY_TEXT_SIZE], success[24], failure[24];
-    struct table *table = table_create(5);
+    struct table *table;
 
     day_format(day, day_text);
     if (snap == NULL || (snap->n_keys == 0 && snap->n_overflow == 0 && snap->lost_events == 0 &&
@@ -134,6 +134,7 @@ static void print_text(int day, const struct ctr_snapshot *snap, const struct ct
         printf("%s: no sessions counted\n", day_text);
         return;
     }
+    table = table_create(5);
     printf("%s: %" PRIu64 " successful and %" PRIu64 " failed sessions, table %u of %u "
            "entries used%s\n\n",
            day_text, stats->sessions_success, stats->sessions_failure, stats->entries_used,

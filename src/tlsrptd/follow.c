@@ -58,14 +58,14 @@ void follow_check(struct daemon *d)
 void follow_start(struct daemon *d)
 {
     const char *sending_ip = cfg_str(d->cfg, "sending_mta_ip");
-    char *sender = sched_report_sender(d->cfg);
+    char *sender;
     struct lf_follow_settings settings = {
         .sources = d->started_with[5],
         .checkpoint_dir = d->logpos_dir,
         .counters_dir = d->counters_dir,
         .limits = {.max_entries = (uint32_t)cfg_int(d->cfg, "counter_table_entries"),
                    .string_space = cfg_size(d->cfg, "counter_string_space")},
-        .report_sender = sender,
+        .report_sender = NULL, /* set below, when there is something to follow */
         .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
         .supplement = strcmp(d->started_with[6], "yes") == 0,
         .policy_lookup = d->policy_service != NULL ? session_policy : NULL,
@@ -75,6 +75,7 @@ void follow_start(struct daemon *d)
 
     if (d->logpos_dir == NULL)
         return;
+    settings.report_sender = sender = sched_report_sender(d->cfg);
     d->follower = lf_follower_open(&settings, &error);
     free(sender);
     if (d->follower == NULL || lf_follower_start(d->follower, &error) < 0)

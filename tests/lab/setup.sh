@@ -150,12 +150,12 @@ lab_write_dns() {
 lab_start_dns() {
     nsx ldns-testns -v -p 53 "$LAB/dns.data" >"$LAB/dns.log" 2>&1 &
     LAB_DNS_PID=$!
-    for _ in $(seq 1 50); do
-        nsx drill -Q @127.0.0.1 MX "$(head -1 "$LAB/domains" | cut -d' ' -f1)" 2>/dev/null |
-            grep -q . && return 0
-        kill -0 "$LAB_DNS_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    lab_dns_answers() {
+        process_gone "$LAB_DNS_PID" ||
+            nsx drill -Q @127.0.0.1 MX "$(head -1 "$LAB/domains" | cut -d' ' -f1)" 2>/dev/null | grep -q .
+    }
+    wait_for "ldns-testns to answer in $LAB_NS" 60 lab_dns_answers && ! process_gone "$LAB_DNS_PID" &&
+        return 0
     lab_broken "ldns-testns does not answer on 127.0.0.1:53 in $LAB_NS" "$LAB/dns.log"
 }
 
@@ -172,11 +172,8 @@ lab_start_mx() {
     nsx python3 "$top_srcdir/tests/lab/fault_mx.py" --hosts "$LAB/hosts" --ready "$LAB/mx.ready" \
         >"$LAB/mx.log" 2>&1 &
     LAB_MX_PID=$!
-    for _ in $(seq 1 100); do
-        [ -e "$LAB/mx.ready" ] && return 0
-        kill -0 "$LAB_MX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    lab_mx_ready() { process_gone "$LAB_MX_PID" || [ -e "$LAB/mx.ready" ]; }
+    wait_for "the fault MX hosts" 60 lab_mx_ready && ! process_gone "$LAB_MX_PID" && return 0
     lab_broken "the fault MX hosts did not start" "$LAB/mx.log"
 }
 
@@ -267,18 +264,20 @@ lab_postfix_send() { # RECIPIENT
         lab_broken "sendmail did not take the message for $1" "$LAB_MAILLOG"
 }
 
-# Waits (at most 30 s) until each RECIPIENT has had its one delivery attempt.
-lab_postfix_wait() { # RECIPIENT...
-    for _ in $(seq 1 150); do
-        waiting=""
-        for recipient in "$@"; do
-            grep -qF " to=<$recipient>, " "$LAB_MAILLOG" 2>/dev/null || waiting="$waiting $recipient"
-        done
-        [ -z "$waiting" ] && return 0
-        sleep 0.2
+# lab_attempted RECIPIENT...: each has had its delivery attempt ($waiting: those not yet).
+lab_attempted() {
+    waiting=""
+    for recipient in "$@"; do
+        grep -qF " to=<$recipient>, " "$LAB_MAILLOG" 2>/dev/null || waiting="$waiting $recipient"
     done
+    [ -z "$waiting" ]
+}
+
+# Waits (at most 90 s) until each RECIPIENT has had its one delivery attempt.
+lab_postfix_wait() { # RECIPIENT...
+    wait_for "Postfix's delivery attempts" 90 lab_attempted "$@" && return 0
     nsx postqueue -c "$LAB_PF/etc" -p >"$LAB_PF/queue.txt" 2>&1
-    lab_broken "no delivery attempt within 30 s for:$waiting" "$LAB_PF/queue.txt" "$LAB_MAILLOG" \
+    lab_broken "no delivery attempt within 90 s for:$waiting" "$LAB_PF/queue.txt" "$LAB_MAILLOG" \
         "$LAB/dns.log" "$LAB/mx.log"
 }
 
