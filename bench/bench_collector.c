@@ -174,19 +174,28 @@ static void bare_receiver(const char *path, struct shared *sh, uint64_t expect)
 static void collector_receiver(const char *path, const char *dir, struct shared *sh,
                                uint64_t expect)
 {
+    char *journal = path_join(dir, "journal");
     struct collector_settings settings = {
         .socket_path = path,
+        .journal_path = journal,
         .owner = getuid(),
         .group = getgid(),
         .mode = 0666,
         .max_datagram_size = 65536,
-        .ring_size = 16 << 20,
+        /*
+         * Room for every datagram of the round: a blocking sender outruns the
+         * idle-priority parser, and a full journal drops (a busy Postfix sends
+         * far fewer); the figure is then the parser's end-to-end rate.
+         */
+        .ring_size = expect * 640 > (16 << 20) ? expect * 640 : 16 << 20,
         .counters_dir = dir,
         .limits = {.max_entries = 262144, .string_space = 64 << 20},
         .log_interval = 3600,
     };
     struct collector_stats stats;
     char *error;
+    /* A fresh journal: what a killed burst round left must not count in this one. */
+    (void)unlink(journal);
     struct collector *c = collector_open(&settings, &error);
 
     if (c == NULL || collector_start(c, &error) < 0)
@@ -194,7 +203,7 @@ static void collector_receiver(const char *path, const char *dir, struct shared 
     sh->ready = 1;
     for (;;) {
         collector_stats(c, &stats);
-        sh->counted = stats.accepted + stats.rejected;
+        sh->counted = stats.accepted + stats.rejected + stats.dropped_full;
         if (sh->counted >= expect)
             break;
         struct timespec pause = {0, 5000000}; /* rarely: the real daemon is idle here */
@@ -204,7 +213,11 @@ static void collector_receiver(const char *path, const char *dir, struct shared 
     sh->cache_hits = stats.parse_cache_hits;
     if (stats.rejected)
         msg_warn("collector rejected %llu datagrams of the mix", (unsigned long long)stats.rejected);
+    if (stats.dropped_full)
+        msg_warn("collector journal full: %llu datagrams not kept",
+                 (unsigned long long)stats.dropped_full);
     collector_close(c);
+    free(journal);
 }
 
 struct result {

@@ -1,9 +1,10 @@
 /*
  * collector.h - the libtlsrpt-compatible receiver: Postfix >= 3.10 sends
  * one JSON datagram per TLS handshake to a unix datagram socket. A drain
- * thread empties the socket into a memory ring with recvmmsg() and nothing
- * else, so parsing never delays draining; a parse thread turns datagrams
- * into events and counts them. The parser is also used offline by
+ * thread empties the socket into a memory-mapped journal file with
+ * recvmmsg() and nothing else, so parsing never delays draining and a crash
+ * loses nothing received; a parse thread turns datagrams into events and
+ * counts them exactly once. The parser is also used offline by
  * `tlsrpt ingest --format libtlsrpt`.
  */
 #ifndef TLSRPT_COLLECTOR_H
@@ -65,16 +66,28 @@ size_t collector_helo_name(const char *reply, size_t len, char *out, size_t out_
 
 /* Receiver ---------------------------------------------------------------- */
 
+/* Test hooks: the process exits (as if killed) at this point of the crash_after-th record. */
+enum collector_crash_point {
+    COLLECTOR_CRASH_NONE,
+    COLLECTOR_CRASH_TORN_APPEND,  /* half a record written, not published */
+    COLLECTOR_CRASH_AFTER_INTENT, /* intent written, no count stored */
+    COLLECTOR_CRASH_HALF_STORED,  /* half of the counts stored */
+    COLLECTOR_CRASH_STORED,       /* all counts stored, the record not released */
+};
+
 struct collector_settings {
     const char *socket_path;
     uid_t owner;
     gid_t group;
     mode_t mode;
     size_t max_datagram_size;
-    size_t ring_size;          /* bytes of datagrams buffered between the threads */
+    size_t ring_size;          /* bytes of datagrams the journal holds */
+    const char *journal_path;  /* $state_directory/collector/journal */
     const char *counters_dir;
     struct ctr_limits limits;  /* for new day tables */
     int log_interval;          /* seconds between logged samples per reason */
+    enum collector_crash_point crash_at;
+    uint64_t crash_after;
 };
 
 /* Statistics; read at any time from any thread. */
@@ -85,10 +98,14 @@ struct collector_stats {
     uint64_t rejected;
     uint64_t rejected_by[COLLECTOR_REJECT_COUNT];
     uint64_t events_overflowed; /* counted only in the table's overflow record */
-    uint64_t table_errors;      /* datagrams not counted: no table could be opened */
-    uint64_t ring_waits;        /* times the drain waited for ring space */
+    uint64_t events_late;       /* for a day already reported: counted as late only */
+    uint64_t table_errors;      /* times no table could be opened: counting waits */
+    uint64_t dropped_full;      /* not kept: the journal was full */
+    uint64_t dropped_damaged;   /* journal records found damaged after a machine crash */
     uint64_t ring_high_water;   /* most bytes ever queued */
     uint64_t parse_cache_hits;  /* datagrams identical to one parsed before */
+    uint64_t journal_appended;  /* records ever appended to the journal (all runs) */
+    uint64_t journal_pending;   /* bytes in the journal not yet counted */
 };
 
 struct collector;
@@ -99,7 +116,8 @@ int collector_start(struct collector *collector, char **error_r);
 void collector_stats(struct collector *collector, struct collector_stats *stats);
 /*
  * Stops receiving (senders now get an error), counts everything already
- * received, and ends the threads; afterwards the statistics are final.
+ * received (or leaves it in the journal for the next start while no table
+ * can be opened), and ends the threads; afterwards the statistics are final.
  */
 void collector_stop(struct collector *collector);
 /* Stops if needed, closes and removes the socket, frees everything. */

@@ -83,6 +83,7 @@ struct tr_event {
 
 /* Limits every capture path enforces before an event reaches the table. */
 #define TR_MAX_DOMAIN 253
+#define TR_MAX_LOCAL_PART 64 /* RFC 5321 §4.5.3.1.1 */
 #define TR_MAX_RECORD 2048
 #define TR_MAX_STRING 1024      /* any single detail or policy string */
 #define TR_MAX_POLICY_STRINGS 64
@@ -103,6 +104,13 @@ int tr_domain_normalize(char *name, const char **error_r);
  * a final dot). Case is not changed or checked.
  */
 bool tr_hostname_ok(const char *name, size_t len);
+/*
+ * An RFC 5321 Mailbox as a report destination: a Dot-string or a
+ * Quoted-string local part of at most 64 octets (printable ASCII only, so
+ * no CR, LF or NUL), "@", a host name of letters, digits and "-". Both forms
+ * are also valid RFC 5322 addr-specs, so the address can go into a header.
+ */
+bool tr_mailbox_ok(const char *address);
 /* True when s is valid UTF-8 without NUL or C0/DEL control characters. */
 bool tr_text_ok(const char *s, size_t len);
 /* Checks the event against the limits and types above; -1 and a reason otherwise. */

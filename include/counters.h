@@ -42,7 +42,8 @@ int ctr_day(const struct ctr_table *table);
  * Counts one event under each of its policies. The event should have passed
  * tr_event_check(). Never fails silently: when the table is full, the event
  * is counted in the per-domain overflow record instead (returns 1), and when
- * even that is full, in the table-wide lost counter (returns 2). Returns 0
+ * even that is full, in the table-wide lost counter (returns 2). In a table
+ * whose reports were built it is counted as late only (returns 3). Returns 0
  * when stored normally. Safe to call from several processes and threads.
  */
 int ctr_add(struct ctr_table *table, const struct tr_event *event);
@@ -74,7 +75,20 @@ struct ctr_cell {
  */
 int ctr_log_cells(struct ctr_table *table, const struct tr_event *event, struct ctr_cell *cells,
                   size_t max, bool *incomplete_r);
-/* false when cell is not one of the follower's counters (a damaged checkpoint). */
+/*
+ * The same for the collector's parse thread: its own keys ('C'), so its
+ * journal can redo a datagram's absolute values after a crash.
+ */
+int ctr_collector_cells(struct ctr_table *table, const struct tr_event *event,
+                        struct ctr_cell *cells, size_t max, bool *incomplete_r);
+/*
+ * In a table whose reports were built, both return one cell instead:
+ * {CTR_SLOT_LATE, 1} (follower) or {CTR_SLOT_LATE, 2} (collector), the
+ * writer's count of late events; the event goes into no key (a reported day
+ * is not reported again, and the table stays what was reported).
+ */
+#define CTR_SLOT_LATE UINT32_MAX
+/* false when cell is not one of the follower's or the collector's counters. */
 bool ctr_cell_get(struct ctr_table *table, struct ctr_cell cell, uint64_t *value_r);
 bool ctr_cell_set(struct ctr_table *table, struct ctr_cell cell, uint64_t value);
 
@@ -88,10 +102,13 @@ struct ctr_stats {
     uint64_t sessions_failure;
     uint64_t overflow_events;  /* events counted only per domain: table full */
     uint64_t lost_events;      /* events counted nowhere but here */
+    uint64_t late_events;      /* arrived after the reports were built: counted only here */
     uint32_t overflow_domains;
     bool reported;             /* the day's reports were built */
 };
 void ctr_stats(struct ctr_table *table, struct ctr_stats *stats);
+/* Only the late events (cheap: ctr_stats walks every slot), for a status over all days. */
+uint64_t ctr_late_events(const struct ctr_table *table);
 
 /* One failure-detail row of a key, with its count. */
 struct ctr_detail {
@@ -129,6 +146,7 @@ struct ctr_snapshot {
     struct ctr_overflow *overflow;
     size_t n_overflow;
     uint64_t lost_events;
+    uint64_t late_events; /* arrived after the day's reports: in no key */
 };
 struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_filter);
 void ctr_snapshot_free(struct ctr_snapshot *snapshot);

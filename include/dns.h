@@ -17,8 +17,14 @@ enum dns_rua_scheme {
 
 struct dns_rua {
     enum dns_rua_scheme scheme;
-    char *uri;     /* percent-decoded (%2C %21 %3B), e.g. "mailto:tlsrpt@example.com" */
-    char *target;  /* mailto: the addr-spec; https: the whole URI */
+    /*
+     * The destination as outbox, suppression list and CLI show it. mailto:
+     * "mailto:" and the target, e.g. "mailto:tlsrpt@example.com" for
+     * "MAILTO:%74lsrpt@example.com?subject=x"; https: the URI with %2C %21
+     * %3B decoded.
+     */
+    char *uri;
+    char *target; /* mailto: the Mailbox, percent-decoded once; https: the whole URI */
 };
 
 /* A parsed TLSRPT record. */
@@ -55,6 +61,7 @@ struct dns_tlsrpt_answer {
     char *qname;               /* _smtp._tls.<domain> */
     char *detail;              /* "NXDOMAIN", "2 TLSRPT records", "SERVFAIL", ... */
     char **txt;                /* every TXT record found, strings joined */
+    size_t *txt_len;           /* the bytes of each (a NUL in a record included) */
     size_t n_txt;
     struct dns_tlsrpt_record record; /* when status == DNS_FOUND */
     time_t expires;            /* cache lifetime from the TTL */

@@ -36,6 +36,30 @@ enum lf_reject {
 #define LF_REJECT_COUNT 5
 const char *lf_reject_name(enum lf_reject reason);
 
+/*
+ * The policy that really applied to a session, for logs that do not say it
+ * (Postfix before 3.10, Sendmail): MTA-STS from the policy service's cache,
+ * or DANE with the MX host's TLSA RRset. Filled by the caller's lookup; the
+ * strings stay valid until the lookup is called again.
+ */
+struct lf_policy {
+    enum tr_policy_type type; /* TR_POLICY_STS or TR_POLICY_TLSA */
+    const char *domain;       /* policy-domain; NULL: the session's domain */
+    const char *const *strings;
+    size_t n_strings;
+    const char *const *mx_hosts; /* sts: the policy's mx patterns */
+    size_t n_mx_hosts;
+};
+/*
+ * Asked once per session with its recipient domain, the MX host it reached
+ * (NULL when unknown) and the policy type its log lines showed (TLSA for
+ * DANE lines, else TR_POLICY_NONE). Returns true with *policy filled, or
+ * false to keep what the log showed. Called from the parser's thread; it
+ * must not block on the network (a cache answers).
+ */
+typedef bool lf_policy_fn(void *context, const char *domain, const char *mx_host,
+                          enum tr_policy_type logged, struct lf_policy *policy);
+
 struct lf_settings {
     enum lf_format format;
     /*
@@ -56,6 +80,14 @@ struct lf_settings {
      * carry (dane-required, dnssec-invalid) is counted, so nothing counts twice.
      */
     bool supplement;
+    /*
+     * Optional (NULL: the log alone decides). A session whose real policy is
+     * sts and that the log shows as an unverified TLS connection (Postfix's
+     * "Untrusted TLS connection", e.g. under a testing-mode policy answered
+     * as `may`) is counted as certificate-not-trusted under that policy.
+     */
+    lf_policy_fn *policy_lookup;
+    void *policy_context;
 };
 
 struct lf_stats {
@@ -129,20 +161,6 @@ enum lf_crash_point {
     LF_CRASH_HALF_STORED,       /* half of the batch's counters stored */
 };
 
-/*
- * Optional: the policy that applied to a session, from a policy service that
- * knows it (tlsrptd's MTA-STS service). The follower asks for each event
- * policy the log did not name (no-policy-found); lookup returns NULL to keep
- * it, or a handle after filling policy's type, domain, strings and mx_hosts,
- * which stay valid until release(handle). The event's failures are kept.
- */
-struct lf_policy_hook {
-    void *(*lookup)(void *context, const char *domain, const char *mx_host,
-                    struct tr_policy *policy);
-    void (*release)(void *context, void *handle);
-    void *context;
-};
-
 struct lf_follow_settings {
     const char *sources;        /* the log_sources value */
     const char *checkpoint_dir; /* $state_directory/logpos, created by the caller */
@@ -151,7 +169,8 @@ struct lf_follow_settings {
     const char *report_sender;  /* as in struct lf_settings */
     const char *sending_mta_ip;
     bool supplement;
-    struct lf_policy_hook policy_hook; /* optional */
+    lf_policy_fn *policy_lookup; /* as in struct lf_settings */
+    void *policy_context;
     enum lf_crash_point crash_at;
     unsigned crash_after;       /* ...of the commit after this many (tests) */
 };

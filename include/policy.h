@@ -17,10 +17,10 @@
 
 /* ---- Pure parsers (no I/O; used by the service, the CLI, tests and fuzzers) ---- */
 
-#define POL_ID_MAX 32          /* RFC 8461 §3.1: id is 1-32 alphanumerics */
+#define POL_ID_MAX 32 /* RFC 8461 §3.1: id is 1-32 alphanumerics */
 #define POL_MAX_AGE_MAX 31557600L
-#define POL_BODY_MAX 65536     /* §3.2 "SHOULD NOT exceed 64 KB": we refuse more */
-#define POL_MX_MAX 64          /* mx patterns kept per policy */
+#define POL_BODY_MAX 65536 /* §3.2 "SHOULD NOT exceed 64 KB": we refuse more */
+#define POL_MX_MAX 64      /* mx patterns kept per policy */
 
 /*
  * Parses the text of one `_mta-sts` TXT record (strings joined): "v=STSv1"
@@ -40,8 +40,8 @@ const char *pol_mode_name(enum pol_mode mode);
 
 struct pol_policy {
     enum pol_mode mode;
-    long max_age;  /* seconds, 0..POL_MAX_AGE_MAX */
-    char **mx;     /* patterns in policy order, lower case, e.g. "*.example.net" */
+    long max_age; /* seconds, 0..POL_MAX_AGE_MAX */
+    char **mx;    /* patterns in policy order, lower case, e.g. "*.example.net" */
     size_t n_mx;
 };
 
@@ -77,7 +77,8 @@ struct pol_service;
  * opens the day's counter table itself ($state_directory/counters, with the
  * counter_* sizes) when it has a failure to count; it counts nothing when
  * policy_tlsrpt_attributes = yes (Postfix >= 3.10 then reports the failure
- * itself).
+ * itself). Call it as the user the daemon runs as: it creates the cache
+ * directory and files. DNS goes to dns_resolvers (dns_timeout per query).
  */
 struct pol_service *pol_service_create(struct cfg *cfg, char **error_r);
 void pol_service_destroy(struct pol_service *svc);
@@ -101,12 +102,18 @@ void pol_query(struct pol_service *svc, const char *domain, struct buf *reply);
 void pol_query_explain(struct pol_service *svc, const char *domain, struct buf *reply,
                        struct buf *why);
 
-/* Refreshes cached policies that are in use and due (call every minute). */
+/*
+ * Refreshes cached policies that are in use and due (call every minute):
+ * those looked up within their max_age once 3/4 of it has passed, at most
+ * 64 per call, not while a failed fetch backs off. It fetches, so it may
+ * block for several sts_fetch_timeout: call it from a thread of its own,
+ * never from the event loop.
+ */
 void pol_refresh_due(struct pol_service *svc, time_t now);
 
 /* name=value status lines (lookups, cache hits, fetches, errors by kind, entries). */
-void pol_stats(struct pol_service *svc, void (*emit)(void *ctx, const char *name, const char *value),
-               void *ctx);
+void pol_stats(struct pol_service *svc,
+               void (*emit)(void *ctx, const char *name, const char *value), void *ctx);
 
 /* One cache entry as `tlsrpt sts cache` shows it. */
 struct pol_cache_info {
@@ -116,12 +123,12 @@ struct pol_cache_info {
     time_t fetched;          /* 0 when none */
     long max_age;
     time_t last_used;
-    const char *last_error;  /* "" when the last fetch worked */
-    time_t next_retry;       /* 0 when no retry is pending */
+    const char *last_error; /* "" when the last fetch worked */
+    time_t next_retry;      /* 0 when no retry is pending */
 };
 /* Calls fn for each cached domain, sorted by domain. */
-void pol_cache_list(struct pol_service *svc, void (*fn)(void *ctx, const struct pol_cache_info *info),
-                    void *ctx);
+void pol_cache_list(struct pol_service *svc,
+                    void (*fn)(void *ctx, const struct pol_cache_info *info), void *ctx);
 /* Forgets domain (memory and disk). 1 when it was cached, 0 when not, -1 with *error_r. */
 int pol_cache_flush(struct pol_service *svc, const char *domain, char **error_r);
 

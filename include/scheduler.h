@@ -69,6 +69,14 @@ int sched_context_init(struct sched_context *ctx, struct cfg *cfg, bool open_spo
 void sched_context_free(struct sched_context *ctx);
 
 /*
+ * Makes this process the outbox's owner (spool_lock_outbox), waiting with a
+ * message while another owner works. Building into the outbox and
+ * delivering from it need it. The lock's fd (kept open while owning), or -1
+ * with *error_r.
+ */
+int sched_own_outbox(struct sched_context *ctx, char **error_r);
+
+/*
  * Days with a counter table that are finished (before today, UTC), not yet
  * reported, at least report_delay past their end and within retention.
  * *days is allocated (caller frees); returns the count.
@@ -113,8 +121,10 @@ int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
  * is written before each attempt (a crash repeats at most that attempt)
  * and after it: delivered, retrying with exponential backoff from
  * retry_initial within retry_window of the first attempt, or failed;
- * permanent failures in a row suppress the destination. Returns the
- * number of attempts made.
+ * permanent failures in a row suppress the destination. The caller owns
+ * the outbox; each report is locked (spool_lock_entry) for its attempts and
+ * skipped when another process holds it. Returns the number of attempts
+ * made.
  */
 int sched_deliver(struct sched_context *ctx, time_t now);
 

@@ -79,6 +79,29 @@ int spool_update(struct spool *spool, const struct spool_entry *entry, char **er
 /* The report's JSON. */
 int spool_read_report(struct spool *spool, const struct spool_entry *entry, struct buf *json,
                       char **error_r);
+/*
+ * Locks. The outbox has one owner at a time, the process that builds into
+ * it and delivers from it (`tlsrpt run`, the daemon's worker, `tlsrpt queue
+ * flush` without a daemon): it holds an flock on outbox/.lock, and its
+ * delivery children share that lock, so it is free only when all of them
+ * are gone. Each report has a lock of its own (an flock on its ID.json,
+ * which is never replaced), held by the process that changes its state,
+ * for the whole of a delivery attempt; the kernel releases both when their
+ * holder dies.
+ *
+ * spool_lock_outbox returns the lock's fd (close it to release); with
+ * `wait` it waits for the owner to finish, else a held lock is -1 with
+ * *busy_r set. -1 with *error_r when the lock cannot be taken at all.
+ */
+int spool_lock_outbox(struct spool *spool, bool wait, bool *busy_r, char **error_r);
+/*
+ * Locks one report and reads its state again under the lock into *entry
+ * (a listed copy may be stale). Returns the lock fd (close it to unlock);
+ * a report locked by another process is -1 with *busy_r set (no wait); a
+ * report gone or unreadable is -1 with *error_r.
+ */
+int spool_lock_entry(struct spool *spool, struct spool_entry *entry, bool wait, bool *busy_r,
+                     char **error_r);
 /* Removes one report (both files); -1 when there is no such report. */
 int spool_delete(struct spool *spool, const struct spool_entry *entry, char **error_r);
 /* Removes the directories of days before `before_day` (retention). */

@@ -33,6 +33,17 @@ void msg_warn(const char *fmt, ...) UTIL_PRINTF(1, 2);
 void msg_error(const char *fmt, ...) UTIL_PRINTF(1, 2);
 UTIL_NORETURN void msg_fatal(const char *fmt, ...) UTIL_PRINTF(1, 2);
 UTIL_NORETURN void msg_panic(const char *fmt, ...) UTIL_PRINTF(1, 2);
+/*
+ * A repeating warning (disk full, late events): the first is logged, then at
+ * most one per interval, saying how many were held back. Zero-initialize.
+ */
+struct msg_rate {
+    time_t last;         /* when one was last logged; 0 never */
+    uint64_t held_back;  /* occurrences since then */
+};
+#define MSG_RATE_INTERVAL 60
+/* True when this occurrence is to be logged; *held_back_r: how many were not since the last. */
+bool msg_rate_allow(struct msg_rate *rate, time_t now, uint64_t *held_back_r);
 
 /* Memory: these never return NULL; out of memory is fatal. */
 void *xmalloc(size_t size);
@@ -111,6 +122,23 @@ char *path_join(const char *dir, const char *name);
  */
 int unix_socket_bind(const char *path, int type, uid_t owner, gid_t group, mode_t mode,
                      char **error_r);
+
+/*
+ * A network endpoint as configurations write it: "host", "host:port",
+ * "[host]" or "[host]:port" (brackets for IPv6, or to mean "this host, no
+ * MX lookup" as Postfix's relayhost does), or a bare IPv6 literal without a
+ * port. With ip_only the host must be an IPv4 or IPv6 literal; otherwise a
+ * name of letters, digits, "-", "_" and "." is also taken. The port is
+ * default_port when none is given. -1 with a static *error_r otherwise.
+ */
+struct endpoint {
+    char host[256];
+    int port;
+    bool ipv6;      /* host is an IPv6 literal */
+    bool bracketed; /* written as [host] */
+};
+int endpoint_parse(const char *text, int default_port, bool ip_only, struct endpoint *out,
+                   const char **error_r);
 
 /*
  * A small poll(2) event loop for single-threaded daemons: file descriptors

@@ -95,7 +95,8 @@ static const struct {
     {"syslog_name =\n", "syslog_name", ""},
     {"syslog_name = a\r\n", "syslog_name", "a"},
     /* continuation lines, also across comments */
-    {"dns_resolvers = a,\n    b  \n\t\tc\n", "dns_resolvers", "a, b c"},
+    {"dns_resolvers = 192.0.2.1,\n    192.0.2.2  \n\t\t::1\n", "dns_resolvers",
+     "192.0.2.1, 192.0.2.2 ::1"},
     {"syslog_name = a\n# note\n\n  b\n", "syslog_name", "a b"},
     {"syslog_name =\n  b\n", "syslog_name", "b"},
     /* last definition wins */

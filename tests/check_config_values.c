@@ -84,6 +84,23 @@ static const struct {
     {"delivery_directory", "", 0, NULL},
     {"delivery_directory", "/srv/reports", 0, NULL},
     {"delivery_directory", "./reports", 0, "not an absolute path"},
+    /* values with a syntax of their own: refused at start, reload and by tlsrpt conf */
+    {"relayhost", "[127.0.0.1]:25", 0, NULL},
+    {"relayhost", "mail.example", 0, NULL},
+    {"relayhost", "[mail.example]:587", 0, NULL},
+    {"relayhost", "[2001:db8::1]:25", 0, NULL},
+    {"relayhost", "", 0, NULL},
+    {"relayhost", "mail.example:smtp", 0, "bad port (1 to 65535)"},
+    {"relayhost", "[127.0.0.1]:0", 0, "bad port (1 to 65535)"},
+    {"relayhost", "[127.0.0.1", 0, "missing ']'"},
+    {"relayhost", "[127.0.0.1]25", 0, "unexpected text after ']'"},
+    {"relayhost", "[2001:db8::g]", 0, "bad IPv6 address"},
+    {"relayhost", "mail/example", 0, "bad character in host name"},
+    {"dns_resolvers", "192.0.2.1, 192.0.2.2:99999", 0,
+     "\"192.0.2.2:99999\": bad port (1 to 65535)"},
+    {"dns_resolvers", "ns.example", 0, "\"ns.example\": not an IP address"},
+    {"dns_resolvers", "[::1]:53 [::1", 0, "\"[::1\": missing ']'"},
+    {"dns_resolvers", "2001:db8::1:53x", 0, "\"2001:db8::1:53x\": bad IPv6 address"},
 };
 
 START_TEST(test_typed)
@@ -159,8 +176,8 @@ START_TEST(test_lists)
     } cases[] = {
         {"", ""},
         {" , ,", ""},
-        {"a", "a"},
-        {"a, b,,c\td", "a|b|c|d"},
+        {"::1", "::1"},
+        {"192.0.2.1, 192.0.2.2,,::1\t[::1]", "192.0.2.1|192.0.2.2|::1|[::1]"},
         {"192.0.2.1:53,[2001:db8::1]:53", "192.0.2.1:53|[2001:db8::1]:53"},
     };
 

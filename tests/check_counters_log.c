@@ -197,6 +197,47 @@ START_TEST(test_overflow_counted)
 }
 END_TEST
 
+/*
+ * A day whose reports were built: every writer counts a late event in its
+ * own late counter (the follower and the collector as absolute cells), no
+ * key changes, and the snapshot shows the sum.
+ */
+START_TEST(test_late_after_report)
+{
+    struct tr_policy policy;
+    struct tr_event ok = event_of(&policy, NULL);
+    struct ctr_cell cells[4];
+    bool incomplete = true;
+    uint64_t value = 99;
+
+    ck_assert_int_eq(ctr_add(table, &ok), 0);
+    char *reported = snapshot_text();
+    ctr_set_reported(table);
+    ck_assert_int_eq(ctr_add(table, &ok), 3);
+    ck_assert_int_eq(ctr_log_cells(table, &ok, cells, 4, &incomplete), 1);
+    ck_assert(!incomplete);
+    ck_assert_uint_eq(cells[0].slot, CTR_SLOT_LATE);
+    ck_assert_uint_eq(cells[0].field, 1);
+    ck_assert(ctr_cell_get(table, cells[0], &value));
+    ck_assert_uint_eq(value, 0);
+    ck_assert(ctr_cell_set(table, cells[0], 2));
+    ck_assert(ctr_cell_set(table, cells[0], 2)); /* repeated after a crash: harmless */
+    ck_assert_int_eq(ctr_collector_cells(table, &ok, cells, 4, &incomplete), 1);
+    ck_assert_uint_eq(cells[0].field, 2);
+    ck_assert(ctr_cell_set(table, cells[0], 4));
+    ck_assert(!ctr_cell_set(table, (struct ctr_cell){CTR_SLOT_LATE, 0}, 9));
+    ck_assert(!ctr_cell_set(table, (struct ctr_cell){CTR_SLOT_LATE, 3}, 9));
+
+    char *text = snapshot_text();
+    char *expected = xasprintf("%slate 7\n", reported);
+    ck_assert_str_eq(text, expected);
+    ck_assert_uint_eq(ctr_late_events(table), 7);
+    free(text);
+    free(expected);
+    free(reported);
+}
+END_TEST
+
 static Suite *counters_log_suite(void)
 {
     Suite *s = suite_create("counters_log");
@@ -208,6 +249,7 @@ static Suite *counters_log_suite(void)
     tcase_add_test(tc, test_uncommitted_keys_left_out);
     tcase_add_test(tc, test_foreign_cells_refused);
     tcase_add_test(tc, test_overflow_counted);
+    tcase_add_test(tc, test_late_after_report);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -270,6 +270,57 @@ START_TEST(test_new_source_starts_at_end)
 }
 END_TEST
 
+/* Lines of stderr (where msg_warn writes) containing `what` while fn(arg) runs. */
+static int warnings_during(void (*fn)(void *), void *arg, const char *what)
+{
+    char *path = path_join(dir, "stderr");
+    struct buf text;
+    char *error = NULL;
+    int saved = dup(STDERR_FILENO), count = 0;
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(dup2(fileno(f), STDERR_FILENO), 0);
+    fn(arg);
+    ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+    close(saved);
+    fclose(f);
+    buf_init(&text);
+    ck_assert_int_eq(file_read_all(path, 1 << 24, &text, &error), 0);
+    for (const char *p = buf_cstr(&text); (p = strstr(p, what)) != NULL; p += strlen(what))
+        count++;
+    buf_free(&text);
+    free(path);
+    return count;
+}
+
+static void poll_many(void *arg)
+{
+    for (int i = 0; i < 50; i++)
+        ck_assert_int_eq(lf_follower_poll(arg), -1);
+}
+
+/*
+ * No table can be made (as on a full disk): every round is rolled back and
+ * read again, but the warning comes once, not once per round or event.
+ */
+START_TEST(test_disk_full_warned_once)
+{
+    char *source = file_source();
+    struct lf_follow_settings settings = settings_for(source);
+    char *error = NULL;
+
+    settings.counters_dir = path_join(dir, "missing");
+    struct lf_follower *f = lf_follower_open(&settings, &error);
+    ck_assert_msg(f != NULL, "lf_follower_open: %s", error ? error : "?");
+    append(log_path, lab.data, lab.len);
+    ck_assert_int_eq(warnings_during(poll_many, f, "log follower:"), 1);
+    lf_follower_close(f);
+    free((char *)settings.counters_dir);
+    free(source);
+}
+END_TEST
+
 /* Where the line boundary nearest to a fraction of the lab log is. */
 static size_t line_end_near(double fraction)
 {
@@ -475,6 +526,7 @@ static Suite *follow_suite(void)
     tcase_add_test(tc, test_new_source_starts_at_end);
     tcase_add_test(tc, test_rename_rotation);
     tcase_add_test(tc, test_copytruncate);
+    tcase_add_test(tc, test_disk_full_warned_once);
     tcase_add_test(tc, test_damaged_checkpoint_moved_aside);
     tcase_add_test(tc, test_exactly_once_under_kill);
     tcase_add_test(tc, test_two_sources_killed);

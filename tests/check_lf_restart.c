@@ -458,11 +458,15 @@ START_TEST(test_refused_checkpoints)
     error = restore_error(&setups[0], "{\"lines\": 100}\n", 15);
     ck_assert_str_eq(error, "not a log parser checkpoint");
     free(error);
-    state.data[4] = 2;
+    state.data[4] = 3;
     error = restore_error(&setups[0], state.data, state.len);
-    ck_assert_str_eq(error, "checkpoint version 2, this build reads version 1");
+    ck_assert_str_eq(error, "checkpoint version 3, this build reads versions 1 to 2");
     free(error);
-    state.data[4] = 1;
+    state.data[4] = 0;
+    error = restore_error(&setups[0], state.data, state.len);
+    ck_assert_str_eq(error, "checkpoint version 0, this build reads versions 1 to 2");
+    free(error);
+    state.data[4] = 2;
     state.data[state.len / 2] ^= 0x20;
     error = restore_error(&setups[0], state.data, state.len);
     ck_assert_str_eq(error, "damaged checkpoint (checksum mismatch; cut short?)");
@@ -488,6 +492,34 @@ START_TEST(test_refused_checkpoints)
     buf_free(&state);
     free(extra);
     log_free(&log);
+}
+END_TEST
+
+/*
+ * A version 1 Sendmail checkpoint (before each process had its connection
+ * fields) is still read; the same bytes called version 2 are not.
+ */
+START_TEST(test_sendmail_version_1)
+{
+    /* header, log time, year, month, 1 process ("sm-mta[7]", used at 0): pending reason
+     * rank and text, 0 sessions, no verifymsg session; 0 report queue ids */
+    static const char v1[] = "LFCP\001s\000\000\000"
+                             "\001\011sm-mta[7]\000"
+                             "\000\000\000\000"
+                             "\000"
+                             "01234567";
+    unsigned char data[sizeof(v1) - 1];
+    char *error;
+
+    memcpy(data, v1, sizeof(data));
+    reseal(data, sizeof(data));
+    error = restore_error_or_null(&setups[3], data, sizeof(data));
+    ck_assert_msg(error == NULL, "%s", error);
+    data[4] = 2;
+    reseal(data, sizeof(data));
+    error = restore_error(&setups[3], data, sizeof(data));
+    ck_assert_ptr_nonnull(strstr(error, "checkpoint damaged at byte"));
+    free(error);
 }
 END_TEST
 
@@ -524,6 +556,7 @@ static Suite *lf_restart_suite(void)
     tcase_add_loop_test(tc, test_restart_at_every_line, 0, (int)UTIL_ARRAY_LEN(setups));
     tcase_add_loop_test(tc, test_damaged_checkpoints, 0, (int)UTIL_ARRAY_LEN(setups));
     tcase_add_test(tc, test_refused_checkpoints);
+    tcase_add_test(tc, test_sendmail_version_1);
     tcase_add_test(tc, test_idle_state_leaves_checkpoint);
     suite_add_tcase(s, tc);
     return s;

@@ -384,6 +384,9 @@ static const struct {
      "v\xc3\xaf"
      "ctim@example.net",
      "to contains a non-ASCII byte"},
+    {FIELD(to), "\"a,b@example.net", "to is not valid"},  /* an unclosed quoted local part */
+    {FIELD(to), "\"a\"b@example.net", "to is not valid"}, /* text after the closing quote */
+    {FIELD(to), "a\"b\"@example.net", "to is not valid"},
     {FIELD(from), "tlsrpt@example.com\rX", "from contains a CR or LF"},
     {FIELD(policy_domain), "example.net\r\nX-Injected: yes", "policy_domain contains a CR"},
     {FIELD(policy_domain),
@@ -406,6 +409,21 @@ static const struct {
     {FIELD(top_failures), "x\r\ny", "top_failures result_type contains a CR"},
     {FIELD(gzip), "not gzip", "the attachment is not gzip data"},
 };
+
+/* A quoted local part (RFC 5321, from a mailto: rua) is an RFC 5322 addr-spec as it is. */
+START_TEST(test_quoted_local_part)
+{
+    struct dlv_message m = sample();
+    struct buf out = {0};
+    char *error = NULL;
+
+    m.to = "\"a,b \\\"c\"@example.net";
+    int status = dlv_message_build(&m, &out, &error);
+    ck_assert_msg(status == 0, "%s", error);
+    ck_assert_ptr_nonnull(strstr(buf_cstr(&out), "\r\nTo: \"a,b \\\"c\"@example.net\r\n"));
+    buf_free(&out);
+}
+END_TEST
 
 /* A UTF-8 organization name travels in a quoted-printable text part. */
 START_TEST(test_utf8_organization)
@@ -730,6 +748,7 @@ static Suite *message_suite(void)
     tcase_add_test(tc, test_headers_exact);
     tcase_add_loop_test(tc, test_mime_structure, 0, (int)UTIL_ARRAY_LEN(attachment_sizes));
     tcase_add_test(tc, test_utf8_organization);
+    tcase_add_test(tc, test_quoted_local_part);
     tcase_add_loop_test(tc, test_injection_refused, 0, (int)UTIL_ARRAY_LEN(injection_cases));
     suite_add_tcase(s, tc);
 

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policy_impl.h"
 #include "policy.h"
@@ -251,6 +252,60 @@ START_TEST(test_entry_round_trip)
 }
 END_TEST
 
+static bool file_exists(const char *dir, const char *name)
+{
+    char *path = path_join(dir, name);
+    bool exists = access(path, F_OK) == 0;
+    free(path);
+    return exists;
+}
+
+/* Least recently used out first, but never one being fetched; files follow. */
+START_TEST(test_cache_lru)
+{
+    char dir[] = "/tmp/check_policy.XXXXXX";
+    struct pol_cache cache;
+    struct pol_entry *a, *b, *c, *d;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    pol_cache_open(&cache, dir, 2);
+    a = pol_cache_add(&cache, "a.example");
+    pol_cache_save(&cache, a);
+    b = pol_cache_add(&cache, "b.example");
+    pol_cache_save(&cache, b);
+    pol_cache_touch(&cache, a, 100);
+    c = pol_cache_add(&cache, "c.example"); /* b is the least recently used */
+    pol_cache_save(&cache, c);
+    ck_assert_ptr_null(pol_cache_find(&cache, "b.example"));
+    ck_assert(!file_exists(dir, "b.example.sts"));
+    ck_assert_ptr_eq(pol_cache_find(&cache, "a.example"), a);
+    ck_assert(file_exists(dir, "a.example.sts") && file_exists(dir, "c.example.sts"));
+    a->fetching = true; /* a is now the oldest, but busy: c goes */
+    d = pol_cache_add(&cache, "d.example");
+    pol_cache_save(&cache, d);
+    ck_assert_ptr_null(pol_cache_find(&cache, "c.example"));
+    ck_assert_int_eq(cache.n_entries, 2);
+    a->fetching = false;
+    pol_cache_close(&cache);
+
+    /* Read back at start-up; a damaged file is moved aside, foreign names ignored. */
+    char *damaged = path_join(dir, "x.example.sts"), *foreign = path_join(dir, "notes.txt");
+    char *error = NULL;
+    ck_assert_int_eq(file_write_atomic(damaged, "garbage\n", 8, 0600, &error), 0);
+    ck_assert_int_eq(file_write_atomic(foreign, "hello\n", 6, 0600, &error), 0);
+    pol_cache_open(&cache, dir, 16);
+    ck_assert_int_eq(cache.n_entries, 2);
+    ck_assert_ptr_nonnull(pol_cache_find(&cache, "a.example"));
+    ck_assert_ptr_nonnull(pol_cache_find(&cache, "d.example"));
+    ck_assert(file_exists(dir, "x.example.sts.damaged") && !file_exists(dir, "x.example.sts"));
+    ck_assert(file_exists(dir, "notes.txt"));
+    pol_cache_close(&cache);
+    free(damaged);
+    free(foreign);
+    ck_assert_int_eq(dir_remove_tree(dir), 0);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
     Suite *s = suite_create("policy");
@@ -261,6 +316,7 @@ static Suite *policy_suite(void)
     tcase_add_test(tc, test_policy_limits);
     tcase_add_loop_test(tc, test_mx_match, 0, (int)UTIL_ARRAY_LEN(mx_cases));
     tcase_add_test(tc, test_entry_round_trip);
+    tcase_add_test(tc, test_cache_lru);
     suite_add_tcase(s, tc);
     return s;
 }

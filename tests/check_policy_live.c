@@ -27,8 +27,10 @@ START_TEST(test_enforce)
     struct pol_service *svc = service(false);
 
     policy("enforce", "enforce", "mx: mx1.enforce.example\r\nmx: *.other.example\r\n", 86400);
-    assert_answer(svc, "Enforce.Example.", "OK secure match=mx1.enforce.example servername=hostname");
-    assert_answer(svc, "enforce.example", "OK secure match=mx1.enforce.example servername=hostname");
+    assert_answer(svc, "Enforce.Example.",
+                  "OK secure match=mx1.enforce.example servername=hostname");
+    assert_answer(svc, "enforce.example",
+                  "OK secure match=mx1.enforce.example servername=hostname");
     ck_assert_int_eq(requests("enforce"), 1); /* the second answer came from the cache */
     pol_service_destroy(svc);
 }
@@ -90,7 +92,8 @@ START_TEST(test_servfail_is_temp)
 {
     struct pol_service *svc = service(false);
 
-    assert_answer(svc, "servfail.example", "TEMP _mta-sts.servfail.example TXT lookup failed: SERVFAIL");
+    assert_answer(svc, "servfail.example",
+                  "TEMP _mta-sts.servfail.example TXT lookup failed: SERVFAIL");
     assert_answer(svc, "bad..name", "NOTFOUND ");
     pol_service_destroy(svc);
 }
@@ -108,7 +111,6 @@ START_TEST(test_dane_first)
 }
 END_TEST
 
-
 static const struct {
     const char *name;
     const char *head; /* NULL: no file, 404 */
@@ -116,18 +118,39 @@ static const struct {
     const char *counted;
 } failure_cases[] = {
     {"redirect", "301 text/plain", "",
-     "redirect.example sts redirect.example S=0 F=3\n  3 sts-policy-fetch-error " URL("redirect")
-     " | HTTP status 301 (only 200 is a policy; redirects are not followed)\n"},
+     "redirect.example sts redirect.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
+         "redirect") " | HTTP status 301 (only 200 is a policy; redirects are not followed)\n"},
     {"big", "200 text/plain", "BIG",
-     "big.example sts big.example S=0 F=3\n  3 sts-policy-fetch-error " URL("big")
-     " | policy larger than 65536 bytes\n"},
+     "big.example sts big.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
+         "big") " | policy larger than 65536 bytes\n"},
+    /* no Content-Length: the transfer is aborted once past 64 KB */
+    {"stream", "200 text/plain", "BIGSTREAM",
+     "stream.example sts stream.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
+         "stream") " | policy larger than 65536 bytes\n"},
     {"badtype", "200 text/html", "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 5\n",
-     "badtype.example sts badtype.example S=0 F=3\n  3 sts-policy-fetch-error " URL("badtype")
-     " | media type text/html, not text/plain\n"},
+     "badtype.example sts badtype.example S=0 F=3\n  3 sts-policy-fetch-error " URL(
+         "badtype") " | media type text/html, not text/plain\n"},
     {"invalid", "200 text/plain", "version: STSv1\nmode: enforce\nmax_age: 5\n",
-     "invalid.example sts invalid.example S=0 F=3\n  3 sts-policy-invalid " URL("invalid")
-     " | invalid policy: no mx field (required in mode enforce)\n"},
+     "invalid.example sts invalid.example S=0 F=3\n  3 sts-policy-invalid " URL(
+         "invalid") " | invalid policy: no mx field (required in mode enforce)\n"},
 };
+
+struct retry_check {
+    const char *domain;
+    time_t now;
+    int seen;
+};
+
+static void check_retry(void *ctx, const struct pol_cache_info *info)
+{
+    struct retry_check *c = ctx;
+
+    ck_assert_str_eq(info->domain, c->domain);
+    ck_assert_msg(info->next_retry >= c->now + 295 && info->next_retry <= c->now + 300,
+                  "next_retry %lld, now %lld", (long long)info->next_retry, (long long)c->now);
+    ck_assert_str_eq(info->id, "");
+    c->seen++;
+}
 
 /*
  * Each failure gives NOTFOUND (mail goes out, §3.3), is counted once per
@@ -144,6 +167,10 @@ START_TEST(test_failures_counted_and_rate_limited)
         assert_answer(svc, domain, "NOTFOUND ");
     ck_assert_int_eq(requests(name), 1);
     assert_counted(domain, failure_cases[_i].counted);
+    /* the next try is 5 minutes away, and so the cache says */
+    struct retry_check check = {.domain = domain, .now = time(NULL)};
+    pol_cache_list(svc, check_retry, &check);
+    ck_assert_int_eq(check.seen, 1);
     free(domain);
     pol_service_destroy(svc);
 }
@@ -159,14 +186,15 @@ START_TEST(test_webpki_invalid)
     pol_query(svc, "wrongcert.example", &reply);
     ck_assert_str_eq(reply.data, "NOTFOUND ");
     char *got = counted("wrongcert.example");
-    ck_assert_msg(strncmp(got,
-                          "wrongcert.example sts wrongcert.example S=0 F=1\n"
-                          "  1 sts-webpki-invalid " URL("wrongcert")
-                          " | certificate not valid for the policy host: ",
-                          strlen("wrongcert.example sts wrongcert.example S=0 F=1\n"
-                                 "  1 sts-webpki-invalid " URL("wrongcert")
-                                 " | certificate not valid for the policy host: ")) == 0,
-                  "%s", got);
+    ck_assert_msg(
+        strncmp(got,
+                "wrongcert.example sts wrongcert.example S=0 F=1\n"
+                "  1 sts-webpki-invalid " URL(
+                    "wrongcert") " | certificate not valid for the policy host: ",
+                strlen("wrongcert.example sts wrongcert.example S=0 F=1\n"
+                       "  1 sts-webpki-invalid " URL(
+                           "wrongcert") " | certificate not valid for the policy host: ")) == 0,
+        "%s", got);
     free(got);
     buf_free(&reply);
     pol_service_destroy(svc);
@@ -216,9 +244,14 @@ START_TEST(test_id_change_and_failed_refresh)
     serve("change", "500 text/plain", "down\n");
     ck_assert(start_dns("c3"));
     for (int i = 0; i < 3; i++)
-        assert_answer(svc, "change.example", "OK secure match=mx.change.example servername=hostname");
+        assert_answer(svc, "change.example",
+                      "OK secure match=mx.change.example servername=hostname");
     ck_assert_int_eq(requests("change"), 3);
     assert_counted("change.example", ""); /* a policy applied: nothing failed before connecting */
+    /* The TXT lookup fails (SERVFAIL): the cached policy still applies (§5.1), no TEMP. */
+    ck_assert(start_dns(NULL));
+    assert_answer(svc, "change.example", "OK secure match=mx.change.example servername=hostname");
+    ck_assert_int_eq(requests("change"), 3);
     ck_assert(start_dns("c1"));
     pol_service_destroy(svc);
 }
@@ -305,7 +338,8 @@ START_TEST(test_concurrent_lookups)
     policy("enforce", "enforce", "mx: mx1.enforce.example\r\n", 86400);
     serve("redirect", "302 text/plain", "");
     for (size_t i = 0; i < 16; i++) {
-        workers[i] = (struct worker){.svc = svc, .domain = i % 2 ? "enforce.example" : "redirect.example"};
+        workers[i] =
+            (struct worker){.svc = svc, .domain = i % 2 ? "enforce.example" : "redirect.example"};
         ck_assert_int_eq(pthread_create(&threads[i], NULL, work, &workers[i]), 0);
     }
     for (size_t i = 0; i < 16; i++) {
@@ -317,9 +351,9 @@ START_TEST(test_concurrent_lookups)
     ck_assert_int_eq(requests("enforce"), 1);
     ck_assert_int_eq(requests("redirect"), 1);
     assert_counted("redirect.example",
-                   "redirect.example sts redirect.example S=0 F=8\n  8 sts-policy-fetch-error "
-                   URL("redirect") " | HTTP status 302 (only 200 is a policy; redirects are not "
-                   "followed)\n");
+                   "redirect.example sts redirect.example S=0 F=8\n  8 sts-policy-fetch-error " URL(
+                       "redirect") " | HTTP status 302 (only 200 is a policy; redirects are not "
+                                   "followed)\n");
     pol_service_destroy(svc);
 }
 END_TEST
@@ -376,7 +410,8 @@ START_TEST(test_session_policy)
     };
 
     policy("enforce", "enforce", "mx: mx1.enforce.example\r\nmx: *.other.example\r\n", 86400);
-    assert_answer(svc, "enforce.example", "OK secure match=mx1.enforce.example servername=hostname");
+    assert_answer(svc, "enforce.example",
+                  "OK secure match=mx1.enforce.example servername=hostname");
     for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
         struct pol_session session;
         pol_session_policy(svc, cases[i].domain, cases[i].mx, &session);
@@ -401,8 +436,10 @@ START_TEST(test_stats)
     struct buf text = {0};
 
     policy("enforce", "enforce", "mx: mx1.enforce.example\r\n", 86400);
-    assert_answer(svc, "enforce.example", "OK secure match=mx1.enforce.example servername=hostname");
-    assert_answer(svc, "enforce.example", "OK secure match=mx1.enforce.example servername=hostname");
+    assert_answer(svc, "enforce.example",
+                  "OK secure match=mx1.enforce.example servername=hostname");
+    assert_answer(svc, "enforce.example",
+                  "OK secure match=mx1.enforce.example servername=hostname");
     assert_answer(svc, "norecord.example", "NOTFOUND ");
     pol_stats(svc, emit, &text);
     ck_assert_str_eq(text.data, "sts.lookups=3\nsts.cache_hits=1\nsts.fetches=1\nsts.fetches_ok=1\n"

@@ -20,6 +20,11 @@
 #define TO(pid, qid, rcpt, relay, stat)                                                            \
     H "sm-mta[" pid "]: " qid ": to=<" rcpt ">, delay=00:00:01, xdelay=00:00:01, "                 \
       "mailer=esmtp, pri=120321, relay=" relay ", dsn=" stat
+/* A tls_rcpt reject of a connection without STARTTLS when TLS is required. */
+#define TOO_WEAK(pid, qid, rcpt)                                                                   \
+    H "sm-mta[" pid "]: " qid ": ruleset=tls_rcpt, arg1=" rcpt ", relay=mx.example.com., "         \
+      "reject=454 4.7.0 encryption too weak 0 less than 128"
+#define CONNECT(pid, qid) H "sm-mta[" pid "]: " qid ": SMTP outgoing connect on [10.0.0.2]"
 #define SENT "2.0.0, stat=Sent (Ok: queued as 4XyZ)"
 #define DEFERRED "4.7.0, stat=Deferred: 454 4.7.0 TLS handshake failed."
 #define RCPT_DEFERRED "4.2.0, stat=Deferred"
@@ -82,7 +87,9 @@ static const struct sm_case cases[] = {
       H "sm-mta[104]: STARTTLS: TLS cert verify: depth=0 /CN=mx.example.com, state=0, "
         "reason=self-signed certificate",
       STLS("104", "mx.example.com.", "FAIL"),
-      TO("104", "4AMN8Ut0000104", "user@example.com", MX, SENT)},
+      H "sm-mta[104]: ruleset=tls_server, arg1=FAIL, relay=mx.example.com, reject=454 4.7.0 "
+        "authentication failed",
+      TO("104", "4AMN8Ut0000104", "user@example.com", MX, DEFERRED)},
      {{"example.com", "no-policy-found", true, "certificate-not-trusted", "mx.example.com", IP,
        "self-signed certificate"}},
      1,
@@ -92,7 +99,9 @@ static const struct sm_case cases[] = {
      {STLS("105", "mx.example.com.", "FAIL"),
       H "sm-mta[105]: STARTTLS=client, cert-subject=/CN=mx.example.com, cert-issuer=/CN=x, "
         "verifymsg=certificate signature failure",
-      TO("105", "4AMN8Ut0000105", "user@example.com", MX, SENT)},
+      H "sm-mta[105]: 4AMN8Ut0000105: ruleset=tls_rcpt, arg1=user@example.com, "
+        "relay=mx.example.com., reject=454 4.7.0 authentication failed",
+      TO("105", "4AMN8Ut0000105", "user@example.com", MX, RCPT_DEFERRED)},
      {{"example.com", "no-policy-found", true, "validation-failure", "mx.example.com", IP,
        "certificate signature failure"}},
      1,
@@ -109,12 +118,29 @@ static const struct sm_case cases[] = {
      1,
      0,
      0},
-    {"verify=NO",
+    {"verify=NO, verification required",
      {STLS("107", "mx.example.com.", "NO"),
-      TO("107", "4AMN8Ut0000107", "user@example.com", MX, SENT)},
+      H "sm-mta[107]: ruleset=tls_server, arg1=NO, relay=mx.example.com, reject=454 4.7.0 "
+        "authentication failed",
+      TO("107", "4AMN8Ut0000107", "user@example.com", MX, DEFERRED)},
      {{"example.com", "no-policy-found", true, "certificate-not-trusted", "mx.example.com", IP,
        NULL}},
      1,
+     0,
+     0},
+    /* Opportunistic TLS, as Postfix's "may": nothing required verification, so it succeeded. */
+    {"verify=FAIL and verify=NO, nothing required: successful sessions",
+     {H "sm-mta[140]: STARTTLS: TLS cert verify: depth=0 /CN=mx.example.com, state=0, "
+        "reason=certificate has expired",
+      STLS("140", "mx.example.com.", "FAIL"),
+      H "sm-mta[140]: STARTTLS=client, cert-subject=/CN=mx.example.com, cert-issuer=/CN=x, "
+        "verifymsg=certificate has expired",
+      TO("140", "4AMN8Ut0000140", "user@example.com", MX, SENT),
+      STLS("140", "mx.example.org.", "NO"),
+      TO("140", "4AMN8Ut0000141", "user@example.org", "mx.example.org. [192.0.2.2]", SENT)},
+     {{"example.com", "no-policy-found", false, NULL, NULL, NULL, NULL},
+      {"example.org", "no-policy-found", false, NULL, NULL, NULL, NULL}},
+     2,
      0,
      0},
     {"verify=NONE, nothing required: no TLS session",
@@ -252,8 +278,7 @@ static const struct sm_case cases[] = {
       H "sm-mta[200]: 4AMN8Ut0000128: from=<someone@example.net>, size=2048, class=0, nrcpts=1",
       STLS("120", "mx.example.com.", "FAIL"),
       TO("120", "4AMN8Ut0000128", "user@example.com", MX, SENT)},
-     {{"example.com", "no-policy-found", true, "certificate-not-trusted", "mx.example.com", IP,
-       NULL}},
+     {{"example.com", "no-policy-found", false, NULL, NULL, NULL, NULL}},
      1,
      0,
      1},
@@ -262,7 +287,9 @@ static const struct sm_case cases[] = {
       H "sm-mta[121]: STARTTLS=client, cert-subject=/CN=mx.example.com, cert-issuer=/CN=x, "
         "verifymsg=certificate has expired",
       TO("122", "4AMN8Ut0000129", "user@example.org", "mx.example.org. [192.0.2.2]", SENT),
-      TO("121", "4AMN8Ut0000130", "user@example.com", MX, SENT)},
+      H "sm-mta[121]: ruleset=tls_server, arg1=FAIL, relay=mx.example.com, reject=454 4.7.0 "
+        "authentication failed",
+      TO("121", "4AMN8Ut0000130", "user@example.com", MX, DEFERRED)},
      {{"example.org", "no-policy-found", false, NULL, NULL, NULL, NULL},
       {"example.com", "no-policy-found", true, "certificate-expired", "mx.example.com", IP,
        "certificate has expired"}},
@@ -305,10 +332,43 @@ static const struct sm_case cases[] = {
         "relay=mx.example.com[192.0.2.1]:25",
       H "sm-msp-queue[125]: 4AMN8Ut0000133: to=root, relay=[127.0.0.1] [127.0.0.1], stat=Sent",
       TO("125", "4AMN8Ut0000133", "user@example.com", MX, SENT)},
-     {{"example.com", "no-policy-found", true, "certificate-not-trusted", "mx.example.com", IP,
-       NULL}},
+     {{"example.com", "no-policy-found", false, NULL, NULL, NULL, NULL}},
      1,
      7,
+     0},
+    /* LogLevel 14 logs each outgoing connection: a queue run reconnecting is a new session. */
+    {"a queue run: a new connection to the same MX is a new session",
+     {CONNECT("141", "4AMN8Ut0000142"), TOO_WEAK("141", "4AMN8Ut0000142", "a@one.example"),
+      TO("141", "4AMN8Ut0000142", "a@one.example", MX, RCPT_DEFERRED),
+      CONNECT("141", "4AMN8Ut0000143"), TOO_WEAK("141", "4AMN8Ut0000143", "b@two.example"),
+      TO("141", "4AMN8Ut0000143", "b@two.example", MX, RCPT_DEFERRED),
+      /* no connect line: one more message over the connection just counted */
+      TOO_WEAK("141", "4AMN8Ut0000144", "c@three.example"),
+      TO("141", "4AMN8Ut0000144", "c@three.example", MX, RCPT_DEFERRED)},
+     {{"one.example", "no-policy-found", true, "starttls-not-supported", "mx.example.com", IP,
+       NULL},
+      {"two.example", "no-policy-found", true, "starttls-not-supported", "mx.example.com", IP,
+       NULL}},
+     2,
+     0,
+     0},
+    {"a queue run: several domains in turn, one without STARTTLS, each its own session",
+     {CONNECT("142", "4AMN8Ut0000145"),
+      H "sm-mta[142]: tls_clt_features=\"\", relay=mx.example.com [192.0.2.1]",
+      STLS("142", "mx.example.com.", "OK"), TO("142", "4AMN8Ut0000145", "a@example.com", MX, SENT),
+      CONNECT("142", "4AMN8Ut0000146"),
+      H "sm-mta[142]: STARTTLS=client, error: connect failed=-1, reason=wrong version number, "
+        "SSL_error=1, errno=0, retry=-1",
+      TO("142", "4AMN8Ut0000146", "b@example.net", "mx.example.net.", DEFERRED),
+      CONNECT("142", "4AMN8Ut0000147"),
+      TO("142", "4AMN8Ut0000147", "c@example.org", "mx.example.org. [192.0.2.2]", SENT),
+      CONNECT("142", "4AMN8Ut0000148"),
+      H "sm-mta[142]: tls_clt_features=\"\", relay=mx.example.com [192.0.2.1]",
+      STLS("142", "mx.example.com.", "OK"), TO("142", "4AMN8Ut0000148", "d@example.com", MX, SENT)},
+     {{"example.com", "no-policy-found", false, NULL, NULL, NULL, NULL},
+      {"example.com", "no-policy-found", false, NULL, NULL, NULL, NULL}},
+     2,
+     1,
      0},
 };
 
@@ -405,8 +465,10 @@ START_TEST(test_no_sending_ip_and_time)
     static const char *const lines[] = {
         "Nov 22 08:24:30 mail sm-mta[300]: STARTTLS=client, relay=mx.example.com., "
         "version=TLSv1.3, verify=NO, cipher=x, bits=256/256",
+        "Nov 22 08:24:33 mail sm-mta[300]: ruleset=tls_server, arg1=NO, relay=mx.example.com, "
+        "reject=454 4.7.0 authentication failed",
         "Nov 22 08:24:35 mail sm-mta[300]: 4AMN8Ut0000300: to=<u@example.com>, "
-        "mailer=esmtp, relay=mx.example.com. [192.0.2.1], dsn=2.0.0, stat=Sent",
+        "mailer=esmtp, relay=mx.example.com. [192.0.2.1], dsn=4.7.0, stat=Deferred",
     };
     struct recorder recorder = {0};
     struct lf_settings settings = {.format = LF_SENDMAIL, .year = 2026};
@@ -424,7 +486,7 @@ START_TEST(test_no_sending_ip_and_time)
                     .tm_sec = 30,
                     .tm_isdst = -1};
     ck_assert_int_eq(recorder.events[0]->time, mktime(&tm));
-    ck_assert_int_eq(lf_parser_stats(parser)->relevant, 2);
+    ck_assert_int_eq(lf_parser_stats(parser)->relevant, 3);
     recorder_free(&recorder);
     lf_parser_destroy(parser);
 }

@@ -191,6 +191,24 @@ START_TEST(test_hash_spreads)
 }
 END_TEST
 
+/* A repeating warning: the first, then one a minute saying how many were held back. */
+START_TEST(test_msg_rate)
+{
+    struct msg_rate rate = {0};
+    uint64_t held_back = 99;
+
+    ck_assert(msg_rate_allow(&rate, 1000, &held_back));
+    ck_assert_uint_eq(held_back, 0);
+    ck_assert(!msg_rate_allow(&rate, 1000, &held_back));
+    ck_assert(!msg_rate_allow(&rate, 1059, &held_back));
+    ck_assert(msg_rate_allow(&rate, 1060, &held_back));
+    ck_assert_uint_eq(held_back, 2);
+    ck_assert(!msg_rate_allow(&rate, 1061, &held_back));
+    ck_assert(msg_rate_allow(&rate, 990, &held_back)); /* the clock stepped back */
+    ck_assert_uint_eq(held_back, 1);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -203,6 +221,7 @@ static Suite *util_suite(void)
     tcase_add_test(tc, test_file_lock_excludes);
     tcase_add_test(tc, test_loop_fd_then_timer);
     tcase_add_test(tc, test_hash_spreads);
+    tcase_add_test(tc, test_msg_rate);
     suite_add_tcase(s, tc);
     return s;
 }

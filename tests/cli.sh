@@ -100,6 +100,7 @@ assert_eq "counters --json for one domain" \
   "overflow": [
   ],
   "lost_events": 0,
+  "late_events": 0,
   "entries_used": 4,
   "max_entries": 4096,
   "reported": false
@@ -113,4 +114,21 @@ echo garbage >"$T/state/counters/2026-03-02.ctr"
 out=$("$TLSRPT" counters --day 2026-03-02 2>&1); status=$?
 assert_eq "a damaged table is an error, not a crash" 1 "$status"
 assert_match "naming the file" "2026-03-02.ctr" "$out"
+
+# tlsrptd_user as root sees: a missing user and a root account are different mistakes.
+if [ "$(id -u)" -eq 0 ]; then
+    printf '{"dpv":"1","d":"u.example","policies":[{"policy-type":9,"t":0,"f":0}]}\n' >"$T/one.jsonl"
+    out=$("$TLSRPT" -o tlsrptd_user=root ingest --format libtlsrpt --day 2026-03-03 "$T/one.jsonl" 2>&1 >/dev/null)
+    assert_eq "tlsrptd_user = root is called a root account, not a missing user" \
+        "tlsrpt: warning: tlsrptd_user root is a root account (uid 0), which tlsrptd refuses: files are created as root; set tlsrptd_user to the daemon's own user" \
+        "$out"
+    out=$("$TLSRPT" -o tlsrptd_user=no-such-user-x ingest --format libtlsrpt --day 2026-03-03 "$T/one.jsonl" 2>&1 >/dev/null)
+    assert_eq "a missing user is called missing" \
+        "tlsrpt: warning: tlsrptd_user no-such-user-x does not exist: files are created as root" "$out"
+    out=$("$TLSRPTD" -f -c "$CONF" -o tlsrptd_user=root 2>&1); status=$?
+    assert_eq "tlsrptd refuses a root tlsrptd_user and says so" \
+        "1 tlsrptd: fatal: $CONF: tlsrptd_user = root: must not be a root account" "$status $out"
+else
+    echo "note: not root, tlsrptd_user checks not exercised"
+fi
 finish

@@ -18,13 +18,13 @@ head -c 200000 /dev/zero | tr '\0' 'x' >"$T/huge"
 sent_big=$("$SEND" "$T/run/collector.sock" "$T/huge" 2>/dev/null | sed -n 's/^sent \([0-9]*\),.*/\1/p')
 sent_big=${sent_big:-0}
 
+# received N: the collector has counted N datagrams (accepted or rejected).
+received() {
+    n=$("$TLSRPT" status | awk '$1 == "collector.accepted" || $1 == "collector.rejected" {s += $2} END {print s}')
+    [ "$n" = "$1" ]
+}
 wait_received() {
-    for _ in $(seq 1 100); do
-        n=$("$TLSRPT" status | awk '$1 == "collector.accepted" || $1 == "collector.rejected" {s += $2} END {print s}')
-        [ "$n" = "$1" ] && return 0
-        sleep 0.05
-    done
-    echo "collector counted $n datagrams, expected $1"
+    wait_for "the collector to count $1 datagrams" 60 received "$1" || echo "collector counted $n"
 }
 wait_received $((30 + sent_big))
 
@@ -129,6 +129,7 @@ assert_eq "exact counters per domain, policy and result" \
   "overflow": [
   ],
   "lost_events": 0,
+  "late_events": 0,
 }' "$out"
 
 # Hostile input did not hurt: the daemon still counts.
@@ -144,6 +145,28 @@ assert_match "the shutdown log line has the totals by reason" \
     "$(cat "$T/daemon.log")"
 assert_eq "the collector socket is removed" "gone" "$([ -e "$T/run/collector.sock" ] || echo gone)"
 
+# A day already reported: datagrams are counted as late only, shown and warned about.
+before=$("$TLSRPT" counters --json | sed '/"late_events"/d; /"reported"/d')
+printf '' | "$top_builddir/tests/fill_counters" -R "$T/state/counters" "$today"
+start_daemon
+head -7 "$SAMPLE" | "$SEND" -r 2 "$T/run/collector.sock" - >/dev/null
+wait_received 14
+status=$("$TLSRPT" status)
+assert_match "late datagrams are counted by the collector" "^collector.late_events +14\$" "$status"
+assert_match "status shows today's late events" "^counters.late_events +14\$" "$status"
+assert_match "status lists the day that missed its report" "^counters.late_events.$today +14\$" "$status"
+assert_eq "late events go into no key: the reported counts stay" "$before" \
+    "$("$TLSRPT" counters --json | sed '/"late_events"/d; /"reported"/d')"
+assert_match "tlsrpt counters --json shows them" '"late_events": 14,' "$("$TLSRPT" counters --json)"
+assert_match "tlsrpt counters says they are in no report" \
+    "late: 14 events arrived after the day's reports were built" "$("$TLSRPT" counters)"
+assert_match "one warning says how many missed the report" \
+    "events arrive for a day whose reports were already built: 1 so far missed the report" \
+    "$(cat "$T/daemon.log")"
+assert_eq "the warning is not repeated per datagram" 1 \
+    "$(grep -c 'reports were already built' "$T/daemon.log")"
+stop_daemon
+
 # The same parser offline, with line numbers.
 out=$("$TLSRPT" ingest --format libtlsrpt --day 2026-01-15 "$SAMPLE" 2>/dev/null); status=$?
 assert_eq "ingest exits 1 when lines were rejected" 1 "$status"
@@ -155,4 +178,16 @@ $SAMPLE: 10 datagrams, 7 accepted, 3 rejected
 total: 7 datagrams counted for 2026-01-15, 3 rejected (bad-json 1, unknown-dpv 1, bad-code 1)" "$out"
 assert_match "ingested events are dated --day" '"total-successful-session-count": 2,' \
     "$("$TLSRPT" counters --day 2026-01-15 --domain example.com --json)"
+
+# A full table: 1024 keys, then 1024 overflow records, then nowhere. Each kind said as it is.
+for i in $(seq 1 2100); do
+    printf '{"dpv":"1","d":"d%d.example","policies":[{"policy-type":9,"t":0,"f":0}]}\n' "$i"
+done >"$T/full.jsonl"
+out=$("$TLSRPT" -o counter_table_entries=1024 ingest --format libtlsrpt --day 2026-01-16 \
+    "$T/full.jsonl" 2>/dev/null)
+assert_eq "ingest says how many went to the overflow record and how many were stored nowhere" \
+"$T/full.jsonl: 2100 datagrams, 2100 accepted, 0 rejected, 1024 only in the overflow record (table full), 52 stored nowhere (table and overflow record full; counted as lost_events)
+total: 2100 datagrams counted for 2026-01-16, 0 rejected" "$out"
+assert_match "and the table counts the same lost events" '"lost_events": 52' \
+    "$("$TLSRPT" counters --day 2026-01-16 --json)"
 finish

@@ -60,5 +60,7 @@ char *ctr_render(const struct ctr_snapshot *snap)
         buf_printf(&out, "overflow %s %llu\n", snap->overflow[o].domain,
                    (unsigned long long)snap->overflow[o].events);
     buf_printf(&out, "lost %llu\n", (unsigned long long)snap->lost_events);
+    if (snap->late_events > 0)
+        buf_printf(&out, "late %llu\n", (unsigned long long)snap->late_events);
     return buf_steal(&out);
 }

@@ -67,11 +67,11 @@ fi
 # SIGHUP: a good file is taken, a broken one is refused and the old one kept.
 echo "verbose = 1" >>"$CONF"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 1 50); do grep -q "configuration reloaded" "$T/daemon.log" && break; sleep 0.05; done
+wait_for "the reload" 60 grep -q "configuration reloaded" "$T/daemon.log"
 assert_match "SIGHUP reloads" "^reloads +1\$" "$("$TLSRPT" status)"
 echo "this line is broken" >>"$CONF"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 1 50); do grep -q "reload failed" "$T/daemon.log" && break; sleep 0.05; done
+wait_for "the failed reload" 60 grep -q "reload failed" "$T/daemon.log"
 assert_match "a broken file is refused with file and line" \
     "reload failed, keeping the running configuration: $CONF:[0-9]+: " "$(cat "$T/daemon.log")"
 sed -i '$d' "$CONF"

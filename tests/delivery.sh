@@ -7,52 +7,14 @@
 # addresses are refused without a connection; header injection through a
 # rua never reaches a message.
 . "$(dirname "$0")/lib.sh"
-PEERS="$top_srcdir/tests/peers"
 command -v python3 >/dev/null || skip "python3 not found"
-command -v openssl >/dev/null || skip "openssl not found"
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || skip "dkimpy not found (apt-get install python3-dkim)"
 DAY=2025-07-01
 USER_NAME=$(test_user)
-
-# Peers: SMTP sink, HTTPS sink with a certificate for localhost from a test CA.
-mkdir -p "$T/smtp" "$T/https"
-python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" &
-SMTP_PID=$!
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
-    -subj "/CN=tlsrptd test CA" >/dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
-    -subj "/CN=localhost" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost\n' >"$T/san.ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
-    -out "$T/srv.crt" -days 2 -extfile "$T/san.ext" >/dev/null 2>&1
-python3 "$PEERS/https_sink.py" --dir "$T/https" --port-file "$T/https.port" \
-    --cert "$T/srv.crt" --key "$T/srv.key" &
-HTTPS_PID=$!
-trap 'kill $SMTP_PID $HTTPS_PID 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 50); do [ -s "$T/smtp.port" ] && [ -s "$T/https.port" ] && break; sleep 0.1; done
-SMTP_PORT=$(cat "$T/smtp.port")
-HTTPS_PORT=$(cat "$T/https.port")
+start_sinks
 
 # DNS: localhost for the https rua, a name on a private address for the SSRF case.
-cat >"$T/dns.data" <<DNS
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-localhost. IN A
-SECTION ANSWER
-localhost. 600 IN A 127.0.0.1
-ENTRY_END
-ENTRY_BEGIN
-MATCH opcode qtype qname
-ADJUST copy_id
-REPLY QR RD RA NOERROR
-SECTION QUESTION
-localhost. IN AAAA
-SECTION AUTHORITY
-localhost. 600 IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 300
-ENTRY_END
+{ dns_localhost; cat <<DNS
 ENTRY_BEGIN
 MATCH opcode qtype qname
 ADJUST copy_id
@@ -72,11 +34,10 @@ SECTION AUTHORITY
 example. 600 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 300
 ENTRY_END
 DNS
+} >"$T/dns.data"
 start_dns "$T/dns.data"
 
-openssl genpkey -algorithm ed25519 -out "$T/dkim.key" 2>/dev/null
-chmod 600 "$T/dkim.key"
-[ "$(id -u)" -eq 0 ] && chown "$USER_NAME" "$T/dkim.key"
+make_dkim_key
 write_config "tlsrptd_user = $USER_NAME" "report_spread = 0" \
     "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" "dkim_key_file = $T/dkim.key" \
     "https_ca_file = $T/ca.crt" "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" \
@@ -94,16 +55,22 @@ datagram() { # DOMAIN RUA
     datagram intranet.example https://intranet.example/tlsrpt
     datagram literal.example https://10.1.2.3/tlsrpt
     datagram inject.example 'mailto:a@b.example%0D%0ABcc:x@evil.example'
+    datagram pct.example 'mailto:%74lsrpt@pct.example'
+    datagram quoted.example 'mailto:%22a%2Cb%22@quoted.example'
 } >"$T/day.jsonl"
 "$TLSRPT" ingest --format libtlsrpt --day "$DAY" "$T/day.jsonl" >/dev/null 2>&1
 
 # First pass, private destinations not allowed: mail goes, https to 127.0.0.1 does not.
 "$TLSRPT" run --day "$DAY" >"$T/run1.out" 2>"$T/run1.err"
 assert_eq "the day is enqueued and every destination tried" \
-"$DAY: 7 reports added to the outbox
-7 delivery attempts made" "$(cat "$T/run1.out")"
+"$DAY: 9 reports added to the outbox
+9 delivery attempts made" "$(cat "$T/run1.out")"
 assert_match "a rua with an encoded CR LF makes its record invalid: no report" \
     "report for inject.example: the TLSRPT record the MTA used is not valid" "$(cat "$T/run1.err")"
+assert_match "the log line says refused once, then why" \
+    "report [^ ]+ to https://intranet\\.example/tlsrpt: refused: intranet\\.example resolves to 192\\.168\\.1\\.10" \
+    "$(cat "$T/run1.err")"
+assert_eq "never refused: refused:" 0 "$(grep -c 'refused: refused' "$T/run1.err")"
 json=$("$TLSRPT" queue --json)
 state_of() { # DOMAIN -> "state attempts last_error" of its first destination
     echo "$json" | python3 -c 'import json,sys
@@ -125,11 +92,30 @@ assert_match "https to loopback is refused unless allowed" "^failed 1 refused: l
 assert_eq "no HTTPS request reached anyone" 0 "$(ls "$T/https" | grep -c body)"
 
 # The message the SMTP sink received.
-assert_eq "both messages, delivered at the same time, reached the SMTP sink" \
+assert_eq "the four messages, delivered at the same time, reached the SMTP sink" \
 "from=noreply-tlsrpt@sender.example
 from=noreply-tlsrpt@sender.example
+from=noreply-tlsrpt@sender.example
+from=noreply-tlsrpt@sender.example
+to=\"a,b\"@quoted.example
 to=tlsrpt@mail.example
-to=tlsrpt@mail2.example" "$(cat "$T/smtp/"*.env | sort)"
+to=tlsrpt@mail2.example
+to=tlsrpt@pct.example" "$(cat "$T/smtp/"*.env | sort)"
+# A percent-encoded rua is decoded once: envelope, To:, outbox all use the Mailbox.
+for case in 'tlsrpt@pct.example pct.example' '"a,b"@quoted.example quoted.example'; do
+    rcpt=${case% *} domain=${case##* }
+    env=$(grep -lxF "to=$rcpt" "$T/smtp/"*.env)
+    assert_eq "$domain: the exact RCPT TO" "RCPT TO:<$rcpt>" \
+        "$(grep '^RCPT' "${env%.env}.cmd")"
+    assert_eq "$domain: the exact To: header" "To: $rcpt" \
+        "$(sed '/^\r\?$/q' "${env%.env}.eml" | tr -d '\r' | grep '^To:')"
+    assert_eq "$domain: the outbox destination is the decoded address" \
+        "mailto:$rcpt delivered" "$(echo "$json" | python3 -c 'import json,sys
+for e in json.load(sys.stdin):
+    if e["policy_domain"] == sys.argv[1]:
+        d = e["destinations"][0]
+        print(d["uri"], d["state"])' "$domain")"
+done
 MSG=$(grep -l '^to=tlsrpt@mail.example$' "$T/smtp/"*.env | sed 's/\.env$/.eml/')
 headers=$(sed '/^\r\?$/q' "$MSG" | tr -d '\r')
 assert_match "From" "^From: noreply-tlsrpt@sender\\.example\$" "$headers"
@@ -215,6 +201,16 @@ assert_eq "and the HTTPS server saw no third POST" 2 "$(ls "$T/https" | grep -c 
 "$TLSRPT" suppress del "https://localhost:$HTTPS_PORT/fail" >/dev/null
 assert_match "suppress del lifts it" "^mailto:reject@reject\.example" "$("$TLSRPT" suppress list)"
 assert_eq "only the automatic one is left" 2 "$("$TLSRPT" suppress list | wc -l)"
+# A mailto: destination by hand: as a record publishes it or as tlsrpt shows it, the same one.
+assert_eq "suppress add decodes a published mailto: as the outbox did" \
+    "mailto:tlsrpt@pct.example: suppressed" "$("$TLSRPT" suppress add 'mailto:%74lsrpt@pct.example')"
+assert_eq "and del takes it as shown" "mailto:tlsrpt@pct.example: no longer suppressed" \
+    "$("$TLSRPT" suppress del 'mailto:tlsrpt@pct.example')"
+assert_eq "a quoted local part as shown" 'mailto:"a,b"@quoted.example: suppressed' \
+    "$("$TLSRPT" suppress add 'mailto:"a,b"@quoted.example')"
+assert_eq "and as published" 'mailto:"a,b"@quoted.example: no longer suppressed' \
+    "$("$TLSRPT" suppress del 'mailto:%22a%2Cb%22@quoted.example')"
+assert_eq "none of them is left" 2 "$("$TLSRPT" suppress list | wc -l)"
 out=$("$TLSRPT" suppress add 'mailto:x@y.example;rm -rf /' 2>&1); status=$?
 assert_eq "a destination with a space is refused" 1 "$status"
 

@@ -48,14 +48,27 @@ status_field() {
     "$TLSRPT" status | sed -n "s/^$1 *//p"
 }
 
-# wait_offset N: until the follower's read position is offset N (10 s at most).
-wait_offset() {
-    for _ in $(seq 1 200); do
-        case $(status_field logfollow.1.position) in *" offset $1") return 0 ;; esac
-        sleep 0.05
-    done
-    echo "follower did not reach offset $1: $(status_field logfollow.1.position)"
+# at_offset N: the follower's read position is offset N.
+at_offset() {
+    case $(status_field logfollow.1.position) in *" offset $1") return 0 ;; esac
     return 1
+}
+
+# in_rotated_at N: reading the renamed file (no new one there yet), at offset N.
+in_rotated_at() {
+    case $(status_field logfollow.1.position) in *" offset $1"|*" offset $1 (the rotated file)") return 0 ;; esac
+    return 1
+}
+
+# wait_offset N: until the follower's read position is offset N.
+wait_offset() {
+    wait_for "the follower to reach offset $1" 60 at_offset "$1" ||
+        { echo "it is at: $(status_field logfollow.1.position)"; return 1; }
+}
+
+# field_is NAME VALUE: one line of `tlsrpt status` has this value.
+field_is() {
+    [ "$(status_field "$1")" = "$2" ]
 }
 
 restart_daemon() {
@@ -93,9 +106,10 @@ assert_counts "killed $((round / 3)) times while the log grew: counted exactly o
 
 # Rotation: renamed away; the writer appends to the old file a little longer.
 mv "$LOG" "$LOG.1"
-half=$(( size / 2 ))
+# Half of it, up to a line's end: the position shown is that of the last whole line.
+half=$(head -n $(( $(wc -l <"$LAB") / 2 )) "$LAB" | wc -c)
 head -c "$half" "$LAB" >>"$LOG.1"
-sleep 0.3
+wait_for "the follower to read on in the renamed file" 60 in_rotated_at $((size + half))
 tail -c +$((half + 1)) "$LAB" >>"$LOG.1"
 cp "$LAB" "$LOG"
 wait_offset "$size"
@@ -136,10 +150,7 @@ if [ "$(id -u)" -eq 0 ]; then
     assert_match "and logged" "cannot read $T/secret.log" "$(cat "$T/daemon.log")"
     chmod 644 "$T/secret.log"
     tail -n 20 "$LAB" >>"$T/secret.log"
-    for _ in $(seq 1 100); do
-        [ "$(status_field logfollow.1.state)" = following ] && break
-        sleep 0.05
-    done
+    wait_for "the follower to read the log" 60 field_is logfollow.1.state following
     assert_eq "readable again: followed from its start" following "$(status_field logfollow.1.state)"
     stop_daemon
 fi
@@ -166,19 +177,13 @@ write_config "log_sources = postfix:journal:$J" "collector_socket ="
 restart_daemon
 assert_match "a new journal source starts at its end" "cursor " "$(status_field logfollow.1.position)"
 journal_file second 3600
-for _ in $(seq 1 100); do
-    [ "$(status_field logfollow.1.lines)" = 264 ] && break
-    sleep 0.1
-done
+wait_for "the follower to read 264 journal lines" 60 field_is logfollow.1.lines 264
 expected=$(reference once "$LAB")
 assert_counts "journal: only the entries after the start are counted" "$expected" "$(counts "$CONF")"
 stop_daemon
 journal_file third 7200
 restart_daemon
-for _ in $(seq 1 100); do
-    [ "$(status_field logfollow.1.lines)" = 264 ] && break
-    sleep 0.1
-done
+wait_for "the follower to read 264 journal lines" 60 field_is logfollow.1.lines 264
 expected=$(reference_apart twice "$LAB" "$LAB")
 assert_counts "journal: restarted at its cursor, the new entries (an hour later) once" "$expected" "$(counts "$CONF")"
 stop_daemon

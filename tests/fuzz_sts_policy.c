@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         entry.policy = policy;
         pol_entry_format(&entry, &text);
         if (pol_entry_parse(text.data, text.len, &back, &error) < 0 ||
-            strcmp(back.policy_text, entry.policy_text) != 0 ||
-            back.policy.n_mx != policy.n_mx || back.policy.max_age != policy.max_age)
+            strcmp(back.policy_text, entry.policy_text) != 0 || back.policy.n_mx != policy.n_mx ||
+            back.policy.max_age != policy.max_age)
             abort();
         pol_entry_clear(&back);
         pol_entry_clear(&entry);

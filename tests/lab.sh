@@ -7,7 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 export TZ=UTC
 . "$top_srcdir/tests/lab/setup.sh"
-trap 'lab_down; cleanup' EXIT
+LAB_WEB_PID=
+trap '[ -n "$LAB_WEB_PID" ] && kill "$LAB_WEB_PID" 2>/dev/null; lab_down; cleanup' EXIT
 trap 'exit 1' INT TERM HUP
 started=$(date +%s)
 lab_require
@@ -46,6 +47,10 @@ dane-only.lab       mx.dane-only.lab=valid                      dane-only
 dnssec-bogus.lab    mx.dnssec-bogus.lab=valid                   dane
 reuse.lab           mx.reuse.lab=valid                          secure match=hostname
 reuse-expired.lab   mx.reuse-expired.lab=expired                secure match=hostname
+sts-enforce.lab     mx.sts-enforce.lab=valid                    sts
+sts-bad.lab         mx.sts-bad.lab=wrongname                    sts
+sts-testing.lab     mx.sts-testing.lab=untrusted                sts
+sts-fetch-error.lab mx.sts-fetch-error.lab=valid                sts
 EOF_DOMAINS
 # These go through tlsproxy with TLS connection reuse (reuse.lab gets two messages).
 echo "reuse.lab reuse-expired.lab" >"$LAB/reuse"
@@ -59,9 +64,35 @@ mx.dane-bad.lab      tlsa 3 1 1 $(pki_tlsa untrusted)
 mx.dane-only.lab     nodata
 mx.dnssec-bogus.lab  servfail
 EOF_TLSA
+# MTA-STS (level "sts"): the daemon's policy service answers Postfix's
+# smtp_tls_policy_maps, fetching each policy from https://mta-sts.DOMAIN
+# (https_sink.py on 127.0.0.1:443 in the namespace, a certificate of the lab
+# CA); sts-fetch-error.lab has a record but its policy host answers 404.
+sts_domains=$(awk '$3 == "sts" { print $1 }' "$LAB/domains")
+pki_server sts ca current $(for d in $sts_domains; do echo "mta-sts.$d"; done) ||
+    lab_broken "openssl could not make the policy host's certificate"
+chmod 755 "$LAB_PKI" && chmod 644 "$LAB_PKI/ca.crt"
+mkdir -p "$LAB/web"
+for domain in $sts_domains; do
+    dns_entry "_mta-sts.$domain." TXT NOERROR "_mta-sts.$domain. IN TXT \"v=STSv1; id=lab1;\""
+    dns_entry "mta-sts.$domain." A NOERROR "mta-sts.$domain. IN A 127.0.0.1"
+    dns_entry "mta-sts.$domain." AAAA NOERROR
+    mode=enforce
+    [ "$domain" = sts-testing.lab ] && mode=testing
+    [ "$domain" = sts-fetch-error.lab ] ||
+        printf '200 text/plain\nversion: STSv1\nmode: %s\nmx: mx.%s\nmax_age: 86400\n' \
+            "$mode" "$domain" >"$LAB/web/mta-sts.$domain"
+done >"$LAB/dns.extra"
 lab_write_dns
 lab_start_dns
 lab_start_mx
+nsx python3 "$top_srcdir/tests/peers/https_sink.py" --dir "$LAB/web" --port 443 \
+    --port-file "$LAB/web.port" --cert "$LAB_PKI/sts.pem" --key "$LAB_PKI/sts.key" \
+    >"$LAB/web.log" 2>&1 &
+LAB_WEB_PID=$!
+wait_for "the policy host's port file" 60 test -s "$LAB/web.port" ||
+    lab_broken "the policy host did not start" "$LAB/web.log"
+LAB_POLICY_SOCKET="$T/run/policy.sock"
 lab_postfix_config
 # The daemon's log follower reads Postfix's log as it is written (tlsrptd_user
 # must be able to read it: created beforehand, postlogd keeps its mode).
@@ -69,7 +100,11 @@ mkdir -p "$LAB_PF"
 : >"$LAB_MAILLOG"
 chmod 644 "$LAB_MAILLOG"
 chmod 755 "$LAB" "$LAB_PF"
-write_config "log_sources = postfix:file:$LAB_MAILLOG" "collector_socket ="
+write_config "log_sources = postfix:file:$LAB_MAILLOG" "collector_socket =" \
+    "policy_socket = $LAB_POLICY_SOCKET" "dns_resolvers = 127.0.0.1:53" \
+    "sts_ca_file = $LAB_PKI/ca.crt"
+# In the namespace: its DNS server and policy host are on its own 127.0.0.1.
+DAEMON_WRAP="ip netns exec $LAB_NS"
 start_daemon
 lab_postfix_start
 # The two for reuse.lab first: the second is to find the connection still open.
@@ -130,6 +165,11 @@ reuse.lab           to=<user2?@reuse\.lab>, relay=mx\.reuse\.lab\[127\.0\.0\.11\
 reuse-expired.lab   postfix/tlsproxy\[[0-9]+\]: server certificate verification failed for mx\.reuse-expired\.lab\[127\.0\.0\.12\]:25: certificate has expired
 reuse-expired.lab   postfix/smtp\[[0-9]+\]: Untrusted TLS connection established to mx\.reuse-expired\.lab\[127\.0\.0\.12\]:25
 reuse-expired.lab   to=<user@reuse-expired\.lab>, .* status=deferred \(Server certificate not verified\)
+sts-enforce.lab     Verified TLS connection established to mx\.sts-enforce\.lab\[127\.0\.0\.11\]:25
+sts-bad.lab         server certificate verification failed for mx\.sts-bad\.lab\[127\.0\.0\.13\]:25: num=62:hostname mismatch
+sts-testing.lab     Untrusted TLS connection established to mx\.sts-testing\.lab\[127\.0\.0\.15\]:25
+sts-testing.lab     to=<user@sts-testing\.lab>, relay=mx\.sts-testing\.lab\[127\.0\.0\.15\]:25, .* status=sent
+sts-fetch-error.lab to=<user@sts-fetch-error\.lab>, relay=mx\.sts-fetch-error\.lab\[127\.0\.0\.11\]:25, .* status=sent
 EOF_LOGGED
 
 
@@ -170,6 +210,10 @@ refuse454.lab no-policy-found 0 1 starttls-not-supported=1
 reuse-expired.lab no-policy-found 0 1 certificate-expired=1
 reuse.lab no-policy-found 1 0 
 selfsigned.lab no-policy-found 0 1 certificate-not-trusted=1
+sts-bad.lab no-policy-found 0 1 certificate-host-mismatch=1
+sts-enforce.lab no-policy-found 1 0 
+sts-fetch-error.lab no-policy-found 1 0 
+sts-testing.lab no-policy-found 1 0 
 tls10-legacy.lab no-policy-found 1 0 
 tls10-may.lab no-policy-found 0 1 validation-failure=1
 tls10.lab no-policy-found 0 1 validation-failure=1
@@ -180,13 +224,45 @@ assert_eq "plaintext at level may (no STARTTLS, 454 to STARTTLS) is no TLS sessi
 
 # The daemon followed the log while Postfix wrote it: the same counts.
 size=$(wc -c <"$LAB_MAILLOG")
-for _ in $(seq 1 100); do
-    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") break ;; esac
-    sleep 0.1
-done
-assert_eq "the daemon's log follower, reading as Postfix wrote, counted exactly the same" \
-    "$counted" "$(counter_table "$CONF" "$day")"
+followed_to_end() {
+    case $("$TLSRPT" status | sed -n 's/^logfollow.1.position *//p') in *" offset $size") return 0 ;; esac
+    return 1
+}
+wait_for "the daemon's follower to reach the end of the mail log" 60 followed_to_end
+# Postfix asked the policy service about each sts domain: what did it answer?
+assert_eq "the policy host served each sts policy once (the fetch error's 404 too)" \
+"mta-sts.sts-bad.lab /.well-known/mta-sts.txt
+mta-sts.sts-enforce.lab /.well-known/mta-sts.txt
+mta-sts.sts-fetch-error.lab /.well-known/mta-sts.txt
+mta-sts.sts-testing.lab /.well-known/mta-sts.txt" "$(sort "$LAB/web/requests.log")"
+# The same counts, but that the follower knows the MTA-STS policies and the
+# DANE success (the log shows only "Verified") that `tlsrpt ingest` cannot,
+# and the service counted the fetch error itself.
+assert_counts "the daemon's log follower, reading as Postfix wrote, counted the same, with MTA-STS" \
+    "$({ echo "$counted" | grep -v -e '^sts-' -e '^dane-ok\.'; cat <<'EOF_STS'
+dane-ok.lab tlsa/mx.dane-ok.lab 1 0 
+sts-bad.lab sts 0 1 certificate-host-mismatch=1
+sts-enforce.lab sts 1 0 
+sts-fetch-error.lab no-policy-found 1 0 
+sts-fetch-error.lab sts 0 1 sts-policy-fetch-error=1
+sts-testing.lab sts 0 1 certificate-not-trusted=1
+EOF_STS
+} | sort)" "$(counter_table "$CONF" "$day" | sort)"
+policy_strings() { # DOMAIN: its policy's strings and mx patterns in the daemon's counters
+    "$TLSRPT" counters --day "$day" --domain "$1" --json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["policies"]:
+    print(" | ".join(p["policy"].get("policy-string", [])), "/", " ".join(p["policy"].get("mx-host", [])))'
+}
+assert_eq "the DANE session's policy strings: the MX host's TLSA RRset" \
+    "3 1 1 $(pki_tlsa valid) / " "$(policy_strings dane-ok.lab)"
+assert_eq "the testing-mode session's policy strings and mx pattern" \
+    "version: STSv1 | mode: testing | mx: mx.sts-testing.lab | max_age: 86400 / mx.sts-testing.lab" \
+    "$(policy_strings sts-testing.lab)"
 stop_daemon
 
+[ "$failures" -eq 0 ] || {
+    echo "--- the daemon's log"; tail -n 40 "$T/daemon.log"
+    "$TLSRPT" status | grep '^policy\.'
+}
 echo "lab: $(($(date +%s) - started)) s in all"
 finish

@@ -16,9 +16,12 @@ chmod 755 "$T"
 DAEMON_PID=
 DNS_PID=
 WEB_PID=
+SINK_PIDS=
+PEERS="$top_srcdir/tests/peers"
 cleanup() {
     [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null
     [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null
+    [ -n "$SINK_PIDS" ] && kill $SINK_PIDS 2>/dev/null
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
@@ -107,15 +110,46 @@ test_user() {
     if [ "$(id -u)" -eq 0 ]; then echo nobody; else id -un; fi
 }
 
+# wait_for DESCRIPTION TIMEOUT COMMAND...: runs COMMAND until it succeeds (0),
+# polling more slowly as time goes by; after TIMEOUT seconds (WAIT_SCALE times
+# that, for slow machines) says what it waited for and returns 1. Wait on state
+# like this, never on a fixed sleep: a loaded machine can be slower than any.
+WAIT_SCALE=${WAIT_SCALE:-1}
+wait_for() {
+    _what=$1
+    _limit=$(( $2 * WAIT_SCALE ))
+    _deadline=$(( $(date +%s) + _limit ))
+    shift 2
+    _pause=0.01
+    until "$@"; do
+        if [ "$(date +%s)" -ge "$_deadline" ]; then
+            echo "timed out after ${_limit} s waiting for $_what"
+            return 1
+        fi
+        sleep "$_pause"
+        case $_pause in 0.01) _pause=0.02 ;; 0.02) _pause=0.05 ;; 0.05) _pause=0.1 ;; esac
+    done
+}
+
+# process_gone PID: true once PID has exited (also a zombie not yet waited for).
+process_gone() {
+    ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]
+}
+
+# daemon_answers: the daemon's control socket answers (or the daemon is gone: stop waiting).
+daemon_answers() {
+    process_gone "$DAEMON_PID" ||
+        { [ -S "$T/run/control.sock" ] && "$TLSRPT" -c "$CONF" status >/dev/null 2>&1; }
+}
+
 # start_daemon [tlsrptd options]: foreground daemon, waits for the control socket.
 start_daemon() {
-    "$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/daemon.log" 2>&1 &
+    # DAEMON_WRAP: a command that runs it, e.g. in a network namespace (lab.sh).
+    ${DAEMON_WRAP:-} "$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/daemon.log" 2>&1 &
     DAEMON_PID=$!
-    for _ in $(seq 1 100); do
-        [ -S "$T/run/control.sock" ] && "$TLSRPT" -c "$CONF" status >/dev/null 2>&1 && return 0
-        kill -0 "$DAEMON_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    if wait_for "the daemon to answer" 60 daemon_answers && ! process_gone "$DAEMON_PID"; then
+        return 0
+    fi
     echo "daemon did not start:"; cat "$T/daemon.log"
     exit 1
 }
@@ -160,9 +194,14 @@ start_sts_web() {
     python3 "$top_srcdir/tests/peers/https_sink.py" --dir "$T/web" --port-file "$T/web.port" \
         --port "$web_port" --cert "$T/srv.pem" --key "$T/srv.key" >"$T/web.log" 2>&1 &
     WEB_PID=$!
-    for _ in $(seq 1 300); do [ -s "$T/web.port" ] && break; sleep 0.1; done
-    [ -s "$T/web.port" ] || { echo "https_sink.py did not start:"; cat "$T/web.log"; exit 1; }
+    wait_for "https_sink.py's port file" 60 test -s "$T/web.port" ||
+        { echo "https_sink.py did not start:"; cat "$T/web.log"; exit 1; }
     WEB_PORT=$(cat "$T/web.port")
+}
+
+# dns_listening: ldns-testns has bound its sockets (or is gone: stop waiting).
+dns_listening() {
+    process_gone "$DNS_PID" || grep -q "^Listening on port $DNS_PORT" "$T/dns.log"
 }
 
 # start_dns DATAFILE: ldns-testns on 127.0.0.1 and a random free port (DNS_PORT).
@@ -172,9 +211,67 @@ start_dns() {
         DNS_PORT=$(( $(od -An -N2 -tu2 /dev/urandom) % 40000 + 20000 ))
         ldns-testns -p "$DNS_PORT" "$1" >"$T/dns.log" 2>&1 &
         DNS_PID=$!
-        sleep 0.2
-        kill -0 "$DNS_PID" 2>/dev/null && return 0
+        # It says so once both sockets are bound; a port in use makes it exit.
+        wait_for "ldns-testns to listen" 60 dns_listening && ! process_gone "$DNS_PID" && return 0
     done
     echo "ldns-testns did not start:"; cat "$T/dns.log"
     exit 1
+}
+
+# start_sinks [--delay-ms N]: the SMTP sink (messages in $T/smtp) and the
+# HTTPS sink (requests in $T/https; a certificate for localhost from a test
+# CA made here, $T/ca.crt) on 127.0.0.1; sets SMTP_PORT and HTTPS_PORT.
+start_sinks() {
+    command -v python3 >/dev/null || skip "python3 not found"
+    command -v openssl >/dev/null || skip "openssl not found"
+    mkdir -p "$T/smtp" "$T/https"
+    python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" "$@" &
+    SINK_PIDS=$!
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
+        -subj "/CN=tlsrptd test CA" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
+        -subj "/CN=localhost" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost\n' >"$T/san.ext"
+    openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
+        -out "$T/srv.crt" -days 2 -extfile "$T/san.ext" >/dev/null 2>&1
+    python3 "$PEERS/https_sink.py" --dir "$T/https" --port-file "$T/https.port" \
+        --cert "$T/srv.crt" --key "$T/srv.key" "$@" &
+    SINK_PIDS="$SINK_PIDS $!"
+    wait_for "the sinks' port files" 60 sh -c '[ -s "$1/smtp.port" ] && [ -s "$1/https.port" ]' sh "$T" ||
+        { echo "the sinks did not start"; exit 1; }
+    SMTP_PORT=$(cat "$T/smtp.port")
+    HTTPS_PORT=$(cat "$T/https.port")
+}
+
+# dns_localhost: ldns-testns entries for localhost (A 127.0.0.1, no AAAA),
+# the host of https rua that reach the HTTPS sink.
+dns_localhost() {
+    cat <<'DNS'
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+localhost. IN A
+SECTION ANSWER
+localhost. 600 IN A 127.0.0.1
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+localhost. IN AAAA
+SECTION AUTHORITY
+localhost. 600 IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 300
+ENTRY_END
+DNS
+}
+
+# make_dkim_key: an ed25519 signing key at $T/dkim.key the daemon user can read.
+make_dkim_key() {
+    openssl genpkey -algorithm ed25519 -out "$T/dkim.key" 2>/dev/null
+    chmod 600 "$T/dkim.key"
+    [ "$(id -u)" -eq 0 ] && chown "$(test_user)" "$T/dkim.key"
+    return 0
 }

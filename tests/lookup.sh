@@ -29,6 +29,15 @@ ENTRY_END
 ENTRY_BEGIN
 MATCH opcode qtype qname
 ADJUST copy_id
+REPLY QR RD RA NOERROR
+SECTION QUESTION
+_smtp._tls.nul.example. IN TXT
+SECTION ANSWER
+_smtp._tls.nul.example. 600 IN TXT "v=TLSRPTv1;rua=mailto:a@nul.example," "mailto:b\000@nul.example"
+ENTRY_END
+ENTRY_BEGIN
+MATCH opcode qtype qname
+ADJUST copy_id
 REPLY QR RD RA NXDOMAIN
 SECTION QUESTION
 _smtp._tls.none.example. IN TXT
@@ -83,6 +92,13 @@ status: none (2 TLSRPT records)
 txt:    ignored "v=TLSRPTv1;rua=mailto:a@two.example": 2 TLSRPT records
 txt:    ignored "v=TLSRPTv1;rua=mailto:b@two.example\x0D\x0ABcc: x@y": 2 TLSRPT records' "$out"
 
+out=$(lookup nul.example); status=$?
+assert_eq "a record with a NUL: exit 1" 1 "$status"
+assert_eq "a record with a NUL is refused whole, and the NUL shown as \\x00" \
+'query:  _smtp._tls.nul.example
+status: none (invalid TLSRPT record: control character 0x00 at byte 45: a record with a NUL or control character is refused whole)
+txt:    ignored "v=TLSRPTv1;rua=mailto:a@nul.example,mailto:b\x00@nul.example": invalid TLSRPT record: control character 0x00 at byte 45: a record with a NUL or control character is refused whole' "$out"
+
 out=$(lookup broken.example); status=$?
 assert_eq "SERVFAIL: exit 2" 2 "$status"
 assert_eq "SERVFAIL: a temporary failure" \
@@ -96,7 +112,7 @@ assert_match "and the query name is shown in lower case" '^query:  _smtp\._tls\.
 
 out=$("$TLSRPT" lookup --server localhost valid.example 2>&1); status=$?
 assert_eq "a server that is not an address: exit 2" 2 "$status"
-assert_match "with the reason" 'DNS server "localhost": expected an IP address' "$out"
+assert_match "with the reason" 'DNS server "localhost": not an IP address; expected an IP address' "$out"
 
 out=$("$TLSRPT" lookup 2>&1); status=$?
 assert_eq "no domain: usage, exit 2" 2 "$status"

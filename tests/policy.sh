@@ -22,7 +22,7 @@ TLSA_HEX=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
     dns_entry NOERROR mta-sts.enforce.example. A ANSWER "mta-sts.enforce.example. 0 IN A 127.0.0.1"
     dns_entry NOERROR mta-sts.enforce.example. AAAA
     dns_entry NOERROR enforce.example. MX ANSWER "enforce.example. 0 IN MX 10 mx1.enforce.example."
-    # dane.example: a DNSSEC-validated MX host with TLSA records (AD set).
+    # dane.example: a DNSSEC-validated MX host with TLSA records (AD set), for the follower.
     dns_entry "AD NOERROR" dane.example. MX ANSWER "dane.example. 0 IN MX 10 mx.dane.example."
     dns_entry "AD NOERROR" _25._tcp.mx.dane.example. TLSA ANSWER "_25._tcp.mx.dane.example. 0 IN TLSA 3 1 1 $TLSA_HEX"
     printf 'ENTRY_BEGIN\nMATCH opcode\nADJUST copy_id\nREPLY QR RD RA SERVFAIL\nENTRY_END\n'
@@ -84,21 +84,15 @@ EOF
 status_value() { "$TLSRPT" -c "$CONF" status | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # wait_status NAME VALUE: polls `tlsrpt status` (generous deadline, the machine may be loaded).
+status_is() { [ "$(status_value "$1")" = "$2" ]; }
 wait_status() {
-    for _ in $(seq 1 300); do
-        [ "$(status_value "$1")" = "$2" ] && break
-        sleep 0.1
-    done
+    wait_for "status $1 = $2" 60 status_is "$1" "$2"
     assert_eq "status $1" "$2" "$(status_value "$1")"
 }
 
 SOCK="$T/run/policy.sock"
-# The first daemon also follows a mail log: sessions to an MTA-STS domain count as sts.
-export TZ=UTC
-: >"$T/mail.log"
-: >"$T/sendmail.log"
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "policy_threads = 2" \
-    "$STS" "$STS_PORT" "log_sources = postfix:file:$T/mail.log, sendmail:file:$T/sendmail.log"
+    "$STS" "$STS_PORT"
 start_daemon
 
 assert_eq "status policy.socket" "$SOCK" "$(status_value policy.socket)"
@@ -140,41 +134,64 @@ assert_eq "the policy was fetched once" "mta-sts.enforce.example /.well-known/mt
     "$(cat "$T/web/requests.log")"
 wait_status policy.replies.ok 2
 
-# Postfix sessions logged now count under the policy the service knows: sts
-# from the cached policy of enforce.example, tlsa with the TLSA records of
-# dane.example's validated MX host (the log names neither).
-NOW=$(LC_ALL=C date '+%b %e %H:%M:%S')
-CIPHER="TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
-cat >>"$T/mail.log" <<EOF
-$NOW sender postfix/smtp[4242]: Verified TLS connection established to mx1.enforce.example[127.0.0.1]:25: $CIPHER
-$NOW sender postfix/smtp[4242]: 4B2C1A7E01: to=<user@enforce.example>, relay=mx1.enforce.example[127.0.0.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)
-$NOW sender postfix/smtp[4243]: Verified TLS connection established to mx.dane.example[127.0.0.1]:25: $CIPHER
-$NOW sender postfix/smtp[4243]: 4B2C1A7E02: to=<user@dane.example>, relay=mx.dane.example[127.0.0.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 2.0.0 Ok)
-EOF
-cat >>"$T/sendmail.log" <<EOF
-$NOW mail sm-mta[3102]: STARTTLS=client, relay=mx1.enforce.example., version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, bits=256/256
-$NOW mail sm-mta[3102]: 5AMBK01003101: to=<bob@enforce.example>, ctladdr=<alice@example.net> (1000/1000), delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=121523, relay=mx1.enforce.example. [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)
-EOF
-for _ in $(seq 1 300); do
-    counter_table "$CONF" "$(date +%F)" | grep -q '^enforce.example sts 2 ' && break
-    sleep 0.1
-done
-assert_counts "the logged sessions (Postfix and Sendmail) count under sts and tlsa" \
-    "dane.example tlsa/mx.dane.example 1 0 
-enforce.example sts 2 0 " "$(counter_table "$CONF" "$(date +%F)" | sort)"
-assert_eq "policy strings and mx patterns: the cached policy, the TLSA records" \
-    "dane.example [\"3 1 1 $TLSA_HEX\"] []
-enforce.example [\"version: STSv1\", \"mode: enforce\", \"mx: mx1.enforce.example\", \"max_age: 86400\"] [\"mx1.enforce.example\"]" \
-    "$("$TLSRPT" -c "$CONF" counters --day "$(date +%F)" --json | python3 -c 'import json, sys
-for p in json.load(sys.stdin)["policies"]:
-    print(p["domain"], json.dumps(p["policy"].get("policy-string", [])),
-          json.dumps(p["policy"].get("mx-host", [])))' | sort)"
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 assert_match "totals logged at stop" \
     '^tlsrptd: policy: 6 connections, 0 refused, 8 requests: 2 OK, 6 NOTFOUND, 0 TEMP, 0 TIMEOUT, 1 PERM; 1 protocol errors$' \
     "$(cat "$T/daemon.log")"
 assert_eq "unix socket removed at stop" "no" "$([ -e "$SOCK" ] && echo yes || echo no)"
+
+# The log follower with the policy service: Postfix 3.x logs say nothing of
+# MTA-STS, the service's cache does. The enforce policy cached above (on disk,
+# it survived the restarts) makes these sessions sts sessions with its strings.
+LOG="$T/maillog"
+: >"$LOG"
+chmod 644 "$LOG"
+chmod 755 "$T"
+write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "$STS" "$STS_PORT" \
+    "log_sources = postfix:file:$LOG" "collector_socket ="
+start_daemon
+assert_eq "cached enforce policy answered after the restart" \
+    "OK secure match=mx1.enforce.example servername=hostname" \
+    "$(raw "$SOCK" "19:sts enforce.example,")"
+stamp=$(date '+%b %e %H:%M:%S')
+day=$(date -u +%F)
+P="$stamp sender postfix/smtp"
+CIPHER="TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+cat >>"$LOG" <<EOF_LOG
+$P[201]: Verified TLS connection established to mx1.enforce.example[192.0.2.1]:25: $CIPHER
+$P[201]: 1A2B3C4D5E: to=<u@enforce.example>, relay=mx1.enforce.example[192.0.2.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)
+$P[202]: server certificate verification failed for mx1.enforce.example[192.0.2.1]:25: num=62:hostname mismatch
+$P[202]: Untrusted TLS connection established to mx1.enforce.example[192.0.2.1]:25: $CIPHER
+$P[202]: 2A2B3C4D5E: to=<v@enforce.example>, relay=mx1.enforce.example[192.0.2.1]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=4.7.5, status=deferred (Server certificate not verified)
+$P[203]: Untrusted TLS connection established to mx.nosts.example[192.0.2.3]:25: $CIPHER
+$P[203]: 3A2B3C4D5E: to=<w@nosts.example>, relay=mx.nosts.example[192.0.2.3]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)
+$P[204]: Verified TLS connection established to mx.dane.example[192.0.2.4]:25: $CIPHER
+$P[204]: 4A2B3C4D5E: to=<x@dane.example>, relay=mx.dane.example[192.0.2.4]:25, delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)
+EOF_LOG
+size=$(wc -c <"$LOG")
+followed_to_end() {
+    "$TLSRPT" -c "$CONF" status | grep -q "^logfollow.1.position .* offset $size\b"
+}
+checks=$((checks + 1))
+wait_for "the follower to reach the end of the log" 60 followed_to_end ||
+    fail "the follower did not reach the end of the log"
+assert_counts "the follower counts sessions to an MTA-STS domain under sts, to DANE under tlsa" \
+"dane.example tlsa/mx.dane.example 1 0 
+enforce.example sts 1 1 certificate-host-mismatch=1
+nosts.example no-policy-found 1 0 " "$(counter_table "$CONF" "$day" | sort)"
+assert_eq "the tlsa policy strings are the MX host's TLSA records" "[\"3 1 1 $TLSA_HEX\"]" \
+    "$("$TLSRPT" -c "$CONF" counters --day "$day" --json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["policies"]:
+    if p["domain"] == "dane.example":
+        print(json.dumps(p["policy"]["policy-string"]))')"
+assert_eq "with the policy's strings and mx patterns" \
+'["version: STSv1", "mode: enforce", "mx: mx1.enforce.example", "max_age: 86400"] ["mx1.enforce.example"]' \
+    "$("$TLSRPT" -c "$CONF" counters --day "$day" --json | python3 -c 'import json, sys
+for p in json.load(sys.stdin)["policies"]:
+    if p["domain"] == "enforce.example":
+        print(json.dumps(p["policy"]["policy-string"]), json.dumps(p["policy"]["mx-host"]))')"
+stop_daemon
 
 # inet on 127.0.0.1 and a free port; idle connections are closed.
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -215,7 +232,7 @@ print(s.getsockname()[1], flush=True)
 time.sleep(600)' >"$T/silent.port" &
 SILENT_PID=$!
 trap 'kill "$SILENT_PID" 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 300); do [ -s "$T/silent.port" ] && break; sleep 0.1; done
+wait_for "the silent DNS server's port" 60 test -s "$T/silent.port"
 write_config "dns_resolvers = 127.0.0.1:$(cat "$T/silent.port")" "dns_timeout = 2s" \
     "policy_socket = $SOCK" "policy_threads = 2"
 start_daemon

@@ -39,7 +39,7 @@ static const char certificates_script[] =
     "openssl req -x509 $KEY -days 2 -subj '/CN=tlsrptd sts test CA' -keyout ca.key -out ca.pem "
     "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign\n"
     "names='enforce testing none redirect big badtype invalid short change restart dane "
-    "attrs deep refresh alias'\n"
+    "attrs deep refresh alias stream'\n"
     "san=''\n"
     "for n in $names; do san=\"$san${san:+, }DNS:mta-sts.$n.example\"; done\n"
     "printf 'subjectAltName = %s\\nextendedKeyUsage = serverAuth\\n' \"$san\" > srv.ext\n"
@@ -77,7 +77,8 @@ static pid_t spawn(const char *log_name, char *const argv[])
 #ifdef __linux__
         prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
-        if (chdir(temp_dir) < 0 || !freopen(log_name, "w", stdout) || !freopen(log_name, "a", stderr))
+        if (chdir(temp_dir) < 0 || !freopen(log_name, "w", stdout) ||
+            !freopen(log_name, "a", stderr))
             _exit(126);
         execvp(argv[0], argv);
         _exit(127);
@@ -162,6 +163,7 @@ static char *dns_data(const char *change_id)
     sts_domain(&b, "redirect", "r1", "mx.redirect.example");
     sts_domain(&b, "big", "b1", "mx.big.example");
     sts_domain(&b, "badtype", "bt1", "mx.badtype.example");
+    sts_domain(&b, "stream", "st1", "mx.stream.example");
     sts_domain(&b, "invalid", "i1", "mx.invalid.example");
     sts_domain(&b, "wrongcert", "w1", "mx.wrongcert.example");
     sts_domain(&b, "short", "s1", "mx.short.example");
@@ -177,7 +179,8 @@ static char *dns_data(const char *change_id)
               "_mta-sts.target.example. 0 IN TXT \"v=STSv1; id=cn1\"\n");
     dns_entry(&b, "SERVFAIL", "_mta-sts.servfail.example.", "TXT", "");
     /* DANE: validated MX and TLSA (AD set); its STS record must not be used. */
-    dns_entry(&b, "AD NOERROR", "dane.example.", "MX", "dane.example. 0 IN MX 10 mx.dane.example.\n");
+    dns_entry(&b, "AD NOERROR", "dane.example.", "MX",
+              "dane.example. 0 IN MX 10 mx.dane.example.\n");
     dns_entry(&b, "AD NOERROR", "_25._tcp.mx.dane.example.", "TLSA",
               "_25._tcp.mx.dane.example. 0 IN TLSA 3 1 1 "
               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
@@ -228,8 +231,8 @@ static bool start_peers(void)
     mkdir(web_dir, 0755);
     char *server_path = xasprintf("%s/tests/peers/https_sink.py", POLICY_SOURCE_DIR);
     char *port_file = path_join(temp_dir, "web.port");
-    char *server[] = {"python3", server_path, "--dir", web_dir, "--port-file", port_file,
-                      "--cert", "srv.pem", "--key", "srv.key", NULL};
+    char *server[] = {"python3", server_path, "--dir", web_dir,   "--port-file", port_file,
+                      "--cert",  "srv.pem",   "--key", "srv.key", NULL};
     web_pid = spawn("web.log", server);
     bool ok = wait_number(web_pid, port_file, "", &web_port);
     free(server_path);
@@ -304,8 +307,8 @@ void assert_answer(struct pol_service *svc, const char *domain, const char *expe
     struct buf reply = {0}, why = {0};
 
     pol_query_explain(svc, domain, &reply, &why);
-    ck_assert_msg(strcmp(reply.data, expected) == 0, "%s: got \"%s\", expected \"%s\"\n%s",
-                  domain, reply.data, expected, why.data ? why.data : "");
+    ck_assert_msg(strcmp(reply.data, expected) == 0, "%s: got \"%s\", expected \"%s\"\n%s", domain,
+                  reply.data, expected, why.data ? why.data : "");
     buf_free(&reply);
     buf_free(&why);
 }
@@ -327,8 +330,8 @@ char *counted(const char *domain)
         const struct ctr_key *key = &snap->keys[k];
         buf_printf(&out, "%s %s %s S=%llu F=%llu\n", key->domain,
                    tr_policy_type_name(key->policy.type),
-                   key->policy.domain ? key->policy.domain : "-",
-                   (unsigned long long)key->success, (unsigned long long)key->failure);
+                   key->policy.domain ? key->policy.domain : "-", (unsigned long long)key->success,
+                   (unsigned long long)key->failure);
         for (size_t d = 0; d < key->n_details; d++) {
             const struct tr_failure *f = &key->details[d].failure;
             buf_printf(&out, "  %llu %s %s | %s\n", (unsigned long long)key->details[d].count,

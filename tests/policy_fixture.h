@@ -20,7 +20,8 @@ extern char *state_dir; /* of the current case */
 int policy_fixture_run(Suite *suite);
 /* A checked fixture: a new state directory and an empty request log per case. */
 void fresh_state(void);
-/* Restarts ldns-testns on its port with change.example's TXT id set to change_id. */
+/* Restarts ldns-testns on its port with change.example's TXT id set to change_id
+   (NULL: no TXT entry, so the lookup gets SERVFAIL). */
 bool start_dns(const char *change_id);
 
 /* The server's answer for mta-sts.NAME.example: "STATUS TYPE" and the body. */

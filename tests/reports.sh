@@ -161,17 +161,21 @@ YBEGIN=$(date -u -d "$YESTERDAY" +%s)
 [ "$(id -u)" -eq 0 ] && chown -R "$(test_user)" "$T/state"
 echo "report_delay = 0" >>"$CONF"
 start_daemon
-sleep 1.3
+# The worker has started on yesterday: its outbox day is being built (or built).
+cycle_started() {
+    [ -e "$T/state/outbox/.$YESTERDAY.tmp" ] || [ -e "$T/state/outbox/$YESTERDAY" ]
+}
+wait_for "the daemon's report worker to start on $YESTERDAY" 60 cycle_started
 pkill -9 -f "tlsrpt -c $CONF -o tlsrptd_user=$(test_user) run --due" 2>/dev/null
 kill -9 "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
 start_daemon
-for _ in $(seq 1 200); do
-    n=$(ls "$T/delivered" | grep -c "!$YBEGIN!")
-    [ "$n" -ge 3000 ] && break
-    sleep 0.1
-done
+# delivered_at_least N: N reports of yesterday written to the delivery directory.
+delivered_at_least() {
+    [ "$(ls "$T/delivered" | grep -c "!$YBEGIN!")" -ge "$1" ]
+}
+wait_for "3000 reports of yesterday delivered" 180 delivered_at_least 3000
 assert_eq "killed mid-cycle and restarted: every report of yesterday, once" 3000 \
     "$(ls "$T/delivered" | grep -c "!$YBEGIN!")"
 assert_eq "and one per domain in the outbox" 3000 \

@@ -4,47 +4,25 @@
 # answer for an enforce domain, a domain without a record, the cache
 # listing after a restart of the command, flush, and usage errors.
 . "$(dirname "$0")/lib.sh"
-PEERS="$top_srcdir/tests/peers"
-command -v openssl >/dev/null || skip "openssl not found"
 command -v python3 >/dev/null || skip "python3 not found"
 
-mkdir -p "$T/web"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.crt" -days 2 \
-    -subj "/CN=tlsrptd test CA" >/dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" \
-    -subj "/CN=mta-sts.enforce.example" >/dev/null 2>&1
-printf 'subjectAltName=DNS:mta-sts.enforce.example\n' >"$T/san.ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial \
-    -out "$T/srv.crt" -days 2 -extfile "$T/san.ext" >/dev/null 2>&1
-python3 "$PEERS/https_sink.py" --dir "$T/web" --port-file "$T/web.port" \
-    --cert "$T/srv.crt" --key "$T/srv.key" &
-WEB_PID=$!
-trap 'kill $WEB_PID 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 300); do [ -s "$T/web.port" ] && break; sleep 0.1; done
-[ -s "$T/web.port" ] || { echo "FAIL: https_sink.py did not start"; exit 1; }
+start_sts_web enforce.example
 printf '200 text/plain\nversion: STSv1\nmode: enforce\nmx: mx.enforce.example\nmax_age: 86400\n' \
     >"$T/web/mta-sts.enforce.example"
-
-entry() { # RCODE QNAME TYPE [ANSWER]
-    printf 'ENTRY_BEGIN\nMATCH opcode qtype qname\nADJUST copy_id\nREPLY QR RD RA %s\n' "$1"
-    printf 'SECTION QUESTION\n%s IN %s\nSECTION ANSWER\n' "$2" "$3"
-    [ $# -gt 3 ] && printf '%s\n' "$4"
-    printf 'ENTRY_END\n'
-}
 {
-    entry NOERROR enforce.example. MX 'enforce.example. 0 IN MX 10 mx.enforce.example.'
-    entry NOERROR _mta-sts.enforce.example. TXT '_mta-sts.enforce.example. 0 IN TXT "v=STSv1; id=e1;"'
-    entry NOERROR mta-sts.enforce.example. A 'mta-sts.enforce.example. 0 IN A 127.0.0.1'
-    entry NOERROR mta-sts.enforce.example. AAAA
-    entry NOERROR none.example. MX 'none.example. 0 IN MX 10 mx.none.example.'
-    entry NXDOMAIN _mta-sts.none.example. TXT
+    dns_entry NOERROR enforce.example. MX ANSWER 'enforce.example. 0 IN MX 10 mx.enforce.example.'
+    dns_entry NOERROR _mta-sts.enforce.example. TXT ANSWER \
+        '_mta-sts.enforce.example. 0 IN TXT "v=STSv1; id=e1;"'
+    dns_entry NOERROR mta-sts.enforce.example. A ANSWER 'mta-sts.enforce.example. 0 IN A 127.0.0.1'
+    dns_entry NOERROR mta-sts.enforce.example. AAAA
+    dns_entry NOERROR none.example. MX ANSWER 'none.example. 0 IN MX 10 mx.none.example.'
+    dns_entry NXDOMAIN _mta-sts.none.example. TXT
 } >"$T/dns.data"
 start_dns "$T/dns.data"
-WEB_PORT=$(cat "$T/web.port")
 write_config "tlsrptd_user = $(test_user)
 dns_resolvers = 127.0.0.1:$DNS_PORT
 dns_timeout = 2s
-sts_ca_file = $T/ca.crt
+sts_ca_file = $T/ca.pem
 sts_https_port = $WEB_PORT"
 sts() { "$TLSRPT" sts "$@" 2>&1; }
 

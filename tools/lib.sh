@@ -43,3 +43,21 @@ build() {
     fi
     make -j"$(nproc)" >/dev/null
 }
+
+# clean_copy DIR: the source tree without build products into DIR (made), with
+# configure generated there, for an out-of-tree (VPATH) build of its own: a
+# VPATH build refuses a tree that was configured in place.
+clean_copy() {
+    mkdir -p "$1"
+    if git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
+        # Tracked and new files, as they are in the work tree (not what .gitignore names).
+        (cd "$TOP" && git ls-files -co --exclude-standard -z | xargs -0 -r sh -c \
+            'for f; do [ -e "$f" ] && printf "%s\n" "$f"; done' sh) >"$1.files"
+        tar -C "$TOP" -cf - -T "$1.files" | tar -C "$1" -xf -
+        rm -f "$1.files"
+    else
+        tar -C "$TOP" -cf - . | tar -C "$1" -xf -
+        [ ! -f "$1/Makefile" ] || (cd "$1" && make -s distclean >/dev/null 2>&1)
+    fi
+    [ -x "$1/configure" ] || (cd "$1" && autoreconf -fi >/dev/null 2>&1) || (cd "$1" && autoreconf -fi)
+}

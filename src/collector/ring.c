@@ -1,9 +1,9 @@
 /*
- * ring.c - a single-producer single-consumer byte ring. head and tail
- * count bytes ever published and consumed; records never wrap (a marker
- * sends the consumer back to offset 0). The consumer polls while data
- * flows and sleeps longer while idle; only then does the producer pay for
- * a wakeup.
+ * ring.c - a single-producer single-consumer byte ring over the journal's
+ * mapped file. head and tail count bytes ever published and consumed and
+ * live in the file; records never wrap (a marker sends the consumer back to
+ * offset 0). The consumer polls while data flows and sleeps longer while
+ * idle; only then does the producer pay for a wakeup.
  */
 #include "config.h"
 
@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "ring.h"
@@ -33,10 +32,11 @@
 struct ring {
     char *data;
     size_t size;
-    size_t head;          /* atomic: bytes published (producer) */
-    size_t tail;          /* atomic: bytes released (consumer) */
-    size_t reserved;      /* producer only: head plus unpublished records */
-    size_t next;          /* consumer only: position after the record handed out */
+    size_t max_len;
+    uint64_t *head;       /* atomic: bytes published (producer), in the file */
+    uint64_t *tail;       /* atomic: bytes released (consumer), in the file */
+    uint64_t reserved;    /* producer only: head plus unpublished records */
+    uint64_t next;        /* consumer only: position after the record handed out */
     int sleep_ms;         /* atomic: how long the consumer is sleeping, 0 awake */
     int idle_ms;          /* consumer only: the next sleep */
     bool closed;          /* atomic */
@@ -50,16 +50,17 @@ static size_t record_space(size_t len)
     return (total + RECORD_ALIGN - 1) & ~(size_t)(RECORD_ALIGN - 1);
 }
 
-struct ring *ring_create(size_t size)
+struct ring *ring_attach(void *data, size_t size, uint64_t *head, uint64_t *tail, size_t max_len)
 {
     struct ring *ring = xcalloc(1, sizeof(*ring));
 
+    ring->data = data;
     ring->size = size & ~(size_t)(RECORD_ALIGN - 1);
-    /* Populated now: a page fault in the drain thread during a burst costs datagrams. */
-    ring->data = mmap(NULL, ring->size, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (ring->data == MAP_FAILED)
-        msg_fatal("collector buffer of %zu bytes: %s", ring->size, strerror(errno));
+    ring->max_len = max_len;
+    ring->head = head;
+    ring->tail = tail;
+    ring->reserved = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+    ring->next = __atomic_load_n(tail, __ATOMIC_ACQUIRE);
     ring->idle_ms = SLEEP_MIN_MS;
     pthread_mutex_init(&ring->lock, NULL);
     pthread_cond_init(&ring->wake, NULL);
@@ -72,14 +73,13 @@ void ring_destroy(struct ring *ring)
         return;
     pthread_mutex_destroy(&ring->lock);
     pthread_cond_destroy(&ring->wake);
-    munmap(ring->data, ring->size);
     free(ring);
 }
 
 struct ring_record *ring_reserve(struct ring *ring, size_t len)
 {
     size_t need = record_space(len);
-    size_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+    uint64_t tail = __atomic_load_n(ring->tail, __ATOMIC_ACQUIRE);
     size_t position = ring->reserved % ring->size;
     size_t at_end = ring->size - position;
     size_t total = at_end < need ? at_end + need : need;
@@ -98,6 +98,18 @@ struct ring_record *ring_reserve(struct ring *ring, size_t len)
     return record;
 }
 
+static uint64_t record_check(const struct ring_record *record)
+{
+    uint64_t fields[2] = {(uint64_t)record->len << 32 | record->flags, (uint64_t)record->received};
+
+    return hash64(record + 1, record->len, hash64(fields, sizeof(fields), 0));
+}
+
+void ring_seal(struct ring_record *record)
+{
+    record->check = record_check(record);
+}
+
 static void ring_wake(struct ring *ring)
 {
     pthread_mutex_lock(&ring->lock);
@@ -108,7 +120,7 @@ static void ring_wake(struct ring *ring)
 void ring_publish(struct ring *ring)
 {
     /* Sequentially consistent with the consumer's sleep_ms store and head load. */
-    __atomic_store_n(&ring->head, ring->reserved, __ATOMIC_SEQ_CST);
+    __atomic_store_n(ring->head, ring->reserved, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&ring->sleep_ms, __ATOMIC_SEQ_CST) >= SLEEP_WAKE_MS)
         ring_wake(ring);
 }
@@ -119,9 +131,15 @@ void ring_close(struct ring *ring)
     ring_wake(ring);
 }
 
+size_t ring_pending(struct ring *ring)
+{
+    return (size_t)(__atomic_load_n(ring->head, __ATOMIC_ACQUIRE) -
+                    __atomic_load_n(ring->tail, __ATOMIC_ACQUIRE));
+}
+
 size_t ring_used(struct ring *ring)
 {
-    return ring->reserved - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+    return (size_t)(ring->reserved - __atomic_load_n(ring->tail, __ATOMIC_ACQUIRE));
 }
 
 static void ring_sleep(struct ring *ring, int ms)
@@ -153,7 +171,7 @@ static bool ring_spin(struct ring *ring)
     int64_t until = monotonic_ns() + SPIN_NS;
     do {
         for (int i = 0; i < 256; i++) {
-            if (__atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) != ring->next)
+            if (__atomic_load_n(ring->head, __ATOMIC_ACQUIRE) != ring->next)
                 return true;
             __builtin_ia32_pause();
         }
@@ -161,10 +179,26 @@ static bool ring_spin(struct ring *ring)
     return false;
 }
 
-const struct ring_record *ring_next(struct ring *ring)
+/*
+ * A record the producer wrote completely? Only a machine crash that wrote
+ * back part of a page makes one that is not. Returns 0 when sound, else the
+ * bytes to skip: the record alone when its length still fits (its bytes are
+ * bad), everything up to head when even the length cannot be trusted.
+ */
+static uint64_t record_damage(const struct ring *ring, const struct ring_record *record,
+                              size_t position, uint64_t head)
+{
+    size_t space = record->len <= ring->max_len ? record_space(record->len) : SIZE_MAX;
+
+    if (space > ring->size - position || space > head - ring->next)
+        return head - ring->next;
+    return record->check == record_check(record) ? 0 : space;
+}
+
+const struct ring_record *ring_next(struct ring *ring, uint64_t *damaged_r)
 {
     for (;;) {
-        size_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+        uint64_t head = __atomic_load_n(ring->head, __ATOMIC_ACQUIRE);
         while (ring->next < head) {
             size_t position = ring->next % ring->size;
             const struct ring_record *record =
@@ -174,20 +208,29 @@ const struct ring_record *ring_next(struct ring *ring)
                 ring->next += ring->size - position;
                 continue;
             }
+            uint64_t skip = record_damage(ring, record, position, head);
+            if (skip > 0) {
+                msg_error("collector journal: damaged record at byte %llu: skipping %llu bytes%s",
+                          (unsigned long long)ring->next, (unsigned long long)skip,
+                          ring->next + skip == head ? ", up to the write position" : "");
+                *damaged_r += 1;
+                ring->next += skip;
+                continue;
+            }
             ring->idle_ms = SLEEP_MIN_MS;
             ring->next += record_space(record->len);
             return record;
         }
         /* Everything before next is done with, markers included. */
-        __atomic_store_n(&ring->tail, ring->next, __ATOMIC_RELEASE);
+        __atomic_store_n(ring->tail, ring->next, __ATOMIC_RELEASE);
         if (ring_spin(ring))
             continue;
         if (__atomic_load_n(&ring->closed, __ATOMIC_SEQ_CST) &&
-            ring->next == __atomic_load_n(&ring->head, __ATOMIC_SEQ_CST))
+            ring->next == __atomic_load_n(ring->head, __ATOMIC_SEQ_CST))
             return NULL;
         /* Announce the sleep, then look again, so a publish cannot slip by. */
         __atomic_store_n(&ring->sleep_ms, ring->idle_ms, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&ring->head, __ATOMIC_SEQ_CST) == ring->next &&
+        if (__atomic_load_n(ring->head, __ATOMIC_SEQ_CST) == ring->next &&
             !__atomic_load_n(&ring->closed, __ATOMIC_SEQ_CST))
             ring_sleep(ring, ring->idle_ms);
         __atomic_store_n(&ring->sleep_ms, 0, __ATOMIC_SEQ_CST);
@@ -196,9 +239,20 @@ const struct ring_record *ring_next(struct ring *ring)
     }
 }
 
+uint64_t ring_record_end(const struct ring *ring)
+{
+    return ring->next;
+}
+
 void ring_release(struct ring *ring, const struct ring_record *record)
 {
     (void)record;
     /* Records are released in order: everything before next is free. */
-    __atomic_store_n(&ring->tail, ring->next, __ATOMIC_RELEASE);
+    __atomic_store_n(ring->tail, ring->next, __ATOMIC_RELEASE);
+}
+
+void ring_skip_to(struct ring *ring, uint64_t end)
+{
+    ring->next = end;
+    __atomic_store_n(ring->tail, end, __ATOMIC_RELEASE);
 }

@@ -84,4 +84,13 @@ void cfg_slot_free(struct cfg_slot *slot);
 /* Formats a bound of an INT, TIME or SIZE parameter in the unit that reads best. */
 char *cfg_format_bound(enum cfg_type type, long long value);
 
+/*
+ * The syntax check of a parameter whose values have a syntax of their own
+ * (params.c, beside the table): NULL when value (one item of a LIST) is fine
+ * or the parameter has none, else a static reason. It runs wherever values
+ * are checked (start, reload, -o, tlsrpt conf), so a bad value is refused
+ * with its file and line before anything uses it.
+ */
+const char *cfg_check_syntax(const struct cfg_param *param, const char *value);
+
 #endif

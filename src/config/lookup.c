@@ -491,6 +491,18 @@ static char *convert(struct cfg_slot *slot, const char *value)
         slot->typed.number = number;
         break;
     }
+    if (reason == NULL && param->type == CFG_LIST) {
+        for (char **item = slot->typed.items; *item; item++) {
+            if ((reason = cfg_check_syntax(param, *item)) != NULL) {
+                message = xasprintf("\"%s\": %s", *item, reason);
+                free(slot->typed.items);
+                slot->typed.items = NULL;
+                return message;
+            }
+        }
+    } else if (reason == NULL) {
+        reason = cfg_check_syntax(param, value);
+    }
     if (reason != NULL)
         return xstrdup(reason);
     if (!in_range) {

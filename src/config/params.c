@@ -27,7 +27,8 @@
  */
 const struct cfg_param cfg_params[] = {
     {"collector_buffer_size", CFG_SIZE, "16m", 1 * MIB, 1 * GIB,
-     "memory (resident) that buffers received datagrams until they are counted"},
+     "size of the journal file ($state_directory/collector/journal) that keeps received "
+     "datagrams until they are counted; when full, datagrams are dropped and counted"},
     {"collector_log_interval", CFG_TIME, "60s", 1, 1 * DAYS,
      "at most one logged sample per kind of rejected datagram in this interval"},
     {"collector_max_datagram_size", CFG_SIZE, "64k", 1 * KIB, 1 * MIB,
@@ -202,4 +203,39 @@ const char *cfg_type_name(enum cfg_type type)
         return "mode";
     }
     msg_panic("cfg_type_name: bad type %d", (int)type);
+}
+
+/* Values with a syntax of their own, checked with the parser that uses them later. */
+static const char *check_dns_server(const char *value)
+{
+    struct endpoint endpoint;
+    const char *error;
+
+    return endpoint_parse(value, 53, true, &endpoint, &error) < 0 ? error : NULL;
+}
+
+static const char *check_relayhost(const char *value)
+{
+    struct endpoint endpoint;
+    const char *error;
+
+    if (value[0] == '\0') /* the default relayhost */
+        return NULL;
+    return endpoint_parse(value, 25, false, &endpoint, &error) < 0 ? error : NULL;
+}
+
+static const struct {
+    const char *name;
+    const char *(*check)(const char *value);
+} syntax_checks[] = {
+    {"dns_resolvers", check_dns_server},
+    {"relayhost", check_relayhost},
+};
+
+const char *cfg_check_syntax(const struct cfg_param *param, const char *value)
+{
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(syntax_checks); i++)
+        if (strcmp(param->name, syntax_checks[i].name) == 0)
+            return syntax_checks[i].check(value);
+    return NULL;
 }

@@ -81,3 +81,50 @@ bool tr_hostname_ok(const char *name, size_t len)
     }
     return true;
 }
+
+static bool atext_ok(unsigned char c)
+{
+    return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* The length of an RFC 5321 Quoted-string at s, or 0 when there is none. */
+static size_t quoted_string_length(const char *s)
+{
+    size_t i = 1;
+
+    if (s[0] != '"')
+        return 0;
+    for (;; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"')
+            return i + 1;
+        if (c == '\\') {
+            c = (unsigned char)s[++i]; /* quoted-pairSMTP: "\" %d32-126 */
+            if (c < 32 || c > 126)
+                return 0;
+        } else if (c < 32 || c > 126) { /* qtextSMTP: %d32-33 / %d35-91 / %d93-126 */
+            return 0;
+        }
+    }
+}
+
+bool tr_mailbox_ok(const char *address)
+{
+    size_t local = quoted_string_length(address);
+
+    if (local == 0) {
+        /* Dot-string: atoms separated by single dots. */
+        local = strcspn(address, "@");
+        if (local == 0 || address[0] == '.' || address[local - 1] == '.')
+            return false;
+        for (size_t i = 0; i < local; i++)
+            if (address[i] == '.' ? address[i + 1] == '.' : !atext_ok((unsigned char)address[i]))
+                return false;
+    }
+    if (local > TR_MAX_LOCAL_PART || address[local] != '@')
+        return false;
+    /* The domain: LDH labels, as report destinations need no address literals. */
+    const char *domain = address + local + 1;
+    size_t len = strlen(domain);
+    return tr_hostname_ok(domain, len) && strchr(domain, '_') == NULL;
+}

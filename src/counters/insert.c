@@ -378,6 +378,11 @@ int ctr_add(struct ctr_table *table, const struct tr_event *event)
 
     if (!table->writable)
         msg_panic("ctr_add: %s is open read-only", table->path);
+    if (ctr_table_reported(table)) {
+        __atomic_fetch_add(&table->header->late_events[0], 1, __ATOMIC_RELAXED);
+        ctr_warn_late(table);
+        return 3;
+    }
     (void)event_cells(table, CTR_KIND_KEY, event, increment, NULL, &incomplete);
     return incomplete ? ctr_count_overflow(table, event->domain) : 0;
 }
@@ -398,33 +403,62 @@ static bool collect_cell(struct ctr_table *table, struct ctr_cell cell, void *co
     return true;
 }
 
-int ctr_log_cells(struct ctr_table *table, const struct tr_event *event, struct ctr_cell *cells,
-                  size_t max, bool *incomplete_r)
+/* The cells of an owned kind: a late event has only its writer's late count. */
+static int owned_cells(struct ctr_table *table, enum ctr_slot_kind kind, uint32_t late_field,
+                       const struct tr_event *event, struct ctr_cell *cells, size_t max,
+                       bool *incomplete_r)
 {
     struct cell_list list = {cells, 0, max};
 
     if (!table->writable)
-        msg_panic("ctr_log_cells: %s is open read-only", table->path);
-    if (!event_cells(table, CTR_KIND_LOG_KEY, event, collect_cell, &list, incomplete_r))
+        msg_panic("counting cells: %s is open read-only", table->path);
+    if (ctr_table_reported(table)) {
+        *incomplete_r = false;
+        if (max == 0)
+            return -1;
+        cells[0] = (struct ctr_cell){CTR_SLOT_LATE, late_field};
+        ctr_warn_late(table);
+        return 1;
+    }
+    if (!event_cells(table, kind, event, collect_cell, &list, incomplete_r))
         return -1;
     return (int)list.n;
 }
 
+int ctr_log_cells(struct ctr_table *table, const struct tr_event *event, struct ctr_cell *cells,
+                  size_t max, bool *incomplete_r)
+{
+    return owned_cells(table, CTR_KIND_LOG_KEY, 1, event, cells, max, incomplete_r);
+}
+
+int ctr_collector_cells(struct ctr_table *table, const struct tr_event *event,
+                        struct ctr_cell *cells, size_t max, bool *incomplete_r)
+{
+    return owned_cells(table, CTR_KIND_COLLECTOR_KEY, 2, event, cells, max, incomplete_r);
+}
+
+static bool owned_kind(unsigned char kind)
+{
+    return kind == CTR_KIND_LOG_KEY || kind == CTR_KIND_COLLECTOR_KEY;
+}
+
 /*
- * Whether cell names a counter of the log follower: a published 'L' key
- * (field 0 or 1) or a detail row (field 0) of one. A damaged checkpoint
- * must not write into the collector's counters.
+ * Whether cell names a counter of the log follower or the collector: a
+ * published 'L' or 'C' key (field 0 or 1), a detail row (field 0) of one,
+ * or a late count. A damaged checkpoint must not write into shared counters.
  */
 static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
 {
     const unsigned char *bytes;
     uint32_t length;
 
+    if (cell.slot == CTR_SLOT_LATE)
+        return cell.field == 1 || cell.field == 2;
     if (cell.slot > table->slot_mask || cell.field > 1 ||
         __atomic_load_n(&table->slots[cell.slot].hash, __ATOMIC_ACQUIRE) == 0 ||
         (bytes = ctr_slot_encoding(table, &table->slots[cell.slot], &length)) == NULL)
         return false;
-    if (bytes[0] == CTR_KIND_LOG_KEY)
+    if (owned_kind(bytes[0]))
         return true;
     if (bytes[0] != CTR_KIND_DETAIL || cell.field != 0 || length < 5)
         return false;
@@ -433,14 +467,21 @@ static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
         __atomic_load_n(&table->slots[key_slot].hash, __ATOMIC_ACQUIRE) == 0 ||
         (bytes = ctr_slot_encoding(table, &table->slots[key_slot], &length)) == NULL)
         return false;
-    return bytes[0] == CTR_KIND_LOG_KEY;
+    return owned_kind(bytes[0]);
+}
+
+static uint64_t *cell_counter(struct ctr_table *table, struct ctr_cell cell)
+{
+    if (cell.slot == CTR_SLOT_LATE)
+        return &table->header->late_events[cell.field];
+    return &table->slots[cell.slot].count[cell.field];
 }
 
 bool ctr_cell_get(struct ctr_table *table, struct ctr_cell cell, uint64_t *value_r)
 {
     if (!log_cell_ok(table, cell))
         return false;
-    *value_r = __atomic_load_n(&table->slots[cell.slot].count[cell.field], __ATOMIC_RELAXED);
+    *value_r = __atomic_load_n(cell_counter(table, cell), __ATOMIC_RELAXED);
     return true;
 }
 
@@ -450,6 +491,6 @@ bool ctr_cell_set(struct ctr_table *table, struct ctr_cell cell, uint64_t value)
         msg_panic("ctr_cell_set: %s is open read-only", table->path);
     if (!log_cell_ok(table, cell))
         return false;
-    __atomic_store_n(&table->slots[cell.slot].count[cell.field], value, __ATOMIC_RELAXED);
+    __atomic_store_n(cell_counter(table, cell), value, __ATOMIC_RELAXED);
     return true;
 }

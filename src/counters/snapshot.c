@@ -520,6 +520,7 @@ struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_fi
     }
     collect_overflow(&c);
     c.snap->pub.lost_events = __atomic_load_n(&table->header->lost_events, __ATOMIC_RELAXED);
+    c.snap->pub.late_events = ctr_late_events(table);
     /* Everything needed is copied: let the table's pages go before sorting. */
     drop_pages(table->slots, table->map + table->map_size);
     if (c.damaged > 0)

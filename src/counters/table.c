@@ -306,7 +306,8 @@ static struct ctr_table *table_attach(char *path, int fd, int day, bool writable
     table->strings = table->map + header.strings_offset;
     table->string_space = header.string_space;
     table->hash_seed = header.hash_seed;
-    if (pthread_mutex_init(&table->insert_mutex, NULL) != 0)
+    if (pthread_mutex_init(&table->insert_mutex, NULL) != 0 ||
+        pthread_mutex_init(&table->late_mutex, NULL) != 0)
         msg_fatal("%s: cannot initialise a mutex", path);
     return table;
 
@@ -364,6 +365,7 @@ void ctr_close(struct ctr_table *table)
         msg_warn("%s: munmap: %s", table->path, strerror(errno));
     (void)close(table->fd);
     pthread_mutex_destroy(&table->insert_mutex);
+    pthread_mutex_destroy(&table->late_mutex);
     free(table->path);
     free(table);
 }
@@ -433,6 +435,29 @@ bool ctr_table_reported(const struct ctr_table *table)
     return __atomic_load_n(&table->header->reported, __ATOMIC_ACQUIRE) != 0;
 }
 
+uint64_t ctr_late_events(const struct ctr_table *table)
+{
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(table->header->late_events); i++)
+        total += __atomic_load_n(&table->header->late_events[i], __ATOMIC_RELAXED);
+    return total;
+}
+
+void ctr_warn_late(struct ctr_table *table)
+{
+    uint64_t held_back;
+    bool log;
+
+    pthread_mutex_lock(&table->late_mutex);
+    log = msg_rate_allow(&table->late_rate, time(NULL), &held_back);
+    pthread_mutex_unlock(&table->late_mutex);
+    if (log)
+        msg_warn("%s: events arrive for a day whose reports were already built: %llu so far "
+                 "missed the report (counted as late only)",
+                 table->path, (unsigned long long)ctr_late_events(table) + 1);
+}
+
 void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
 {
     const struct ctr_file_header *header = table->header;
@@ -447,6 +472,7 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
     stats->string_space = table->string_space;
     stats->overflow_events = __atomic_load_n(&header->overflow_events, __ATOMIC_RELAXED);
     stats->lost_events = __atomic_load_n(&header->lost_events, __ATOMIC_RELAXED);
+    stats->late_events = ctr_late_events(table);
     stats->overflow_domains = __atomic_load_n(&header->overflow_domains, __ATOMIC_RELAXED);
     stats->reported = ctr_table_reported(table);
     for (index = 0; index <= table->slot_mask; index++) {

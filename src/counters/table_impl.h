@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "counters.h"
+#include "util.h"
 
 /*
  * File layout (all integers in host byte order; the file never leaves the
@@ -80,12 +81,20 @@ struct ctr_file_header {
     uint32_t overflow_domains;
     uint32_t reported;
     uint32_t reserved1;
+    /*
+     * Events that arrived after the reports were built, counted here only:
+     * [0] by ctr_add (atomic adds), [1] the log follower and [2] the
+     * collector (absolute values, cells {CTR_SLOT_LATE, 1 or 2}). Zero in
+     * files made before these fields existed.
+     */
+    uint64_t late_events[3];
 };
 
 /* The first byte of every encoding in the arena says what the slot holds. */
 enum ctr_slot_kind {
     CTR_KIND_KEY = 'K',    /* policy key: count[0] success, count[1] failure */
     CTR_KIND_LOG_KEY = 'L', /* the same, written only by the log follower (ctr_log_cells) */
+    CTR_KIND_COLLECTOR_KEY = 'C', /* the same, written only by the collector's parse thread */
     CTR_KIND_DETAIL = 'D', /* failure detail row of a key slot: count[0] */
 };
 
@@ -148,12 +157,15 @@ struct ctr_table {
     /* Log "table full" / "events lost" once per handle, not per event. */
     int warned_full;
     int warned_lost;
+    /* Late events: one warning, then a summary at most once a minute. */
+    pthread_mutex_t late_mutex;
+    struct msg_rate late_rate;
 };
 
 /* A policy key of either kind; snapshots merge equal keys of the two. */
 static inline bool ctr_kind_is_key(unsigned char kind)
 {
-    return kind == CTR_KIND_KEY || kind == CTR_KIND_LOG_KEY;
+    return kind == CTR_KIND_KEY || kind == CTR_KIND_LOG_KEY || kind == CTR_KIND_COLLECTOR_KEY;
 }
 
 /* table.c */
@@ -163,6 +175,8 @@ int ctr_layout_compute(uint32_t max_entries, uint64_t string_space, struct ctr_l
 bool ctr_insert_lock(struct ctr_table *table);
 void ctr_insert_unlock(struct ctr_table *table);
 bool ctr_table_reported(const struct ctr_table *table);
+/* Warns (rate-limited) that events arrive for a day already reported. */
+void ctr_warn_late(struct ctr_table *table);
 char *ctr_day_path(const char *dir, int day);
 
 /* The hash a slot is filed under: never 0, which marks an empty slot. */

@@ -139,6 +139,8 @@ int ctl_read_request(int fd, struct buf *line)
             line->len = (size_t)(newline - line->data);
             if (line->len > 0 && line->data[line->len - 1] == '\r')
                 line->data[--line->len] = '\0';
+            if (line->len > CTL_MAX_REQUEST)
+                return -1; /* the newline came in the chunk after the limit */
             return memchr(line->data, '\0', line->len) ? -1 : 1;
         }
         if (line->len > CTL_MAX_REQUEST)

@@ -27,7 +27,14 @@
 #define CONTENT_TYPE "application/tlsrpt+gzip"
 #define ADDRESSES_MAX 16
 #define DEFAULT_TIMEOUT_SECONDS 60
-#define RESPONSE_KEPT 512  /* of the body, for the error text */
+#define RESPONSE_KEPT 512 /* of the body, for the error text */
+/*
+ * What is read of a response at most: a status and a reason fit easily, and
+ * a hostile rua cannot stream gigabytes at us; the transfer is cut there
+ * and the answer judged by its status code.
+ */
+#define RESPONSE_READ_MAX 4096
+#define HEADERS_READ_MAX 16384
 #define RESPONSE_SHOWN 120 /* characters of it in the error text */
 #define PRIVATE_HINT "set https_allow_private_destinations = yes to allow"
 
@@ -40,6 +47,8 @@ struct transfer {
     char refused[512];   /* set when a connection was refused */
     char ca_error[512];  /* set when ca_file could not be used */
     struct buf response; /* the start of the response body */
+    size_t body_read, headers_read;
+    bool cut; /* the transfer was ended at RESPONSE_READ_MAX or HEADERS_READ_MAX */
 };
 
 static void set_result(struct dlv_result *result, enum dlv_outcome outcome, int code,
@@ -126,11 +135,11 @@ static int resolve_and_check(const struct dlv_https_settings *settings,
             continue;
         dlv_address_text((const struct sockaddr *)&addresses[i], text, sizeof(text));
         if (target->literal)
-            set_result(result, DLV_REFUSED, 0, "refused: %s is not a public address (%s); %s", text,
-                       reason, PRIVATE_HINT);
+            set_result(result, DLV_REFUSED, 0, "%s is not a public address (%s); %s", text, reason,
+                       PRIVATE_HINT);
         else
-            set_result(result, DLV_REFUSED, 0, "refused: %s resolves to %s (%s); %s", target->host,
-                       text, reason, PRIVATE_HINT);
+            set_result(result, DLV_REFUSED, 0, "%s resolves to %s (%s); %s", target->host, text,
+                       reason, PRIVATE_HINT);
         return -1;
     }
     *n_r = (size_t)n;
@@ -171,12 +180,12 @@ static curl_socket_t open_socket(void *context, curlsocktype purpose, struct cur
         known = dlv_address_equal(to, (const struct sockaddr *)&transfer->checked[i]);
     if (purpose != CURLSOCKTYPE_IPCXN || !known) {
         snprintf(transfer->refused, sizeof(transfer->refused),
-                 "refused: connection to %s, which was not checked for %s", text, transfer->host);
+                 "connection to %s, which was not checked for %s", text, transfer->host);
         return CURL_SOCKET_BAD;
     }
     if (!transfer->settings->allow_private && dlv_address_refusal(to, reason, sizeof(reason))) {
-        snprintf(transfer->refused, sizeof(transfer->refused), "refused: connection to %s (%s); %s",
-                 text, reason, PRIVATE_HINT);
+        snprintf(transfer->refused, sizeof(transfer->refused), "connection to %s (%s); %s", text,
+                 reason, PRIVATE_HINT);
         return CURL_SOCKET_BAD;
     }
     int fd = socket(address->family, address->socktype, address->protocol);
@@ -221,6 +230,25 @@ static size_t keep_response(char *data, size_t size, size_t count, void *context
     if (transfer->response.len < RESPONSE_KEPT) {
         size_t room = RESPONSE_KEPT - transfer->response.len;
         buf_append(&transfer->response, data, len < room ? len : room);
+    }
+    transfer->body_read += len;
+    if (transfer->body_read > RESPONSE_READ_MAX) {
+        transfer->cut = true;
+        return 0; /* curl ends the transfer with CURLE_WRITE_ERROR */
+    }
+    return len;
+}
+
+static size_t count_headers(char *data, size_t size, size_t count, void *context)
+{
+    struct transfer *transfer = context;
+    size_t len = size * count;
+
+    (void)data;
+    transfer->headers_read += len;
+    if (transfer->headers_read > HEADERS_READ_MAX) {
+        transfer->cut = true;
+        return 0;
     }
     return len;
 }
@@ -408,6 +436,8 @@ void dlv_https_post(const struct dlv_https_settings *settings, const char *url, 
     SETOPT(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     SETOPT(curl, CURLOPT_WRITEFUNCTION, keep_response);
     SETOPT(curl, CURLOPT_WRITEDATA, &transfer);
+    SETOPT(curl, CURLOPT_HEADERFUNCTION, count_headers);
+    SETOPT(curl, CURLOPT_HEADERDATA, &transfer);
     SETOPT(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SETOPT(curl, CURLOPT_OPENSOCKETDATA, &transfer);
     SETOPT(curl, CURLOPT_ERRORBUFFER, detail);
@@ -427,8 +457,14 @@ void dlv_https_post(const struct dlv_https_settings *settings, const char *url, 
 
     CURLcode code = curl_easy_perform(curl);
     long status = 0;
-    if (code == CURLE_OK && curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+    /* A response cut short still has its status line: that decides. */
+    if ((code == CURLE_OK || (code == CURLE_WRITE_ERROR && transfer.cut)) &&
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0)
         status_result(curl, status, &transfer, result);
+    else if (code == CURLE_WRITE_ERROR && transfer.cut)
+        set_result(result, DLV_TEMPORARY, 0,
+                   "response without a status over %d bytes of headers: not read further",
+                   HEADERS_READ_MAX);
     else
         transport_result(code, detail, &transfer, result);
 done:

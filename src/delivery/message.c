@@ -105,8 +105,8 @@ static int check_field(const char *field, const char *value, enum field_kind kin
     case FIELD_TEXT:
         break;
     case FIELD_ADDRESS:
-        ok = at != NULL && at != value && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
-             strpbrk(value, " \"(),:;<>[\\]") == NULL;
+        /* A quoted local part ("a,b"@x) is an RFC 5322 addr-spec as it stands. */
+        ok = tr_mailbox_ok(value);
         break;
     case FIELD_DOMAIN:
         ok = strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==

@@ -21,6 +21,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "delivery.h"
 
 extern char **environ;
@@ -79,13 +80,16 @@ static const char *envelope_problem(const char *address, bool empty_ok)
             return "contains a line break";
         if (c < 0x20 || c == 0x7f)
             return "contains a control character";
-        if (c == ' ')
-            return "contains a space";
-        if (c == '<' || c == '>')
-            return "contains '<' or '>'";
         if (c >= 0x80)
             return "is not ASCII (SMTPUTF8 is not supported)";
     }
+    /* A space or "<" is harmless inside a quoted local part ("a b"@x), nowhere else. */
+    if (tr_mailbox_ok(address))
+        return NULL;
+    if (strchr(address, ' '))
+        return "contains a space";
+    if (strpbrk(address, "<>"))
+        return "contains '<' or '>'";
     if (at == NULL || at == address || at[1] == '\0')
         return "is not of the form local@domain";
     return NULL;
@@ -94,73 +98,14 @@ static const char *envelope_problem(const char *address, bool empty_ok)
 /* "[host]:port", "host:port", "[v6]:port", with or without the port, into an smtp:// URL. */
 static char *relayhost_url(const char *relayhost, const char *helo, const char **error_r)
 {
-    char host[256];
-    const char *port = NULL, *end;
-    bool v6 = false;
-    size_t len;
+    struct endpoint endpoint;
 
     if (relayhost == NULL || relayhost[0] == '\0')
         relayhost = SMTP_DEFAULT_RELAYHOST;
-    if (relayhost[0] == '[') {
-        end = strchr(relayhost, ']');
-        if (end == NULL) {
-            *error_r = "missing ']'";
-            return NULL;
-        }
-        len = (size_t)(end - relayhost - 1);
-        if (end[1] == ':')
-            port = end + 2;
-        else if (end[1] != '\0') {
-            *error_r = "unexpected text after ']'";
-            return NULL;
-        }
-        if (len == 0 || len >= sizeof(host)) {
-            *error_r = "bad host length";
-            return NULL;
-        }
-        memcpy(host, relayhost + 1, len);
-        host[len] = '\0';
-        if (strchr(host, ':') != NULL) {
-            struct in6_addr address;
-
-            if (inet_pton(AF_INET6, host, &address) != 1) {
-                *error_r = "bad IPv6 address";
-                return NULL;
-            }
-            v6 = true;
-        }
-    } else {
-        end = strchr(relayhost, ':');
-        len = end ? (size_t)(end - relayhost) : strlen(relayhost);
-        if (end)
-            port = end + 1;
-        if (len == 0 || len >= sizeof(host)) {
-            *error_r = "bad host length";
-            return NULL;
-        }
-        memcpy(host, relayhost, len);
-        host[len] = '\0';
-    }
-    for (const char *p = host; !v6 && *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '.' || *p == '_')) {
-            *error_r = "bad character in host name";
-            return NULL;
-        }
-    }
-    long port_number = 25;
-    if (port != NULL) {
-        char *stop;
-
-        errno = 0;
-        port_number = strtol(port, &stop, 10);
-        if (port[0] < '0' || port[0] > '9' || *stop != '\0' || errno != 0 || port_number < 1 ||
-            port_number > 65535) {
-            *error_r = "bad port";
-            return NULL;
-        }
-    }
-    return xasprintf(v6 ? "smtp://[%s]:%ld/%s" : "smtp://%s:%ld/%s", host, port_number, helo);
+    if (endpoint_parse(relayhost, 25, false, &endpoint, error_r) < 0)
+        return NULL;
+    return xasprintf(endpoint.ipv6 ? "smtp://[%s]:%d/%s" : "smtp://%s:%d/%s", endpoint.host,
+                     endpoint.port, helo);
 }
 
 /* The EHLO name: this host's name when it looks like one, else "localhost". */

@@ -1,6 +1,7 @@
 /*
  * dns_impl.h - what the files of the dns module share and nobody else
- * needs: one question asked of the configured servers in turn.
+ * needs: one question asked of the configured servers in turn, and the
+ * TTL cache every kind of lookup keeps its answers in.
  */
 #ifndef TLSRPT_DNS_IMPL_H
 #define TLSRPT_DNS_IMPL_H
@@ -20,6 +21,13 @@
  */
 int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_rr_type type,
                       ldns_pkt **reply_r, char **error_r);
+
+/*
+ * A TLSRPT record is text: -1 with *error_r (caller frees) naming the first
+ * NUL or control byte (HTAB, white space of the grammar, excepted) and
+ * where it is, so that such a record is refused whole, never used.
+ */
+int dns_text_check(const char *text, size_t len, char **error_r);
 
 /* The same with other header flags, e.g. LDNS_RD | LDNS_AD to learn whether
    the server validated the answer (RFC 6840 §5.7). */

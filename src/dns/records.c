@@ -89,7 +89,7 @@ static char *record_text(const ldns_rr *rr, enum dns_rr_kind kind)
                 continue;
             size_t len = data[0] < size ? data[0] : size - 1;
             for (size_t j = 1; j <= len; j++)
-                buf_putc(&b, data[j] == 0 ? 0x7f : (char)data[j]); /* as resolver.c */
+                buf_putc(&b, data[j] == 0 ? 0x7f : (char)data[j]); /* DEL: no grammar takes it */
         }
         return buf_steal(&b);
     case DNS_RR_MX: {
@@ -171,8 +171,8 @@ static void settle(struct dns_records *answer, const char *negative)
         answer->detail = xstrdup(negative);
     } else {
         answer->status = DNS_FOUND;
-        answer->detail = xasprintf("%zu record%s", answer->n_records,
-                                   answer->n_records == 1 ? "" : "s");
+        answer->detail =
+            xasprintf("%zu record%s", answer->n_records, answer->n_records == 1 ? "" : "s");
     }
 }
 

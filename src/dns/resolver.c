@@ -37,6 +37,7 @@ struct cache_entry {
     char *qname;          /* lower case */
     const char *negative; /* "NXDOMAIN" or "NODATA"; NULL when there were TXT records */
     char **txt;
+    size_t *txt_len; /* NUL bytes included */
     size_t n_txt;
     time_t expires;
     bool secure; /* the answer had the AD bit (dns_lookup_records) */
@@ -60,6 +61,7 @@ struct dns_resolver {
 struct outcome {
     const char *negative;
     char **txt;
+    size_t *txt_len;
     size_t n_txt;
     uint32_t ttl;
     bool secure;
@@ -109,46 +111,24 @@ static void add_server(struct dns_resolver *resolver, ldns_resolver *server)
     resolver->servers[resolver->n_servers++] = server;
 }
 
-/* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal. */
+/* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal: endpoint_parse(). */
 static int parse_server(const char *item, ldns_rdf **address_r, uint16_t *port_r, char **error_r)
 {
-    const char *colon = strrchr(item, ':');
-    char *host;
-    const char *port = NULL;
+    struct endpoint endpoint;
+    const char *problem;
 
-    if (item[0] == '[') {
-        const char *close = strchr(item, ']');
-        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-            goto bad;
-        host = xstrndup(item + 1, (size_t)(close - item - 1));
-        port = close[1] == ':' ? close + 2 : NULL;
-    } else if (colon && strchr(item, ':') == colon) {
-        host = xstrndup(item, (size_t)(colon - item));
-        port = colon + 1;
-    } else {
-        host = xstrdup(item);
+    if (endpoint_parse(item, LDNS_PORT, true, &endpoint, &problem) < 0) {
+        *error_r = xasprintf("DNS server \"%s\": %s; expected an IP address with an optional "
+                             "port, as host, host:port or [IPv6]:port",
+                             item, problem);
+        return -1;
     }
-    *port_r = LDNS_PORT;
-    if (port) {
-        char *end;
-        long value = strtol(port, &end, 10);
-        if (!isdigit((unsigned char)port[0]) || *end != '\0' || value < 1 || value > 65535) {
-            free(host);
-            goto bad;
-        }
-        *port_r = (uint16_t)value;
-    }
-    *address_r = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_A, host);
+    *port_r = (uint16_t)endpoint.port;
+    *address_r =
+        ldns_rdf_new_frm_str(endpoint.ipv6 ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, endpoint.host);
     if (*address_r == NULL)
-        *address_r = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_AAAA, host);
-    free(host);
-    if (*address_r != NULL)
-        return 0;
-bad:
-    *error_r = xasprintf("DNS server \"%s\": expected an IP address with an optional port, "
-                         "as host, host:port or [IPv6]:port",
-                         item);
-    return -1;
+        msg_panic("ldns refused the address %s that inet_pton took", endpoint.host);
+    return 0;
 }
 
 static int add_system_servers(struct dns_resolver *resolver, int timeout_ms, char **error_r)
@@ -218,6 +198,7 @@ static void cache_unlink(struct dns_resolver *resolver, struct cache_entry *entr
     resolver->bytes_cached -= entry->cost;
     free(entry->qname);
     free_strings(entry->txt, entry->n_txt);
+    free(entry->txt_len);
     free(entry);
 }
 
@@ -244,7 +225,7 @@ static void cache_store(struct dns_resolver *resolver, const char *qname, struct
     size_t cost = sizeof(struct cache_entry) + strlen(qname) + 1;
 
     for (size_t i = 0; i < outcome->n_txt; i++)
-        cost += sizeof(char *) + strlen(outcome->txt[i]) + 1;
+        cost += sizeof(char *) + sizeof(size_t) + outcome->txt_len[i] + 1;
     if (cost > CACHE_BYTES_MAX / 16)
         return; /* one answer may not push out a large part of the cache */
     while (resolver->oldest && (resolver->n_cached >= CACHE_ENTRIES_MAX ||
@@ -256,10 +237,12 @@ static void cache_store(struct dns_resolver *resolver, const char *qname, struct
     entry->qname = xstrdup(qname);
     entry->negative = outcome->negative;
     entry->txt = outcome->txt;
+    entry->txt_len = outcome->txt_len;
     entry->n_txt = outcome->n_txt;
     entry->expires = expires;
     entry->secure = outcome->secure;
     outcome->txt = NULL;
+    outcome->txt_len = NULL;
     outcome->n_txt = 0;
     struct cache_entry **bucket = &resolver->buckets[entry->hash & (CACHE_BUCKETS - 1)];
     entry->next_in_bucket = *bucket;
@@ -295,8 +278,13 @@ void dns_cache_put(struct dns_resolver *resolver, const char *key, const char *n
     struct outcome outcome = {.negative = negative, .txt = records, .n_txt = n_records,
                               .secure = secure};
 
+    /* These records are text without NUL (dns_lookup_records refuses the others). */
+    outcome.txt_len = n_records ? xcalloc(n_records, sizeof(size_t)) : NULL;
+    for (size_t i = 0; i < n_records; i++)
+        outcome.txt_len[i] = strlen(records[i]);
     cache_store(resolver, key, &outcome, expires);
     free_strings(outcome.txt, outcome.n_txt);
+    free(outcome.txt_len);
 }
 
 void dns_resolver_destroy(struct dns_resolver *resolver)
@@ -339,11 +327,11 @@ static uint32_t negative_ttl(const ldns_pkt *reply)
 }
 
 /*
- * A TXT record's character-strings joined without spaces (RFC 7208 §3.3).
- * A NUL byte, which a C string cannot hold, becomes DEL: both are control
- * characters, refused by the grammar wherever either could appear.
+ * A TXT record's character-strings joined without spaces (RFC 7208 §3.3),
+ * every byte kept (a NUL too: *len says where the text ends), so that a
+ * record with a NUL is refused and shown as it is.
  */
-static char *txt_join(const ldns_rr *rr)
+static char *txt_join(const ldns_rr *rr, size_t *len_r)
 {
     struct buf text;
 
@@ -355,10 +343,10 @@ static char *txt_join(const ldns_rr *rr)
         if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_STR || size == 0)
             continue;
         size_t len = data[0] < size ? data[0] : size - 1;
-        for (size_t j = 1; j <= len; j++)
-            buf_putc(&text, data[j] == 0 ? 0x7f : (char)data[j]);
+        buf_append(&text, data + 1, len);
     }
-    return buf_steal(&text);
+    *len_r = text.len;
+    return text.data ? buf_steal(&text) : xstrdup("");
 }
 
 /* The TXT records at name, after CNAMEs in the answer section. */
@@ -389,7 +377,10 @@ static void read_reply(const ldns_pkt *reply, const ldns_rdf *name, struct outco
         if (!is_rr(rr, LDNS_RR_TYPE_TXT, owner))
             continue;
         outcome->txt = xreallocarray(outcome->txt, outcome->n_txt + 1, sizeof(char *));
-        outcome->txt[outcome->n_txt++] = txt_join(rr);
+        outcome->txt_len =
+            xreallocarray(outcome->txt_len, outcome->n_txt + 1, sizeof(*outcome->txt_len));
+        outcome->txt[outcome->n_txt] = txt_join(rr, &outcome->txt_len[outcome->n_txt]);
+        outcome->n_txt++;
         ttl = min_ttl(ttl, ldns_rr_ttl(rr));
     }
     if (outcome->n_txt == 0) {
@@ -499,15 +490,18 @@ static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
 
 /* Applies §3 to the TXT records: exactly one beginning "v=TLSRPTv1;", and valid. */
 static void decide(struct dns_tlsrpt_answer *answer, const char *negative, char *const *txt,
-                   size_t n_txt, size_t max_rua)
+                   const size_t *txt_len, size_t n_txt, size_t max_rua)
 {
     size_t candidates = 0, chosen = 0;
     char *error;
 
     answer->txt = n_txt ? xcalloc(n_txt, sizeof(char *)) : NULL;
+    answer->txt_len = n_txt ? xcalloc(n_txt, sizeof(size_t)) : NULL;
     answer->n_txt = n_txt;
     for (size_t i = 0; i < n_txt; i++) {
-        answer->txt[i] = xstrdup(txt[i]);
+        answer->txt[i] = xmalloc(txt_len[i] + 1);
+        memcpy(answer->txt[i], txt[i], txt_len[i] + 1);
+        answer->txt_len[i] = txt_len[i];
         if (strncmp(txt[i], TLSRPT_PREFIX, strlen(TLSRPT_PREFIX)) == 0) {
             candidates++;
             chosen = i;
@@ -520,7 +514,8 @@ static void decide(struct dns_tlsrpt_answer *answer, const char *negative, char 
         answer->detail = xstrdup("no TLSRPT record");
     else if (candidates > 1)
         answer->detail = xasprintf("%zu TLSRPT records", candidates);
-    else if (dns_tlsrpt_parse(txt[chosen], max_rua, &answer->record, &error) < 0) {
+    else if (dns_text_check(txt[chosen], txt_len[chosen], &error) < 0 ||
+             dns_tlsrpt_parse(txt[chosen], max_rua, &answer->record, &error) < 0) {
         answer->detail = xasprintf("invalid TLSRPT record: %s", error);
         free(error);
     } else {
@@ -557,7 +552,7 @@ void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t
     }
     const struct cache_entry *cached = cache_find(resolver, answer->qname, now);
     if (cached) {
-        decide(answer, cached->negative, cached->txt, cached->n_txt, max_rua);
+        decide(answer, cached->negative, cached->txt, cached->txt_len, cached->n_txt, max_rua);
         answer->expires = cached->expires;
         return;
     }
@@ -574,11 +569,12 @@ void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t
         answer->detail = error;
         return;
     }
-    decide(answer, outcome.negative, outcome.txt, outcome.n_txt, max_rua);
+    decide(answer, outcome.negative, outcome.txt, outcome.txt_len, outcome.n_txt, max_rua);
     answer->expires = now + (time_t)outcome.ttl;
     if (outcome.ttl > 0)
         cache_store(resolver, answer->qname, &outcome, answer->expires);
     free_strings(outcome.txt, outcome.n_txt);
+    free(outcome.txt_len);
 }
 
 void dns_tlsrpt_answer_free(struct dns_tlsrpt_answer *answer)
@@ -588,6 +584,7 @@ void dns_tlsrpt_answer_free(struct dns_tlsrpt_answer *answer)
     free(answer->qname);
     free(answer->detail);
     free_strings(answer->txt, answer->n_txt);
+    free(answer->txt_len);
     dns_tlsrpt_record_free(&answer->record);
     memset(answer, 0, sizeof(*answer));
 }

@@ -10,16 +10,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core.h"
 #include "dns.h"
+#include "dns_impl.h"
 #include "util.h"
 
 #define TLSRPT_VERSION "v=TLSRPTv1"
 #define TLSRPT_PREFIX TLSRPT_VERSION ";"
-#define EXT_NAME_MAX 32   /* (ALPHA / DIGIT) *31(...) */
-#define MAX_NOTES 16      /* a hostile record cannot make the notes grow unbounded */
-#define QUOTE_MAX 120     /* bytes of a URI or field shown in a note or an error */
-#define LOCAL_PART_MAX 64 /* RFC 5321 §4.5.3.1.1 */
-#define DOMAIN_MAX 253
+#define EXT_NAME_MAX 32 /* (ALPHA / DIGIT) *31(...) */
+#define MAX_NOTES 16    /* a hostile record cannot make the notes grow unbounded */
+#define QUOTE_MAX 120   /* bytes of a URI or field shown in a note or an error */
 
 struct parser {
     struct dns_tlsrpt_record *record;
@@ -148,49 +148,11 @@ static size_t scheme_length(const char *uri)
     return uri[i] == ':' ? i : 0;
 }
 
-static bool is_atext(char c)
-{
-    return isalnum((unsigned char)c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c));
-}
-
-/* A dot-atom local part and a host name: what is safe in a To: header. */
-static bool addr_spec_ok(const char *address)
-{
-    const char *at = strrchr(address, '@');
-
-    if (at == NULL || at == address || (size_t)(at - address) > LOCAL_PART_MAX)
-        return false;
-    for (const char *p = address; p < at; p++) {
-        if (*p == '.') {
-            if (p == address || p + 1 == at || p[1] == '.')
-                return false;
-        } else if (!is_atext(*p)) {
-            return false;
-        }
-    }
-    const char *domain = at + 1;
-    size_t label = 0;
-    if (*domain == '\0' || strlen(domain) > DOMAIN_MAX)
-        return false;
-    for (const char *p = domain;; p++) {
-        if (*p == '.' || *p == '\0') {
-            if (label == 0 || label > 63)
-                return false;
-            if (*p == '\0')
-                return true;
-            label = 0;
-        } else if (isalnum((unsigned char)*p) || *p == '-') {
-            label++;
-        } else {
-            return false;
-        }
-    }
-}
-
 /*
- * The mailbox of a mailto: URI (RFC 6068): the part before any "?" fully
- * percent-decoded, which must be one plain local@domain. Decoding first
- * means an encoded CR LF or "<" is seen and refused here. NULL when unusable.
+ * The mailbox of a mailto: URI (RFC 6068): the part before any "?"
+ * percent-decoded once, which must be one RFC 5321 Mailbox (a quoted local
+ * part such as %22a%2Cb%22 included). Decoding first means an encoded
+ * CR LF, NUL or "<" is seen and refused here. NULL when unusable.
  */
 static char *mailto_target(const char *uri)
 {
@@ -205,14 +167,12 @@ static char *mailto_target(const char *uri)
                 goto bad;
             address[n++] = (char)(hex_value(to[i + 1]) * 16 + hex_value(to[i + 2]));
             i += 2;
-            if (address[n - 1] == '\0')
-                goto bad;
         } else {
             address[n++] = to[i];
         }
     }
     address[n] = '\0';
-    if (addr_spec_ok(address))
+    if (strlen(address) == n && tr_mailbox_ok(address))
         return address;
 bad:
     free(address);
@@ -271,6 +231,9 @@ static void handle_uri(struct parser *parser, const char *text, size_t len)
     const char *error = uri_chars_error(uri);
     size_t scheme_len = error ? 0 : scheme_length(uri);
 
+    /* Schemes are case-insensitive (RFC 3986 §3.1): kept in the canonical lower case. */
+    for (size_t i = 0; i < scheme_len; i++)
+        uri[i] = (char)tolower((unsigned char)uri[i]);
     if (error) {
         note_skipped(parser, uri, error);
     } else if (scheme_len == 0) {
@@ -303,6 +266,11 @@ static void handle_uri(struct parser *parser, const char *text, size_t len)
         note_skipped(parser, uri, why);
         free(why);
     } else {
+        if (scheme == DNS_RUA_MAILTO) {
+            /* The destination from now on: what mail goes to, decoded once. */
+            free(uri);
+            uri = xasprintf("mailto:%s", target);
+        }
         record->rua = xreallocarray(record->rua, record->n_rua + 1, sizeof(struct dns_rua));
         record->rua[record->n_rua++] = (struct dns_rua){scheme, uri, target};
         return;
@@ -431,6 +399,20 @@ static int parse_fields(struct parser *parser, const char *text, char **error_r)
     return 0;
 }
 
+int dns_text_check(const char *text, size_t len, char **error_r)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            *error_r = xasprintf("control character 0x%02X at byte %zu: a record with a NUL or "
+                                 "control character is refused whole",
+                                 c, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int dns_tlsrpt_parse(const char *text, size_t max_rua, struct dns_tlsrpt_record *record,
                      char **error_r)
 {
@@ -446,6 +428,8 @@ int dns_tlsrpt_parse(const char *text, size_t max_rua, struct dns_tlsrpt_record 
         *error_r = xstrdup("does not begin with \"" TLSRPT_PREFIX "\"");
         return -1;
     }
+    if (dns_text_check(text, strlen(text), error_r) < 0)
+        return -1;
     record->text = xstrdup(text);
     if (parse_fields(&parser, text, error_r) < 0) {
         dns_tlsrpt_record_free(record);

@@ -6,7 +6,7 @@
  *
  * A checkpoint is:
  *   "LFCP"            magic
- *   byte              version (1)
+ *   byte              version (2; 1 is read too: it lacks what sm_save.c marks as v2)
  *   byte              format: 'p' Postfix, 's' Sendmail
  *   time              log time of the last line read
  *   uint, uint        year and month of the last RFC 3164 line (0, 0: none)
@@ -28,7 +28,8 @@
 
 #define MAGIC "LFCP"
 #define MAGIC_LEN 4
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 2
+#define CHECKPOINT_OLDEST_VERSION 1
 #define HEADER_LEN (MAGIC_LEN + 2)
 #define CHECKSUM_LEN 8
 /* Times beyond this many seconds from 1970 are damage (and could overflow a difference). */
@@ -228,7 +229,7 @@ bool lf_restore_table(struct lf_reader *reader, struct lf_table *table, const ch
 
 /* ---- the envelope ---- */
 
-static uint64_t checksum(const unsigned char *data, size_t len)
+uint64_t lf_checkpoint_checksum(const unsigned char *data, size_t len)
 {
     uint64_t h = UINT64_C(0xcbf29ce484222325);
 
@@ -267,7 +268,7 @@ void lf_parser_save(const struct lf_parser *parser, struct buf *out)
         lf_sendmail_save(parser, out);
         break;
     }
-    h = checksum((const unsigned char *)out->data + start, out->len - start);
+    h = lf_checkpoint_checksum((const unsigned char *)out->data + start, out->len - start);
     for (int i = 0; i < CHECKSUM_LEN; i++)
         sum[i] = (unsigned char)(h >> (8 * i));
     buf_append(out, sum, sizeof(sum));
@@ -316,7 +317,7 @@ static bool restore_body(struct lf_parser *parser, struct lf_reader *reader)
 int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, char **error_r)
 {
     const unsigned char *bytes = data;
-    struct lf_reader reader = {bytes, bytes, bytes, NULL};
+    struct lf_reader reader = {bytes, bytes, bytes, NULL, 0};
     char expected = format_code(parser->settings.format);
     char *error = NULL;
     uint64_t sum = 0;
@@ -324,13 +325,14 @@ int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, ch
     parser_reset(parser);
     if (len < HEADER_LEN + CHECKSUM_LEN || memcmp(bytes, MAGIC, MAGIC_LEN) != 0) {
         error = xstrdup("not a log parser checkpoint");
-    } else if (bytes[MAGIC_LEN] != CHECKPOINT_VERSION) {
-        error = xasprintf("checkpoint version %u, this build reads version %u", bytes[MAGIC_LEN],
-                          CHECKPOINT_VERSION);
+    } else if (bytes[MAGIC_LEN] < CHECKPOINT_OLDEST_VERSION ||
+               bytes[MAGIC_LEN] > CHECKPOINT_VERSION) {
+        error = xasprintf("checkpoint version %u, this build reads versions %u to %u",
+                          bytes[MAGIC_LEN], CHECKPOINT_OLDEST_VERSION, CHECKPOINT_VERSION);
     } else {
         for (int i = 0; i < CHECKSUM_LEN; i++)
             sum |= (uint64_t)bytes[len - CHECKSUM_LEN + i] << (8 * i);
-        if (sum != checksum(bytes, len - CHECKSUM_LEN))
+        if (sum != lf_checkpoint_checksum(bytes, len - CHECKSUM_LEN))
             error = xstrdup("damaged checkpoint (checksum mismatch; cut short?)");
         else if (format_name((char)bytes[MAGIC_LEN + 1]) == NULL)
             error = xasprintf("damaged checkpoint: unknown format %u", bytes[MAGIC_LEN + 1]);
@@ -340,6 +342,7 @@ int lf_parser_restore(struct lf_parser *parser, const void *data, size_t len, ch
     }
     if (error == NULL) {
         reader.p = bytes + HEADER_LEN;
+        reader.version = bytes[MAGIC_LEN];
         reader.end = bytes + len - CHECKSUM_LEN;
         if (!restore_body(parser, &reader)) {
             error = xasprintf("checkpoint %s", reader.error);

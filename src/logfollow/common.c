@@ -304,6 +304,42 @@ void lf_emit(struct lf_parser *parser, const struct tr_event *event)
         parser->emit(event, parser->context);
 }
 
+/*
+ * The policy service knows what the log does not: the session's policy
+ * becomes the real one. Under sts, a session the MTA did not verify (a
+ * testing-mode policy is answered as opportunistic TLS) failed validation.
+ */
+static void apply_real_policy(struct lf_parser *parser, const struct lf_outcome *outcome,
+                              struct tr_policy *policy, struct tr_failure *failure)
+{
+    struct lf_policy real;
+
+    memset(&real, 0, sizeof(real));
+    if (!parser->settings.policy_lookup(parser->settings.policy_context, outcome->domain,
+                                        outcome->receiving_mx_hostname, outcome->policy_type,
+                                        &real))
+        return;
+    if (real.type != TR_POLICY_STS && real.type != TR_POLICY_TLSA)
+        return;
+    policy->type = real.type;
+    policy->domain = real.domain;
+    policy->strings = real.strings;
+    policy->n_strings = real.n_strings;
+    policy->mx_hosts = real.mx_hosts;
+    policy->n_mx_hosts = real.n_mx_hosts;
+    if (real.type == TR_POLICY_STS && !outcome->failed && outcome->unverified) {
+        failure->result = outcome->unverified_result;
+        failure->failure_reason_code = outcome->failure_reason_code;
+        failure->sending_mta_ip = outcome->sending_mta_ip;
+        failure->receiving_mx_hostname = outcome->receiving_mx_hostname;
+        failure->receiving_mx_helo = outcome->receiving_mx_helo;
+        failure->receiving_ip = outcome->receiving_ip;
+        policy->failed = true;
+        policy->failures = failure;
+        policy->n_failures = 1;
+    }
+}
+
 void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome)
 {
     struct tr_failure failure;
@@ -327,18 +363,13 @@ void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome)
         policy.failures = &failure;
         policy.n_failures = 1;
     }
+    if (parser->settings.policy_lookup != NULL)
+        apply_real_policy(parser, outcome, &policy, &failure);
     event.time = outcome->time;
     event.domain = outcome->domain;
     event.policies = &policy;
     event.n_policies = 1;
-    parser->emitting_mx_host = outcome->receiving_mx_hostname;
     lf_emit(parser, &event);
-    parser->emitting_mx_host = NULL;
-}
-
-const char *lf_parser_emitting_mx_host(const struct lf_parser *parser)
-{
-    return parser->emitting_mx_host;
 }
 
 /* ---- addresses ---- */

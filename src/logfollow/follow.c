@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "follow_impl.h"
-#include "lf_impl.h"
 
 #define CHECKPOINT_NAME "checkpoint"
 #define IDLE_WAIT_MS 200
@@ -185,6 +184,20 @@ static void tables_close(struct lf_follower *f)
     }
 }
 
+/*
+ * A round that cannot be committed is read again a moment later, and fails
+ * the same way while the disk is full: one warning, then at most one a
+ * minute saying how many were held back.
+ */
+static void warn_disk(struct lf_follower *f, const char *error, const char *consequence)
+{
+    uint64_t held_back;
+
+    if (msg_rate_allow(&f->disk_rate, time(NULL), &held_back))
+        msg_warn("log follower: %s%s (%llu more like it in the last minute)", error,
+                 consequence, (unsigned long long)held_back);
+}
+
 static struct ctr_table *table_of(struct lf_follower *f, int day)
 {
     char *error = NULL;
@@ -196,73 +209,20 @@ static struct ctr_table *table_of(struct lf_follower *f, int day)
     ctr_close(f->tables[LF_TABLE_CACHE - 1]);
     memmove(f->tables + 1, f->tables, (LF_TABLE_CACHE - 1) * sizeof(f->tables[0]));
     memmove(f->table_days + 1, f->table_days, (LF_TABLE_CACHE - 1) * sizeof(f->table_days[0]));
-    f->tables[0] =
-        ctr_open(f->settings.counters_dir, day, CTR_READ_WRITE, &f->settings.limits, &error);
+    f->tables[0] = ctr_open(f->settings.counters_dir, day, CTR_READ_WRITE, &f->settings.limits,
+                            &error);
     f->table_days[0] = day;
     if (f->tables[0] == NULL) {
-        msg_warn("log follower: %s", error);
+        warn_disk(f, error, ": reading again from the last checkpoint");
         free(error);
     }
     return f->tables[0];
 }
 
-/*
- * Policies the log did not name (no-policy-found, or tlsa without its TLSA
- * records), from the policy hook when it knows them: copied into `policies`
- * with their failures kept; the handles to release afterwards in `handles`.
- * Returns the event to count.
- */
-static struct tr_event with_known_policies(struct lf_follower *f, const struct tr_event *event,
-                                           const char *mx_host,
-                                           struct tr_policy policies[TR_MAX_POLICIES],
-                                           void *handles[TR_MAX_POLICIES])
-{
-    const struct lf_policy_hook *hook = &f->settings.policy_hook;
-    struct tr_event known = *event;
-
-    memset(handles, 0, TR_MAX_POLICIES * sizeof(handles[0]));
-    if (hook->lookup == NULL || event->n_policies > TR_MAX_POLICIES)
-        return known;
-    for (size_t p = 0; p < event->n_policies; p++) {
-        const struct tr_policy *from = &event->policies[p];
-        bool tlsa_unknown = from->type == TR_POLICY_TLSA && from->n_strings == 0;
-        policies[p] = *from;
-        if (from->type != TR_POLICY_NONE && !tlsa_unknown)
-            continue;
-        struct tr_policy found = {.type = TR_POLICY_NONE};
-        handles[p] = hook->lookup(hook->context, event->domain, mx_host, &found);
-        if (handles[p] == NULL)
-            continue;
-        /* What the log says applied (DANE) stays; the service only adds what it knows. */
-        if (tlsa_unknown && found.type != TR_POLICY_TLSA)
-            continue;
-        policies[p].type = found.type;
-        policies[p].domain = found.domain;
-        policies[p].strings = found.strings;
-        policies[p].n_strings = found.n_strings;
-        policies[p].mx_hosts = found.mx_hosts;
-        policies[p].n_mx_hosts = found.n_mx_hosts;
-    }
-    known.policies = policies;
-    return known;
-}
-
-static void release_policies(struct lf_follower *f, void *handles[TR_MAX_POLICIES])
-{
-    for (size_t p = 0; p < TR_MAX_POLICIES; p++)
-        if (handles[p])
-            f->settings.policy_hook.release(f->settings.policy_hook.context, handles[p]);
-}
-
-static void on_event(const struct tr_event *logged, void *context)
+static void on_event(const struct tr_event *event, void *context)
 {
     struct lf_source *source = context;
     struct lf_follower *f = source->follower;
-    struct tr_policy policies[TR_MAX_POLICIES];
-    void *handles[TR_MAX_POLICIES];
-    struct tr_event known = with_known_policies(
-        f, logged, lf_parser_emitting_mx_host(source->parser), policies, handles);
-    const struct tr_event *event = &known;
     int day = day_from_time(event->time);
     struct ctr_table *table = table_of(f, day);
     /* A log event has one policy and at most one failure: no allocation per event. */
@@ -273,7 +233,6 @@ static void on_event(const struct tr_event *logged, void *context)
 
     if (table == NULL) {
         f->batch_failed = true; /* rolled back and read again later */
-        release_policies(f, handles);
         return;
     }
     for (size_t p = 0; p < event->n_policies; p++)
@@ -289,7 +248,6 @@ static void on_event(const struct tr_event *logged, void *context)
         (void)ctr_count_overflow(table, event->domain);
         f->totals.table_full_events++;
     }
-    release_policies(f, handles);
 }
 
 /* ---- opening, resuming, rolling back ---- */
@@ -334,6 +292,8 @@ static int sources_resume(struct lf_follower *f, const struct lf_checkpoint *cp,
             .report_sender = f->settings.report_sender,
             .sending_mta_ip = f->settings.sending_mta_ip,
             .supplement = f->settings.supplement,
+            .policy_lookup = f->settings.policy_lookup,
+            .policy_context = f->settings.policy_context,
         };
         char *error = NULL;
 
@@ -372,8 +332,8 @@ static void rollback(struct lf_follower *f)
     tables_close(f);
     batch_clear(&f->batch);
     f->batch_failed = false;
-    if (lf_checkpoint_decode(f->checkpoint_path, f->committed.data, f->committed.len, &cp, &error) <
-        0)
+    if (lf_checkpoint_decode(f->checkpoint_path, f->committed.data, f->committed.len, &cp,
+                             &error) < 0)
         msg_panic("log follower: own checkpoint unreadable: %s", error);
     if (sources_resume(f, &cp, &error) < 0) {
         msg_warn("log follower: %s", error);
@@ -402,8 +362,7 @@ static int commit(struct lf_follower *f)
     buf_init(&text);
     lf_checkpoint_encode(f, &text);
     if (file_write_atomic(f->checkpoint_path, text.data, text.len, 0600, &error) < 0) {
-        msg_warn("log follower: %s%s", error,
-                 f->committed.len > 0 ? ": reading again from the last checkpoint" : "");
+        warn_disk(f, error, f->committed.len > 0 ? ": reading again from the last checkpoint" : "");
         free(error);
         buf_free(&text);
         if (f->committed.len > 0)

@@ -84,6 +84,8 @@ struct lf_follower {
     struct ctr_table *tables[LF_TABLE_CACHE];
     int table_days[LF_TABLE_CACHE];
     struct buf committed; /* the last checkpoint written, for rollback */
+    /* Disk trouble (full, table not writable) repeats every round: warnings rate-limited. */
+    struct msg_rate disk_rate;
     struct lf_follower_totals totals;
     unsigned commits_this_run;
     pthread_mutex_t mutex; /* status, taken by lf_follower_status() and each round */

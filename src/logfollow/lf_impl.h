@@ -94,8 +94,6 @@ struct lf_parser {
     struct lf_settings settings; /* strings are owned copies */
     lf_event_fn *emit;
     void *context;
-    /* During an emit: the MX host of the session (successes carry none in the event). */
-    const char *emitting_mx_host;
     struct lf_stats stats;
     void *format_state; /* lf_postfix_create / lf_sendmail_create result */
     time_t log_time;    /* of the line being read: the clock of idle entries */
@@ -148,6 +146,8 @@ struct lf_outcome {
     enum tr_policy_type policy_type;
     const char *policy_domain; /* NULL: domain */
     bool failed;
+    bool unverified;       /* a TLS session whose certificate was not verified... */
+    enum tr_result unverified_result; /* ...and why, when the log says (else not-trusted) */
     enum tr_result result; /* when failed */
     /* Failure details (NULL: unknown, omitted); only used when failed. */
     const char *sending_mta_ip;
@@ -159,8 +159,6 @@ struct lf_outcome {
 };
 /* Builds the tr_event of an outcome and lf_emit()s it. */
 void lf_emit_outcome(struct lf_parser *parser, const struct lf_outcome *outcome);
-/* Inside the emit callback: the session's MX host when the log named it, else NULL. */
-const char *lf_parser_emitting_mx_host(const struct lf_parser *parser);
 
 /*
  * Copies text into out (size > 0) with NUL, bounded, replacing bytes that
@@ -190,6 +188,9 @@ void lf_put_time(struct buf *out, time_t value);
 void lf_put_key(struct buf *out, const char *key, size_t len);
 void lf_put_text(struct buf *out, const char *text);
 
+/* The FNV-1a 64 that closes a checkpoint (also for the fuzz target that makes them). */
+uint64_t lf_checkpoint_checksum(const unsigned char *data, size_t len);
+
 /* Longest table key in a checkpoint. */
 #define LF_MAX_KEY LF_MAX_LINE
 /*
@@ -200,6 +201,7 @@ void lf_put_text(struct buf *out, const char *text);
 struct lf_reader {
     const unsigned char *start, *p, *end;
     char *error;
+    unsigned version; /* of the checkpoint: formats read older ones too */
 };
 bool lf_get_uint(struct lf_reader *reader, const char *what, uint64_t max, uint64_t *value);
 /* An enum or flag set of at most max. */

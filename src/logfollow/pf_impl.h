@@ -26,6 +26,7 @@ struct pf_attempt {
     bool failed;
     bool tlsa;
     bool need_reason; /* handshake failure awaiting the TLS library reason */
+    bool unverified;  /* "Untrusted TLS connection established": chain not verified */
     enum tr_result result;
     char qid[PF_QID_SIZE]; /* queue id it was tied to; "" not yet */
     char host[PF_HOST_SIZE];

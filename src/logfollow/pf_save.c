@@ -8,7 +8,8 @@
  *     text TLS library reason, text host of a TLSRPT: line,
  *     text queue id of the last delivery with a status text, time of it,
  *     uint count, then per attempt, oldest first:
- *       time, uint flags (1: failed, 2: TLSA, 4: awaits its library reason),
+ *       time, uint flags (1: failed, 2: TLSA, 4: awaits its library reason,
+ *       8: certificate not verified),
  *       uint result (enum tr_result), text queue id, host, IP, reason,
  *       fallback domain
  *   uint count, then per report queue id: key, time last used
@@ -26,13 +27,15 @@
 #define ATTEMPT_FAILED 1u
 #define ATTEMPT_TLSA 2u
 #define ATTEMPT_NEED_REASON 4u
-#define ATTEMPT_FLAGS 7u
+#define ATTEMPT_UNVERIFIED 8u
+#define ATTEMPT_FLAGS 15u
 
 static void save_attempt(struct buf *out, const struct pf_attempt *attempt)
 {
     lf_put_time(out, attempt->time);
     lf_put_uint(out, (attempt->failed ? ATTEMPT_FAILED : 0) | (attempt->tlsa ? ATTEMPT_TLSA : 0) |
-                         (attempt->need_reason ? ATTEMPT_NEED_REASON : 0));
+                         (attempt->need_reason ? ATTEMPT_NEED_REASON : 0) |
+                         (attempt->unverified ? ATTEMPT_UNVERIFIED : 0));
     lf_put_uint(out, (uint64_t)attempt->result);
     lf_put_text(out, attempt->qid);
     lf_put_text(out, attempt->host);
@@ -81,6 +84,7 @@ static bool restore_attempt(struct lf_reader *reader, struct pf_attempt *attempt
     attempt->failed = (flags & ATTEMPT_FAILED) != 0;
     attempt->tlsa = (flags & ATTEMPT_TLSA) != 0;
     attempt->need_reason = (flags & ATTEMPT_NEED_REASON) != 0;
+    attempt->unverified = (flags & ATTEMPT_UNVERIFIED) != 0;
     attempt->result = (enum tr_result)result;
     return true;
 }

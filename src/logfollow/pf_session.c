@@ -145,6 +145,8 @@ void pf_attempt_emit(struct lf_parser *parser, const struct pf_attempt *attempt,
     if (attempt->tlsa && attempt->host[0] != '\0')
         outcome.policy_domain = attempt->host;
     outcome.failed = attempt->failed;
+    outcome.unverified = attempt->unverified;
+    outcome.unverified_result = TR_RESULT_CERTIFICATE_NOT_TRUSTED;
     outcome.result = attempt->result;
     outcome.receiving_mx_hostname = attempt->host[0] != '\0' ? attempt->host : NULL;
     outcome.receiving_ip = attempt->ip[0] != '\0' ? attempt->ip : NULL;

@@ -142,10 +142,14 @@ static void policy_lookup(struct lf_parser *parser, struct pf_proc *proc,
     no_tlsa = strstr(cause, "no TLSA records found") != NULL;
     if (!no_tlsa && !lookup_error && strstr(cause, "TLSA lookup error") == NULL)
         return;
-    /* Postfix may log both "TLS policy lookup" and "... lookup error" for one attempt. */
-    attempt = pf_attempt_last(proc);
-    if (attempt != NULL && attempt->ip[0] == '\0' && strcmp(attempt->host, host) == 0 &&
-        strcmp(attempt->fallback_domain, domain) == 0)
+    /*
+     * Postfix's smtp logs "TLS policy lookup error for MX/ADDRESS" after the
+     * "TLS policy lookup for DOMAIN/MX" warning of a policy it has just
+     * made (and alone when the policy came from its cache): one attempt.
+     */
+    if (lookup_error && (attempt = pf_attempt_last(proc)) != NULL && attempt->qid[0] == '\0' &&
+        attempt->fallback_domain[0] != '\0' && attempt->ip[0] == '\0' &&
+        strcmp(attempt->host, domain) == 0)
         return;
     attempt = pf_attempt_new(parser, proc, frame, host, NULL);
     pf_attempt_fail(attempt, no_tlsa ? TR_RESULT_DANE_REQUIRED : TR_RESULT_DNSSEC_INVALID, NULL);
@@ -423,7 +427,8 @@ static bool tls_line(struct pf_state *state, struct pf_proc *proc, bool is_proxy
             (last != NULL && last->qid[0] == '\0' && strcmp(last->host, host) == 0 &&
              strcmp(last->ip, ip) == 0 && last->failed))
             return true; /* the Untrusted line after a verification failure */
-        pf_attempt_new(parser, proc, frame, host, ip);
+        attempt = pf_attempt_new(parser, proc, frame, host, ip);
+        attempt->unverified = p - msg == 9 && memcmp(msg, "Untrusted", 9) == 0;
     } else if ((p = strstr(msg, "certificate verification failed for ")) != NULL) {
         if ((end = lf_host_address(p + 36, host, ip)) == NULL) {
             lf_reject(parser, LF_REJECT_BAD_ADDRESS);

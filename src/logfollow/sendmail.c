@@ -59,6 +59,7 @@ static void on_starttls(struct lf_parser *parser, const struct lf_frame *frame, 
         (verify = verify_field(parser, msg, len, "verify=")) == SM_V_UNKNOWN)
         return;
     struct sm_proc *proc = sm_proc_get(parser, frame, true);
+    sm_proc_connected(proc, host);
     if (verify == SM_V_CLEAR) /* the clear-text retry is no TLS session: the failure before it is */
         sm_conn_adopt_hostless(proc, host);
     if (verify == SM_V_CLEAR || verify == SM_V_CONFIG)
@@ -150,6 +151,7 @@ static void on_tls_server(struct lf_parser *parser, const struct lf_frame *frame
         (verify = verify_field(parser, msg, len, "arg1=")) == SM_V_UNKNOWN || verify == SM_V_CONFIG)
         return;
     struct sm_proc *proc = sm_proc_get(parser, frame, true);
+    sm_proc_connected(proc, host);
     bool handshake = verify == SM_V_PROTOCOL || verify == SM_V_SOFTWARE || verify == SM_V_FAILURE;
     struct sm_conn *conn = NULL;
     if (handshake || verify == SM_V_CLEAR)
@@ -184,6 +186,7 @@ static void on_tls_rcpt(struct lf_parser *parser, const struct lf_frame *frame, 
         return;
     }
     struct sm_proc *proc = sm_proc_get(parser, frame, true);
+    sm_proc_connected(proc, host);
     struct sm_conn *conn = sm_conn_latest(proc, host, false);
     if (conn && conn->decided)
         return; /* a reused connection: the session was counted once already */
@@ -252,28 +255,60 @@ static void on_to(struct lf_parser *parser, const struct lf_frame *frame, const 
     struct sm_proc *proc = sm_proc_get(parser, frame, false);
     if (!proc)
         return;
+    sm_proc_connected(proc, host);
+    lf_printable(qid, qid_len, queue_id, sizeof(queue_id));
+    if (strcmp(proc->connect_queue_id, queue_id) == 0)
+        proc->connect_queue_id[0] = '\0'; /* later sessions are not this message's */
     size_t main_index = proc->n_conns;
     for (size_t i = proc->n_conns; i-- > 0;) {
         struct sm_conn *conn = proc->conns[i];
-        if (!conn->decided && (conn->host[0] == '\0' || strcmp(conn->host, host) == 0)) {
+        if (!conn->decided && !sm_conn_other_message(conn, queue_id) &&
+            (conn->host[0] == '\0' || strcmp(conn->host, host) == 0)) {
             main_index = i;
             break;
         }
     }
     if (main_index == proc->n_conns)
         return; /* a reused connection, or clear text without a policy */
-    lf_printable(qid, qid_len, queue_id, sizeof(queue_id));
     bool own = sm_is_own_report(parser, queue_id);
     /* Earlier sessions of this delivery (other MX hosts or addresses) end here too. */
     for (size_t i = 0; i <= main_index; i++) {
         struct sm_conn *conn = proc->conns[i];
-        if (conn->decided)
+        if (conn->decided || sm_conn_other_message(conn, queue_id))
             continue;
         if (conn->host[0] == '\0')
             lf_copy(conn->host, sizeof(conn->host), host);
         sm_conn_decide(parser, conn, domain, i == main_index ? ip : NULL, own);
     }
     sm_proc_prune(proc);
+}
+
+/* "QUEUEID: SMTP outgoing connect on [10.0.0.2]": a new connection for that message. */
+static void on_connect(struct lf_parser *parser, const struct lf_frame *frame, const char *qid,
+                       size_t qid_len)
+{
+    struct sm_proc *proc = sm_proc_get(parser, frame, true);
+
+    proc->connecting = true;
+    lf_printable(qid, qid_len, proc->connect_queue_id, sizeof(proc->connect_queue_id));
+}
+
+/* "tls_clt_features=..., relay=mx.example.com [192.0.2.1]": the host of that connection. */
+static void on_client_features(struct lf_parser *parser, const struct lf_frame *frame,
+                               const char *msg, size_t len)
+{
+    const char *relay;
+    size_t relay_len;
+    char host[TR_MAX_DOMAIN + 1];
+    struct sm_proc *proc = sm_proc_get(parser, frame, false);
+
+    if (!proc || !sm_field(msg, len, "relay=", false, &relay, &relay_len))
+        return;
+    const char *space = memchr(relay, ' ', relay_len);
+    if (space)
+        relay_len = (size_t)(space - relay);
+    if (sm_host_parse(relay, relay_len, host, sizeof(host)) == 0)
+        sm_proc_connected(proc, host);
 }
 
 void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame)
@@ -301,6 +336,8 @@ void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame)
         on_cert_verify(parser, frame, msg, len);
     } else if (sm_has_prefix(msg, len, "ruleset=tls_server, ")) {
         on_tls_server(parser, frame, msg, len);
+    } else if (sm_has_prefix(msg, len, "tls_clt_features=")) {
+        on_client_features(parser, frame, msg, len);
     } else {
         size_t qid_len = sm_queue_id_len(msg, len);
         if (qid_len == 0)
@@ -315,5 +352,7 @@ void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame)
             on_from(parser, msg, qid_len, rest, rest_len);
         else if (sm_has_prefix(rest, rest_len, "to="))
             on_to(parser, frame, msg, qid_len, rest, rest_len);
+        else if (sm_has_prefix(rest, rest_len, "SMTP outgoing connect on "))
+            on_connect(parser, frame, msg, qid_len);
     }
 }

@@ -71,6 +71,14 @@ struct sm_proc {
     struct sm_conn *last_tls;  /* the session a verifymsg= line belongs to */
     enum sm_rank pending_rank; /* "cert verify" lines come before their session */
     char pending_reason[SM_MAX_REASON];
+    /*
+     * "QUEUEID: SMTP outgoing connect on [IP]" (LogLevel >= 14) starts a new
+     * connection: until a line names its relay host, connecting is set (then
+     * that host's earlier sessions are no longer open for reuse), and until
+     * that message's to= line, the sessions made belong to connect_queue_id.
+     */
+    bool connecting;
+    char connect_queue_id[SM_MAX_QUEUE_ID];
 };
 
 struct sm_state {
@@ -121,5 +129,13 @@ void sm_conn_decide(struct lf_parser *parser, struct sm_conn *conn, const char *
                     const char *ip, bool own);
 /* Keeps only the newest decided session per host (for reuse), drops the rest. */
 void sm_proc_prune(struct sm_proc *proc);
+/*
+ * A line names the relay host of the connection being made, if one is: the
+ * decided sessions with that host belong to an earlier connection, so what
+ * follows is a new session and never a reuse of theirs.
+ */
+void sm_proc_connected(struct sm_proc *proc, const char *host);
+/* The session belongs to another message's connection than the to= line of queue_id. */
+bool sm_conn_other_message(const struct sm_conn *conn, const char *queue_id);
 
 #endif

@@ -5,7 +5,8 @@
  *
  *   uint count, then per process entry:
  *     key, time last used, uint rank of the pending reason (enum sm_rank),
- *     text pending reason, uint count of sessions, uint the session a
+ *     text pending reason, [v2: uint flags (1: connecting), text the queue
+ *     id of the connection being made], uint count of sessions, uint the session a
  *     verifymsg= line belongs to (0: none, else its index + 1), then per
  *     session in log order:
  *       uint kind (enum sm_kind), uint ${verify} (enum sm_verify), time,
@@ -25,6 +26,7 @@
 #define CONN_REQUIRED 2u
 #define CONN_CN_MISMATCH 4u
 #define CONN_FLAGS 7u
+#define PROC_CONNECTING 1u
 
 static void save_conn(struct buf *out, const struct sm_conn *conn)
 {
@@ -50,6 +52,8 @@ static void write_proc(struct buf *out, const void *data)
             last_tls = i + 1;
     lf_put_uint(out, (uint64_t)proc->pending_rank);
     lf_put_text(out, proc->pending_reason);
+    lf_put_uint(out, proc->connecting ? PROC_CONNECTING : 0);
+    lf_put_text(out, proc->connect_queue_id);
     lf_put_uint(out, proc->n_conns);
     lf_put_uint(out, last_tls);
     for (size_t i = 0; i < proc->n_conns; i++)
@@ -90,16 +94,21 @@ static bool restore_conn(struct lf_reader *reader, struct sm_conn *conn)
 /* The fields and sessions of one process entry into proc (freed by the caller on failure). */
 static bool restore_proc(struct lf_reader *reader, struct sm_proc *proc)
 {
-    unsigned rank;
+    unsigned rank, flags = 0;
     uint64_t n, last_tls;
 
     if (!lf_get_small(reader, "pending reason rank", SM_RANK_FINAL, &rank) ||
         !lf_get_text(reader, "pending reason", proc->pending_reason,
                      sizeof(proc->pending_reason)) ||
+        (reader->version >= 2 &&
+         (!lf_get_small(reader, "process flags", PROC_CONNECTING, &flags) ||
+          !lf_get_text(reader, "connection queue id", proc->connect_queue_id,
+                       sizeof(proc->connect_queue_id)))) ||
         !lf_get_uint(reader, "session count", SM_MAX_CONNS, &n) ||
         !lf_get_uint(reader, "verifymsg session", n, &last_tls))
         return false;
     proc->pending_rank = (enum sm_rank)rank;
+    proc->connecting = (flags & PROC_CONNECTING) != 0;
     for (uint64_t i = 0; i < n; i++) {
         proc->conns[proc->n_conns++] = xcalloc(1, sizeof(struct sm_conn));
         if (!restore_conn(reader, proc->conns[i]))

@@ -76,8 +76,24 @@ struct sm_conn *sm_conn_new(struct lf_parser *parser, struct sm_proc *proc, enum
     conn->verify = verify;
     conn->time = time;
     lf_copy(conn->host, sizeof(conn->host), host);
+    lf_copy(conn->queue_id, sizeof(conn->queue_id), proc->connect_queue_id);
     proc->conns[proc->n_conns++] = conn;
     return conn;
+}
+
+void sm_proc_connected(struct sm_proc *proc, const char *host)
+{
+    if (!proc->connecting)
+        return;
+    proc->connecting = false;
+    for (size_t i = proc->n_conns; i-- > 0;)
+        if (proc->conns[i]->decided && strcmp(proc->conns[i]->host, host) == 0)
+            conn_remove(proc, i);
+}
+
+bool sm_conn_other_message(const struct sm_conn *conn, const char *queue_id)
+{
+    return conn->queue_id[0] != '\0' && strcmp(conn->queue_id, queue_id) != 0;
 }
 
 /* The newest session with this host (decided ones too: connection reuse). */
@@ -156,11 +172,20 @@ static bool conn_outcome(const struct sm_conn *conn, struct lf_outcome *out)
         out->result = TR_RESULT_TLSA_INVALID;
         return true;
     case SM_V_FAIL:
-        out->result = conn->reason_rank != SM_RANK_NONE ? result_of_reason(conn->reason)
-                                                        : TR_RESULT_CERTIFICATE_NOT_TRUSTED;
-        return true;
     case SM_V_NO:
-        out->result = TR_RESULT_CERTIFICATE_NOT_TRUSTED;
+        /*
+         * Opportunistic TLS, as Postfix's "may": nothing required the
+         * certificate to verify (no tls_server / tls_rcpt reject followed),
+         * the mail went over TLS, so the session succeeded under
+         * no-policy-found. With a requirement it failed.
+         */
+        out->failed = conn->required;
+        out->result = conn->verify == SM_V_NO             ? TR_RESULT_CERTIFICATE_NOT_TRUSTED
+                      : conn->reason_rank != SM_RANK_NONE ? result_of_reason(conn->reason)
+                                                          : TR_RESULT_CERTIFICATE_NOT_TRUSTED;
+        /* Under an MTA-STS policy (the policy service knows) it is a failure all the same. */
+        out->unverified = !conn->required;
+        out->unverified_result = out->result;
         return true;
     case SM_V_NONE:
         out->result = TR_RESULT_STARTTLS_NOT_SUPPORTED;

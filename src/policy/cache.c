@@ -96,7 +96,8 @@ int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **er
     return status;
 }
 
-static void evict(struct pol_cache *cache)
+/* Removes the least recently used entry nobody is fetching; false when there is none. */
+static bool evict(struct pol_cache *cache)
 {
     struct pol_entry *victim = cache->oldest;
     char *error;
@@ -104,17 +105,19 @@ static void evict(struct pol_cache *cache)
     while (victim && victim->fetching)
         victim = victim->newer;
     if (victim == NULL)
-        return;
+        return false;
     if (pol_cache_remove(cache, victim, &error) < 0) {
         msg_warn("MTA-STS cache: %s", error);
         free(error);
     }
+    return true;
 }
 
 struct pol_entry *pol_cache_add(struct pol_cache *cache, const char *domain)
 {
-    while (cache->n_entries >= cache->max_entries && cache->oldest)
-        evict(cache);
+    /* Entries being fetched stay: the cache may then briefly hold more. */
+    while (cache->n_entries >= cache->max_entries && evict(cache))
+        ;
     struct pol_entry *entry = xcalloc(1, sizeof(*entry));
     entry->domain = xstrdup(domain);
     insert(cache, entry);

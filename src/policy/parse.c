@@ -126,8 +126,7 @@ int pol_record_parse(const char *text, size_t len, char id_r[POL_ID_MAX + 1], ch
                 return record_error(error_r, "id must be 1-32 letters and digits", text, len);
             for (size_t i = 0; i < value_len; i++)
                 if (!is_alnum(text[value_start + i]))
-                    return record_error(error_r, "id must be 1-32 letters and digits", text,
-                                        len);
+                    return record_error(error_r, "id must be 1-32 letters and digits", text, len);
             memcpy(id_r, text + value_start, value_len);
             id_r[value_len] = '\0';
             have_id = true;
@@ -177,8 +176,7 @@ static bool mx_pattern_ok(const char *value, size_t len)
     return label > 0 && value[len - 1] != '-';
 }
 
-static int policy_error(char **error_r, size_t line, const char *what, const char *text,
-                        size_t len)
+static int policy_error(char **error_r, size_t line, const char *what, const char *text, size_t len)
 {
     char *q = quoted(text, len);
     *error_r = xasprintf("line %zu: %s: %s", line, what, q);
@@ -204,9 +202,9 @@ static int parse_max_age(const char *value, size_t len, long *max_age_r)
 }
 
 /* One "key: value" line; the key has been checked for ':'. */
-static int policy_field(struct pol_policy *policy, bool *have_mode, bool *have_max_age,
-                        size_t line, const char *key, size_t key_len, const char *value,
-                        size_t value_len, char **error_r)
+static int policy_field(struct pol_policy *policy, bool *have_mode, bool *have_max_age, size_t line,
+                        const char *key, size_t key_len, const char *value, size_t value_len,
+                        char **error_r)
 {
     if (key_len == 4 && memcmp(key, "mode", 4) == 0) {
         if (*have_mode)
@@ -225,8 +223,7 @@ static int policy_field(struct pol_policy *policy, bool *have_mode, bool *have_m
         if (*have_max_age)
             return 0;
         if (parse_max_age(value, value_len, &policy->max_age) < 0)
-            return policy_error(error_r, line, "max_age must be 0 to 31557600", value,
-                                value_len);
+            return policy_error(error_r, line, "max_age must be 0 to 31557600", value, value_len);
         *have_max_age = true;
     } else if (key_len == 2 && memcmp(key, "mx", 2) == 0) {
         if (!mx_pattern_ok(value, value_len))
@@ -284,8 +281,7 @@ int pol_policy_parse(const char *text, size_t len, struct pol_policy *policy, ch
                 v_end--;
             if (colon == NULL || k != 7 || memcmp(l, "version", 7) != 0 || v_end - v != 5 ||
                 memcmp(l + v, "STSv1", 5) != 0) {
-                policy_error(error_r, line, "the first line must be \"version: STSv1\"", l,
-                             l_len);
+                policy_error(error_r, line, "the first line must be \"version: STSv1\"", l, l_len);
                 goto fail;
             }
             continue;

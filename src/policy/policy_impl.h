@@ -60,8 +60,8 @@ struct pol_entry {
     struct pol_policy policy;
     time_t fetched;
     time_t last_used;
-    enum pol_failure failure; /* of the last fetch; NONE when it worked */
-    char *last_error;         /* NULL when the last fetch worked */
+    enum pol_failure failure;       /* of the last fetch; NONE when it worked */
+    char *last_error;               /* NULL when the last fetch worked */
     char failed_id[POL_ID_MAX + 1]; /* the TXT id the failed fetch was for */
     time_t next_retry;
     long retry_delay;
@@ -98,6 +98,8 @@ void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry);
 /* Removes entry from memory and disk. */
 int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **error_r);
 
+#define POL_RESOLVERS 4
+
 /* The service object, shared by service.c (lookups) and view.c (stats, cache, sessions). */
 struct pol_stats_counts {
     uint64_t lookups, cache_hits, fetches, fetch_ok, answered_dane, answered_enforce,
@@ -112,16 +114,20 @@ struct pol_service {
     bool no_counting;
     struct pol_fetch_settings fetch;
     char *ca_file;
-    struct dns_resolver *resolver;
-    pthread_mutex_t dns_lock; /* the resolver and its cache are not thread-safe */
-    pthread_mutex_t lock;     /* the cache, the stats, the counter table */
+    /*
+     * A resolver (and its cache) is not thread-safe: a few, each under its
+     * own lock, so one slow DNS answer does not hold up every lookup.
+     */
+    struct dns_resolver *resolvers[POL_RESOLVERS];
+    pthread_mutex_t dns_locks[POL_RESOLVERS];
+    pthread_mutex_t lock; /* the cache, the stats, the counter table */
     pthread_cond_t fetch_done;
     struct pol_cache cache;
     struct ctr_table *table;
     struct pol_stats_counts stats;
 };
 
-/* A DNS lookup through the service's resolver (serialized: it is not thread-safe). */
+/* A DNS lookup through a free resolver of the service (or the next one to be free). */
 void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
                      struct dns_records *answer);
 /* Lower case without a trailing dot into out; false when not a host name. */

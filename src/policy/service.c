@@ -21,11 +21,11 @@
 #include "policy_impl.h"
 #include "util.h"
 
-#define DANE_HOSTS_MAX 8    /* MX hosts whose TLSA records are looked up */
-#define ADDRESSES_MAX 8     /* of mta-sts.DOMAIN */
-#define RETRY_FIRST 300     /* a failed fetch is tried again after 5 min, */
-#define RETRY_MAX 3600      /* doubling up to 1 h */
-#define REFRESH_BATCH 64    /* domains refreshed per pol_refresh_due call */
+#define DANE_HOSTS_MAX 8 /* MX hosts whose TLSA records are looked up */
+#define ADDRESSES_MAX 8  /* of mta-sts.DOMAIN */
+#define RETRY_FIRST 300  /* a failed fetch is tried again after 5 min, */
+#define RETRY_MAX 3600   /* doubling up to 1 h */
+#define REFRESH_BATCH 64 /* domains refreshed per pol_refresh_due call */
 #define ERROR_TEXT_MAX 300
 
 /* Everything one lookup learns, for the answer and for `tlsrpt sts DOMAIN`. */
@@ -89,7 +89,8 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
     char *dir = path_join(state, "sts");
 
     pthread_mutex_init(&svc->lock, NULL);
-    pthread_mutex_init(&svc->dns_lock, NULL);
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        pthread_mutex_init(&svc->dns_locks[i], NULL);
     pthread_cond_init(&svc->fetch_done, NULL);
     svc->counters_dir = path_join(state, "counters");
     svc->limits.max_entries = (uint32_t)cfg_int(cfg, "counter_table_entries");
@@ -104,12 +105,14 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
         pol_service_destroy(svc);
         return NULL;
     }
-    svc->resolver = dns_resolver_create(cfg_list(cfg, "dns_resolvers"),
-                                        (int)cfg_time(cfg, "dns_timeout") * 1000, error_r);
-    if (svc->resolver == NULL) {
-        free(dir);
-        pol_service_destroy(svc);
-        return NULL;
+    for (size_t i = 0; i < POL_RESOLVERS; i++) {
+        svc->resolvers[i] = dns_resolver_create(cfg_list(cfg, "dns_resolvers"),
+                                                (int)cfg_time(cfg, "dns_timeout") * 1000, error_r);
+        if (svc->resolvers[i] == NULL) {
+            free(dir);
+            pol_service_destroy(svc);
+            return NULL;
+        }
     }
     pol_fetch_init();
     pol_cache_open(&svc->cache, dir, (size_t)cfg_int(cfg, "sts_cache_entries"));
@@ -123,12 +126,14 @@ void pol_service_destroy(struct pol_service *svc)
         return;
     if (svc->cache.buckets)
         pol_cache_close(&svc->cache);
-    if (svc->resolver)
-        dns_resolver_destroy(svc->resolver);
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        if (svc->resolvers[i])
+            dns_resolver_destroy(svc->resolvers[i]);
     if (svc->table)
         ctr_close(svc->table);
     pthread_mutex_destroy(&svc->lock);
-    pthread_mutex_destroy(&svc->dns_lock);
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        pthread_mutex_destroy(&svc->dns_locks[i]);
     pthread_cond_destroy(&svc->fetch_done);
     free(svc->counters_dir);
     free(svc->ca_file);
@@ -154,12 +159,30 @@ void pol_service_set_counting(struct pol_service *svc, bool count)
     svc->no_counting = !count;
 }
 
+/* A resolver nobody uses, else the next in turn; release with resolver_release. */
+static size_t resolver_acquire(struct pol_service *svc)
+{
+    static _Atomic unsigned int turn;
+
+    for (size_t i = 0; i < POL_RESOLVERS; i++)
+        if (pthread_mutex_trylock(&svc->dns_locks[i]) == 0)
+            return i;
+    size_t slot = turn++ % POL_RESOLVERS;
+    pthread_mutex_lock(&svc->dns_locks[slot]);
+    return slot;
+}
+
+static void resolver_release(struct pol_service *svc, size_t slot)
+{
+    pthread_mutex_unlock(&svc->dns_locks[slot]);
+}
+
 void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
                      struct dns_records *answer)
 {
-    pthread_mutex_lock(&svc->dns_lock);
-    dns_lookup_records(svc->resolver, name, kind, answer);
-    pthread_mutex_unlock(&svc->dns_lock);
+    size_t slot = resolver_acquire(svc);
+    dns_lookup_records(svc->resolvers[slot], name, kind, answer);
+    resolver_release(svc, slot);
 }
 
 /* ---- DANE first (RFC 8461 §2) ---- */
@@ -237,14 +260,13 @@ static void policy_attributes(const struct lookup *l, const struct pol_policy *p
  * Postfix's match= takes certificate names, and ".example.net" there means
  * any depth below example.net (postconf(5) smtp_tls_verify_cert_match: "a
  * non-zero number of labels followed by a .example.net suffix"), while an
- * MTA-STS "*.example.net" allows one label only. So the answer names the MX hosts themselves that satisfy the
- * policy (one-label rule applied here); the certificate must then be valid
- * for one of them. Only when the MX hosts are unknown (MX lookup failed)
- * or none of them matches are the patterns given, "*.x" as ".x": wider
- * than the RFC by the depth of the name. The names come from an
- * unauthenticated MX lookup, but only those the policy allows are listed.
- * Residual difference: Postfix accepts a certificate for any listed name on
- * any MX host it connects to, not only for the host it connected to.
+ * MTA-STS "*.example.net" allows one label only. So the answer names the MX hosts themselves that
+ * satisfy the policy (one-label rule applied here); the certificate must then be valid for one of
+ * them. Only when the MX hosts are unknown (MX lookup failed) or none of them matches are the
+ * patterns given, "*.x" as ".x": wider than the RFC by the depth of the name. The names come from
+ * an unauthenticated MX lookup, but only those the policy allows are listed. Residual difference:
+ * Postfix accepts a certificate for any listed name on any MX host it connects to, not only for the
+ * host it connected to.
  */
 static void match_list(const struct lookup *l, const struct pol_policy *policy, struct buf *out)
 {
@@ -320,13 +342,15 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
     if (svc->attributes || svc->no_counting || failure == POL_FAIL_NONE)
         return;
     char *url = xasprintf("https://mta-sts.%s/.well-known/mta-sts.txt", domain);
-    struct tr_failure detail = {.result = results[failure],
-                                .additional_information = url,
-                                .failure_reason_code = error};
-    struct tr_policy policy = {.type = TR_POLICY_STS, .domain = domain, .failed = true,
-                               .failures = &detail, .n_failures = 1};
-    struct tr_event event = {.time = time(NULL), .domain = domain, .policies = &policy,
-                             .n_policies = 1};
+    struct tr_failure detail = {
+        .result = results[failure], .additional_information = url, .failure_reason_code = error};
+    struct tr_policy policy = {.type = TR_POLICY_STS,
+                               .domain = domain,
+                               .failed = true,
+                               .failures = &detail,
+                               .n_failures = 1};
+    struct tr_event event = {
+        .time = time(NULL), .domain = domain, .policies = &policy, .n_policies = 1};
     const char *bad;
     if (tr_event_check(&event, &bad) < 0) {
         msg_warn("MTA-STS: %s: failure not counted: %s", domain, bad);
@@ -356,17 +380,16 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
 /* ---- Fetching ---- */
 
 /* Resolves mta-sts.DOMAIN with our resolver, fetches and parses; no lock held. */
-static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain,
-                                     struct buf *body, struct pol_policy *policy,
-                                     char **error_r)
+static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain, struct buf *body,
+                                     struct pol_policy *policy, char **error_r)
 {
     struct sockaddr_storage addresses[ADDRESSES_MAX];
     char *host = xasprintf("mta-sts.%s", domain), *error = NULL;
     enum pol_failure failure;
 
-    pthread_mutex_lock(&svc->dns_lock);
-    int n = dns_lookup_addresses(svc->resolver, host, addresses, ADDRESSES_MAX, &error);
-    pthread_mutex_unlock(&svc->dns_lock);
+    size_t slot = resolver_acquire(svc);
+    int n = dns_lookup_addresses(svc->resolvers[slot], host, addresses, ADDRESSES_MAX, &error);
+    resolver_release(svc, slot);
     if (n <= 0) {
         *error_r = n < 0 ? xasprintf("%s: %s", host, error) : xasprintf("%s has no address", host);
         free(error);
@@ -390,8 +413,8 @@ static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain
  * it meanwhile) for TXT id and records the outcome. Called with svc->lock
  * held; releases it during the fetch.
  */
-static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *entry,
-                                   const char *id, struct lookup *l)
+static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *entry, const char *id,
+                                   struct lookup *l)
 {
     struct buf body = {0};
     struct pol_policy policy;
@@ -465,8 +488,8 @@ static enum record_state read_record(struct pol_service *svc, struct lookup *l,
     for (size_t i = 0; i < txt.n_records; i++) {
         const char *t = txt.records[i];
         why(l, "txt record: %s", t);
-        if (strncmp(t, "v=STSv1", 7) == 0 && (t[7] == '\0' || t[7] == ';' || t[7] == ' ' ||
-                                              t[7] == '\t')) {
+        if (strncmp(t, "v=STSv1", 7) == 0 &&
+            (t[7] == '\0' || t[7] == ';' || t[7] == ' ' || t[7] == '\t')) {
             found++;
             chosen = i;
         }
@@ -516,8 +539,7 @@ static void serve_cached(struct pol_service *svc, struct lookup *l, struct pol_e
 
 /* Decides with svc->lock held; a failure to count goes to *failure_r / *error_r. */
 static void decide(struct pol_service *svc, struct lookup *l, enum record_state record,
-                   const char *id, struct buf *reply, enum pol_failure *failure_r,
-                   char **error_r)
+                   const char *id, struct buf *reply, enum pol_failure *failure_r, char **error_r)
 {
     struct pol_entry *entry;
     time_t now;
@@ -654,4 +676,3 @@ void pol_refresh_due(struct pol_service *svc, time_t now)
         free(due[i]);
     }
 }
-

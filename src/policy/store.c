@@ -29,8 +29,8 @@ void pol_entry_format(const struct pol_entry *entry, struct buf *out)
 {
     const char *text = entry->policy_text ? entry->policy_text : "";
 
-    buf_printf(out, FORMAT_LINE "\ndomain %s\nid %s\nfetched %lld\nlast_used %lld\n",
-               entry->domain, entry->id[0] ? entry->id : "-", (long long)entry->fetched,
+    buf_printf(out, FORMAT_LINE "\ndomain %s\nid %s\nfetched %lld\nlast_used %lld\n", entry->domain,
+               entry->id[0] ? entry->id : "-", (long long)entry->fetched,
                (long long)entry->last_used);
     buf_printf(out, "failure %s\nfailed_id %s\nnext_retry %lld\nretry_delay %ld\n",
                pol_failure_name(entry->failure), entry->failed_id[0] ? entry->failed_id : "-",
@@ -128,8 +128,7 @@ int pol_entry_parse(const char *text, size_t len, struct pol_entry *entry, char 
         *space = '\0';
         if (strcmp(l, "policy") == 0) {
             long long size;
-            if (number(space + 1, &size) < 0 || (size_t)size != len - pos ||
-                size > POL_BODY_MAX) {
+            if (number(space + 1, &size) < 0 || (size_t)size != len - pos || size > POL_BODY_MAX) {
                 free(l);
                 break;
             }

@@ -18,8 +18,8 @@
 #include "policy_impl.h"
 #include "util.h"
 
-void pol_stats(struct pol_service *svc, void (*emit)(void *ctx, const char *name, const char *value),
-               void *ctx)
+void pol_stats(struct pol_service *svc,
+               void (*emit)(void *ctx, const char *name, const char *value), void *ctx)
 {
     struct pol_stats_counts s;
     size_t entries;
@@ -59,8 +59,8 @@ static int by_domain(const void *a, const void *b)
     return strcmp((*(struct pol_entry *const *)a)->domain, (*(struct pol_entry *const *)b)->domain);
 }
 
-void pol_cache_list(struct pol_service *svc, void (*fn)(void *ctx, const struct pol_cache_info *info),
-                    void *ctx)
+void pol_cache_list(struct pol_service *svc,
+                    void (*fn)(void *ctx, const struct pol_cache_info *info), void *ctx)
 {
     pthread_mutex_lock(&svc->lock);
     size_t n = 0;

@@ -1,6 +1,7 @@
 /*
  * context.c - what the daily cycle needs, taken from tlsrptd.cf once, the
- * same way for the daemon and for `tlsrpt run` / `tlsrpt report`.
+ * same way for the daemon and for `tlsrpt run` / `tlsrpt report`, and
+ * taking the outbox's ownership.
  */
 #include "config.h"
 
@@ -153,4 +154,17 @@ void sched_context_free(struct sched_context *ctx)
     free(ctx->delivery.dkim_domain);
     free(ctx->delivery.suppress_path);
     memset(ctx, 0, sizeof(*ctx));
+}
+
+int sched_own_outbox(struct sched_context *ctx, char **error_r)
+{
+    bool busy;
+    int fd = spool_lock_outbox(ctx->spool, false, &busy, error_r);
+
+    if (fd < 0 && busy) {
+        free(*error_r);
+        msg_info("the outbox is in use by another process (a delivery pass): waiting for it");
+        fd = spool_lock_outbox(ctx->spool, true, &busy, error_r);
+    }
+    return fd;
 }

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "counters.h"
 #include "dns.h"
@@ -129,8 +130,20 @@ int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
     for (size_t i = 0; i < n; i++) {
         struct spool_entry *entry = &entries[i];
         struct buf json, gz;
+        bool busy;
         if (entry->send_after > now || !entry_pending(entry))
             continue;
+        /* Under the report's lock, from its state as it is now (see sched_deliver). */
+        int lock = spool_lock_entry(spool, entry, false, &busy, &error);
+        if (lock < 0) {
+            msg_info("delivery directory: %s: left for the next pass", error);
+            free(error);
+            continue;
+        }
+        if (entry->send_after > now || !entry_pending(entry)) {
+            close(lock);
+            continue;
+        }
         buf_init(&json);
         buf_init(&gz);
         char *path = path_join(dir, entry->file_name);
@@ -155,6 +168,7 @@ int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
                 written++;
             }
         }
+        close(lock);
         free(path);
         buf_free(&json);
         buf_free(&gz);

@@ -4,16 +4,24 @@
  * into max_report_size), send it (mail with DKIM, or HTTPS), and record the
  * outcome: delivered, retrying (backoff doubling from retry_initial, for at
  * most retry_window after the first attempt), or failed; repeated permanent
- * failures suppress a destination for suppress_time.
+ * failures suppress a destination for suppress_time. The caller owns the
+ * outbox (sched_own_outbox); each report is locked for its attempts, so a
+ * report is never in two attempts at once and a crashed attempt is the only
+ * one repeated.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
+#include "core.h"
 #include "delivery.h"
 #include "report.h"
 #include "scheduler.h"
@@ -22,6 +30,13 @@
 
 #define TOP_FAILURES 5
 #define RATE_DOMAINS 256
+
+/* last_error while an attempt runs; seen by the report's next locker, its process is gone. */
+static const char in_progress[] = "attempt in progress (interrupted if this stays)";
+static const char interrupted[] = "attempt interrupted: the process making it died";
+
+/* Set in a delivery child when its parent has died: stop after the attempt in flight. */
+static volatile sig_atomic_t parent_gone;
 
 /* What one report needs for all its destinations, made once. */
 struct payload {
@@ -69,11 +84,18 @@ static int payload_make(struct sched_context *ctx, struct spool_entry *entry, st
     return 0;
 }
 
-/* The addr-spec of a mailto: URI (before any ?hfields). */
+/*
+ * The Mailbox of a mailto: destination: the dns module stored it decoded
+ * and without hfields, so it is used as it is (decoding again would turn a
+ * literal "%41" into "A"). An outbox entry made by an older version may
+ * still carry "?hfields": they are cut as they were then.
+ */
 static char *mailto_target(const char *uri)
 {
     const char *address = uri + strlen("mailto:");
 
+    if (tr_mailbox_ok(address))
+        return xstrdup(address);
     return xstrndup(address, strcspn(address, "?"));
 }
 
@@ -136,7 +158,7 @@ static void send_mail(struct sched_context *ctx, const struct spool_entry *entry
 /* Over the destination domain's limit for this pass? Counts the attempt if not. */
 static bool rate_exceeded(struct rate *rates, size_t *n_rates, const char *uri, int limit)
 {
-    const char *at = strchr(uri, '@');
+    const char *at = strncmp(uri, "mailto:", 7) == 0 ? strrchr(uri, '@') : NULL;
     const char *host = at ? at + 1 : strstr(uri, "://") ? strstr(uri, "://") + 3 : uri;
     size_t len = strcspn(host, "/?:");
 
@@ -233,12 +255,19 @@ static void record_outcome(struct sched_context *ctx, const struct spool_suppres
     }
     case DLV_PERMANENT:
         update_suppression(ctx, d->uri, true, now);
-        /* fall through */
-    case DLV_REFUSED:
         d->state = SPOOL_FAILED;
         d->next_try = 0;
         set_error(d, result->error);
         return;
+    case DLV_REFUSED: {
+        /* The outcome is not in the error text: said once here, once in the log line. */
+        char *text = xasprintf("refused: %s", result->error);
+        d->state = SPOOL_FAILED;
+        d->next_try = 0;
+        set_error(d, text);
+        free(text);
+        return;
+    }
     }
 }
 
@@ -271,7 +300,7 @@ static int deliver_entry(struct sched_context *ctx, const struct spool_suppressi
             if (d->first_try == 0)
                 d->first_try = now;
             d->next_try = now + ctx->delivery.retry_initial;
-            set_error(d, "attempt in progress (interrupted if this stays)");
+            set_error(d, in_progress);
             if (spool_update(ctx->spool, entry, &error) < 0) {
                 msg_error("outbox: %s", error);
                 free(error);
@@ -298,6 +327,16 @@ static int deliver_entry(struct sched_context *ctx, const struct spool_suppressi
     return attempts;
 }
 
+/* A destination whose attempt was cut short by its process's death. */
+static bool entry_interrupted(const struct spool_entry *entry)
+{
+    for (size_t k = 0; k < entry->n_destinations; k++)
+        if (entry->destinations[k].last_error &&
+            strcmp(entry->destinations[k].last_error, in_progress) == 0)
+            return true;
+    return false;
+}
+
 static bool entry_due(const struct spool_entry *entry, time_t now)
 {
     if (entry->send_after > now || entry->rua_pending)
@@ -311,25 +350,102 @@ static bool entry_due(const struct spool_entry *entry, time_t now)
 }
 
 /*
- * One share of the due reports: the k-th of every `share` of them. Each
- * report is handled by exactly one process, so its state file has one writer.
+ * One report under its lock: its state read again (another process may have
+ * delivered it since the listing), an interrupted attempt noted, then the
+ * due destinations delivered. A report locked elsewhere is skipped.
+ */
+static int deliver_locked(struct sched_context *ctx, const struct spool_suppressions *known,
+                          struct spool_entry *entry, struct rate *rates, size_t *n_rates,
+                          int rate_limit, time_t now)
+{
+    bool busy;
+    char *error;
+    int attempts = 0;
+    int lock = spool_lock_entry(ctx->spool, entry, false, &busy, &error);
+
+    if (lock < 0) {
+        if (busy)
+            msg_info("report %s: locked by another process: left to it", entry->report_id);
+        else
+            msg_warn("outbox: %s", error);
+        free(error);
+        return 0;
+    }
+    if (entry_interrupted(entry)) {
+        /* Locked by us, so the process that wrote "in progress" is gone. */
+        for (size_t k = 0; k < entry->n_destinations; k++) {
+            struct spool_destination *d = &entry->destinations[k];
+            if (d->last_error && strcmp(d->last_error, in_progress) == 0) {
+                msg_warn("report %s to %s: %s; tried again when due", entry->report_id,
+                         d->uri, interrupted);
+                set_error(d, interrupted);
+            }
+        }
+        if (spool_update(ctx->spool, entry, &error) < 0) {
+            msg_error("outbox: %s", error);
+            free(error);
+        }
+    }
+    if (entry_due(entry, now))
+        attempts = deliver_entry(ctx, known, entry, rates, n_rates, rate_limit, now);
+    close(lock);
+    return attempts;
+}
+
+/* Due, or holding a mark of an attempt whose process may be gone. */
+static bool entry_wanted(const struct spool_entry *entry, time_t now)
+{
+    return entry_due(entry, now) || entry_interrupted(entry);
+}
+
+/*
+ * One share of the wanted reports: the k-th of every `share` of them. A
+ * child whose parent dies stops after its attempt in flight (it holds the
+ * outbox and report locks until then, so nobody repeats that attempt).
  */
 static int deliver_share(struct sched_context *ctx, const struct spool_suppressions *known,
                          struct spool_entry *entries, size_t n, int k, int share, time_t now)
 {
     struct rate rates[RATE_DOMAINS];
-    size_t n_rates = 0, due = 0;
+    size_t n_rates = 0, wanted = 0;
     int attempts = 0;
     int rate_limit = ctx->delivery.rate_limit / share > 0 ? ctx->delivery.rate_limit / share : 1;
 
     for (size_t i = 0; i < n; i++) {
-        if (!entry_due(&entries[i], now))
+        if (parent_gone) {
+            msg_warn("delivery share %d: the delivering parent died: the rest is left to the "
+                     "next pass",
+                     k);
+            break;
+        }
+        if (!entry_wanted(&entries[i], now))
             continue;
-        if ((int)(due++ % (size_t)share) == k)
+        if ((int)(wanted++ % (size_t)share) == k)
             attempts +=
-                deliver_entry(ctx, known, &entries[i], rates, &n_rates, rate_limit, now);
+                deliver_locked(ctx, known, &entries[i], rates, &n_rates, rate_limit, now);
     }
     return attempts;
+}
+
+static void note_parent_death(int signo)
+{
+    (void)signo;
+    parent_gone = 1;
+}
+
+/* In a delivery child: the parent's death (SIGTERM here) ends the share after the attempt. */
+static void watch_parent(pid_t parent)
+{
+    struct sigaction action = {.sa_handler = note_parent_death, .sa_flags = SA_RESTART};
+
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, NULL);
+    signal(SIGPIPE, SIG_IGN); /* the count for a dead parent is simply lost */
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+    if (getppid() != parent)
+        parent_gone = 1;
 }
 
 int sched_deliver(struct sched_context *ctx, time_t now)
@@ -354,7 +470,7 @@ int sched_deliver(struct sched_context *ctx, time_t now)
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        due += entry_due(&entries[i], now);
+        due += entry_wanted(&entries[i], now);
     int workers = ctx->delivery.concurrency < (int)due ? ctx->delivery.concurrency : (int)due;
     if (workers <= 1) {
         attempts = deliver_share(ctx, &known, entries, n, 0, 1, now);
@@ -365,9 +481,11 @@ int sched_deliver(struct sched_context *ctx, time_t now)
             msg_fatal("pipe: %s", strerror(errno));
         fflush(NULL);
         int started = 0;
+        pid_t parent = getpid();
         for (int k = 0; k < workers; k++) {
             pid_t pid = fork();
             if (pid == 0) {
+                watch_parent(parent);
                 close(counts[0]);
                 int made = deliver_share(ctx, &known, entries, n, k, workers, now);
                 if (write(counts[1], &made, sizeof(made)) != sizeof(made))

@@ -1,16 +1,19 @@
 /*
  * outbox.c - the outbox directories: a day is built in .YYYY-MM-DD.tmp and
  * renamed to YYYY-MM-DD when complete (then fsynced), so the day's reports
- * appear all at once; listing, state updates and expiry. Anything that is
- * not a plain directory or regular file is refused (no symlinks).
+ * appear all at once; listing, state updates, the owner and report locks,
+ * and expiry. Anything that is not a plain directory or regular file is
+ * refused (no symlinks).
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -288,6 +291,62 @@ int spool_read_report(struct spool *spool, const struct spool_entry *entry, stru
         result = file_read_all(path, REPORT_MAX_SIZE, json, error_r);
     free(path);
     return result;
+}
+
+/* flock on path, opened without following links; -1 and *busy_r when held (no wait). */
+static int lock_path(const char *path, int open_flags, bool wait, bool *busy_r, char **error_r)
+{
+    int fd = open(path, open_flags | O_NOFOLLOW | O_CLOEXEC, 0640);
+
+    *busy_r = false;
+    if (fd < 0) {
+        *error_r = xasprintf("open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+        if (errno == EINTR)
+            continue;
+        *busy_r = errno == EWOULDBLOCK;
+        *error_r = *busy_r ? xasprintf("%s is locked by another process", path)
+                           : xasprintf("lock %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int spool_lock_outbox(struct spool *spool, bool wait, bool *busy_r, char **error_r)
+{
+    char *path = path_join(spool->dir, ".lock");
+    int fd = lock_path(path, O_RDWR | O_CREAT, wait, busy_r, error_r);
+
+    free(path);
+    return fd;
+}
+
+int spool_lock_entry(struct spool *spool, struct spool_entry *entry, bool wait, bool *busy_r,
+                     char **error_r)
+{
+    struct spool_entry fresh;
+
+    *busy_r = false;
+    if (!safe_name(entry->unique_id)) {
+        *error_r = xasprintf("report %s: bad id", entry->report_id);
+        return -1;
+    }
+    char *json = entry_path(spool, entry, ".json");
+    char *state = entry_path(spool, entry, ".state");
+    int fd = lock_path(json, O_RDONLY, wait, busy_r, error_r);
+    if (fd >= 0 && read_state(state, &fresh, error_r) < 0) {
+        close(fd);
+        fd = -1;
+    } else if (fd >= 0) {
+        spool_entry_free(entry);
+        *entry = fresh;
+    }
+    free(json);
+    free(state);
+    return fd;
 }
 
 int spool_delete(struct spool *spool, const struct spool_entry *entry, char **error_r)

@@ -128,6 +128,15 @@ static char *unescape(const char *value)
     return out;
 }
 
+/* A text field: given twice, the file is damaged (the writer puts each once). */
+static int set_once(char **field, const char *raw)
+{
+    if (*field != NULL)
+        return -1;
+    *field = unescape(raw);
+    return 0;
+}
+
 static int parse_number(const char *value, int64_t *number)
 {
     char *end;
@@ -173,15 +182,20 @@ int spool_state_parse(char *text, const char *name, struct spool_entry *entry, c
             free(d->last_error);
             d->last_error = unescape(raw);
         } else if (strcmp(key, "unique_id") == 0) {
-            entry->unique_id = unescape(raw);
+            if (set_once(&entry->unique_id, raw) < 0)
+                goto bad;
         } else if (strcmp(key, "report_id") == 0) {
-            entry->report_id = unescape(raw);
+            if (set_once(&entry->report_id, raw) < 0)
+                goto bad;
         } else if (strcmp(key, "policy_domain") == 0) {
-            entry->policy_domain = unescape(raw);
+            if (set_once(&entry->policy_domain, raw) < 0)
+                goto bad;
         } else if (strcmp(key, "file_name") == 0) {
-            entry->file_name = unescape(raw);
+            if (set_once(&entry->file_name, raw) < 0)
+                goto bad;
         } else if (strcmp(key, "record") == 0) {
-            entry->record = unescape(raw);
+            if (set_once(&entry->record, raw) < 0)
+                goto bad;
         } else if (strcmp(key, "day") == 0) {
             const char *reason;
             if (day_parse(raw, &entry->day, &reason) < 0)

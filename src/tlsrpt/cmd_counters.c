@@ -90,6 +90,8 @@ static void print_json(int day, const struct ctr_snapshot *snap, const struct ct
     json_object_object_add(root, "overflow", overflow);
     json_object_object_add(root, "lost_events",
                            json_object_new_int64(snap ? (int64_t)snap->lost_events : 0));
+    json_object_object_add(root, "late_events",
+                           json_object_new_int64(snap ? (int64_t)snap->late_events : 0));
     json_object_object_add(root, "entries_used",
                            json_object_new_int64(stats ? stats->entries_used : 0));
     json_object_object_add(root, "max_entries",
@@ -124,13 +126,15 @@ static char *detail_text(const struct tr_failure *f)
 static void print_text(int day, const struct ctr_snapshot *snap, const struct ctr_stats *stats)
 {
     char day_text[DAY_TEXT_SIZE], success[24], failure[24];
-    struct table *table = table_create(5);
+    struct table *table;
 
     day_format(day, day_text);
-    if (snap == NULL || (snap->n_keys == 0 && snap->n_overflow == 0 && snap->lost_events == 0)) {
+    if (snap == NULL || (snap->n_keys == 0 && snap->n_overflow == 0 && snap->lost_events == 0 &&
+                         snap->late_events == 0)) {
         printf("%s: no sessions counted\n", day_text);
         return;
     }
+    table = table_create(5);
     printf("%s: %" PRIu64 " successful and %" PRIu64 " failed sessions, table %u of %u "
            "entries used%s\n\n",
            day_text, stats->sessions_success, stats->sessions_failure, stats->entries_used,
@@ -164,6 +168,10 @@ static void print_text(int day, const struct ctr_snapshot *snap, const struct ct
     if (snap->lost_events)
         printf("table full: %" PRIu64 " events of other domains could not be stored at all\n",
                snap->lost_events);
+    if (snap->late_events)
+        printf("late: %" PRIu64 " events arrived after the day's reports were built; they are "
+               "in no report and counted only here\n",
+               snap->late_events);
 }
 
 int cmd_counters(struct cli *cli, int argc, char **argv)

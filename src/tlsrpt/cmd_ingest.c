@@ -20,8 +20,39 @@
 #include "logfollow.h"
 #include "scheduler.h"
 
+/* Events ctr_add() could not store normally: where they went. */
+struct not_stored {
+    unsigned long overflowed; /* only in the per-domain overflow record (returned 1) */
+    unsigned long lost;       /* nowhere but the table's lost counter (returned 2) */
+    unsigned long late;       /* the day was already reported: its late counter (returned 3) */
+};
+
+static void note_stored(struct not_stored *n, int result)
+{
+    if (result == 1)
+        n->overflowed++;
+    else if (result == 2)
+        n->lost++;
+    else if (result == 3)
+        n->late++;
+}
+
+/* ", 3 only in the overflow record (table full), 2 stored nowhere (...)" */
+static void print_not_stored(const struct not_stored *n, const char *separator)
+{
+    if (n->overflowed)
+        printf("%s%lu only in the overflow record (table full)", separator, n->overflowed);
+    if (n->lost)
+        printf("%s%lu stored nowhere (table and overflow record full; counted as lost_events)",
+               n->overflowed ? ", " : separator, n->lost);
+    if (n->late)
+        printf("%s%lu late (the day was already reported: counted as late only)",
+               n->overflowed || n->lost ? ", " : separator, n->late);
+}
+
 struct ingest_totals {
-    unsigned long lines, accepted, rejected, overflowed;
+    unsigned long lines, accepted, rejected;
+    struct not_stored not_stored;
     uint64_t by_reason[COLLECTOR_REJECT_COUNT];
 };
 
@@ -77,8 +108,7 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
                    detail);
             continue;
         }
-        if (ctr_add(table, event) != 0)
-            file.overflowed++;
+        note_stored(&file.not_stored, ctr_add(table, event));
         file.accepted++;
     }
     bool failed = ferror(in);
@@ -86,13 +116,14 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
         msg_error("read %s: %s", name, strerror(errno));
     printf("%s: %lu datagrams, %lu accepted, %lu rejected", name, file.lines, file.accepted,
            file.rejected);
-    if (file.overflowed)
-        printf(", %lu only in the overflow record (table full)", file.overflowed);
+    print_not_stored(&file.not_stored, ", ");
     printf("\n");
     totals->lines += file.lines;
     totals->accepted += file.accepted;
     totals->rejected += file.rejected;
-    totals->overflowed += file.overflowed;
+    totals->not_stored.overflowed += file.not_stored.overflowed;
+    totals->not_stored.lost += file.not_stored.lost;
+    totals->not_stored.late += file.not_stored.late;
     for (int i = 0; i < COLLECTOR_REJECT_COUNT; i++)
         totals->by_reason[i] += file.by_reason[i];
     buf_free(&line);
@@ -115,7 +146,8 @@ struct log_ingest {
     struct ctr_table *tables[LOG_TABLES];
     int days[LOG_TABLES];
     size_t n_tables;
-    unsigned long events, overflowed, table_errors;
+    unsigned long events, table_errors;
+    struct not_stored not_stored;
     int first_day, last_day;
 };
 
@@ -154,8 +186,7 @@ static void log_event(const struct tr_event *event, void *context)
         ingest->table_errors++;
         return;
     }
-    if (ctr_add(table, event) != 0)
-        ingest->overflowed++;
+    note_stored(&ingest->not_stored, ctr_add(table, event));
     ingest->events++;
     if (ingest->first_day < 0 || day < ingest->first_day)
         ingest->first_day = day;
@@ -254,8 +285,11 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
                        (unsigned long long)stats->rejected_by[r]);
         printf("\n");
     }
-    if (ingest.overflowed)
-        printf("%lu events only in the overflow record (table full)\n", ingest.overflowed);
+    if (ingest.not_stored.overflowed || ingest.not_stored.lost || ingest.not_stored.late) {
+        printf("events");
+        print_not_stored(&ingest.not_stored, ": ");
+        printf("\n");
+    }
     if (ingest.table_errors) {
         printf("%lu events not counted: no counter table could be opened\n", ingest.table_errors);
         status = 2;

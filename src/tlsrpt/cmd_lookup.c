@@ -17,10 +17,11 @@
 #define TLSRPT_PREFIX "v=TLSRPTv1;"
 
 /* Records are untrusted: control bytes are shown escaped, never sent to the terminal. */
-static void print_quoted(const char *text)
+static void print_quoted(const char *text, size_t len)
 {
     putchar('"');
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)text;
+         p < (const unsigned char *)text + len; p++) {
         if (*p < 0x20 || *p >= 0x7f)
             printf("\\x%02X", *p);
         else if (*p == '"' || *p == '\\')
@@ -41,7 +42,7 @@ static void print_answer(const struct dns_tlsrpt_answer *answer)
         const char *txt = answer->txt[i];
         bool used = answer->status == DNS_FOUND && strcmp(txt, record->text) == 0;
         printf("txt:    %s ", used ? "used" : "ignored");
-        print_quoted(txt);
+        print_quoted(txt, answer->txt_len[i]);
         if (used)
             putchar('\n');
         else if (strncmp(txt, TLSRPT_PREFIX, strlen(TLSRPT_PREFIX)) != 0)

@@ -2,16 +2,19 @@
  * cmd_queue.c - `tlsrpt queue`: the outbox, one line per report and
  * destination for people (state, attempts, next try, last error), or a JSON
  * array for scripts with one object per report; `queue flush` delivers
- * everything due or waiting now, `queue retry ID` gives failed destinations
- * of a report a new retry window, `queue delete ID` drops a report.
+ * everything due or waiting now (through the daemon when it runs: it owns
+ * the outbox), `queue retry ID` gives failed destinations of a report a new
+ * retry window, `queue delete ID` drops a report.
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "ctl.h"
 #include "scheduler.h"
 #include "spool.h"
 
@@ -80,14 +83,73 @@ static bool entry_named(const struct spool_entry *e, const char *id)
     return strcmp(e->report_id, id) == 0 || strcmp(e->unique_id, id) == 0;
 }
 
-/* flush, retry ID, delete ID: change the outbox as the daemon's user. */
+/*
+ * Deliver what waits now, as postqueue -f asks Postfix's qmgr: when tlsrptd
+ * runs it owns the outbox and its worker delivers; without it, this process
+ * becomes the owner (waiting for one still at work) and delivers itself.
+ */
+static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
+{
+    const char *directory = cfg_str(cli_config(cli), "delivery_directory");
+    struct ctl_response response;
+    char *error;
+
+    if (ctl_call(cfg_str(cli_config(cli), "control_socket"), "flush", 5000, &response,
+                 &error) == 0) {
+        const char *worker = ctl_response_get(&response, "worker");
+        bool asked = response.ok && worker != NULL;
+        if (asked)
+            printf("flush requested: tlsrptd's report worker %s\n",
+                   strcmp(worker, "started") == 0 ? "delivers now"
+                                                  : "delivers again when the running one ends");
+        else
+            msg_warn("tlsrptd did not take the flush request (%s): delivering here",
+                     response.ok ? "no worker in the reply" : response.error);
+        ctl_response_free(&response);
+        if (asked)
+            return;
+    } else {
+        free(error); /* no daemon: this process delivers */
+    }
+    int owner = sched_own_outbox(ctx, &error);
+    if (owner < 0)
+        msg_fatal("%s", error);
+    int done = directory[0] ? sched_deliver_to_directory(ctx->spool, directory, now)
+                            : sched_deliver(ctx, now);
+    close(owner);
+    printf("%d %s\n", done, directory[0] ? "reports written" : "delivery attempts made");
+}
+
+/* retry and flush: what waits becomes due now; retry also gives failures a new window. */
+static void make_due(struct spool_entry *e, bool retry, time_t now)
+{
+    for (size_t d = 0; d < e->n_destinations; d++) {
+        struct spool_destination *dest = &e->destinations[d];
+        if (retry && dest->state == SPOOL_FAILED) {
+            /* A new retry window, as if never tried. */
+            dest->state = SPOOL_PENDING;
+            dest->first_try = 0;
+        }
+        if (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING)
+            dest->next_try = 0;
+    }
+    if (e->send_after > now)
+        e->send_after = now;
+}
+
+/*
+ * flush, retry ID, delete ID: change the outbox as the daemon's user, each
+ * report under its lock and from its state read under it (a delivery may
+ * have changed it since the listing), then deliver.
+ */
 static int queue_action(struct cli *cli, const char *action, const char *id)
 {
     struct sched_context ctx;
     struct spool_entry *entries;
     size_t n;
     char *error;
-    int matched = 0;
+    int matched = 0, status = 0;
+    bool delete = strcmp(action, "delete") == 0;
     time_t now = time(NULL);
 
     char *counters = cli_counters_dir(cli);
@@ -98,41 +160,34 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
         msg_fatal("%s", error);
     for (size_t i = 0; i < n; i++) {
         struct spool_entry *e = &entries[i];
+        bool busy;
         if (id && !entry_named(e, id))
             continue;
         matched++;
-        if (strcmp(action, "delete") == 0) {
+        int lock = spool_lock_entry(ctx.spool, e, true, &busy, &error);
+        if (lock < 0) {
+            msg_error("%s", error);
+            free(error);
+            status = 1;
+            continue;
+        }
+        if (delete) {
             if (spool_delete(ctx.spool, e, &error) < 0)
                 msg_fatal("%s", error);
             printf("%s: deleted\n", e->report_id);
-            continue;
+        } else {
+            make_due(e, strcmp(action, "retry") == 0, now);
+            if (spool_update(ctx.spool, e, &error) < 0)
+                msg_fatal("%s", error);
         }
-        for (size_t d = 0; d < e->n_destinations; d++) {
-            struct spool_destination *dest = &e->destinations[d];
-            if (strcmp(action, "retry") == 0 && dest->state == SPOOL_FAILED) {
-                /* A new retry window, as if never tried. */
-                dest->state = SPOOL_PENDING;
-                dest->first_try = 0;
-            }
-            if (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING)
-                dest->next_try = 0;
-        }
-        if (e->send_after > now)
-            e->send_after = now;
-        if (spool_update(ctx.spool, e, &error) < 0)
-            msg_fatal("%s", error);
+        close(lock);
     }
     spool_list_free(entries, n);
-    int status = 0;
     if (id && matched == 0) {
         msg_error("no report %s in the outbox", id);
         status = 1;
-    } else if (strcmp(action, "delete") != 0) {
-        /* As postqueue -f: deliver now what is waiting. */
-        const char *directory = cfg_str(cli_config(cli), "delivery_directory");
-        int done = directory[0] ? sched_deliver_to_directory(ctx.spool, directory, now)
-                                : sched_deliver(&ctx, now);
-        printf("%d %s\n", done, directory[0] ? "reports written" : "delivery attempts made");
+    } else if (!delete) {
+        deliver_now(cli, &ctx, now);
     }
     sched_context_free(&ctx);
     return status;

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "counters.h"
@@ -152,6 +153,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         cli_become_daemon_user(cli, counters);
     if (sched_context_init(&ctx, cfg, !dry_run, true, &error) < 0)
         msg_fatal("%s", error);
+    /* One owner builds into and delivers from the outbox: a run beside another waits. */
+    int owner = dry_run ? -1 : sched_own_outbox(&ctx, &error);
+    if (!dry_run && owner < 0)
+        msg_fatal("%s", error);
     int *days = NULL, n = 0;
     if (day >= 0) {
         days = xcalloc(1, sizeof(int));
@@ -194,5 +199,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     free(days);
     free(counters);
     sched_context_free(&ctx);
+    if (owner >= 0)
+        close(owner);
     return status;
 }

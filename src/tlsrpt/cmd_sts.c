@@ -59,7 +59,9 @@ static int explain(struct cli *cli, const char *domain)
     fputs("answer: ", stdout);
     print_escaped(reply.data, reply.len);
     putchar('\n');
-    int status = strncmp(reply.data, "OK ", 3) == 0 ? 0 : strncmp(reply.data, "NOTFOUND", 8) == 0 ? 1 : 2;
+    int status = strncmp(reply.data, "OK ", 3) == 0        ? 0
+                 : strncmp(reply.data, "NOTFOUND", 8) == 0 ? 1
+                                                           : 2;
     buf_free(&reply);
     buf_free(&why);
     pol_service_destroy(svc);

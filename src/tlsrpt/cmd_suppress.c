@@ -2,15 +2,19 @@
  * cmd_suppress.c - `tlsrpt suppress`: destinations that get no reports for
  * a while. `list` shows them (also the automatic ones, after repeated
  * permanent failures), `add RUA [--until YYYY-MM-DD]` suppresses by hand
- * (default: for suppress_time), `del RUA` lifts it.
+ * (default: for suppress_time), `del RUA` lifts it. A mailto: RUA is taken
+ * as a record publishes it (percent-encoded) or as tlsrpt shows it (decoded).
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
+#include "core.h"
+#include "dns.h"
 #include "spool.h"
 
 static void usage(void)
@@ -33,14 +37,33 @@ static void change_by_hand(struct spool_suppression *record, void *context)
         record->failures_in_a_row = 0;
 }
 
-static bool uri_ok(const char *uri)
+/*
+ * The destination as the outbox and the suppression list hold it, or NULL.
+ * mailto: as published ("mailto:%74lsrpt@x") is decoded by the rua parser,
+ * as the outbox got it; as shown ("mailto:\"a,b\"@x") it must be a Mailbox.
+ */
+static char *destination_of(const char *uri)
 {
-    if (strncmp(uri, "mailto:", 7) != 0 && strncmp(uri, "https://", 8) != 0)
-        return false;
-    for (const char *p = uri; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return false;
-    return true;
+    if (strncmp(uri, "https://", 8) == 0) {
+        for (const char *p = uri; *p; p++)
+            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+                return NULL;
+        return xstrdup(uri);
+    }
+    if (strncasecmp(uri, "mailto:", 7) != 0)
+        return NULL;
+    char *text = xasprintf("v=TLSRPTv1;rua=%s", uri), *error = NULL, *destination = NULL;
+    struct dns_tlsrpt_record record;
+    if (dns_tlsrpt_parse(text, 1, &record, &error) == 0) {
+        if (record.n_rua == 1 && record.n_notes == 0 && record.rua[0].scheme == DNS_RUA_MAILTO)
+            destination = xstrdup(record.rua[0].uri);
+        dns_tlsrpt_record_free(&record);
+    }
+    free(error);
+    free(text);
+    if (destination == NULL && tr_mailbox_ok(uri + 7))
+        destination = xasprintf("mailto:%s", uri + 7);
+    return destination;
 }
 
 int cmd_suppress(struct cli *cli, int argc, char **argv)
@@ -97,11 +120,10 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
         else
             printf("no destination is suppressed\n");
         table_free(table);
-    } else if ((strcmp(action, "add") == 0 || strcmp(action, "del") == 0) &&
-               argc - optind == 2) {
-        const char *uri = argv[optind + 1];
-        if (!uri_ok(uri))
-            msg_fatal("%s: not a mailto: or https:// destination", uri);
+    } else if ((strcmp(action, "add") == 0 || strcmp(action, "del") == 0) && argc - optind == 2) {
+        char *uri = destination_of(argv[optind + 1]);
+        if (uri == NULL)
+            msg_fatal("%s: not a mailto: or https:// destination", argv[optind + 1]);
         char *counters = cli_counters_dir(cli);
         cli_become_daemon_user(cli, counters);
         free(counters);
@@ -112,6 +134,7 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
         if (spool_suppression_update(path, uri, change_by_hand, &change, &error) < 0)
             msg_fatal("%s", error);
         printf("%s: %s\n", uri, change.add ? "suppressed" : "no longer suppressed");
+        free(uri);
         free(path);
         return 0;
     } else {

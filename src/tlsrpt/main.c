@@ -89,8 +89,15 @@ void cli_become_daemon_user(struct cli *cli, const char *dir)
         msg_fatal("%s", error);
     if (geteuid() != 0)
         return;
-    if (pw == NULL || pw->pw_uid == 0) {
+    if (pw == NULL) {
         msg_warn("tlsrptd_user %s does not exist: files are created as root", user);
+        return;
+    }
+    if (pw->pw_uid == 0) {
+        /* tlsrptd refuses such a user; files made here would be root's, not the daemon's. */
+        msg_warn("tlsrptd_user %s is a root account (uid 0), which tlsrptd refuses: "
+                 "files are created as root; set tlsrptd_user to the daemon's own user",
+                 user);
         return;
     }
     /* The state directory, this day's files and the delivery directory stay the daemon's. */

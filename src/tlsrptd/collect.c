@@ -17,6 +17,8 @@
 
 void collect_open(struct daemon *d)
 {
+    char *journal_dir = path_join(d->state_dir, "collector");
+    char *journal_path = path_join(journal_dir, "journal");
     struct collector_settings settings = {
         .socket_path = cfg_str(d->cfg, "collector_socket"),
         .owner = d->uid,
@@ -24,6 +26,7 @@ void collect_open(struct daemon *d)
         .mode = cfg_mode(d->cfg, "collector_socket_mode"),
         .max_datagram_size = cfg_size(d->cfg, "collector_max_datagram_size"),
         .ring_size = cfg_size(d->cfg, "collector_buffer_size"),
+        .journal_path = journal_path,
         .counters_dir = d->counters_dir,
         .limits = {.max_entries = (uint32_t)cfg_int(d->cfg, "counter_table_entries"),
                    .string_space = cfg_size(d->cfg, "counter_string_space")},
@@ -31,11 +34,17 @@ void collect_open(struct daemon *d)
     };
     char *error;
 
-    if (settings.socket_path[0] == '\0')
+    if (settings.socket_path[0] == '\0') {
+        free(journal_path);
+        free(journal_dir);
         return;
+    }
+    privs_make_dir(d, journal_dir, 0750);
     d->collector = collector_open(&settings, &error);
     if (d->collector == NULL)
         msg_fatal("collector socket: %s", error);
+    free(journal_path);
+    free(journal_dir);
     int qlen = collector_max_dgram_qlen();
     if (qlen >= 0 && qlen < QLEN_WARN_BELOW)
         msg_warn("net.unix.max_dgram_qlen is %d: a burst of more than %d TLS sessions at once "
@@ -58,6 +67,14 @@ static void stats_line(struct collector_stats *stats, struct buf *out)
                (unsigned long long)stats->received, (unsigned long long)stats->bytes,
                (unsigned long long)stats->accepted, (unsigned long long)stats->rejected);
     collector_format_rejects(stats->rejected_by, out);
+    if (stats->dropped_full + stats->dropped_damaged > 0)
+        buf_printf(out, ", not kept %llu (journal-full %llu, journal-damaged %llu)",
+                   (unsigned long long)(stats->dropped_full + stats->dropped_damaged),
+                   (unsigned long long)stats->dropped_full,
+                   (unsigned long long)stats->dropped_damaged);
+    if (stats->journal_pending > 0)
+        buf_printf(out, ", %llu bytes left in the journal for the next start",
+                   (unsigned long long)stats->journal_pending);
 }
 
 void collect_status(struct daemon *d, struct ctl_reply *reply)
@@ -80,12 +97,21 @@ void collect_status(struct daemon *d, struct ctl_reply *reply)
                  collector_reject_name((enum collector_reject)i));
         ctl_reply_add(reply, name, "%llu", (unsigned long long)stats.rejected_by[i]);
     }
-    ctl_reply_add(reply, "collector.table_full_events", "%llu",
-                  (unsigned long long)stats.events_overflowed);
-    ctl_reply_add(reply, "collector.not_counted", "%llu", (unsigned long long)stats.table_errors);
-    ctl_reply_add(reply, "collector.buffer_waits", "%llu", (unsigned long long)stats.ring_waits);
-    ctl_reply_add(reply, "collector.buffer_high_water", "%llu",
-                  (unsigned long long)stats.ring_high_water);
+    const struct {
+        const char *name;
+        uint64_t value;
+    } rows[] = {
+        {"collector.table_full_events", stats.events_overflowed},
+        {"collector.late_events", stats.events_late},
+        {"collector.table_errors", stats.table_errors},
+        {"collector.dropped_by.journal-full", stats.dropped_full},
+        {"collector.dropped_by.journal-damaged", stats.dropped_damaged},
+        {"collector.journal_appended", stats.journal_appended},
+        {"collector.journal_pending_bytes", stats.journal_pending},
+        {"collector.buffer_high_water", stats.ring_high_water},
+    };
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(rows); i++)
+        ctl_reply_add(reply, rows[i].name, "%llu", (unsigned long long)rows[i].value);
 }
 
 void collect_close(struct daemon *d)

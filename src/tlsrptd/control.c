@@ -1,7 +1,9 @@
 /*
  * control.c - the daemon's end of the control socket: accept, refuse peers
  * that are not root, the daemon user or its group, read one request line
- * without ever blocking the event loop, and answer it (`status`).
+ * without ever blocking the event loop, and answer it (`status`, `flush`).
+ * Idle or slow clients cannot lock an administrator out (short timeouts,
+ * and the oldest waiting client gives up its slot to a new one).
  */
 #include "config.h"
 
@@ -9,22 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "counters.h"
 #include "ctl.h"
 #include "daemon.h"
 
-#define CONTROL_MAX_CLIENTS 16
-#define CONTROL_TIMEOUT_MS 5000
+#define CONTROL_MAX_CLIENTS 128
+/* tlsrpt writes its request as soon as it is connected: nobody needs long. */
+#define CONTROL_SILENT_MS 2000 /* connected, nothing sent (slots are not held: see eviction) */
+#define CONTROL_STARTED_MS 250 /* the rest of a request line after its first bytes */
 
 struct control_client {
     struct daemon *daemon;
     int fd;
     struct buf request;
+    struct control_client *newer, *older;
 };
 
 static int control_clients;
+/* The clients in order of arrival: when all slots are taken the oldest goes. */
+static struct control_client *oldest_client, *newest_client;
 
 static void client_timeout(void *context);
 
@@ -34,6 +42,14 @@ static void client_close(struct control_client *client)
     loop_timer_cancel(client->daemon->loop, client_timeout, client);
     close(client->fd);
     buf_free(&client->request);
+    if (client->older)
+        client->older->newer = client->newer;
+    else
+        oldest_client = client->newer;
+    if (client->newer)
+        client->newer->older = client->older;
+    else
+        newest_client = client->older;
     free(client);
     control_clients--;
 }
@@ -75,7 +91,37 @@ static void status_counters(struct daemon *d, struct ctl_reply *reply)
     ctl_reply_add(reply, "counters.overflow_domains", "%lu",
                   (unsigned long)stats.overflow_domains);
     ctl_reply_add(reply, "counters.lost_events", "%llu", (unsigned long long)stats.lost_events);
+    ctl_reply_add(reply, "counters.late_events", "%llu", (unsigned long long)stats.late_events);
     ctr_close(table);
+}
+
+/* Days whose events kept coming after their reports were built: they missed the report. */
+static void status_late(struct daemon *d, struct ctl_reply *reply)
+{
+    int *days = NULL;
+    char *error = NULL;
+    int n = ctr_list_days(d->counters_dir, &days, &error);
+
+    if (n < 0) {
+        free(error);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct ctr_table *table = ctr_open(d->counters_dir, days[i], CTR_READ_ONLY, NULL, &error);
+        char day_text[DAY_TEXT_SIZE], name[64];
+        if (table == NULL) {
+            free(error);
+            continue;
+        }
+        uint64_t late = ctr_late_events(table);
+        ctr_close(table);
+        if (late == 0)
+            continue;
+        day_format(days[i], day_text);
+        snprintf(name, sizeof(name), "counters.late_events.%s", day_text);
+        ctl_reply_add(reply, name, "%llu", (unsigned long long)late);
+    }
+    free(days);
 }
 
 static void handle_status(struct daemon *d, struct ctl_reply *reply)
@@ -94,12 +140,15 @@ static void handle_status(struct daemon *d, struct ctl_reply *reply)
     policy_status(d, reply);
     schedule_status(d, reply);
     status_counters(d, reply);
+    status_late(d, reply);
 }
 
 static void dispatch(struct daemon *d, const char *request, struct ctl_reply *reply)
 {
     if (strcmp(request, "status") == 0)
         handle_status(d, reply);
+    else if (strcmp(request, "flush") == 0)
+        schedule_flush(d, reply);
     else if (strcmp(request, "ping") == 0)
         ctl_reply_add(reply, "pong", "1");
     else
@@ -112,9 +161,13 @@ static void client_readable(int fd, void *context)
     struct ctl_reply reply;
     size_t len;
 
+    bool started = client->request.len > 0;
     int status = ctl_read_request(fd, &client->request);
-    if (status == 0)
+    if (status == 0) {
+        if (!started && client->request.len > 0)
+            loop_timer(client->daemon->loop, CONTROL_STARTED_MS, client_timeout, client);
         return;
+    }
     if (status < 0) {
         client_close(client);
         return;
@@ -151,17 +204,30 @@ static void control_acceptable(int listen_fd, void *context)
             continue;
         }
         if (control_clients >= CONTROL_MAX_CLIENTS) {
-            msg_warn("control: too many clients; closing a connection from pid %ld",
-                     (long)peer.pid);
-            close(fd);
-            continue;
+            /* Counted always, said at most once a minute: a flood must not flood the log. */
+            static time_t last_warning;
+            static unsigned long evicted;
+            evicted++;
+            if (time(NULL) - last_warning >= 60) {
+                msg_warn("control: %d clients waiting; closed the one waiting longest "
+                         "(%lu so far)",
+                         control_clients, evicted);
+                last_warning = time(NULL);
+            }
+            client_close(oldest_client);
         }
         struct control_client *client = xcalloc(1, sizeof(*client));
         client->daemon = d;
         client->fd = fd;
+        client->older = newest_client;
+        if (newest_client)
+            newest_client->newer = client;
+        else
+            oldest_client = client;
+        newest_client = client;
         control_clients++;
         loop_add_fd(d->loop, fd, client_readable, client);
-        loop_timer(d->loop, CONTROL_TIMEOUT_MS, client_timeout, client);
+        loop_timer(d->loop, CONTROL_SILENT_MS, client_timeout, client);
     }
 }
 

@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "cfg.h"
-#include "logfollow.h"
 #include "util.h"
 
 struct daemon {
@@ -76,12 +75,11 @@ void policy_open(struct daemon *d);  /* as root, before the drop: binds the sock
 void policy_start(struct daemon *d); /* after the drop: the service and its threads */
 void policy_status(struct daemon *d, struct ctl_reply *reply);
 void policy_stop(struct daemon *d);
-/* The follower's policy hook: empty without the service (policy_socket unset). */
-struct lf_policy_hook policy_follow_hook(struct daemon *d);
 
 /* schedule.c: the report worker, once a minute */
 void schedule_start(struct daemon *d);
 void schedule_status(struct daemon *d, struct ctl_reply *reply);
+void schedule_flush(struct daemon *d, struct ctl_reply *reply); /* the `flush` request */
 void schedule_stop(struct daemon *d);
 
 /* control.c */

@@ -11,7 +11,34 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "logfollow.h"
+#include "policy.h"
 #include "scheduler.h"
+
+/*
+ * With the policy service on, a session gets the policy the service knows
+ * for its domain and MX host. The follower has one thread: the strings of
+ * the last answer live here until the next lookup.
+ */
+static struct pol_session last_session;
+
+static bool session_policy(void *context, const char *domain, const char *mx_host,
+                           enum tr_policy_type logged, struct lf_policy *policy)
+{
+    struct daemon *d = context;
+
+    (void)logged;
+    pol_session_free(&last_session);
+    pol_session_policy(d->policy_service, domain, mx_host, &last_session);
+    if (last_session.type == TR_POLICY_NONE)
+        return false;
+    policy->type = last_session.type;
+    policy->domain = last_session.policy_domain;
+    policy->strings = (const char *const *)last_session.strings;
+    policy->n_strings = last_session.n_strings;
+    policy->mx_hosts = (const char *const *)last_session.mx_patterns;
+    policy->n_mx_hosts = last_session.n_mx_patterns;
+    return true;
+}
 
 void follow_check(struct daemon *d)
 {
@@ -31,22 +58,24 @@ void follow_check(struct daemon *d)
 void follow_start(struct daemon *d)
 {
     const char *sending_ip = cfg_str(d->cfg, "sending_mta_ip");
-    char *sender = sched_report_sender(d->cfg);
+    char *sender;
     struct lf_follow_settings settings = {
         .sources = d->started_with[5],
         .checkpoint_dir = d->logpos_dir,
         .counters_dir = d->counters_dir,
         .limits = {.max_entries = (uint32_t)cfg_int(d->cfg, "counter_table_entries"),
                    .string_space = cfg_size(d->cfg, "counter_string_space")},
-        .report_sender = sender,
+        .report_sender = NULL, /* set below, when there is something to follow */
         .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
         .supplement = strcmp(d->started_with[6], "yes") == 0,
-        .policy_hook = policy_follow_hook(d),
+        .policy_lookup = d->policy_service != NULL ? session_policy : NULL,
+        .policy_context = d,
     };
     char *error;
 
     if (d->logpos_dir == NULL)
         return;
+    settings.report_sender = sender = sched_report_sender(d->cfg);
     d->follower = lf_follower_open(&settings, &error);
     free(sender);
     if (d->follower == NULL || lf_follower_start(d->follower, &error) < 0)
@@ -115,6 +144,7 @@ void follow_stop(struct daemon *d)
                  (unsigned long long)status[i].stats.rejected, status[i].position);
     lf_follower_close(d->follower);
     d->follower = NULL;
+    pol_session_free(&last_session);
     free(d->logpos_dir);
     d->logpos_dir = NULL;
 }

@@ -278,7 +278,7 @@ int main(int argc, char **argv)
         msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
     collect_start(d);
-    policy_start(d); /* before the follower, which asks it for the policies of sessions */
+    policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);
 
     if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
@@ -299,9 +299,9 @@ int main(int argc, char **argv)
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
-    policy_stop(d);
     schedule_stop(d);
     follow_stop(d);
+    policy_stop(d);
     collect_close(d);
     control_close(d);
     unlink(pid_path);

@@ -1,8 +1,7 @@
 /*
  * policy.c - the MTA-STS policy service inside the daemon: the socketmap
  * server on policy_socket (bound as root) answering with the policy
- * module's pol_query, the minute refresh, `tlsrpt status` policy.* lines,
- * and the policies of logged sessions for the log follower.
+ * module's pol_query, the minute refresh, `tlsrpt status` policy.* lines.
  */
 #include "config.h"
 
@@ -11,10 +10,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "core.h"
 #include "ctl.h"
 #include "daemon.h"
-#include "logfollow.h"
 #include "policy.h"
 #include "socketmap.h"
 
@@ -89,50 +86,6 @@ void policy_start(struct daemon *d)
     if (smap_server_start(d->policy_server, policy_lookup, d->policy_service, &error) < 0)
         msg_fatal("%s", error);
     loop_timer(d->loop, REFRESH_INTERVAL_MS, policy_refresh, d);
-}
-
-/*
- * For the log follower (issue 10 point 6): the policy the service knows for a
- * session, so log capture reports sts with its policy strings and mx
- * patterns, and DANE with the TLSA records, instead of no-policy-found.
- */
-static void *session_policy(void *context, const char *domain, const char *mx_host,
-                            struct tr_policy *policy)
-{
-    struct pol_session *session = xcalloc(1, sizeof(*session));
-
-    pol_session_policy(context, domain, mx_host, session);
-    if (session->type == TR_POLICY_NONE) {
-        pol_session_free(session);
-        free(session);
-        return NULL;
-    }
-    policy->type = session->type;
-    policy->domain = session->policy_domain;
-    policy->strings = (const char *const *)session->strings;
-    policy->n_strings = session->n_strings;
-    policy->mx_hosts = (const char *const *)session->mx_patterns;
-    policy->n_mx_hosts = session->n_mx_patterns;
-    return session;
-}
-
-static void session_policy_release(void *context, void *handle)
-{
-    (void)context;
-    pol_session_free(handle);
-    free(handle);
-}
-
-struct lf_policy_hook policy_follow_hook(struct daemon *d)
-{
-    struct lf_policy_hook hook = {0};
-
-    if (d->policy_service) {
-        hook.lookup = session_policy;
-        hook.release = session_policy_release;
-        hook.context = d->policy_service;
-    }
-    return hook;
 }
 
 static void status_emit(void *context, const char *name, const char *value)

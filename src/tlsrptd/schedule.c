@@ -2,7 +2,9 @@
  * schedule.c - the daemon's daily cycle: once a minute, unless one is still
  * running, it starts a worker, `tlsrpt run --due` (a fresh process from
  * posix_spawn, never a shell), that builds the finished days past
- * report_delay into the outbox and hands due reports to delivery_directory.
+ * report_delay into the outbox and delivers the due reports; a flush
+ * request (`tlsrpt queue flush`) starts one at once, or right after the
+ * running one.
  * A worker in its own process keeps slow DNS out of the event loop and
  * leaves nothing half done when it dies: the next one starts again.
  */
@@ -24,6 +26,7 @@
 #include "spool.h"
 
 #define SCHEDULE_INTERVAL_MS (60 * 1000)
+#define FLUSH_POLL_MS 200
 
 extern char **environ;
 
@@ -97,6 +100,36 @@ static void schedule_tick(void *context)
     loop_timer(d->loop, SCHEDULE_INTERVAL_MS, schedule_tick, d);
 }
 
+/* A flush waits for the running worker to end, then gets one of its own at once. */
+static void flush_tick(void *context)
+{
+    struct daemon *d = context;
+
+    worker_reap(d);
+    if (d->worker_pid != 0) {
+        loop_timer(d->loop, FLUSH_POLL_MS, flush_tick, d);
+        return;
+    }
+    worker_start(d);
+}
+
+void schedule_flush(struct daemon *d, struct ctl_reply *reply)
+{
+    worker_reap(d);
+    loop_timer_cancel(d->loop, flush_tick, d);
+    if (d->worker_pid > 0) {
+        /* It may have listed the outbox before the flush made reports due. */
+        loop_timer(d->loop, FLUSH_POLL_MS, flush_tick, d);
+        ctl_reply_add(reply, "worker", "queued");
+        return;
+    }
+    worker_start(d);
+    if (d->worker_pid > 0)
+        ctl_reply_add(reply, "worker", "started");
+    else
+        ctl_reply_fail(reply, "the report worker could not be started (see the daemon's log)");
+}
+
 void schedule_start(struct daemon *d)
 {
     if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
@@ -150,6 +183,7 @@ void schedule_status(struct daemon *d, struct ctl_reply *reply)
 void schedule_stop(struct daemon *d)
 {
     /* The worker finishes or is cut short safely: the outbox is transactional. */
+    loop_timer_cancel(d->loop, flush_tick, d);
     if (d->worker_pid > 0) {
         kill(d->worker_pid, SIGTERM);
         waitpid(d->worker_pid, NULL, 0);

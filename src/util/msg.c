@@ -118,3 +118,15 @@ void msg_panic(const char *fmt, ...)
     MSG_BODY(LOG_CRIT, "panic");
     abort();
 }
+
+bool msg_rate_allow(struct msg_rate *rate, time_t now, uint64_t *held_back_r)
+{
+    if (rate->last != 0 && now >= rate->last && now - rate->last < MSG_RATE_INTERVAL) {
+        rate->held_back++;
+        return false;
+    }
+    *held_back_r = rate->held_back;
+    rate->held_back = 0;
+    rate->last = now != 0 ? now : 1;
+    return true;
+}

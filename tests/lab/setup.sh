@@ -140,6 +140,8 @@ lab_write_dns() {
             esac
         done <"$LAB/tlsa"
         # Anything else does not exist (without this, the query would time out).
+        # Entries of the test's own (MTA-STS records), before the catch-all.
+        [ -f "$LAB/dns.extra" ] && cat "$LAB/dns.extra"
         printf '%s\n' "ENTRY_BEGIN" "MATCH opcode" "ADJUST copy_id copy_query" \
             "REPLY QR RD RA NXDOMAIN" "ENTRY_END"
     } >"$LAB/dns.data"
@@ -148,12 +150,12 @@ lab_write_dns() {
 lab_start_dns() {
     nsx ldns-testns -v -p 53 "$LAB/dns.data" >"$LAB/dns.log" 2>&1 &
     LAB_DNS_PID=$!
-    for _ in $(seq 1 50); do
-        nsx drill -Q @127.0.0.1 MX "$(head -1 "$LAB/domains" | cut -d' ' -f1)" 2>/dev/null |
-            grep -q . && return 0
-        kill -0 "$LAB_DNS_PID" 2>/dev/null || break
-        sleep 0.1
-    done
+    lab_dns_answers() {
+        process_gone "$LAB_DNS_PID" ||
+            nsx drill -Q @127.0.0.1 MX "$(head -1 "$LAB/domains" | cut -d' ' -f1)" 2>/dev/null | grep -q .
+    }
+    wait_for "ldns-testns to answer in $LAB_NS" 60 lab_dns_answers && ! process_gone "$LAB_DNS_PID" &&
+        return 0
     lab_broken "ldns-testns does not answer on 127.0.0.1:53 in $LAB_NS" "$LAB/dns.log"
 }
 
@@ -170,11 +172,8 @@ lab_start_mx() {
     nsx python3 "$top_srcdir/tests/lab/fault_mx.py" --hosts "$LAB/hosts" --ready "$LAB/mx.ready" \
         >"$LAB/mx.log" 2>&1 &
     LAB_MX_PID=$!
-    for _ in $(seq 1 100); do
-        [ -e "$LAB/mx.ready" ] && return 0
-        kill -0 "$LAB_MX_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    lab_mx_ready() { process_gone "$LAB_MX_PID" || [ -e "$LAB/mx.ready" ]; }
+    wait_for "the fault MX hosts" 60 lab_mx_ready && ! process_gone "$LAB_MX_PID" && return 0
     lab_broken "the fault MX hosts did not start" "$LAB/mx.log"
 }
 
@@ -185,8 +184,12 @@ lab_start_mx() {
 # open and reused for the next message, TLS by tlsproxy (TLS connection reuse).
 lab_postfix_config() {
     mkdir -p "$LAB_PF/etc" "$LAB_PF/spool"
-    while read -r domain hosts level; do echo "$domain $level"; done <"$LAB/domains" \
-        >"$LAB_PF/etc/tls_policy"
+    # Level "sts": no entry here, Postfix asks tlsrptd's policy service ($LAB_POLICY_SOCKET).
+    while read -r domain hosts level; do
+        [ "$level" = sts ] || echo "$domain $level"
+    done <"$LAB/domains" >"$LAB_PF/etc/tls_policy"
+    policy_maps="texthash:$LAB_PF/etc/tls_policy"
+    [ -n "${LAB_POLICY_SOCKET:-}" ] && policy_maps="$policy_maps, socketmap:unix:$LAB_POLICY_SOCKET:postfix"
     reuse=$(cat "$LAB/reuse" 2>/dev/null)
     for domain in $reuse; do echo "$domain reuse:"; done >"$LAB_PF/etc/transport"
     cat >"$LAB_PF/etc/main.cf" <<EOF
@@ -212,7 +215,7 @@ maillog_file_prefixes = $LAB_PF
 smtp_tls_security_level = may
 smtp_tls_loglevel = 1
 smtp_tls_CAfile = $LAB_PKI/ca.crt
-smtp_tls_policy_maps = texthash:$LAB_PF/etc/tls_policy
+smtp_tls_policy_maps = $policy_maps
 smtp_tls_session_cache_database =
 smtp_dns_support_level = dnssec
 smtp_host_lookup = dns
@@ -261,18 +264,20 @@ lab_postfix_send() { # RECIPIENT
         lab_broken "sendmail did not take the message for $1" "$LAB_MAILLOG"
 }
 
-# Waits (at most 30 s) until each RECIPIENT has had its one delivery attempt.
-lab_postfix_wait() { # RECIPIENT...
-    for _ in $(seq 1 150); do
-        waiting=""
-        for recipient in "$@"; do
-            grep -qF " to=<$recipient>, " "$LAB_MAILLOG" 2>/dev/null || waiting="$waiting $recipient"
-        done
-        [ -z "$waiting" ] && return 0
-        sleep 0.2
+# lab_attempted RECIPIENT...: each has had its delivery attempt ($waiting: those not yet).
+lab_attempted() {
+    waiting=""
+    for recipient in "$@"; do
+        grep -qF " to=<$recipient>, " "$LAB_MAILLOG" 2>/dev/null || waiting="$waiting $recipient"
     done
+    [ -z "$waiting" ]
+}
+
+# Waits (at most 90 s) until each RECIPIENT has had its one delivery attempt.
+lab_postfix_wait() { # RECIPIENT...
+    wait_for "Postfix's delivery attempts" 90 lab_attempted "$@" && return 0
     nsx postqueue -c "$LAB_PF/etc" -p >"$LAB_PF/queue.txt" 2>&1
-    lab_broken "no delivery attempt within 30 s for:$waiting" "$LAB_PF/queue.txt" "$LAB_MAILLOG" \
+    lab_broken "no delivery attempt within 90 s for:$waiting" "$LAB_PF/queue.txt" "$LAB_MAILLOG" \
         "$LAB/dns.log" "$LAB/mx.log"
 }
 

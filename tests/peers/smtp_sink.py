@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """smtp_sink.py - a minimal SMTP server for tests, on 127.0.0.1 only.
 
-Saves every message it accepts as DIR/N.eml with its envelope in DIR/N.env.
+Saves every message it accepts as DIR/N.eml with its envelope in DIR/N.env
+and the MAIL and RCPT command lines exactly as received in DIR/N.cmd.
 Recipients reject@... get 550 at RCPT, busy@... get 450. Writes the port it
-listens on to --port-file. Standard library only.
+listens on to --port-file. --delay-ms holds the reply to a message already
+saved (a client killed then has delivered it without knowing). Standard
+library only.
 """
 import argparse
 import itertools
 import os
 import socketserver
 import threading
+import time
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -19,7 +23,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def handle(self):
         self.reply("220 sink.test ESMTP")
-        sender, rcpts = None, []
+        sender, rcpts, commands = None, [], []
         while True:
             raw = self.rfile.readline(65536)
             if not raw:
@@ -31,8 +35,10 @@ class Handler(socketserver.StreamRequestHandler):
                 self.wfile.flush()
             elif verb == "MAIL":
                 sender, rcpts = line.split(":", 1)[1].strip().split(" ")[0].strip("<>"), []
+                commands = [line]
                 self.reply("250 2.1.0 ok")
             elif verb == "RCPT":
+                commands.append(line)
                 rcpt = line.split(":", 1)[1].strip().strip("<>")
                 if rcpt.startswith("reject@"):
                     self.reply("550 5.1.1 <%s>: Recipient address rejected" % rcpt)
@@ -56,8 +62,11 @@ class Handler(socketserver.StreamRequestHandler):
                     f.write("from=%s\n" % sender)
                     for r in rcpts:
                         f.write("to=%s\n" % r)
+                with open(base + ".cmd", "w") as f:
+                    f.write("".join(c + "\n" for c in commands))
                 with open(base + ".eml", "wb") as f:
                     f.write(bytes(data))
+                time.sleep(self.server.delay)
                 self.reply("250 2.0.0 queued as %d" % n)
             elif verb == "RSET":
                 sender, rcpts = None, []
@@ -73,14 +82,19 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-session (tests do that) is not news
+
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
     parser.add_argument("--port-file", required=True)
+    parser.add_argument("--delay-ms", type=int, default=0)
     args = parser.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.dir = args.dir
+    server.delay = args.delay_ms / 1000.0
     server.lock = threading.Lock()
     server.numbers = itertools.count()
     with open(args.port_file + ".tmp", "w") as f:
