@@ -108,7 +108,7 @@ struct smap_stats {
     uint64_t connections_total; /* accepted and served */
     uint64_t connections_refused;
     uint64_t requests;
-    uint64_t replies[SMAP_REPLY_KIND_COUNT];
+    uint64_t replies[SMAP_REPLY_KIND_COUNT]; /* the PERM of a protocol error included */
     uint64_t errors[SMAP_ERR_COUNT];
     uint64_t idle_closes;
     uint64_t queue_length; /* connections with a request no thread has taken yet */
