@@ -1,7 +1,8 @@
 #!/bin/sh
 # policy.sh - cached MTA-STS lookups/s and server CPU per lookup through
 # tlsrptd's policy_socket, beside Debian's postfix-mta-sts-resolver in the same
-# run, same policy, 1 and 32 client connections (bench/bench_policy).
+# run, same policy, over TCP and unix sockets, 1 and 32 client connections
+# (bench/bench_policy).
 # Everything runs in a network namespace of its own with only loopback: DNS is
 # ldns-testns on 127.0.0.1:53 (/etc/resolv.conf bind-mounted in a private mount
 # namespace), the policy host tests/peers/https_sink.py on 127.0.0.1:443.
@@ -40,63 +41,72 @@ start_sts_web --port 443 "$DOMAIN"
 printf '200 text/plain\nversion: STSv1\nmode: enforce\nmx: mx1.%s\nmax_age: 86400\n' "$DOMAIN" \
     >"$T/web/mta-sts.$DOMAIN"
 
-# Waits until a TCP port on 127.0.0.1 accepts connections.
-wait_port() {
-    python3 -c 'import socket, sys, time
-for _ in range(300):
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close(); sys.exit(0)
-    except OSError:
-        time.sleep(0.1)
-sys.exit(1)' "$1"
+# tlsrptd_start SOCKET: tlsrptd with the policy from the same HTTPS server and CA.
+tlsrptd_start() {
+    write_config "dns_resolvers = 127.0.0.1:53" "policy_socket = $1" "sts_ca_file = $T/ca.pem"
+    start_daemon
 }
 
-# tlsrptd, with the policy from the same HTTPS server and CA.
-write_config "dns_resolvers = 127.0.0.1:53" "policy_socket = inet:127.0.0.1:8462" \
-    "sts_ca_file = $T/ca.pem"
-start_daemon
-wait_port 8462 || { echo "tlsrptd's policy socket is not open"; cat "$T/daemon.log"; exit 1; }
+# resolver_start NAME SOCKET-LINES: postfix-mta-sts-resolver with its defaults, the
+# in-memory cache, our CA via SSL_CERT_FILE; sets RESOLVER_PID.
+resolver_start() {
+    printf '%s\ncache:\n  type: internal\n  options:\n    cache_size: 10000\n' "$2" >"$T/$1.yml"
+    printf 'default_zone:\n  strict_testing: false\n  timeout: 4\n' >>"$T/$1.yml"
+    SSL_CERT_FILE="$T/ca.pem" mta-sts-daemon -c "$T/$1.yml" -v warn >"$T/$1.log" 2>&1 &
+    RESOLVER_PID=$!
+    RESOLVER_PIDS="${RESOLVER_PIDS:-} $RESOLVER_PID"
+    trap 'kill $RESOLVER_PIDS 2>/dev/null; cleanup' EXIT
+}
 
-# postfix-mta-sts-resolver: its defaults, the in-memory cache, our CA via SSL_CERT_FILE.
-cat >"$T/mta-sts.yml" <<EOF
-host: 127.0.0.1
-port: 8461
-cache:
-  type: internal
-  options:
-    cache_size: 10000
-default_zone:
-  strict_testing: false
-  timeout: 4
-EOF
-SSL_CERT_FILE="$T/ca.pem" mta-sts-daemon -c "$T/mta-sts.yml" -v warn >"$T/resolver.log" 2>&1 &
-RESOLVER_PID=$!
-trap 'kill "$RESOLVER_PID" 2>/dev/null; cleanup' EXIT
-wait_port 8461 || { echo "mta-sts-daemon did not start"; cat "$T/resolver.log"; exit 1; }
+# wait_ready ADDRESS PID: one lookup, the first fetching the policy, within a generous deadline.
+wait_ready() {
+    for _ in $(seq 1 300); do
+        "$BENCH" warm-up "$1" "$2" 1 1 "$DOMAIN" "$ANSWER" >/dev/null 2>&1 && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the server at $1 does not answer $ANSWER:"
+    "$BENCH" warm-up "$1" "$2" 1 1 "$DOMAIN" "$ANSWER"
+    cat "$T"/*.log
+    exit 1
+}
 
-# One lookup each fetches the policy; every lookup measured comes from the cache.
-for server in "tlsrptd inet:127.0.0.1:8462 $DAEMON_PID" \
-    "resolver inet:127.0.0.1:8461 $RESOLVER_PID"; do
-    set -- $server
-    "$BENCH" "warm-up $1" "$2" "$3" 1 1 "$DOMAIN" "$ANSWER" >/dev/null ||
-        { echo "$1 does not answer $ANSWER"; cat "$T/daemon.log" "$T/resolver.log"; exit 1; }
-done
+# run TRANSPORT TLSRPTD-ADDRESS RESOLVER-ADDRESS RESOLVER-PID: 1 and 32 connections each.
+run() {
+    for connections in 1 32; do
+        "$BENCH" "tlsrptd $1" "$2" "$DAEMON_PID" "$connections" "$SECONDS_EACH" "$DOMAIN" \
+            "$ANSWER" | tee -a "$T/results" || exit 1
+        "$BENCH" "postfix-mta-sts-resolver $1" "$3" "$4" "$connections" "$SECONDS_EACH" \
+            "$DOMAIN" "$ANSWER" | tee -a "$T/results" || exit 1
+    done
+}
+
+echo "bench_policy: cached MTA-STS lookups of $DOMAIN, $SECONDS_EACH s each, server CPU from" \
+    "/proc/PID/stat; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+tlsrptd_start inet:127.0.0.1:8462
+resolver_start resolver-tcp "host: 127.0.0.1
+port: 8461"
+TCP_RESOLVER=$RESOLVER_PID
+wait_ready inet:127.0.0.1:8462 "$DAEMON_PID"
+wait_ready inet:127.0.0.1:8461 "$TCP_RESOLVER"
+run tcp inet:127.0.0.1:8462 inet:127.0.0.1:8461 "$TCP_RESOLVER"
+stop_daemon
+tlsrptd_start "$T/run/policy.sock"
+resolver_start resolver-unix "path: $T/resolver.sock
+mode: 0600"
+wait_ready "$T/run/policy.sock" "$DAEMON_PID"
+wait_ready "$T/resolver.sock" "$RESOLVER_PID"
+run unix "$T/run/policy.sock" "$T/resolver.sock" "$RESOLVER_PID"
+
 fetches=$(grep -c "mta-sts.$DOMAIN /.well-known/mta-sts.txt" "$T/web/requests.log")
-
-echo "bench_policy: cached MTA-STS lookups of $DOMAIN, $SECONDS_EACH s each, server CPU from /proc/PID/stat"
-for connections in 1 32; do
-    "$BENCH" "tlsrptd policy_socket" inet:127.0.0.1:8462 "$DAEMON_PID" "$connections" \
-        "$SECONDS_EACH" "$DOMAIN" "$ANSWER" | tee -a "$T/results" || exit 1
-    "$BENCH" "postfix-mta-sts-resolver" inet:127.0.0.1:8461 "$RESOLVER_PID" "$connections" \
-        "$SECONDS_EACH" "$DOMAIN" "$ANSWER" | tee -a "$T/results" || exit 1
-done
-echo "policy fetches over HTTPS during the run: $fetches (one per server: the rest was cached)"
+echo "policy fetches over HTTPS: $fetches (tlsrptd once, its disk cache survives the restart;" \
+    "each resolver once): every lookup measured was answered from a cache"
 awk '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-    /^tlsrptd/ { rate[v["connections"], "t"] = v["lookups/s"]; cpu[v["connections"], "t"] = v["server_cpu_us/lookup"] }
-    /^postfix-mta-sts-resolver/ { rate[v["connections"], "r"] = v["lookups/s"]; cpu[v["connections"], "r"] = v["server_cpu_us/lookup"] }
+    { key = $2 " " v["connections"]; who = $1 == "tlsrptd" ? "t" : "r" }
+    { rate[key, who] = v["lookups/s"]; cpu[key, who] = v["server_cpu_us/lookup"]; keys[key] = 1 }
     END {
-        for (c = 1; c <= 32; c += 31)
-            printf "ratio at %2d connections: lookups/s x%.1f (goal >= 3), CPU per lookup /%.1f (goal >= 5)\n",
-                c, rate[c, "t"] / rate[c, "r"], cpu[c, "r"] / cpu[c, "t"]
-    }' "$T/results"
+        for (key in keys)
+            printf "ratio %-8s connections: lookups/s x%.1f (goal >= 3), CPU per lookup /%.1f (goal >= 5)\n",
+                key, rate[key, "t"] / rate[key, "r"], cpu[key, "r"] / cpu[key, "t"]
+    }' "$T/results" | sort

@@ -85,7 +85,7 @@ const char *smap_reply_kind_name(enum smap_reply_kind kind); /* "ok", "notfound"
 enum smap_reply_kind smap_reply_frame(struct buf *out, const char *reply, size_t len);
 
 /*
- * The lookup: called in a worker thread, may block; appends the reply
+ * The lookup: called in one of the threads, may block; appends the reply
  * without framing ("OK value", "NOTFOUND ", "TEMP reason", ...) to reply.
  */
 typedef void smap_handler(void *context, const char *map, const char *key, struct buf *reply);
@@ -99,7 +99,7 @@ struct smap_settings {
     size_t max_request;       /* 0: SMAP_DEFAULT_MAX_REQUEST */
     int64_t idle_timeout_ms;  /* idle client connections are closed after this */
     unsigned max_connections; /* more are accepted and closed at once */
-    unsigned threads;         /* worker threads running the handler */
+    unsigned threads;         /* threads serving connections, each runs the handler */
     const char *log_name;     /* prefix of log lines, e.g. "policy" */
 };
 
@@ -111,8 +111,8 @@ struct smap_stats {
     uint64_t replies[SMAP_REPLY_KIND_COUNT];
     uint64_t errors[SMAP_ERR_COUNT];
     uint64_t idle_closes;
-    uint64_t queue_length; /* requests waiting for a worker thread */
-    uint64_t in_progress;  /* requests a worker thread is answering */
+    uint64_t queue_length; /* connections with a request no thread has taken yet */
+    uint64_t in_progress;  /* lookups running now (at most one per thread) */
 };
 
 struct smap_server;
@@ -120,7 +120,7 @@ struct smap_server;
 struct smap_server *smap_server_open(const struct smap_settings *settings, char **error_r);
 /* The port an inet socket is bound to (for port 0), or 0 for a unix socket. */
 int smap_server_port(struct smap_server *server);
-/* Starts the I/O thread and the workers, answering with handler. */
+/* Starts the threads, answering with handler. */
 int smap_server_start(struct smap_server *server, smap_handler *handler, void *context,
                       char **error_r);
 /* Stops taking requests, waits for lookups in progress, closes every connection. */

@@ -50,10 +50,10 @@ address, requests = sys.argv[1], sys.argv[2:]
 payload = "".join(requests).encode().replace(b"\\0", b"\0")
 if address.startswith("inet:"):
     host, port = address[5:].rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=30)
+    s = socket.create_connection((host, int(port)), timeout=90)
 else:
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(30)
+    s.settimeout(90)
     s.connect(address)
 s.sendall(payload)
 data, replies = b"", []
@@ -204,6 +204,38 @@ assert_match "the refusal is logged" \
     "$(cat "$T/daemon.log")"
 stop_daemon
 assert_eq "daemon exit status (inet)" 0 "$DAEMON_STATUS"
+
+# Lookups stuck on a DNS server that never answers hold the policy threads,
+# never the daemon: `tlsrpt status` answers while both threads wait, and the
+# third request is counted as waiting; all three get TEMP in the end.
+python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(600)' >"$T/silent.port" &
+SILENT_PID=$!
+trap 'kill "$SILENT_PID" 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 300); do [ -s "$T/silent.port" ] && break; sleep 0.1; done
+write_config "dns_resolvers = 127.0.0.1:$(cat "$T/silent.port")" "dns_timeout = 2s" \
+    "policy_socket = $SOCK" "policy_threads = 2"
+start_daemon
+for i in 1 2 3; do
+    raw "$SOCK" "17:sts slow$i.example," >"$T/slow$i.out" 2>&1 &
+    eval "SLOW_PID$i=\$!"
+done
+wait_status policy.in_progress 2
+wait_status policy.queue_length 1
+assert_match "status answered while both policy threads wait on DNS" '^policy.in_progress +2$' \
+    "$("$TLSRPT" -c "$CONF" status)"
+wait "$SLOW_PID1" "$SLOW_PID2" "$SLOW_PID3"
+assert_eq "slow lookups end in TEMP" "TEMP _mta-sts.slow1.example TXT lookup failed: timeout or network error
+TEMP _mta-sts.slow2.example TXT lookup failed: timeout or network error
+TEMP _mta-sts.slow3.example TXT lookup failed: timeout or network error" \
+    "$(cat "$T/slow1.out" "$T/slow2.out" "$T/slow3.out")"
+wait_status policy.replies.temp 3
+stop_daemon
+assert_eq "daemon exit status (slow DNS)" 0 "$DAEMON_STATUS"
+kill "$SILENT_PID" 2>/dev/null
 
 # A bad policy_socket stops the daemon at start with a message naming it.
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = inet:localhost:$PORT"

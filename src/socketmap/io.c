@@ -1,8 +1,10 @@
 /*
- * io.c - the socketmap server at work: one I/O thread (epoll) accepts, reads
- * and writes every connection without blocking; worker threads run the
- * lookups; one request per connection is in a worker at a time, so
- * pipelined requests are answered in order.
+ * io.c - the socketmap server at work: every thread of the pool waits on one
+ * epoll set, and the thread that gets a connection's event (EPOLLONESHOT)
+ * reads, runs the lookup and writes the reply itself - no hand-over between
+ * threads, so a cached lookup costs a few system calls. A lookup that blocks
+ * holds one thread; the others go on answering the other connections. An
+ * accept thread takes new connections and closes idle ones.
  */
 #include "config.h"
 
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,57 +22,39 @@
 #define READ_CHUNK 4096
 #define LOG_INTERVAL_MS 10000
 #define ACCEPT_PAUSE_MS 100
-#define MAX_EVENTS 64
+#define SWEEP_MAX_MS 1000
+#define SWEEP_MIN_MS 10
 
 void smap_count(uint64_t *counter, int64_t delta)
 {
     __atomic_fetch_add(counter, (uint64_t)delta, __ATOMIC_RELAXED);
 }
 
+static void touch(struct smap_conn *c)
+{
+    __atomic_store_n(&c->last_active, clock_ms(), __ATOMIC_RELAXED);
+}
+
 /* True when a line may be logged now; note says how many were left out before it. */
-static bool rate_log_allowed(struct smap_rate_log *log, char note[64])
+static bool rate_log_allowed(struct smap_server *s, struct smap_rate_log *log, char note[64])
 {
     int64_t now = clock_ms();
+    bool allowed = false;
 
+    pthread_mutex_lock(&s->lock);
     if (now < log->next_ms) {
         log->suppressed++;
-        return false;
+    } else {
+        log->next_ms = now + LOG_INTERVAL_MS;
+        note[0] = '\0';
+        if (log->suppressed > 0)
+            snprintf(note, 64, " (and %llu more in the last %d s, not logged)", log->suppressed,
+                     LOG_INTERVAL_MS / 1000);
+        log->suppressed = 0;
+        allowed = true;
     }
-    log->next_ms = now + LOG_INTERVAL_MS;
-    note[0] = '\0';
-    if (log->suppressed > 0)
-        snprintf(note, 64, " (and %llu more in the last %d s, not logged)", log->suppressed,
-                 LOG_INTERVAL_MS / 1000);
-    log->suppressed = 0;
-    return true;
-}
-
-/* The idle list: connections not busy, least recently active first. */
-static void idle_remove(struct smap_server *s, struct smap_conn *c)
-{
-    if (c->idle_prev)
-        c->idle_prev->idle_next = c->idle_next;
-    else if (s->idle_head == c)
-        s->idle_head = c->idle_next;
-    else
-        return; /* not in the list */
-    if (c->idle_next)
-        c->idle_next->idle_prev = c->idle_prev;
-    else
-        s->idle_tail = c->idle_prev;
-    c->idle_prev = c->idle_next = NULL;
-}
-
-static void idle_touch(struct smap_server *s, struct smap_conn *c)
-{
-    idle_remove(s, c);
-    c->last_active_ms = clock_ms();
-    c->idle_prev = s->idle_tail;
-    if (s->idle_tail)
-        s->idle_tail->idle_next = c;
-    else
-        s->idle_head = c;
-    s->idle_tail = c;
+    pthread_mutex_unlock(&s->lock);
+    return allowed;
 }
 
 void smap_conn_free(struct smap_conn *c)
@@ -84,40 +69,48 @@ void smap_conn_free(struct smap_conn *c)
     free(c);
 }
 
-/* A busy connection stays allocated until its worker hands it back. */
+/* Only the owning thread closes: out of the list first, so the sweep never sees it closed. */
 static void conn_close(struct smap_conn *c)
 {
     struct smap_server *s = c->server;
 
-    idle_remove(s, c);
-    if (!c->busy) {
-        smap_conn_free(c);
-        return;
-    }
-    close(c->fd);
-    c->fd = -1;
-    c->dead = true;
+    pthread_mutex_lock(&s->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->lock);
+    if (__atomic_load_n(&c->idle_shutdown, __ATOMIC_ACQUIRE))
+        smap_count(&s->stats.idle_closes, 1);
+    smap_conn_free(c);
 }
 
-static void set_interest(struct smap_conn *c, uint32_t events)
+/*
+ * Hands the connection back to epoll for the next event of these kinds. The
+ * moment it is re-armed another thread may own it (and close it): nothing of
+ * it is touched after the release below.
+ */
+static void conn_rearm(struct smap_conn *c, uint32_t events)
 {
-    if (events == c->events)
-        return;
-    struct epoll_event ev = {.events = events, .data.ptr = c};
-    epoll_ctl(c->server->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->events = events;
+    struct epoll_event ev = {.events = events | EPOLLONESHOT, .data.ptr = c};
+    int epoll_fd = c->server->epoll_fd, fd = c->fd;
+
+    __atomic_store_n(&c->owned, false, __ATOMIC_RELEASE);
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &ev) < 0)
+        msg_panic("socketmap: epoll_ctl: %s", strerror(errno));
 }
 
 static void protocol_error(struct smap_conn *c, enum smap_error error)
 {
     struct smap_server *s = c->server;
-    char note[64];
-    char reply[160];
+    char reply[160], note[64];
 
     smap_count(&s->stats.errors[error], 1);
     if (error == SMAP_ERR_TRUNCATED)
         return;
-    if (rate_log_allowed(&s->error_log, note))
+    if (rate_log_allowed(s, &s->error_log, note))
         msg_warn("%s: closing a client connection: protocol error (%s): %s%s", s->log_name,
                  smap_error_name(error), smap_error_text(error), note);
     int len = snprintf(reply, sizeof(reply), "PERM protocol error (%s): %s", smap_error_name(error),
@@ -126,31 +119,22 @@ static void protocol_error(struct smap_conn *c, enum smap_error error)
     c->closing = true;
 }
 
-static void submit(struct smap_conn *c, const char *map, const char *key)
+static void answer(struct smap_conn *c, const char *map, const char *key)
 {
     struct smap_server *s = c->server;
 
-    c->busy = true;
-    c->map = map;
-    c->key = key;
+    smap_count(&s->stats.in_progress, 1);
     buf_reset(&c->reply);
-    idle_remove(s, c);
-    pthread_mutex_lock(&s->lock);
-    c->queue_next = NULL;
-    if (s->jobs_tail)
-        s->jobs_tail->queue_next = c;
-    else
-        s->jobs_head = c;
-    s->jobs_tail = c;
-    smap_count(&s->stats.queue_length, 1);
-    pthread_cond_signal(&s->work);
-    pthread_mutex_unlock(&s->lock);
+    s->handler(s->context, map, key, &c->reply);
+    smap_count(&s->stats.in_progress, -1);
+    enum smap_reply_kind kind = smap_reply_frame(&c->out, buf_cstr(&c->reply), c->reply.len);
+    smap_count(&s->stats.replies[kind], 1);
 }
 
-/* Parses buffered input until a request goes to a worker or input runs out. */
-static void parse_input(struct smap_conn *c)
+/* Answers the next complete request in the input; false when there is none. */
+static bool answer_buffered(struct smap_conn *c)
 {
-    while (!c->busy && !c->closing && c->in_pos < c->in.len) {
+    while (c->in_pos < c->in.len) {
         size_t used;
         int status =
             smap_reader_feed(&c->reader, c->in.data + c->in_pos, c->in.len - c->in_pos, &used);
@@ -159,100 +143,122 @@ static void parse_input(struct smap_conn *c)
             break;
         if (status < 0) {
             protocol_error(c, c->reader.error);
-            break;
+            return true;
         }
         const char *map, *key;
         enum smap_error error;
         smap_count(&c->server->stats.requests, 1);
-        if (smap_request_split(c->reader.data.data, c->reader.data.len, &map, &key, &error) < 0) {
+        if (smap_request_split(c->reader.data.data, c->reader.data.len, &map, &key, &error) < 0)
             protocol_error(c, error);
-            break;
-        }
-        submit(c, map, key);
+        else
+            answer(c, map, key);
+        smap_reader_next(&c->reader);
+        return true;
     }
-    if (c->in_pos == c->in.len) {
-        buf_reset(&c->in);
-        c->in_pos = 0;
+    buf_reset(&c->in);
+    c->in_pos = 0;
+    return false;
+}
+
+/* Sends what is buffered: 1 all sent, 0 the socket is full, -1 the connection is gone. */
+static int flush(struct smap_conn *c)
+{
+    while (c->out_pos < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + c->out_pos, c->out.len - c->out_pos,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0)
+            return -1;
+        c->out_pos += (size_t)n;
+        touch(c);
     }
+    buf_reset(&c->out);
+    c->out_pos = 0;
+    return 1;
 }
 
 /*
- * Sends what is buffered, then decides what to wait for: nothing while a
- * worker has the request, writability while output is pending, else input.
- * Returns false when the connection was closed.
+ * After a protocol error: the client gets the PERM reply and an orderly end,
+ * not a reset that may destroy the reply, unless it keeps sending (64 KB).
  */
-static bool conn_progress(struct smap_conn *c)
+static void discard_input(struct smap_conn *c)
 {
-    for (;;) {
-        while (c->out_pos < c->out.len) {
-            ssize_t n = send(c->fd, c->out.data + c->out_pos, c->out.len - c->out_pos,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                set_interest(c, EPOLLOUT);
-                return true;
-            }
-            if (n <= 0) {
-                conn_close(c);
-                return false;
-            }
-            c->out_pos += (size_t)n;
-            idle_touch(c->server, c);
-        }
-        buf_reset(&c->out);
-        c->out_pos = 0;
-        if (c->closing) {
-            conn_close(c);
-            return false;
-        }
-        if (c->busy) {
-            set_interest(c, 0);
-            return true;
-        }
-        size_t before = c->out.len;
-        parse_input(c);
-        if (c->out.len == before) /* no protocol error reply to send */
+    char sink[4096];
+
+    shutdown(c->fd, SHUT_WR);
+    for (int i = 0; i < 16; i++)
+        if (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
             break;
-    }
-    set_interest(c, c->busy ? 0 : EPOLLIN);
-    return true;
 }
 
-static void conn_readable(struct smap_conn *c)
+/*
+ * The owning thread's work on one event: answer what was read, read more
+ * when the input has no complete request, until the socket has nothing more
+ * or is full; then re-arm (or close).
+ */
+static void conn_work(struct smap_conn *c, uint32_t events)
 {
-    buf_reserve(&c->in, READ_CHUNK);
-    ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
-        if (n == 0 && (smap_reader_partial(&c->reader) || c->in_pos < c->in.len))
-            protocol_error(c, SMAP_ERR_TRUNCATED);
-        conn_close(c);
-        return;
+    struct smap_server *s = c->server;
+    bool may_read = (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
+
+    /* Acquire what the thread before us released when it re-armed (epoll orders it too). */
+    (void)__atomic_exchange_n(&c->owned, true, __ATOMIC_ACQ_REL);
+    for (;;) {
+        int sent = flush(c);
+        if (sent < 0)
+            break;
+        if (sent == 0) {
+            conn_rearm(c, EPOLLOUT);
+            return;
+        }
+        if (c->closing) {
+            discard_input(c);
+            break;
+        }
+        if (__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE))
+            break;
+        if (answer_buffered(c))
+            continue;
+        if (!may_read) {
+            /* A client waits for each answer before it asks again: no recv() in vain. */
+            conn_rearm(c, EPOLLIN);
+            return;
+        }
+        buf_reserve(&c->in, READ_CHUNK);
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            conn_rearm(c, EPOLLIN);
+            return;
+        }
+        if (n <= 0) {
+            if (n == 0 && smap_reader_partial(&c->reader))
+                protocol_error(c, SMAP_ERR_TRUNCATED);
+            break;
+        }
+        c->in.len += (size_t)n;
+        c->in.data[c->in.len] = '\0';
+        touch(c);
+        /* Read again only after the answers: a short read usually means that was all. */
+        may_read = (size_t)n == READ_CHUNK;
     }
-    c->in.len += (size_t)n;
-    c->in.data[c->in.len] = '\0';
-    idle_touch(c->server, c);
-    conn_progress(c);
+    conn_close(c);
 }
 
-static void conn_event(struct smap_conn *c, uint32_t events)
+/* Out of descriptors: the level-triggered listening socket would wake us without end. */
+static void accept_pause(struct smap_server *s)
 {
-    if (c->busy) {
-        /* Only a hangup or an error is reported while a worker has the request. */
-        if (events & (EPOLLHUP | EPOLLERR))
-            conn_close(c);
-        return;
-    }
-    if (events & EPOLLOUT) {
-        conn_progress(c);
-        return;
-    }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        conn_readable(c);
+    struct epoll_event ev = {.events = 0, .data.ptr = s};
+
+    s->accept_paused_until_ms = clock_ms() + ACCEPT_PAUSE_MS;
+    epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
 }
 
+/* In the accept thread: everything waiting is accepted. */
 static void accept_all(struct smap_server *s)
 {
     char note[64];
@@ -261,21 +267,21 @@ static void accept_all(struct smap_server *s)
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Level-triggered: without a pause this would spin. */
-                if (rate_log_allowed(&s->accept_log, note))
+                if (rate_log_allowed(s, &s->accept_log, note))
                     msg_warn("%s: accept: %s: not accepting for %d ms%s", s->log_name,
                              strerror(errno), ACCEPT_PAUSE_MS, note);
-                s->accept_paused_until_ms = clock_ms() + ACCEPT_PAUSE_MS;
-                struct epoll_event ev = {.events = 0, .data.ptr = s};
-                epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+                accept_pause(s); /* the sweep re-arms it */
+                return;
             }
-            return;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
         }
         uint64_t open_now = __atomic_load_n(&s->stats.connections_open, __ATOMIC_RELAXED);
         if (open_now >= s->settings.max_connections) {
             smap_count(&s->stats.connections_refused, 1);
             close(fd);
-            if (rate_log_allowed(&s->refused_log, note))
+            if (rate_log_allowed(s, &s->refused_log, note))
                 msg_warn("%s: refused a client connection: %llu connections are open, the "
                          "limit%s",
                          s->log_name, (unsigned long long)open_now, note);
@@ -284,145 +290,111 @@ static void accept_all(struct smap_server *s)
         struct smap_conn *c = xcalloc(1, sizeof(*c));
         c->server = s;
         c->fd = fd;
-        c->events = EPOLLIN;
         smap_reader_init(&c->reader, s->settings.max_request);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-            msg_warn("%s: epoll_ctl: %s", s->log_name, strerror(errno));
-            close(fd);
-            smap_reader_free(&c->reader);
-            free(c);
-            continue;
-        }
+        touch(c);
         smap_count(&s->stats.connections_open, 1);
         smap_count(&s->stats.connections_total, 1);
-        idle_touch(s, c);
-    }
-}
-
-/* Replies the workers finished go out; the next pipelined request follows. */
-static void take_done(struct smap_server *s)
-{
-    uint64_t wakeups;
-
-    if (read(s->wake_fd, &wakeups, sizeof(wakeups)) < 0) {
-        /* Nothing pending (EAGAIN): a spurious wakeup. */
-    }
-    pthread_mutex_lock(&s->lock);
-    struct smap_conn *c = s->done_head;
-    s->done_head = s->done_tail = NULL;
-    pthread_mutex_unlock(&s->lock);
-    while (c) {
-        struct smap_conn *next = c->queue_next;
-        c->busy = false;
-        if (c->dead) {
-            smap_conn_free(c);
-        } else {
-            enum smap_reply_kind kind =
-                smap_reply_frame(&c->out, c->reply.data ? c->reply.data : "", c->reply.len);
-            smap_count(&s->stats.replies[kind], 1);
-            smap_reader_next(&c->reader);
-            idle_touch(s, c);
-            conn_progress(c);
+        pthread_mutex_lock(&s->lock);
+        c->next = s->conns;
+        if (s->conns)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->lock);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = c};
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            msg_warn("%s: epoll_ctl: %s", s->log_name, strerror(errno));
+            conn_close(c);
         }
-        c = next;
     }
 }
 
-static int next_timeout(struct smap_server *s, int64_t now)
+static int64_t sweep_interval(struct smap_server *s)
 {
-    int64_t wait = -1;
+    int64_t interval = s->settings.idle_timeout_ms / 4;
 
-    if (s->idle_head)
-        wait = s->idle_head->last_active_ms + s->settings.idle_timeout_ms - now;
-    if (s->accept_paused_until_ms) {
-        int64_t resume = s->accept_paused_until_ms - now;
-        if (wait < 0 || resume < wait)
-            wait = resume;
-    }
-    if (wait < 0)
-        return s->idle_head || s->accept_paused_until_ms ? 0 : -1;
-    return wait > 60000 ? 60000 : (int)wait;
+    return interval < SWEEP_MIN_MS   ? SWEEP_MIN_MS
+           : interval > SWEEP_MAX_MS ? SWEEP_MAX_MS
+                                     : interval;
 }
 
-static void housekeeping(struct smap_server *s)
+/*
+ * In the accept thread, every quarter of the timeout (at most 1 s): idle
+ * connections (no thread on them, quiet for idle_timeout) are shut down; the
+ * thread that gets the resulting event closes and counts them.
+ */
+static void sweep(struct smap_server *s)
 {
     int64_t now = clock_ms();
 
-    while (s->idle_head && now - s->idle_head->last_active_ms >= s->settings.idle_timeout_ms) {
-        smap_count(&s->stats.idle_closes, 1);
-        conn_close(s->idle_head);
+    pthread_mutex_lock(&s->lock);
+    for (struct smap_conn *c = s->conns; c; c = c->next) {
+        if (__atomic_load_n(&c->owned, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&c->idle_shutdown, __ATOMIC_RELAXED) ||
+            now - __atomic_load_n(&c->last_active, __ATOMIC_RELAXED) < s->settings.idle_timeout_ms)
+            continue;
+        __atomic_store_n(&c->idle_shutdown, true, __ATOMIC_RELEASE);
+        shutdown(c->fd, SHUT_RDWR);
     }
+    pthread_mutex_unlock(&s->lock);
     if (s->accept_paused_until_ms && now >= s->accept_paused_until_ms) {
-        s->accept_paused_until_ms = 0;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
-        epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+        s->accept_paused_until_ms = 0;
+        epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
     }
 }
 
-void *smap_io_main(void *arg)
+uint64_t smap_waiting_requests(struct smap_server *s)
+{
+    uint64_t waiting = 0;
+    int pending;
+
+    pthread_mutex_lock(&s->lock);
+    for (struct smap_conn *c = s->conns; c; c = c->next)
+        if (!__atomic_load_n(&c->owned, __ATOMIC_ACQUIRE) &&
+            ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0)
+            waiting++;
+    pthread_mutex_unlock(&s->lock);
+    return waiting;
+}
+
+/* A thread of the pool: connections only, so accepting never waits for a lookup. */
+void *smap_thread_main(void *arg)
 {
     struct smap_server *s = arg;
-    struct epoll_event events[MAX_EVENTS];
+    struct epoll_event ev;
 
-    while (!__atomic_load_n(&s->io_stop, __ATOMIC_ACQUIRE)) {
-        int n = epoll_wait(s->epoll_fd, events, MAX_EVENTS, next_timeout(s, clock_ms()));
+    while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
+        int n = epoll_wait(s->epoll_fd, &ev, 1, -1);
         if (n < 0 && errno != EINTR)
             msg_fatal("%s: epoll_wait: %s", s->log_name, strerror(errno));
-        /*
-         * Finished lookups last: handing a reply back may free its connection,
-         * and an event of this batch may still point at it.
-         */
-        bool woken = false;
-        for (int i = 0; i < n; i++) {
-            void *ptr = events[i].data.ptr;
-            if (ptr == &s->wake_fd)
-                woken = true;
-            else if (ptr == s)
-                accept_all(s);
-            else
-                conn_event(ptr, events[i].events);
-        }
-        if (woken)
-            take_done(s);
-        housekeeping(s);
+        if (n == 1 && ev.data.ptr != &s->wake_fd)
+            conn_work(ev.data.ptr, ev.events);
     }
     return NULL;
 }
 
-void *smap_worker_main(void *arg)
+/*
+ * The accept thread: new connections and the idle sweep, even while every
+ * thread of the pool waits on a slow lookup.
+ */
+void *smap_accept_main(void *arg)
 {
     struct smap_server *s = arg;
-    uint64_t one = 1;
+    struct epoll_event events[2];
+    int64_t next_sweep = clock_ms() + sweep_interval(s);
 
-    pthread_mutex_lock(&s->lock);
-    for (;;) {
-        while (!s->stopping && s->jobs_head == NULL)
-            pthread_cond_wait(&s->work, &s->lock);
-        if (s->stopping)
-            break;
-        struct smap_conn *c = s->jobs_head;
-        s->jobs_head = c->queue_next;
-        if (s->jobs_head == NULL)
-            s->jobs_tail = NULL;
-        smap_count(&s->stats.queue_length, -1);
-        smap_count(&s->stats.in_progress, 1);
-        pthread_mutex_unlock(&s->lock);
-
-        s->handler(s->context, c->map, c->key, &c->reply);
-
-        pthread_mutex_lock(&s->lock);
-        smap_count(&s->stats.in_progress, -1);
-        c->queue_next = NULL;
-        if (s->done_tail)
-            s->done_tail->queue_next = c;
-        else
-            s->done_head = c;
-        s->done_tail = c;
-        if (write(s->wake_fd, &one, sizeof(one)) < 0) {
-            /* The eventfd counter is already non-zero: the I/O thread will wake. */
+    while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
+        int64_t wait = next_sweep - clock_ms();
+        int n = epoll_wait(s->accept_epoll_fd, events, 2, wait < 0 ? 0 : (int)wait);
+        if (n < 0 && errno != EINTR)
+            msg_fatal("%s: epoll_wait: %s", s->log_name, strerror(errno));
+        for (int i = 0; i < n; i++)
+            if (events[i].data.ptr == s)
+                accept_all(s);
+        if (clock_ms() >= next_sweep) {
+            sweep(s);
+            next_sweep = clock_ms() + sweep_interval(s);
         }
     }
-    pthread_mutex_unlock(&s->lock);
     return NULL;
 }

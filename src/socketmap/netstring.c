@@ -175,7 +175,15 @@ const char *smap_reply_kind_name(enum smap_reply_kind kind)
 
 static void frame(struct buf *out, const char *data, size_t len)
 {
-    buf_printf(out, "%zu:", len);
+    char digits[24];
+    size_t n = sizeof(digits), rest = len;
+
+    /* By hand: this runs for every reply, printf's machinery is not needed. */
+    digits[--n] = ':';
+    do
+        digits[--n] = (char)('0' + rest % 10);
+    while ((rest /= 10) > 0 && n > 0);
+    buf_append(out, digits + n, sizeof(digits) - n);
     buf_append(out, data, len);
     buf_putc(out, ',');
 }

@@ -9,24 +9,25 @@
 
 #include "socketmap.h"
 
+/*
+ * A client connection. It is registered EPOLLONESHOT: the thread that gets
+ * its event owns it (reads, answers, writes) until it re-arms it, so one
+ * connection's requests are answered in order by one thread at a time.
+ */
 struct smap_conn {
     struct smap_server *server;
     int fd;
-    uint32_t events; /* the epoll interest now registered */
     struct smap_reader reader;
     struct buf in; /* read but not yet parsed (pipelined requests) */
     size_t in_pos;
     struct buf out; /* framed replies not yet sent */
     size_t out_pos;
-    /* The request a worker answers: set by the I/O thread, then the worker's alone. */
-    const char *map, *key;
     struct buf reply;
-    bool busy;    /* a worker has the request */
-    bool closing; /* close once out is sent (after a protocol error) */
-    bool dead;    /* closed while busy: freed when the worker is done */
-    int64_t last_active_ms;
-    struct smap_conn *idle_prev, *idle_next; /* not busy, oldest activity first */
-    struct smap_conn *queue_next;            /* in the job queue or the done list */
+    bool closing;                  /* close once out is sent (after a protocol error) */
+    bool owned;                    /* atomic: a thread is working on it */
+    bool idle_shutdown;            /* atomic: shut down by the idle sweep */
+    int64_t last_active;           /* atomic: clock_ms() of the last read or write */
+    struct smap_conn *prev, *next; /* all connections, under the server's lock */
 };
 
 /* A log line at most every few seconds, with the count of those left out. */
@@ -41,31 +42,32 @@ struct smap_server {
     int listen_fd;
     char *unix_path; /* removed at close */
     int port;
-    int epoll_fd, wake_fd;
+    int epoll_fd, wake_fd; /* the pool's epoll set: connections (and the stop wake-up) */
+    int accept_epoll_fd;   /* the accept thread's: the listening socket, the wake-up */
+    pthread_t accept_thread;
+    bool accept_started;
     smap_handler *handler;
     void *context;
-    pthread_t io_thread;
-    pthread_t *workers;
-    unsigned n_workers;
+    pthread_t *threads;
+    unsigned n_threads;
     bool started;
-    bool io_stop; /* atomic */
-    int64_t accept_paused_until_ms;
-    pthread_mutex_t lock; /* jobs, done, stopping */
-    pthread_cond_t work;
-    struct smap_conn *jobs_head, *jobs_tail, *done_head, *done_tail;
-    bool stopping;
-    struct smap_conn *idle_head, *idle_tail; /* the I/O thread's */
-    struct smap_stats stats;                 /* updated with atomics */
+    bool stopping;        /* atomic */
+    pthread_mutex_t lock; /* conns, the rate logs */
+    struct smap_conn *conns;
+    int64_t accept_paused_until_ms; /* the accept thread's; 0: accepting */
+    struct smap_stats stats;        /* updated with atomics; queue_length computed */
     struct smap_rate_log refused_log, error_log, accept_log;
 };
 
 /* listen.c: parses settings->listen and returns the listening fd, or -1. */
 int smap_listen(struct smap_server *server, const struct smap_settings *settings, char **error_r);
 
-/* io.c: the I/O thread and the workers. */
-void *smap_io_main(void *arg);
-void *smap_worker_main(void *arg);
+/* io.c: the threads' loops, and closing what is left at stop. */
+void *smap_thread_main(void *arg);
+void *smap_accept_main(void *arg);
 void smap_conn_free(struct smap_conn *conn);
 void smap_count(uint64_t *counter, int64_t delta);
+/* Requests that arrived on connections no thread works on (for the stats). */
+uint64_t smap_waiting_requests(struct smap_server *server);
 
 #endif
