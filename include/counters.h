@@ -43,7 +43,7 @@ int ctr_day(const struct ctr_table *table);
  * tr_event_check(). Never fails silently: when the table is full, the event
  * is counted in the per-domain overflow record instead (returns 1), and when
  * even that is full, in the table-wide lost counter (returns 2). In a table
- * whose reports were built it is counted as late only (returns 3). Returns 0
+ * closed for its reports it is counted as late only (returns 3). Returns 0
  * when stored normally. Safe to call from several processes and threads.
  */
 int ctr_add(struct ctr_table *table, const struct tr_event *event);
@@ -82,7 +82,7 @@ int ctr_log_cells(struct ctr_table *table, const struct tr_event *event, struct 
 int ctr_collector_cells(struct ctr_table *table, const struct tr_event *event,
                         struct ctr_cell *cells, size_t max, bool *incomplete_r);
 /*
- * In a table whose reports were built, both return one cell instead:
+ * In a table closed for its reports (ctr_set_closed), both return one cell instead:
  * {CTR_SLOT_LATE, 1} (follower) or {CTR_SLOT_LATE, 2} (collector), the
  * writer's count of late events; the event goes into no key (a reported day
  * is not reported again, and the table stays what was reported).
@@ -153,6 +153,12 @@ void ctr_snapshot_free(struct ctr_snapshot *snapshot);
 
 /* The reported flag lets retention remove a day only after its reports. */
 void ctr_set_reported(struct ctr_table *table);
+/*
+ * Closes a day for its reports, before the snapshot they are built from:
+ * every event counted after this is late (in no key), so the snapshot holds
+ * all the reports will ever say, also when a crash makes the build repeat.
+ */
+void ctr_set_closed(struct ctr_table *table);
 
 /*
  * Days that have a table in dir, ascending; *days is allocated (caller

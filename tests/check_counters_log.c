@@ -238,6 +238,23 @@ START_TEST(test_late_after_report)
 }
 END_TEST
 
+/* Closed for its reports (their snapshot is being taken): late already, not yet reported. */
+START_TEST(test_late_once_closed)
+{
+    struct tr_policy policy;
+    struct tr_event ok = event_of(&policy, NULL);
+    struct ctr_stats stats;
+
+    ck_assert_int_eq(ctr_add(table, &ok), 0);
+    ctr_set_closed(table);
+    ck_assert_int_eq(ctr_add(table, &ok), 3);
+    ctr_stats(table, &stats);
+    ck_assert(!stats.reported);
+    ck_assert_uint_eq(stats.sessions_success, 1);
+    ck_assert_uint_eq(stats.late_events, 1);
+}
+END_TEST
+
 static Suite *counters_log_suite(void)
 {
     Suite *s = suite_create("counters_log");
@@ -250,6 +267,7 @@ static Suite *counters_log_suite(void)
     tcase_add_test(tc, test_foreign_cells_refused);
     tcase_add_test(tc, test_overflow_counted);
     tcase_add_test(tc, test_late_after_report);
+    tcase_add_test(tc, test_late_once_closed);
     suite_add_tcase(s, tc);
     return s;
 }

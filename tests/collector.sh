@@ -10,6 +10,10 @@ SAMPLE="$top_srcdir/tests/data/libtlsrpt-sample.jsonl"
 write_config "collector_socket_group ="
 start_daemon
 assert_eq "collector socket is a socket with mode 660" "660" "$(stat -c '%a' "$T/run/collector.sock")"
+assert_eq "the journal is the daemon user's, mode 600, 16 MB + 8 KB" "600 $(test_user) 16785408" \
+    "$(stat -c '%a %U %s' "$T/state/collector/journal")"
+assert_eq "its space is reserved on disk (posix_fallocate)" 1 \
+    "$(( $(stat -c '%b * %B' "$T/state/collector/journal") >= 16785408 ))"
 
 # The sample (7 good, 3 bad datagrams) three times, then one 200 KB datagram.
 "$SEND" -r 3 "$T/run/collector.sock" "$SAMPLE" >/dev/null

@@ -28,9 +28,9 @@ struct journal_header {
     uint32_t version;
     uint32_t header_size;
     uint64_t data_size;
-    uint64_t head;     /* atomic: bytes ever published (drain thread) */
-    uint64_t tail;     /* atomic: bytes ever consumed (parse thread) */
-    uint64_t appended; /* atomic: records ever published */
+    uint64_t head;       /* atomic: bytes ever published (drain thread) */
+    uint64_t tail;       /* atomic: bytes ever consumed (parse thread) */
+    uint64_t appended;   /* atomic: records ever published */
     uint64_t intent_end; /* atomic, the commit mark: the intent is for the record ending here */
     int32_t intent_day;
     uint32_t intent_cells;
@@ -51,9 +51,8 @@ struct journal {
 static int journal_create(const char *path, size_t data_size, uid_t owner, char **error_r)
 {
     char *temp = xasprintf("%s.new", path);
-    struct journal_header header = {.version = JOURNAL_VERSION,
-                                    .header_size = JOURNAL_HEADER_SIZE,
-                                    .data_size = data_size};
+    struct journal_header header = {
+        .version = JOURNAL_VERSION, .header_size = JOURNAL_HEADER_SIZE, .data_size = data_size};
     int fd, err;
 
     memcpy(header.magic, JOURNAL_MAGIC, sizeof(header.magic));
@@ -170,8 +169,8 @@ struct journal *journal_open(const char *path, size_t data_size, uid_t owner, ch
     journal->map = mmap(NULL, journal->map_size, PROT_READ | PROT_WRITE,
                         MAP_SHARED | MAP_POPULATE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
     if (journal->map == MAP_FAILED) {
-        *error_r = xasprintf("%s: cannot map %zu bytes: %s", path, journal->map_size,
-                             strerror(errno));
+        *error_r =
+            xasprintf("%s: cannot map %zu bytes: %s", path, journal->map_size, strerror(errno));
         if (fd >= 0)
             (void)close(fd);
         free(journal->path);

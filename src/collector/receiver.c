@@ -308,10 +308,10 @@ static bool finish_intent(struct collector *c)
     if (table == NULL)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!ctr_cell_set(table, (struct ctr_cell){cells[i].slot, cells[i].field},
-                          cells[i].value))
+        if (!ctr_cell_set(table, (struct ctr_cell){cells[i].slot, cells[i].field}, cells[i].value))
             msg_warn("%s: counter %u/%u of the interrupted datagram is not the collector's: "
-                     "not stored", c->journal_path, cells[i].slot, cells[i].field);
+                     "not stored",
+                     c->journal_path, cells[i].slot, cells[i].field);
     ring_skip_to(c->ring, end);
     msg_info("collector: finished counting the datagram a kill interrupted");
     return true;
@@ -364,9 +364,10 @@ static bool retry_wait(struct collector *c)
         c->table = NULL;
     }
     c->table_day = -1;
-    c->retry_ms = c->retry_ms == 0 ? RETRY_MIN_MS
-                  : c->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-                                                   : c->retry_ms * 2;
+    if (c->retry_ms == 0)
+        c->retry_ms = RETRY_MIN_MS;
+    else if ((c->retry_ms *= 2) > RETRY_MAX_MS)
+        c->retry_ms = RETRY_MAX_MS;
     while (waited < c->retry_ms) {
         if (__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE)) {
             msg_warn("collector: stopping while no counter table can be opened: %zu bytes of "

@@ -378,7 +378,7 @@ int ctr_add(struct ctr_table *table, const struct tr_event *event)
 
     if (!table->writable)
         msg_panic("ctr_add: %s is open read-only", table->path);
-    if (ctr_table_reported(table)) {
+    if (ctr_table_closed(table)) {
         __atomic_fetch_add(&table->header->late_events[0], 1, __ATOMIC_RELAXED);
         ctr_warn_late(table);
         return 3;
@@ -412,7 +412,7 @@ static int owned_cells(struct ctr_table *table, enum ctr_slot_kind kind, uint32_
 
     if (!table->writable)
         msg_panic("counting cells: %s is open read-only", table->path);
-    if (ctr_table_reported(table)) {
+    if (ctr_table_closed(table)) {
         *incomplete_r = false;
         if (max == 0)
             return -1;

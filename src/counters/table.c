@@ -435,6 +435,12 @@ bool ctr_table_reported(const struct ctr_table *table)
     return __atomic_load_n(&table->header->reported, __ATOMIC_ACQUIRE) != 0;
 }
 
+bool ctr_table_closed(const struct ctr_table *table)
+{
+    return ctr_table_reported(table) ||
+           __atomic_load_n(&table->header->closed, __ATOMIC_ACQUIRE) != 0;
+}
+
 uint64_t ctr_late_events(const struct ctr_table *table)
 {
     uint64_t total = 0;
@@ -492,7 +498,8 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
  * The report builder may hold the table read-only (mapped PROT_READ): then
  * the flag is written through a short-lived writable descriptor instead.
  */
-void ctr_set_reported(struct ctr_table *table)
+/* Sets a flag of the header to 1, through a writable descriptor if need be. */
+static void set_flag(struct ctr_table *table, uint32_t *flag, const char *what)
 {
     const uint32_t one = 1;
     struct stat old_st;
@@ -501,21 +508,31 @@ void ctr_set_reported(struct ctr_table *table)
     int fd;
 
     if (table->writable) {
-        __atomic_store_n(&table->header->reported, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
         return;
     }
     if ((fd = open(table->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        msg_warn("%s: cannot mark reported: %s", table->path, strerror(errno));
+        msg_warn("%s: cannot mark %s: %s", table->path, what, strerror(errno));
         return;
     }
     if (fstat(fd, &new_st) < 0 || fstat(table->fd, &old_st) < 0 || new_st.st_dev != old_st.st_dev ||
         new_st.st_ino != old_st.st_ino) {
-        msg_warn("%s: cannot mark reported: replaced by another file", table->path);
+        msg_warn("%s: cannot mark %s: replaced by another file", table->path, what);
     } else {
-        wrote = pwrite(fd, &one, sizeof(one), offsetof(struct ctr_file_header, reported));
+        wrote = pwrite(fd, &one, sizeof(one), (off_t)((unsigned char *)flag - table->map));
         if (wrote != (ssize_t)sizeof(one))
-            msg_warn("%s: cannot mark reported: %s", table->path,
+            msg_warn("%s: cannot mark %s: %s", table->path, what,
                      wrote < 0 ? strerror(errno) : "short write");
     }
     (void)close(fd);
+}
+
+void ctr_set_reported(struct ctr_table *table)
+{
+    set_flag(table, &table->header->reported, "reported");
+}
+
+void ctr_set_closed(struct ctr_table *table)
+{
+    set_flag(table, &table->header->closed, "closed");
 }

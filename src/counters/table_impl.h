@@ -80,7 +80,12 @@ struct ctr_file_header {
     uint32_t entries_used;
     uint32_t overflow_domains;
     uint32_t reported;
-    uint32_t reserved1;
+    /*
+     * Set by the report builder before its snapshot: from then on events
+     * are late, so the snapshot is all the report will ever hold, also when
+     * the build is repeated after a crash (0 in older files: was reserved).
+     */
+    uint32_t closed;
     /*
      * Events that arrived after the reports were built, counted here only:
      * [0] by ctr_add (atomic adds), [1] the log follower and [2] the
@@ -175,6 +180,8 @@ int ctr_layout_compute(uint32_t max_entries, uint64_t string_space, struct ctr_l
 bool ctr_insert_lock(struct ctr_table *table);
 void ctr_insert_unlock(struct ctr_table *table);
 bool ctr_table_reported(const struct ctr_table *table);
+/* Closed for its reports (being built or built): events are late. */
+bool ctr_table_closed(const struct ctr_table *table);
 /* Warns (rate-limited) that events arrive for a day already reported. */
 void ctr_warn_late(struct ctr_table *table);
 char *ctr_day_path(const char *dir, int day);

@@ -29,6 +29,12 @@ int dns_query_servers(struct dns_resolver *resolver, const ldns_rdf *name, ldns_
  */
 int dns_text_check(const char *text, size_t len, char **error_r);
 
+/*
+ * A TXT record's character-strings joined without spaces (RFC 7208 §3.3),
+ * every byte kept (a NUL too: *len_r says where the text ends). Caller frees.
+ */
+char *dns_txt_join(const ldns_rr *rr, size_t *len_r);
+
 /* The same with other header flags, e.g. LDNS_RD | LDNS_AD to learn whether
    the server validated the answer (RFC 6840 §5.7). */
 int dns_query_servers_flags(struct dns_resolver *resolver, const ldns_rdf *name,

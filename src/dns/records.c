@@ -80,18 +80,15 @@ static char *record_text(const ldns_rr *rr, enum dns_rr_kind kind)
     struct buf b = {0};
 
     switch (kind) {
-    case DNS_RR_TXT:
-        for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
-            const ldns_rdf *rdf = ldns_rr_rdf(rr, i);
-            const uint8_t *data = ldns_rdf_data(rdf);
-            size_t size = ldns_rdf_size(rdf);
-            if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_STR || size == 0)
-                continue;
-            size_t len = data[0] < size ? data[0] : size - 1;
-            for (size_t j = 1; j <= len; j++)
-                buf_putc(&b, data[j] == 0 ? 0x7f : (char)data[j]); /* DEL: no grammar takes it */
-        }
-        return buf_steal(&b);
+    case DNS_RR_TXT: {
+        /* A NUL would cut the text short: it becomes DEL, which the grammars refuse. */
+        size_t len;
+        char *text = dns_txt_join(rr, &len);
+        for (size_t j = 0; j < len; j++)
+            if (text[j] == '\0')
+                text[j] = 0x7f; /* DEL: no record grammar takes it */
+        return text;
+    }
     case DNS_RR_MX: {
         if (ldns_rr_rd_count(rr) != 2)
             return NULL;

@@ -331,7 +331,7 @@ static uint32_t negative_ttl(const ldns_pkt *reply)
  * every byte kept (a NUL too: *len says where the text ends), so that a
  * record with a NUL is refused and shown as it is.
  */
-static char *txt_join(const ldns_rr *rr, size_t *len_r)
+char *dns_txt_join(const ldns_rr *rr, size_t *len_r)
 {
     struct buf text;
 
@@ -379,7 +379,7 @@ static void read_reply(const ldns_pkt *reply, const ldns_rdf *name, struct outco
         outcome->txt = xreallocarray(outcome->txt, outcome->n_txt + 1, sizeof(char *));
         outcome->txt_len =
             xreallocarray(outcome->txt_len, outcome->n_txt + 1, sizeof(*outcome->txt_len));
-        outcome->txt[outcome->n_txt] = txt_join(rr, &outcome->txt_len[outcome->n_txt]);
+        outcome->txt[outcome->n_txt] = dns_txt_join(rr, &outcome->txt_len[outcome->n_txt]);
         outcome->n_txt++;
         ttl = min_ttl(ttl, ldns_rr_ttl(rr));
     }

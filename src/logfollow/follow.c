@@ -194,8 +194,8 @@ static void warn_disk(struct lf_follower *f, const char *error, const char *cons
     uint64_t held_back;
 
     if (msg_rate_allow(&f->disk_rate, time(NULL), &held_back))
-        msg_warn("log follower: %s%s (%llu more like it in the last minute)", error,
-                 consequence, (unsigned long long)held_back);
+        msg_warn("log follower: %s%s (%llu more like it in the last minute)", error, consequence,
+                 (unsigned long long)held_back);
 }
 
 static struct ctr_table *table_of(struct lf_follower *f, int day)

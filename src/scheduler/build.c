@@ -202,8 +202,11 @@ static uint64_t group_failures(const struct group *g)
     return failures;
 }
 
-/* Opens and snapshots a day; NULL snapshot (and 0) when the day has no table. */
-static int day_snapshot(const char *counters_dir, int day, bool set_reported,
+/*
+ * Opens and snapshots a day; NULL snapshot (and 0) when the day has no table.
+ * close_first: for a build, the day is closed first (later events are late).
+ */
+static int day_snapshot(const char *counters_dir, int day, bool close_first, bool set_reported,
                         struct ctr_snapshot **snap, char **error_r)
 {
     char text[DAY_TEXT_SIZE];
@@ -218,6 +221,8 @@ static int day_snapshot(const char *counters_dir, int day, bool set_reported,
     struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
     if (table == NULL)
         return -1;
+    if (close_first)
+        ctr_set_closed(table);
     *snap = ctr_snapshot(table, NULL);
     if (set_reported)
         ctr_set_reported(table);
@@ -232,7 +237,7 @@ int sched_each_report(struct sched_context *ctx, int day, sched_report_fn *each,
     struct groups groups = {0};
     int count = 0;
 
-    if (day_snapshot(ctx->counters_dir, day, false, &snap, error_r) < 0)
+    if (day_snapshot(ctx->counters_dir, day, false, false, &snap, error_r) < 0)
         return -1;
     if (snap == NULL)
         return 0;
@@ -297,11 +302,11 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
 
     if (ctx->spool && spool_day_done(ctx->spool, day)) {
         /* Built before a crash that came before the table was marked: mark it now. */
-        return day_snapshot(ctx->counters_dir, day, true, &snap, error_r) < 0
+        return day_snapshot(ctx->counters_dir, day, false, true, &snap, error_r) < 0
                    ? -1
                    : (snap ? (ctr_snapshot_free(snap), 0) : 0);
     }
-    if (day_snapshot(ctx->counters_dir, day, false, &snap, error_r) < 0)
+    if (day_snapshot(ctx->counters_dir, day, ctx->spool != NULL, false, &snap, error_r) < 0)
         return -1;
     if (snap == NULL)
         return 0;
@@ -345,7 +350,7 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
             return -1;
         /* Only now, with the day's reports safely in the outbox. */
         struct ctr_snapshot *ignored;
-        if (day_snapshot(ctx->counters_dir, day, true, &ignored, error_r) < 0)
+        if (day_snapshot(ctx->counters_dir, day, false, true, &ignored, error_r) < 0)
             return -1;
         if (ignored)
             ctr_snapshot_free(ignored);

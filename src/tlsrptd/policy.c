@@ -1,11 +1,15 @@
 /*
  * policy.c - the MTA-STS policy service inside the daemon: the socketmap
  * server on policy_socket (bound as root) answering with the policy
- * module's pol_query, the minute refresh, `tlsrpt status` policy.* lines.
+ * module's pol_query, the minute refresh (a thread of its own: refreshing
+ * fetches over HTTPS, which the event loop must never wait for), and the
+ * `tlsrpt status` policy.* lines.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -17,7 +21,14 @@
 
 /* Descriptors beyond the client connections: logs, counters, DNS, HTTPS. */
 #define FD_RESERVE 256
-#define REFRESH_INTERVAL_MS (60 * 1000)
+#define REFRESH_INTERVAL_S 60
+
+/* The refresh thread: every minute, until policy_stop. */
+static pthread_t refresh_thread;
+static bool refresh_running;
+static bool refresh_stopping;
+static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t refresh_wake = PTHREAD_COND_INITIALIZER;
 
 /* Every smtp process keeps a connection open: make room for them all. */
 static void fd_limit_raise(struct daemon *d, unsigned max_connections)
@@ -65,12 +76,26 @@ static void policy_lookup(void *context, const char *map, const char *key, struc
     pol_query(context, key, reply);
 }
 
-static void policy_refresh(void *context)
+static void *policy_refresh(void *context)
 {
-    struct daemon *d = context;
+    struct pol_service *svc = context;
 
-    pol_refresh_due(d->policy_service, time(NULL));
-    loop_timer(d->loop, REFRESH_INTERVAL_MS, policy_refresh, d);
+    pthread_mutex_lock(&refresh_lock);
+    while (!refresh_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += REFRESH_INTERVAL_S;
+        while (!refresh_stopping &&
+               pthread_cond_timedwait(&refresh_wake, &refresh_lock, &until) != ETIMEDOUT)
+            ;
+        if (refresh_stopping)
+            break;
+        pthread_mutex_unlock(&refresh_lock);
+        pol_refresh_due(svc, time(NULL));
+        pthread_mutex_lock(&refresh_lock);
+    }
+    pthread_mutex_unlock(&refresh_lock);
+    return NULL;
 }
 
 /* After the drop: the service's cache belongs to tlsrptd_user. */
@@ -85,7 +110,11 @@ void policy_start(struct daemon *d)
         msg_fatal("policy service: %s", error);
     if (smap_server_start(d->policy_server, policy_lookup, d->policy_service, &error) < 0)
         msg_fatal("%s", error);
-    loop_timer(d->loop, REFRESH_INTERVAL_MS, policy_refresh, d);
+    refresh_stopping = false;
+    int err = pthread_create(&refresh_thread, NULL, policy_refresh, d->policy_service);
+    if (err != 0)
+        msg_fatal("policy service: cannot start the refresh thread: %s", strerror(err));
+    refresh_running = true;
 }
 
 static void status_emit(void *context, const char *name, const char *value)
@@ -141,7 +170,14 @@ void policy_stop(struct daemon *d)
 
     if (d->policy_server == NULL)
         return;
-    loop_timer_cancel(d->loop, policy_refresh, d);
+    if (refresh_running) { /* a refresh under way finishes first */
+        pthread_mutex_lock(&refresh_lock);
+        refresh_stopping = true;
+        pthread_cond_signal(&refresh_wake);
+        pthread_mutex_unlock(&refresh_lock);
+        pthread_join(refresh_thread, NULL);
+        refresh_running = false;
+    }
     /* Lookups in progress finish first: the service is still there for them. */
     smap_server_stop(d->policy_server);
     smap_server_stats(d->policy_server, &stats);
