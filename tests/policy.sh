@@ -133,7 +133,6 @@ assert_eq "exact reply: enforce policy, from the cache" \
 assert_eq "the policy was fetched once" "mta-sts.enforce.example /.well-known/mta-sts.txt" \
     "$(cat "$T/web/requests.log")"
 wait_status policy.replies.ok 2
-
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 assert_match "totals logged at stop" \
