@@ -80,6 +80,20 @@ START_TEST(test_attributes)
                   "policy_domain=enforce.example { policy_string = version: STSv1 } "
                   "{ policy_string = mode: enforce } { policy_string = mx: mx1.enforce.example } "
                   "{ policy_string = max_age: 900 } mx_host_pattern=mx1.enforce.example");
+    /* A testing-mode answer never lowers the site's own level. */
+    struct pol_service *encrypt = service_with(true, "sts_testing_level = encrypt\n");
+    struct buf reply = {0};
+    pol_query(encrypt, "attrs.example", &reply);
+    ck_assert_str_eq(buf_cstr(&reply), "OK encrypt policy_type=sts policy_domain=attrs.example "
+                                       "{ policy_string = version: STSv1 } "
+                                       "{ policy_string = mode: testing } "
+                                       "{ policy_string = mx: *.attrs.example } "
+                                       "{ policy_string = mx: backup.example } "
+                                       "{ policy_string = max_age: 600 } "
+                                       "mx_host_pattern=*.attrs.example "
+                                       "mx_host_pattern=backup.example");
+    buf_free(&reply);
+    pol_service_destroy(encrypt);
     /* With attributes Postfix >= 3.10 reports failures itself: nothing counted here. */
     serve("redirect", "301 text/plain", "");
     assert_answer(svc, "redirect.example", "NOTFOUND ");

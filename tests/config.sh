@@ -1,5 +1,6 @@
 #!/bin/sh
-# config.sh - values with a syntax of their own (dns_resolvers, relayhost)
+# config.sh - values with a syntax of their own (dns_resolvers, relayhost,
+# sts_testing_level)
 # are checked before anything uses them: `tlsrpt conf` fails on them,
 # tlsrptd refuses to start and refuses a reload, each time naming the file,
 # the line and what is wrong.
@@ -23,7 +24,7 @@ start_daemon
 echo "relayhost = [127.0.0.1]:2525x" >>"$CONF"
 line=$(grep -c '' "$CONF")
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 1 200); do grep -q "reload failed" "$T/daemon.log" && break; sleep 0.05; done
+wait_for "the reload to fail" 60 grep -q "reload failed" "$T/daemon.log"
 assert_match "a reload with a bad relayhost port is refused, with file and line" \
     "reload failed, keeping the running configuration: $CONF:$line: relayhost = \\[127\\.0\\.0\\.1\\]:2525x: bad port \\(1 to 65535\\)" \
     "$(cat "$T/daemon.log")"
@@ -31,4 +32,8 @@ sed -i '$d' "$CONF"
 assert_match "and the daemon runs on with the old configuration" "^reloads +0\$" "$("$TLSRPT" status 2>&1)"
 out=$("$TLSRPT" -o 'relayhost=[mail.example' conf relayhost 2>&1); status=$?
 assert_eq "-o is checked too" "1 tlsrpt: fatal: -o: relayhost = [mail.example: missing ']'" "$status $out"
+out=$("$TLSRPT" -o 'sts_testing_level=may policy_type=none' conf sts_testing_level 2>&1); status=$?
+assert_eq "sts_testing_level: one level that cannot lower the site's own, never attributes" \
+    "1 tlsrpt: fatal: -o: sts_testing_level = may policy_type=none: use may, encrypt or dane (the level Postfix applies to the domain anyway)" \
+    "$status $out"
 finish

@@ -282,6 +282,11 @@ char *state_dir;
 
 struct pol_service *service(bool attributes)
 {
+    return service_with(attributes, "");
+}
+
+struct pol_service *service_with(bool attributes, const char *more)
+{
     char *dir_template = path_join(temp_dir, "state.XXXXXX");
     if (state_dir == NULL)
         state_dir = mkdtemp(dir_template) ? dir_template : NULL;
@@ -290,8 +295,9 @@ struct pol_service *service(bool attributes)
     ck_assert_ptr_nonnull(state_dir);
     char *text = xasprintf("state_directory = %s\ndns_resolvers = 127.0.0.1:%d\n"
                            "dns_timeout = 3s\nsts_ca_file = %s/ca.pem\nsts_https_port = %d\n"
-                           "sts_fetch_timeout = 20s\npolicy_tlsrpt_attributes = %s\n",
-                           state_dir, dns_port, temp_dir, web_port, attributes ? "yes" : "no");
+                           "sts_fetch_timeout = 20s\npolicy_tlsrpt_attributes = %s\n%s",
+                           state_dir, dns_port, temp_dir, web_port, attributes ? "yes" : "no",
+                           more);
     char *error = NULL;
     struct cfg *cfg = cfg_load_string(text, "test.cf", &error);
     ck_assert_msg(cfg != NULL, "%s", error);

@@ -33,6 +33,8 @@ int requests(const char *name);
 
 /* A service on the case's state directory, pointed at the peers. */
 struct pol_service *service(bool attributes);
+/* The same with more configuration lines. */
+struct pol_service *service_with(bool attributes, const char *more);
 void assert_answer(struct pol_service *svc, const char *domain, const char *expected);
 /* Today's counter rows for domain: a key line, then "  COUNT RESULT INFO | REASON" lines. */
 char *counted(const char *domain);

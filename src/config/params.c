@@ -135,6 +135,9 @@ const struct cfg_param cfg_params[] = {
      "total time for one MTA-STS policy fetch over HTTPS (connect included)"},
     {"sts_https_port", CFG_INT, "443", 1, 65535,
      "port of the MTA-STS policy host; for tests only, RFC 8461 says 443"},
+    {"sts_testing_level", CFG_STRING, "may", 0, 0,
+     "the Postfix TLS level answered for testing-mode MTA-STS domains when "
+     "policy_tlsrpt_attributes = yes (use your smtp_tls_security_level, e.g. encrypt)"},
     {"suppress_after_failures", CFG_INT, "3", 1, 1000,
      "permanent failures in a row after which a destination is suppressed"},
     {"suppress_time", CFG_TIME, "7d", 1, 366 * DAYS,
@@ -224,12 +227,24 @@ static const char *check_relayhost(const char *value)
     return endpoint_parse(value, 25, false, &endpoint, &error) < 0 ? error : NULL;
 }
 
+/* A level that never lowers the site's own and cannot fail a delivery by itself. */
+static const char *check_testing_level(const char *value)
+{
+    static const char *const levels[] = {"may", "encrypt", "dane"};
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(levels); i++)
+        if (strcmp(value, levels[i]) == 0)
+            return NULL;
+    return "use may, encrypt or dane (the level Postfix applies to the domain anyway)";
+}
+
 static const struct {
     const char *name;
     const char *(*check)(const char *value);
 } syntax_checks[] = {
     {"dns_resolvers", check_dns_server},
     {"relayhost", check_relayhost},
+    {"sts_testing_level", check_testing_level},
 };
 
 const char *cfg_check_syntax(const struct cfg_param *param, const char *value)

@@ -111,6 +111,7 @@ struct pol_service {
     char *counters_dir;
     struct ctr_limits limits;
     bool attributes;
+    char *testing_level; /* answered for testing mode with attributes on */
     bool no_counting;
     struct pol_fetch_settings fetch;
     char *ca_file;

@@ -96,6 +96,7 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
     svc->limits.max_entries = (uint32_t)cfg_int(cfg, "counter_table_entries");
     svc->limits.string_space = cfg_size(cfg, "counter_string_space");
     svc->attributes = cfg_bool(cfg, "policy_tlsrpt_attributes");
+    svc->testing_level = xstrdup(cfg_str(cfg, "sts_testing_level"));
     svc->ca_file = xstrdup(cfg_str(cfg, "sts_ca_file"));
     svc->fetch.ca_file = svc->ca_file;
     svc->fetch.port = (int)cfg_int(cfg, "sts_https_port");
@@ -137,6 +138,7 @@ void pol_service_destroy(struct pol_service *svc)
     pthread_cond_destroy(&svc->fetch_done);
     free(svc->counters_dir);
     free(svc->ca_file);
+    free(svc->testing_level);
     free(svc);
 }
 
@@ -304,11 +306,12 @@ static void answer_policy(struct pol_service *svc, struct lookup *l,
     case POL_MODE_TESTING:
         /*
          * Not enforced: without attributes there is nothing to tell Postfix
-         * (its own smtp_tls_security_level applies); with them, "may" and the
-         * policy so its TLSRPT datagram reports the session under sts.
+         * (its own smtp_tls_security_level applies); with them, the level of
+         * sts_testing_level (the site's own, "may" by default) and the
+         * policy, so its TLSRPT datagram reports the session under sts.
          */
         if (svc->attributes) {
-            buf_puts(reply, "OK may");
+            buf_printf(reply, "OK %s", svc->testing_level);
             policy_attributes(l, policy, reply);
         } else {
             buf_puts(reply, "NOTFOUND ");
