@@ -75,9 +75,7 @@ struct pol_service;
  * Reads the sts_* and policy_* parameters and opens the cache under
  * $state_directory/sts (created if missing). Failure counting: the service
  * opens the day's counter table itself ($state_directory/counters, with the
- * counter_* sizes) when it has a failure to count; it counts nothing when
- * policy_tlsrpt_attributes = yes (Postfix >= 3.10 then reports the failure
- * itself). Call it as the user the daemon runs as: it creates the cache
+ * counter_* sizes) when it has a failure to count. Call it as the user the daemon runs as: it creates the cache
  * directory and files. DNS goes to dns_resolvers (dns_timeout per query).
  */
 struct pol_service *pol_service_create(struct cfg *cfg, char **error_r);

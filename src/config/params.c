@@ -94,8 +94,8 @@ const struct cfg_param cfg_params[] = {
     {"policy_threads", CFG_INT, "16", 1, 256,
      "policy lookups answered at the same time (each may wait on DNS and HTTPS)"},
     {"policy_tlsrpt_attributes", CFG_BOOL, "no", 0, 0,
-     "MTA-STS answers carry TLSRPT policy attributes (Postfix >= 3.10 only; then Postfix "
-     "counts fetch failures itself)"},
+     "MTA-STS answers carry TLSRPT policy attributes, so Postfix reports its sessions under "
+     "sts (Postfix >= 3.10 only: older ones refuse attributes)"},
     {"relayhost", CFG_STRING, "[127.0.0.1]:25", 0, 0,
      "SMTP server that relays report mail, [host]:port"},
     {"relayhost_password", CFG_STRING, "", 0, 0,

@@ -338,11 +338,11 @@ static void count_failure(struct pol_service *svc, const char *domain, enum pol_
         [POL_FAIL_WEBPKI] = TR_RESULT_STS_WEBPKI_INVALID,
     };
     /*
-     * With policy_tlsrpt_attributes = yes the session's own datagram from
-     * Postfix >= 3.10 reports this attempt: counting here too would count
-     * it twice.
+     * Counted here with attributes on too: the answer is NOTFOUND, never a
+     * policy_failure (RFC 8461 lets the mail go out), so Postfix >= 3.10
+     * reports the session under no-policy-found and nobody else this.
      */
-    if (svc->attributes || svc->no_counting || failure == POL_FAIL_NONE)
+    if (svc->no_counting || failure == POL_FAIL_NONE)
         return;
     char *url = xasprintf("https://mta-sts.%s/.well-known/mta-sts.txt", domain);
     struct tr_failure detail = {
