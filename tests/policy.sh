@@ -133,10 +133,19 @@ assert_eq "exact reply: enforce policy, from the cache" \
 assert_eq "the policy was fetched once" "mta-sts.enforce.example /.well-known/mta-sts.txt" \
     "$(cat "$T/web/requests.log")"
 wait_status policy.replies.ok 2
+# `tlsrpt sts flush` goes through the daemon: its memory forgets the policy too.
+out=$("$TLSRPT" -c "$CONF" sts flush enforce.example 2>&1); status=$?
+assert_eq "tlsrpt sts flush, the daemon running" "0 enforce.example: removed from the policy cache" \
+    "$status $out"
+assert_eq "the next lookup fetches the policy again" \
+    "OK secure match=mx1.enforce.example servername=hostname
+mta-sts.enforce.example /.well-known/mta-sts.txt
+mta-sts.enforce.example /.well-known/mta-sts.txt" \
+    "$(raw "$SOCK" "19:sts enforce.example,"; cat "$T/web/requests.log")"
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 assert_match "totals logged at stop" \
-    '^tlsrptd: policy: 6 connections, 0 refused, 8 requests: 2 OK, 6 NOTFOUND, 0 TEMP, 0 TIMEOUT, 1 PERM; 1 protocol errors$' \
+    '^tlsrptd: policy: 7 connections, 0 refused, 9 requests: 3 OK, 6 NOTFOUND, 0 TEMP, 0 TIMEOUT, 1 PERM; 1 protocol errors$' \
     "$(cat "$T/daemon.log")"
 assert_eq "unix socket removed at stop" "no" "$([ -e "$SOCK" ] && echo yes || echo no)"
 

@@ -1,7 +1,8 @@
 /*
  * cmd_sts.c - `tlsrpt sts DOMAIN` (what the policy service would answer
  * Postfix and why), `tlsrpt sts cache [--json]` and `tlsrpt sts flush
- * DOMAIN`, on the policy cache in $state_directory/sts.
+ * DOMAIN`, on the policy cache in $state_directory/sts (a flush goes through
+ * the running daemon, whose memory holds the cache too).
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "ctl.h"
 #include "policy.h"
 
 #define USAGE "usage: tlsrpt sts DOMAIN | sts cache [--json] | sts flush DOMAIN\n"
@@ -129,19 +131,52 @@ static int list_cache(struct cli *cli, bool json)
     return 0;
 }
 
+/*
+ * A running daemon's service forgets the domain itself (its memory holds the
+ * cache too); without one (or with the service off) the files are changed here.
+ */
+static int daemon_flush(struct cli *cli, const char *domain, char **error_r)
+{
+    struct ctl_response response;
+    char *request, *error;
+    int found = -2;
+
+    if (strchr(domain, '\n') || strlen(domain) > 300)
+        return -2;
+    request = xasprintf("sts-flush %s", domain);
+    if (ctl_call(cfg_str(cli_config(cli), "control_socket"), request, 10000, &response, &error) <
+        0) {
+        free(error); /* no daemon */
+        free(request);
+        return -2;
+    }
+    free(request);
+    const char *flushed = ctl_response_get(&response, "flushed");
+    if (response.ok && flushed != NULL)
+        found = strcmp(flushed, "1") == 0;
+    else if (!response.ok && strstr(response.error, "policy service is off") == NULL) {
+        *error_r = xstrdup(response.error);
+        found = -1;
+    }
+    ctl_response_free(&response);
+    return found;
+}
+
 static int flush(struct cli *cli, const char *domain)
 {
-    struct pol_service *svc = open_service(cli);
-    char *error;
-    int found = pol_cache_flush(svc, domain, &error);
+    char *error = NULL;
+    int found = daemon_flush(cli, domain, &error);
 
-    pol_service_destroy(svc);
+    if (found == -2) {
+        struct pol_service *svc = open_service(cli);
+        found = pol_cache_flush(svc, domain, &error);
+        pol_service_destroy(svc);
+    }
     if (found < 0) {
         msg_error("%s", error);
         free(error);
         return 2;
     }
-    /* A running daemon keeps its copy in memory until it restarts. */
     printf("%s: %s\n", domain, found ? "removed from the policy cache" : "not in the policy cache");
     return found ? 0 : 1;
 }

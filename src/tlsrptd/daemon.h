@@ -74,6 +74,8 @@ void follow_stop(struct daemon *d);
 void policy_open(struct daemon *d);  /* as root, before the drop: binds the socket */
 void policy_start(struct daemon *d); /* after the drop: the service and its threads */
 void policy_status(struct daemon *d, struct ctl_reply *reply);
+/* `tlsrpt sts flush DOMAIN`: the running service forgets it (memory and disk). */
+void policy_flush(struct daemon *d, const char *domain, struct ctl_reply *reply);
 void policy_stop(struct daemon *d);
 
 /* schedule.c: the report worker, once a minute */

@@ -163,6 +163,24 @@ void policy_status(struct daemon *d, struct ctl_reply *reply)
         pol_stats(d->policy_service, status_emit, reply);
 }
 
+void policy_flush(struct daemon *d, const char *domain, struct ctl_reply *reply)
+{
+    char *error;
+    int found;
+
+    if (d->policy_service == NULL) {
+        ctl_reply_fail(reply, "the policy service is off (policy_socket is empty)");
+        return;
+    }
+    found = pol_cache_flush(d->policy_service, domain, &error);
+    if (found < 0) {
+        ctl_reply_fail(reply, "%s", error);
+        free(error);
+        return;
+    }
+    ctl_reply_add(reply, "flushed", "%d", found);
+}
+
 void policy_stop(struct daemon *d)
 {
     struct smap_stats stats;
