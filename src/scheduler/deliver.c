@@ -268,6 +268,8 @@ static int deliver_entry(struct sched_context *ctx, const struct spool_suppressi
     for (size_t k = 0; k < entry->n_destinations; k++) {
         struct spool_destination *d = &entry->destinations[k];
         struct dlv_result result = {DLV_TEMPORARY, 0, ""};
+        if (parent_gone)
+            break; /* a child whose parent died makes no new attempt */
         if ((d->state != SPOOL_PENDING && d->state != SPOOL_RETRYING) || d->next_try > now)
             continue;
         if (spool_suppressed(known, d->uri, now)) {
