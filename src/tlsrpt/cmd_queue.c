@@ -85,8 +85,9 @@ static bool entry_named(const struct spool_entry *e, const char *id)
 
 /*
  * Deliver what waits now, as postqueue -f asks Postfix's qmgr: when tlsrptd
- * runs it owns the outbox and its worker delivers; without it, this process
- * becomes the owner (waiting for one still at work) and delivers itself.
+ * runs it owns the outbox and its worker delivers; without it, or with -o
+ * settings the worker would not see, this process becomes the owner
+ * (waiting for one still at work) and delivers itself.
  */
 static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
 {
@@ -94,8 +95,10 @@ static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
     struct ctl_response response;
     char *error;
 
-    if (ctl_call(cfg_str(cli_config(cli), "control_socket"), "flush", 5000, &response,
-                 &error) == 0) {
+    if (cli->n_overrides > 0) {
+        msg_info("-o given: delivering here rather than through tlsrptd");
+    } else if (ctl_call(cfg_str(cli_config(cli), "control_socket"), "flush", 5000, &response,
+                        &error) == 0) {
         const char *worker = ctl_response_get(&response, "worker");
         bool asked = response.ok && worker != NULL;
         if (asked)
