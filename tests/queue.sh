@@ -134,9 +134,8 @@ elapsed "concurrent delivery checked"
 ingest_day "$DAY2" k "$REPORTS2"
 "$TLSRPT" -o report_spread=1d run --day "$DAY2" >"$T/run2.out" 2>&1
 elapsed "$DAY2 in the outbox"
-# A kill hits an attempt in flight when its victim holds a report's lock
-# (/proc/locks, read just before: an attempt started after that cannot
-# have reached a sink by the kill).
+# A kill hits an attempt in flight when its victim holds a report's lock:
+# the victims are stopped, /proc/locks read, then they are killed.
 OUTBOX_LOCK=":$(stat -c %i "$T/state/outbox/.lock")"
 holds_report_lock() { # PID LOCKS
     printf '%s\n' "$2" | awk -v pid="$1" -v outbox="$OUTBOX_LOCK" '
@@ -156,6 +155,7 @@ while [ "$kills" -lt "$KILLS" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     sleep "0.$(printf '%03d' $((random % 300 + 50)))" # the random moment, not a wait for a result
     victims=$flush
     [ $((random % 2)) -eq 0 ] && victims="$(pgrep -P "$flush") $flush"
+    kill -STOP $victims 2>/dev/null
     locks=$(cat /proc/locks)
     for pid in $victims; do
         kill -9 "$pid" 2>/dev/null || continue
