@@ -3,7 +3,9 @@
 # `tlsrpt run` beside the daemon's worker send exactly one message per
 # report and destination; delivery processes killed with -9 at random
 # moments (the parent alone, or with its children) re-send at most the
-# attempts in flight, and leave no destination "attempt in progress".
+# attempts in flight, and leave no destination "attempt in progress";
+# children whose parent is killed stop after their attempt, and a flush
+# started at once repeats none of it.
 # Messages are counted per Report-ID at the SMTP and HTTPS sinks, which
 # hold each reply a while after saving the message (a kill in that window
 # is a real duplicate).
@@ -184,4 +186,31 @@ assert_eq "at most one per kill that hit an attempt ($hits), for every destinati
     "$([ "$duplicates" -le "$hits" ] && [ "$max_per_destination" -le "$hits" ] && echo yes)"
 assert_eq "no destination left pending or \"attempt in progress\"" "0 0" "$(undelivered "$DAY2")"
 assert_eq "the kills were real" yes "$([ "$kills" -ge 20 ] && echo yes)"
+
+# 3. A parent killed alone: its children stop after their attempt in flight,
+# say so, and a flush started at once repeats none of their attempts.
+DAY3=$(date -u -d '3 days ago' +%F)
+ingest_day "$DAY3" p 12
+"$TLSRPT" -o report_spread=1d run --day "$DAY3" >/dev/null 2>&1
+"$TLSRPT" queue flush >/dev/null 2>"$T/orphans.err" &
+flush=$!
+deadline=$(($(date +%s) + 60))
+until [ "$(pgrep -P "$flush" | wc -l)" -ge 2 ] || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.01; done
+children=$(pgrep -P "$flush" | tr '\n' ' ')
+kill -9 "$flush"
+wait "$flush" 2>/dev/null
+"$TLSRPT" queue flush >/dev/null 2>&1 &
+second=$!
+for pid in $children; do
+    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
+done
+wait "$second"
+assert_eq "both children saw their parent die and stopped" \
+"tlsrpt: warning: delivery share 0: the delivering parent died: stopped after the attempt in flight, the rest is left to the next pass
+tlsrpt: warning: delivery share 1: the delivering parent died: stopped after the attempt in flight, the rest is left to the next pass" \
+    "$(grep 'parent died' "$T/orphans.err" | sort)"
+wait_delivered "$DAY3" 120 || "$TLSRPT" queue flush >/dev/null 2>&1
+assert_eq "no attempt of theirs was repeated: one message per report and destination" \
+    "reports=12 messages=24 missing=0 unexpected=0 duplicates=0 max_per_destination=0" \
+    "$(count_messages "$DAY3")"
 finish
