@@ -153,8 +153,13 @@ while [ "$kills" -lt "$KILLS" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     fi
     "$TLSRPT" queue flush >/dev/null 2>&1 &
     flush=$!
+    # The random moment falls in the delivery: after the children are forked
+    # (unless the flush waits for the outbox that long).
+    round_end=$(($(date +%s) + 3))
+    until pgrep -P "$flush" >/dev/null || ! kill -0 "$flush" 2>/dev/null ||
+        [ "$(date +%s)" -ge "$round_end" ]; do sleep 0.01; done
     random=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-    sleep "0.$(printf '%03d' $((random % 300 + 50)))" # the random moment, not a wait for a result
+    sleep "0.$(printf '%03d' $((random % 300)))" # the random moment, not a wait for a result
     victims=$flush
     [ $((random % 2)) -eq 0 ] && victims="$(pgrep -P "$flush") $flush"
     kill -STOP $victims 2>/dev/null
