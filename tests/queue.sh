@@ -3,7 +3,9 @@
 # `tlsrpt run` beside the daemon's worker send exactly one message per
 # report and destination; delivery processes killed with -9 at random
 # moments (the parent alone, or with its children) re-send at most the
-# attempts in flight, and leave no destination "attempt in progress".
+# attempts in flight, and leave no destination "attempt in progress";
+# children whose parent is killed stop after their attempt, and a flush
+# started at once repeats none of it.
 # Messages are counted per Report-ID at the SMTP and HTTPS sinks, which
 # hold each reply a while after saving the message (a kill in that window
 # is a real duplicate).
@@ -134,9 +136,8 @@ elapsed "concurrent delivery checked"
 ingest_day "$DAY2" k "$REPORTS2"
 "$TLSRPT" -o report_spread=1d run --day "$DAY2" >"$T/run2.out" 2>&1
 elapsed "$DAY2 in the outbox"
-# A kill hits an attempt in flight when its victim holds a report's lock
-# (/proc/locks, read just before: an attempt started after that cannot
-# have reached a sink by the kill).
+# A kill hits an attempt in flight when its victim holds a report's lock:
+# the victims are stopped, /proc/locks read, then they are killed.
 OUTBOX_LOCK=":$(stat -c %i "$T/state/outbox/.lock")"
 holds_report_lock() { # PID LOCKS
     printf '%s\n' "$2" | awk -v pid="$1" -v outbox="$OUTBOX_LOCK" '
@@ -152,10 +153,16 @@ while [ "$kills" -lt "$KILLS" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     fi
     "$TLSRPT" queue flush >/dev/null 2>&1 &
     flush=$!
+    # The random moment falls in the delivery: after the children are forked
+    # (unless the flush waits for the outbox that long).
+    round_end=$(($(date +%s) + 3))
+    until pgrep -P "$flush" >/dev/null || ! kill -0 "$flush" 2>/dev/null ||
+        [ "$(date +%s)" -ge "$round_end" ]; do sleep 0.01; done
     random=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-    sleep "0.$(printf '%03d' $((random % 300 + 50)))" # the random moment, not a wait for a result
+    sleep "0.$(printf '%03d' $((random % 300)))" # the random moment, not a wait for a result
     victims=$flush
     [ $((random % 2)) -eq 0 ] && victims="$(pgrep -P "$flush") $flush"
+    kill -STOP $victims 2>/dev/null
     locks=$(cat /proc/locks)
     for pid in $victims; do
         kill -9 "$pid" 2>/dev/null || continue
@@ -184,4 +191,31 @@ assert_eq "at most one per kill that hit an attempt ($hits), for every destinati
     "$([ "$duplicates" -le "$hits" ] && [ "$max_per_destination" -le "$hits" ] && echo yes)"
 assert_eq "no destination left pending or \"attempt in progress\"" "0 0" "$(undelivered "$DAY2")"
 assert_eq "the kills were real" yes "$([ "$kills" -ge 20 ] && echo yes)"
+
+# 3. A parent killed alone: its children stop after their attempt in flight,
+# say so, and a flush started at once repeats none of their attempts.
+DAY3=$(date -u -d '3 days ago' +%F)
+ingest_day "$DAY3" p 12
+"$TLSRPT" -o report_spread=1d run --day "$DAY3" >/dev/null 2>&1
+"$TLSRPT" queue flush >/dev/null 2>"$T/orphans.err" &
+flush=$!
+deadline=$(($(date +%s) + 60))
+until [ "$(pgrep -P "$flush" | wc -l)" -ge 2 ] || [ "$(date +%s)" -ge "$deadline" ]; do sleep 0.01; done
+children=$(pgrep -P "$flush" | tr '\n' ' ')
+kill -9 "$flush"
+wait "$flush" 2>/dev/null
+"$TLSRPT" queue flush >/dev/null 2>&1 &
+second=$!
+for pid in $children; do
+    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
+done
+wait "$second"
+assert_eq "both children saw their parent die and stopped" \
+"tlsrpt: warning: delivery share 0: the delivering parent died: stopped after the attempt in flight, the rest is left to the next pass
+tlsrpt: warning: delivery share 1: the delivering parent died: stopped after the attempt in flight, the rest is left to the next pass" \
+    "$(grep 'parent died' "$T/orphans.err" | sort)"
+wait_delivered "$DAY3" 120 || "$TLSRPT" queue flush >/dev/null 2>&1
+assert_eq "no attempt of theirs was repeated: one message per report and destination" \
+    "reports=12 messages=24 missing=0 unexpected=0 duplicates=0 max_per_destination=0" \
+    "$(count_messages "$DAY3")"
 finish

@@ -87,6 +87,19 @@ int sched_resolve_pending(struct sched_context *ctx)
             dns_tlsrpt_answer_free(&answer);
             continue;
         }
+        /* The lookup took time: the report's state as it is now, under its lock. */
+        bool busy;
+        int lock = spool_lock_entry(ctx->spool, entry, false, &busy, &error);
+        if (lock < 0 || !entry->rua_pending) {
+            if (lock < 0) {
+                msg_info("report %s: %s: looked up again later", entry->report_id, error);
+                free(error);
+            } else {
+                close(lock);
+            }
+            dns_tlsrpt_answer_free(&answer);
+            continue;
+        }
         entry->rua_pending = false;
         if (answer.status == DNS_TEMPFAIL) {
             /* As for deliveries (RFC 8460 §5.5): after retry_window, give up. */
@@ -109,6 +122,7 @@ int sched_resolve_pending(struct sched_context *ctx)
         } else {
             resolved++;
         }
+        close(lock);
         dns_tlsrpt_answer_free(&answer);
     }
     spool_list_free(entries, n);

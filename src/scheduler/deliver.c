@@ -283,6 +283,8 @@ static int deliver_entry(struct sched_context *ctx, const struct spool_suppressi
     for (size_t k = 0; k < entry->n_destinations; k++) {
         struct spool_destination *d = &entry->destinations[k];
         struct dlv_result result = {DLV_TEMPORARY, 0, ""};
+        if (parent_gone)
+            break; /* a child whose parent died makes no new attempt */
         if ((d->state != SPOOL_PENDING && d->state != SPOOL_RETRYING) || d->next_try > now)
             continue;
         if (spool_suppressed(known, d->uri, now)) {
@@ -411,19 +413,17 @@ static int deliver_share(struct sched_context *ctx, const struct spool_suppressi
     int attempts = 0;
     int rate_limit = ctx->delivery.rate_limit / share > 0 ? ctx->delivery.rate_limit / share : 1;
 
-    for (size_t i = 0; i < n; i++) {
-        if (parent_gone) {
-            msg_warn("delivery share %d: the delivering parent died: the rest is left to the "
-                     "next pass",
-                     k);
-            break;
-        }
+    for (size_t i = 0; i < n && !parent_gone; i++) {
         if (!entry_wanted(&entries[i], now))
             continue;
         if ((int)(wanted++ % (size_t)share) == k)
             attempts +=
                 deliver_locked(ctx, known, &entries[i], rates, &n_rates, rate_limit, now);
     }
+    if (parent_gone)
+        msg_warn("delivery share %d: the delivering parent died: stopped after the attempt in "
+                 "flight, the rest is left to the next pass",
+                 k);
     return attempts;
 }
 

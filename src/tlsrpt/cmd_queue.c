@@ -85,8 +85,9 @@ static bool entry_named(const struct spool_entry *e, const char *id)
 
 /*
  * Deliver what waits now, as postqueue -f asks Postfix's qmgr: when tlsrptd
- * runs it owns the outbox and its worker delivers; without it, this process
- * becomes the owner (waiting for one still at work) and delivers itself.
+ * runs it owns the outbox and its worker delivers; without it, or with -o
+ * settings the worker would not see, this process becomes the owner
+ * (waiting for one still at work) and delivers itself.
  */
 static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
 {
@@ -94,8 +95,10 @@ static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
     struct ctl_response response;
     char *error;
 
-    if (ctl_call(cfg_str(cli_config(cli), "control_socket"), "flush", 5000, &response,
-                 &error) == 0) {
+    if (cli->n_overrides > 0) {
+        msg_info("-o given: delivering here rather than through tlsrptd");
+    } else if (ctl_call(cfg_str(cli_config(cli), "control_socket"), "flush", 5000, &response,
+                        &error) == 0) {
         const char *worker = ctl_response_get(&response, "worker");
         bool asked = response.ok && worker != NULL;
         if (asked)
@@ -120,21 +123,32 @@ static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
     printf("%d %s\n", done, directory[0] ? "reports written" : "delivery attempts made");
 }
 
-/* retry and flush: what waits becomes due now; retry also gives failures a new window. */
-static void make_due(struct spool_entry *e, bool retry, time_t now)
+/*
+ * retry and flush: what waits becomes due now; retry also gives failures a
+ * new window. Returns whether anything changes; with `apply` false only
+ * says so (a report with nothing to change is neither locked nor written).
+ */
+static bool make_due(struct spool_entry *e, bool retry, time_t now, bool apply)
 {
+    bool changed = false;
+
     for (size_t d = 0; d < e->n_destinations; d++) {
         struct spool_destination *dest = &e->destinations[d];
-        if (retry && dest->state == SPOOL_FAILED) {
+        bool renew = retry && dest->state == SPOOL_FAILED;
+        bool waiting = renew || dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING;
+        changed |= renew || (waiting && dest->next_try != 0);
+        if (apply && renew) {
             /* A new retry window, as if never tried. */
             dest->state = SPOOL_PENDING;
             dest->first_try = 0;
         }
-        if (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING)
+        if (apply && waiting)
             dest->next_try = 0;
     }
-    if (e->send_after > now)
+    changed |= e->send_after > now;
+    if (apply && e->send_after > now)
         e->send_after = now;
+    return changed;
 }
 
 /*
@@ -149,7 +163,7 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
     size_t n;
     char *error;
     int matched = 0, status = 0;
-    bool delete = strcmp(action, "delete") == 0;
+    bool delete = strcmp(action, "delete") == 0, retry = strcmp(action, "retry") == 0;
     time_t now = time(NULL);
 
     char *counters = cli_counters_dir(cli);
@@ -164,6 +178,8 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
         if (id && !entry_named(e, id))
             continue;
         matched++;
+        if (!delete && !make_due(e, retry, now, false))
+            continue;
         int lock = spool_lock_entry(ctx.spool, e, true, &busy, &error);
         if (lock < 0) {
             msg_error("%s", error);
@@ -175,10 +191,9 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
             if (spool_delete(ctx.spool, e, &error) < 0)
                 msg_fatal("%s", error);
             printf("%s: deleted\n", e->report_id);
-        } else {
-            make_due(e, strcmp(action, "retry") == 0, now);
-            if (spool_update(ctx.spool, e, &error) < 0)
-                msg_fatal("%s", error);
+        } else if (make_due(e, retry, now, true) &&
+                   spool_update(ctx.spool, e, &error) < 0) {
+            msg_fatal("%s", error);
         }
         close(lock);
     }
