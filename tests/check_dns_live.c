@@ -237,41 +237,44 @@ static pid_t testns_start(const char *data, int port, int *port_r)
     if (file_write_atomic(data_path, data, strlen(data), 0600, &error) < 0)
         ck_abort_msg("%s", error);
     snprintf(port_text, sizeof(port_text), "%d", port);
-    unlink(log_path);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
+    /* A random port (-r) may be taken by another test: then it exits, and another try. */
+    for (int attempt = 0; attempt < (port ? 1 : 8); attempt++) {
+        unlink(log_path);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
 #ifdef __linux__
-        /* Whatever happens to the test, the server does not outlive it. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+            /* Whatever happens to the test, the server does not outlive it. */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+                _exit(127);
+            if (port)
+                execl(testns_path, "ldns-testns", "-p", port_text, data_path, (char *)NULL);
+            else
+                execl(testns_path, "ldns-testns", "-r", data_path, (char *)NULL);
             _exit(127);
-        if (port)
-            execl(testns_path, "ldns-testns", "-p", port_text, data_path, (char *)NULL);
-        else
-            execl(testns_path, "ldns-testns", "-r", data_path, (char *)NULL);
-        _exit(127);
-    }
-    /* It says "Listening on port N" once both sockets are bound. */
-    for (int64_t deadline = clock_ms() + 60000; clock_ms() < deadline;) {
-        struct buf log;
-        buf_init(&log);
-        if (file_read_all(log_path, 1 << 20, &log, &error) < 0)
-            free(error);
-        const char *line = strstr(buf_cstr(&log), "Listening on port ");
-        if (line && strchr(line, '\n')) {
-            *port_r = atoi(line + strlen("Listening on port "));
-            buf_free(&log);
-            free(data_path);
-            free(log_path);
-            return pid;
         }
-        buf_free(&log);
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            break;
-        usleep(10000);
+        /* It says "Listening on port N" once both sockets are bound. */
+        for (int64_t deadline = clock_ms() + 60000; clock_ms() < deadline;) {
+            struct buf log;
+            buf_init(&log);
+            if (file_read_all(log_path, 1 << 20, &log, &error) < 0)
+                free(error);
+            const char *line = strstr(buf_cstr(&log), "Listening on port ");
+            if (line && strchr(line, '\n')) {
+                *port_r = atoi(line + strlen("Listening on port "));
+                buf_free(&log);
+                free(data_path);
+                free(log_path);
+                return pid;
+            }
+            buf_free(&log);
+            if (waitpid(pid, NULL, WNOHANG) == pid)
+                break;
+            usleep(10000);
+        }
     }
     ck_abort_msg("ldns-testns did not start (port %d)", port);
     return -1;

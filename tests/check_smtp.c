@@ -329,7 +329,8 @@ START_TEST(test_unreachable)
     int64_t start = clock_ms();
     result = attempt(&settings, "a@example.org", "b@example.net");
     ck_assert_int_eq(result.outcome, DLV_TEMPORARY);
-    ck_assert_int_lt(clock_ms() - start, 5000);
+    /* Cut at the 1 s timeout, not waiting forever: generous for a loaded machine. */
+    ck_assert_int_lt(clock_ms() - start, 15000);
     ck_assert_msg(strstr(result.error, "imeout") || strstr(result.error, "timed out"), "%s",
                   result.error);
     close(silent);
@@ -523,7 +524,7 @@ START_TEST(test_sendmail_failures)
         buf_puts(&big, "a line of a large report message, to fill the pipe\r\n");
     int64_t start = clock_ms();
     dlv_smtp_send(&settings, "a@example.org", "b@example.net", big.data, big.len, &result);
-    ck_assert_int_lt(clock_ms() - start, 4000);
+    ck_assert_int_lt(clock_ms() - start, 15000); /* the hanging one sleeps 30 s */
     ck_assert_int_eq(result.outcome, sendmail_failures[_i].outcome);
     ck_assert_msg(strstr(result.error, sendmail_failures[_i].error) != NULL, "%s", result.error);
     if (sendmail_failures[_i].script != NULL)

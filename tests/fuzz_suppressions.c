@@ -17,13 +17,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* In memory: every load and save writes and syncs the file. */
+/* In memory where there is /dev/shm: every load and save writes and syncs the file. */
 static char dir[] = "/dev/shm/fuzz-suppressions.XXXXXX";
+static char fallback[] = "/tmp/fuzz-suppressions.XXXXXX";
+static const char *dir_made;
 static char *path;
 
 static void remove_dir(void)
 {
-    dir_remove_tree(dir);
+    dir_remove_tree(dir_made);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -32,10 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *error = NULL;
 
     if (path == NULL) {
-        if (mkdtemp(dir) == NULL)
+        if ((dir_made = mkdtemp(dir)) == NULL && (dir_made = mkdtemp(fallback)) == NULL)
             abort();
         atexit(remove_dir);
-        path = xasprintf("%s/suppressed", dir);
+        path = xasprintf("%s/suppressed", dir_made);
     }
     if (file_write_atomic(path, data, size, 0600, &error) != 0)
         abort();

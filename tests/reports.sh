@@ -176,6 +176,11 @@ delivered_at_least() {
     [ "$(ls "$T/delivered" | grep -c "!$YBEGIN!")" -ge "$1" ]
 }
 wait_for "3000 reports of yesterday delivered" 180 delivered_at_least 3000
+# The files are out before the worker has finished (and been counted).
+worker_done() {
+    "$TLSRPT" status | grep -Eq '^reports.worker_runs +[1-9]'
+}
+wait_for "the report worker to finish" 60 worker_done
 assert_eq "killed mid-cycle and restarted: every report of yesterday, once" 3000 \
     "$(ls "$T/delivered" | grep -c "!$YBEGIN!")"
 assert_eq "and one per domain in the outbox" 3000 \
