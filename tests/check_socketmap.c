@@ -196,6 +196,17 @@ START_TEST(test_request_split)
 }
 END_TEST
 
+/* "0:," read by the reader leaves no payload buffer at all (found by fuzz_socketmap under UBSan). */
+START_TEST(test_empty_request_has_no_buffer)
+{
+    const char *map, *key;
+    enum smap_error error = SMAP_ERR_COUNT;
+
+    ck_assert_int_eq(smap_request_split(NULL, 0, &map, &key, &error), -1);
+    ck_assert_int_eq(error, SMAP_ERR_BAD_REQUEST);
+}
+END_TEST
+
 static const struct {
     const char *reply;
     const char *framed;
@@ -252,6 +263,7 @@ static Suite *socketmap_suite(void)
     tcase_add_loop_test(tc, test_reader_errors, 0, (int)UTIL_ARRAY_LEN(bad_streams));
     tcase_add_test(tc, test_reader_limit);
     tcase_add_loop_test(tc, test_request_split, 0, (int)UTIL_ARRAY_LEN(request_cases));
+    tcase_add_test(tc, test_empty_request_has_no_buffer);
     tcase_add_loop_test(tc, test_reply_frame, 0, (int)UTIL_ARRAY_LEN(reply_cases));
     tcase_add_test(tc, test_reply_limit);
     suite_add_tcase(s, tc);

@@ -140,8 +140,14 @@ int smap_reader_feed(struct smap_reader *r, const char *input, size_t len, size_
 int smap_request_split(char *payload, size_t len, const char **name_r, const char **key_r,
                        enum smap_error *error_r)
 {
-    char *space = memchr(payload, ' ', len);
+    char *space;
 
+    /* "0:," leaves no payload at all (NULL): nothing may look into it. */
+    if (payload == NULL || len == 0) {
+        *error_r = SMAP_ERR_BAD_REQUEST;
+        return -1;
+    }
+    space = memchr(payload, ' ', len);
     if (memchr(payload, '\0', len) != NULL) {
         *error_r = SMAP_ERR_NUL;
         return -1;
