@@ -108,7 +108,7 @@ void policy_start(struct daemon *d)
     d->policy_service = pol_service_create(d->cfg, &error);
     if (d->policy_service == NULL)
         msg_fatal("policy service: %s", error);
-    if (smap_server_start(d->policy_server, policy_lookup, d->policy_service, &error) < 0)
+    if (smap_server_start(d->policy_server, policy_lookup, NULL, d->policy_service, &error) < 0)
         msg_fatal("%s", error);
     refresh_stopping = false;
     int err = pthread_create(&refresh_thread, NULL, policy_refresh, d->policy_service);
