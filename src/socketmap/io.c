@@ -228,7 +228,9 @@ static int conn_read(struct smap_conn *c)
  */
 static void conn_work(struct smap_conn *c, uint32_t events)
 {
-    if (__atomic_load_n(&c->loop->server->stopping, __ATOMIC_ACQUIRE))
+    /* Never busy here (out of the set meanwhile); the load pairs with the worker's release. */
+    if (__atomic_load_n(&c->busy, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&c->loop->server->stopping, __ATOMIC_ACQUIRE))
         return; /* the stop closes it */
     /* Nothing more is read while replies wait for room to be sent. */
     if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->out_pos == c->out.len && !c->closing &&
