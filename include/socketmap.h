@@ -95,8 +95,7 @@ typedef void smap_handler(void *context, const char *map, const char *key, struc
  * false, reply untouched, when answering would block: the request is then
  * given to the smap_handler in a worker thread. Optional.
  */
-typedef bool smap_fast_handler(void *context, const char *map, const char *key,
-                               struct buf *reply);
+typedef bool smap_fast_handler(void *context, const char *map, const char *key, struct buf *reply);
 
 struct smap_settings {
     /* An absolute path (unix stream socket) or inet:HOST:PORT, inet:[V6]:PORT. */
@@ -132,8 +131,8 @@ int smap_server_port(struct smap_server *server);
  * Starts the threads: one per CPU reading connections and answering with
  * fast (when not NULL), settings->threads workers answering with handler.
  */
-int smap_server_start(struct smap_server *server, smap_handler *handler,
-                      smap_fast_handler *fast, void *context, char **error_r);
+int smap_server_start(struct smap_server *server, smap_handler *handler, smap_fast_handler *fast,
+                      void *context, char **error_r);
 /* Stops taking requests, waits for lookups in progress, closes every connection. */
 void smap_server_stop(struct smap_server *server);
 /* Stops if needed, closes the socket (a unix socket file is removed) and frees. */

@@ -483,8 +483,7 @@ START_TEST(test_cached_only)
     ck_assert_uint_eq(reply.len, 0);
     /* A lookup that would block is counted once, by the pol_query that answers it. */
     pol_stats(svc, emit, &text);
-    ck_assert_msg(strstr(text.data, "sts.lookups=5\nsts.cache_hits=1\n") != NULL, "%s",
-                  text.data);
+    ck_assert_msg(strstr(text.data, "sts.lookups=5\nsts.cache_hits=1\n") != NULL, "%s", text.data);
     buf_free(&text);
     buf_free(&reply);
     pol_service_destroy(svc);

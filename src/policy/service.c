@@ -36,7 +36,7 @@ struct lookup {
     size_t n_hosts;
     char *txt_error; /* what the TXT lookup said when it failed */
     struct buf *why;
-    bool cache_only; /* answer from memory or not at all (pol_query_cached) */
+    bool cache_only;  /* answer from memory or not at all (pol_query_cached) */
     bool would_block; /* cache_only, and something is not in memory */
 };
 

@@ -148,8 +148,8 @@ static bool answer_buffered(struct smap_conn *c)
         }
         enum smap_error error;
         smap_count_own(&counts->requests);
-        if (smap_request_split(c->reader.data.data, c->reader.data.len, &c->map, &c->key,
-                               &error) < 0) {
+        if (smap_request_split(c->reader.data.data, c->reader.data.len, &c->map, &c->key, &error) <
+            0) {
             protocol_error(c, error);
             break;
         }

@@ -77,7 +77,8 @@ static int epoll_sets_create(struct smap_server *s, char **error_r)
         loop->server = s;
         pthread_mutex_init(&loop->lock, NULL);
         loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-        if (loop->epoll_fd < 0 || epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0)
+        if (loop->epoll_fd < 0 ||
+            epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0)
             goto failed;
     }
     return 0;

@@ -84,10 +84,10 @@ struct smap_server {
     pthread_cond_t queue_wake;
     struct smap_conn *queue_head, *queue_tail;
     bool started;
-    bool stopping;        /* atomic */
-    pthread_mutex_t lock; /* the rate logs */
+    bool stopping;                  /* atomic */
+    pthread_mutex_t lock;           /* the rate logs */
     int64_t accept_paused_until_ms; /* the accept thread's; 0: accepting */
-    struct smap_stats stats; /* shared counters, updated with atomics */
+    struct smap_stats stats;        /* shared counters, updated with atomics */
     struct smap_rate_log refused_log, error_log, accept_log;
 };
 
