@@ -99,13 +99,16 @@ static void conn_watch(struct smap_conn *c, uint32_t events)
 void smap_conn_give_back(struct smap_conn *c)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-    int epoll_fd = c->loop->epoll_fd, fd = c->fd;
 
-    /* EPOLLOUT fires at once: the loop sends the answer and reads on. */
+    /*
+     * EPOLLOUT fires at once: the loop sends the answer and reads on. In the
+     * set before it is released, so the sweep never closes it under us; an
+     * event that comes first is skipped by conn_work and seen again (LT).
+     */
     c->events = ev.events;
-    __atomic_store_n(&c->busy, false, __ATOMIC_RELEASE);
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    if (epoll_ctl(c->loop->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
         msg_panic("socketmap: epoll_ctl: %s", strerror(errno));
+    __atomic_store_n(&c->busy, false, __ATOMIC_RELEASE);
 }
 
 static void protocol_error(struct smap_conn *c, enum smap_error error)
