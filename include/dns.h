@@ -120,6 +120,12 @@ struct dns_records {
  */
 void dns_lookup_records(struct dns_resolver *resolver, const char *name, enum dns_rr_kind kind,
                         struct dns_records *answer);
+/*
+ * dns_lookup_records() from the cache only, never asking a server: false
+ * (answer empty) when the cache holds no answer.
+ */
+bool dns_cached_records(struct dns_resolver *resolver, const char *name, enum dns_rr_kind kind,
+                        struct dns_records *answer);
 void dns_records_free(struct dns_records *answer);
 
 #endif

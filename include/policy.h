@@ -91,6 +91,12 @@ void pol_service_set_counting(struct pol_service *svc, bool count);
  * "TEMP <reason>" or "PERM <reason>".
  */
 void pol_query(struct pol_service *svc, const char *domain, struct buf *reply);
+/*
+ * pol_query() that never blocks: answers from memory (the DNS and policy
+ * caches) and returns true, or returns false, reply untouched, when the
+ * answer needs DNS, a fetch, or waits for another thread's fetch.
+ */
+bool pol_query_cached(struct pol_service *svc, const char *domain, struct buf *reply);
 
 /*
  * pol_query() that also appends to `why` "name: value" lines saying how the

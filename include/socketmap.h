@@ -85,10 +85,17 @@ const char *smap_reply_kind_name(enum smap_reply_kind kind); /* "ok", "notfound"
 enum smap_reply_kind smap_reply_frame(struct buf *out, const char *reply, size_t len);
 
 /*
- * The lookup: called in one of the threads, may block; appends the reply
- * without framing ("OK value", "NOTFOUND ", "TEMP reason", ...) to reply.
+ * The lookup that may block (DNS, HTTPS): run in a worker thread; appends
+ * the reply without framing ("OK value", "NOTFOUND ", "TEMP reason", ...).
  */
 typedef void smap_handler(void *context, const char *map, const char *key, struct buf *reply);
+/*
+ * The lookup that never blocks (an answer from memory): run in the thread
+ * that reads the connection. Appends the reply and returns true, or returns
+ * false, reply untouched, when answering would block: the request is then
+ * given to the smap_handler in a worker thread. Optional.
+ */
+typedef bool smap_fast_handler(void *context, const char *map, const char *key, struct buf *reply);
 
 struct smap_settings {
     /* An absolute path (unix stream socket) or inet:HOST:PORT, inet:[V6]:PORT. */
@@ -99,7 +106,7 @@ struct smap_settings {
     size_t max_request;       /* 0: SMAP_DEFAULT_MAX_REQUEST */
     int64_t idle_timeout_ms;  /* idle client connections are closed after this */
     unsigned max_connections; /* more are accepted and closed at once */
-    unsigned threads;         /* threads serving connections, each runs the handler */
+    unsigned threads;         /* worker threads, each runs one blocking lookup at a time */
     const char *log_name;     /* prefix of log lines, e.g. "policy" */
 };
 
@@ -111,8 +118,8 @@ struct smap_stats {
     uint64_t replies[SMAP_REPLY_KIND_COUNT]; /* the PERM of a protocol error included */
     uint64_t errors[SMAP_ERR_COUNT];
     uint64_t idle_closes;
-    uint64_t queue_length; /* connections with a request no thread has taken yet */
-    uint64_t in_progress;  /* lookups running now (at most one per thread) */
+    uint64_t queue_length; /* requests waiting for a worker thread */
+    uint64_t in_progress;  /* blocking lookups running now (at most one per worker) */
 };
 
 struct smap_server;
@@ -120,9 +127,12 @@ struct smap_server;
 struct smap_server *smap_server_open(const struct smap_settings *settings, char **error_r);
 /* The port an inet socket is bound to (for port 0), or 0 for a unix socket. */
 int smap_server_port(struct smap_server *server);
-/* Starts the threads, answering with handler. */
-int smap_server_start(struct smap_server *server, smap_handler *handler, void *context,
-                      char **error_r);
+/*
+ * Starts the threads: one per CPU reading connections and answering with
+ * fast (when not NULL), settings->threads workers answering with handler.
+ */
+int smap_server_start(struct smap_server *server, smap_handler *handler, smap_fast_handler *fast,
+                      void *context, char **error_r);
 /* Stops taking requests, waits for lookups in progress, closes every connection. */
 void smap_server_stop(struct smap_server *server);
 /* Stops if needed, closes the socket (a unix socket file is removed) and frees. */

@@ -472,6 +472,43 @@ START_TEST(test_stats)
 }
 END_TEST
 
+/* pol_query_cached answers from memory only: nothing before a lookup, never a TEMP. */
+START_TEST(test_cached_only)
+{
+    struct pol_service *svc = service(false);
+    struct buf reply = {0}, text = {0};
+    const char *cached = "OK secure match=mx1.cached.example servername=hostname";
+
+    policy("cached", "enforce", "mx: mx1.cached.example\r\n", 86400);
+    policy("enforce", "enforce", "mx: mx1.enforce.example\r\n", 86400);
+    ck_assert(!pol_query_cached(svc, "cached.example", &reply));
+    ck_assert_uint_eq(reply.len, 0);
+    ck_assert_int_eq(requests("cached"), 0); /* nothing asked, nothing fetched */
+    assert_answer(svc, "cached.example", cached);
+    ck_assert(pol_query_cached(svc, "Cached.Example.", &reply));
+    ck_assert_str_eq(buf_cstr(&reply), cached);
+    ck_assert_int_eq(requests("cached"), 1);
+    buf_reset(&reply);
+    /* Records with TTL 0 are asked for every time: never from memory. */
+    assert_answer(svc, "enforce.example",
+                  "OK secure match=mx1.enforce.example servername=hostname");
+    ck_assert(!pol_query_cached(svc, "enforce.example", &reply));
+    ck_assert(pol_query_cached(svc, "bad..name", &reply));
+    ck_assert_str_eq(buf_cstr(&reply), "NOTFOUND ");
+    buf_reset(&reply);
+    assert_answer(svc, "servfail.example",
+                  "TEMP _mta-sts.servfail.example TXT lookup failed: SERVFAIL");
+    ck_assert(!pol_query_cached(svc, "servfail.example", &reply)); /* failures are not cached */
+    ck_assert_uint_eq(reply.len, 0);
+    /* A lookup that would block is counted once, by the pol_query that answers it. */
+    pol_stats(svc, emit, &text);
+    ck_assert_msg(strstr(text.data, "sts.lookups=5\nsts.cache_hits=1\n") != NULL, "%s", text.data);
+    buf_free(&text);
+    buf_free(&reply);
+    pol_service_destroy(svc);
+}
+END_TEST
+
 static Suite *policy_live_suite(void)
 {
     Suite *s = suite_create("policy_live");
@@ -493,6 +530,7 @@ static Suite *policy_live_suite(void)
     tcase_add_test(tc, test_restart_and_flush);
     tcase_add_test(tc, test_refresh_due);
     tcase_add_test(tc, test_stats);
+    tcase_add_test(tc, test_cached_only);
     tcase_add_test(tc, test_concurrent_lookups);
     tcase_add_test(tc, test_cname_record);
     tcase_add_test(tc, test_session_policy);

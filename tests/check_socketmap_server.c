@@ -72,6 +72,18 @@ static void test_handler(void *context, const char *map, const char *key, struct
     }
 }
 
+/* The loop's handler: everything but "block" is answered without blocking. */
+static bool test_fast_handler(void *context, const char *map, const char *key, struct buf *reply)
+{
+    if (strcmp(key, "block") == 0)
+        return false;
+    test_handler(context, map, key, reply);
+    return true;
+}
+
+/* Whether the server gets test_fast_handler, or sends every request to a worker. */
+static bool use_fast_handler = true;
+
 static struct smap_settings default_settings(void)
 {
     struct smap_settings settings = {
@@ -93,7 +105,9 @@ static void server_start(const struct smap_settings *settings)
 
     server = smap_server_open(settings, &error);
     ck_assert_msg(server != NULL, "open: %s", error);
-    ck_assert_msg(smap_server_start(server, test_handler, NULL, &error) == 0, "start: %s", error);
+    ck_assert_msg(smap_server_start(server, test_handler,
+                                    use_fast_handler ? test_fast_handler : NULL, NULL, &error) == 0,
+                  "start: %s", error);
 }
 
 static void setup(void)
@@ -105,11 +119,18 @@ static void setup(void)
     server_start(&settings);
 }
 
+static void setup_workers_only(void)
+{
+    use_fast_handler = false;
+    setup();
+}
+
 static void teardown(void)
 {
     gate_set(true);
     smap_server_close(server);
     server = NULL;
+    use_fast_handler = true;
     dir_remove_tree(temp_dir);
     strcpy(temp_dir, "/tmp/check_socketmap.XXXXXX");
     free(socket_path);
@@ -529,7 +550,27 @@ START_TEST(test_concurrency)
 }
 END_TEST
 
-/* With all threads blocked, further requests wait (counted) and are answered later. */
+/* A request behind one that blocks, in the same write, is answered after it, in order. */
+START_TEST(test_order_behind_blocking)
+{
+    int fd = client_connect();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    send_all(fd, "13:postfix block,14:postfix after1,", 35);
+    WAIT_STAT(in_progress, 1);
+    ck_assert_int_eq(poll(&pfd, 1, 0), 0); /* nothing overtakes the blocked lookup */
+    gate_set(true);
+    assert_reply(fd, "OK unblocked");
+    assert_reply(fd, "OK map=postfix key=after1");
+    assert_query(fd, "postfix after2", "OK map=postfix key=after2");
+    close(fd);
+}
+END_TEST
+
+/*
+ * With every worker blocked, further blocking requests wait (counted) and are
+ * answered later; the ones the fast handler answers do not wait.
+ */
 START_TEST(test_queue)
 {
     struct smap_settings settings = default_settings();
@@ -537,12 +578,17 @@ START_TEST(test_queue)
 
     settings.threads = 2;
     restart_with_clients(&settings, fds, 3);
-    /* Accepted first: with every thread in a lookup, nothing is accepted either. */
+    /* All accepted before the requests, so the counts below are of the requests alone. */
     WAIT_STAT(connections_open, 3);
     for (int i = 0; i < 3; i++)
         send_request(fds[i], "postfix block");
     WAIT_STAT(in_progress, 2);
     WAIT_STAT(queue_length, 1);
+    if (use_fast_handler) { /* what needs no worker is answered meanwhile */
+        int other = client_connect();
+        assert_query(other, "postfix cached.example", "OK map=postfix key=cached.example");
+        close(other);
+    }
     gate_set(true);
     for (int i = 0; i < 3; i++) {
         assert_reply(fds[i], "OK unblocked");
@@ -697,11 +743,26 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_thousands_idle);
     tcase_add_test(tc, test_max_connections);
     tcase_add_test(tc, test_concurrency);
+    tcase_add_test(tc, test_order_behind_blocking);
     tcase_add_test(tc, test_queue);
     tcase_add_test(tc, test_clean_stop);
     tcase_add_test(tc, test_inet);
     tcase_add_loop_test(tc, test_listen_errors, 0, (int)UTIL_ARRAY_LEN(listen_errors));
     suite_add_tcase(s, tc);
+
+    /* Without a fast handler every request goes to a worker thread. */
+    TCase *workers = tcase_create("workers only");
+    tcase_add_checked_fixture(workers, setup_workers_only, teardown);
+    tcase_set_timeout(workers, 120);
+    tcase_add_test(workers, test_answers_any_map_name);
+    tcase_add_test(workers, test_pipelining);
+    tcase_add_loop_test(workers, test_hostile_input, 0, (int)UTIL_ARRAY_LEN(hostile_cases));
+    tcase_add_test(workers, test_idle_timeout_spares_busy);
+    tcase_add_test(workers, test_concurrency);
+    tcase_add_test(workers, test_order_behind_blocking);
+    tcase_add_test(workers, test_queue);
+    tcase_add_test(workers, test_clean_stop);
+    suite_add_tcase(s, workers);
     return s;
 }
 

@@ -39,7 +39,7 @@ static const char certificates_script[] =
     "openssl req -x509 $KEY -days 2 -subj '/CN=tlsrptd sts test CA' -keyout ca.key -out ca.pem "
     "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign\n"
     "names='enforce testing none redirect big badtype invalid short change restart dane "
-    "attrs deep refresh alias stream'\n"
+    "attrs deep refresh alias stream cached'\n"
     "san=''\n"
     "for n in $names; do san=\"$san${san:+, }DNS:mta-sts.$n.example\"; done\n"
     "printf 'subjectAltName = %s\\nextendedKeyUsage = serverAuth\\n' \"$san\" > srv.ext\n"
@@ -178,6 +178,14 @@ static char *dns_data(const char *change_id)
               "_mta-sts.alias.example. 0 IN CNAME _mta-sts.target.example.\n"
               "_mta-sts.target.example. 0 IN TXT \"v=STSv1; id=cn1\"\n");
     dns_entry(&b, "SERVFAIL", "_mta-sts.servfail.example.", "TXT", "");
+    /* TXT and MX with a TTL, so lookups can be answered from the DNS cache. */
+    dns_entry(&b, "NOERROR", "_mta-sts.cached.example.", "TXT",
+              "_mta-sts.cached.example. 3600 IN TXT \"v=STSv1; id=c1;\"\n");
+    dns_entry(&b, "NOERROR", "mta-sts.cached.example.", "A",
+              "mta-sts.cached.example. 0 IN A 127.0.0.1\n");
+    dns_entry(&b, "NOERROR", "mta-sts.cached.example.", "AAAA", "");
+    dns_entry(&b, "NOERROR", "cached.example.", "MX",
+              "cached.example. 3600 IN MX 10 mx1.cached.example.\n");
     /* DANE: validated MX and TLSA (AD set); its STS record must not be used. */
     dns_entry(&b, "AD NOERROR", "dane.example.", "MX",
               "dane.example. 0 IN MX 10 mx.dane.example.\n");

@@ -92,7 +92,8 @@ const struct cfg_param cfg_params[] = {
      "group that may connect to a unix policy socket (empty: the group of tlsrptd_user)"},
     {"policy_socket_mode", CFG_MODE, "0660", 0, 0, "permissions of a unix policy socket"},
     {"policy_threads", CFG_INT, "16", 1, 256,
-     "policy lookups answered at the same time (each may wait on DNS and HTTPS)"},
+     "policy lookups that wait on DNS or HTTPS answered at the same time (cached ones are "
+     "answered apart)"},
     {"policy_tlsrpt_attributes", CFG_BOOL, "no", 0, 0,
      "MTA-STS answers carry TLSRPT policy attributes, so Postfix reports its sessions under "
      "sts (Postfix >= 3.10 only: older ones refuse attributes)"},

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,39 +174,69 @@ static void settle(struct dns_records *answer, const char *negative)
     }
 }
 
-void dns_lookup_records(struct dns_resolver *resolver, const char *name, enum dns_rr_kind kind,
-                        struct dns_records *answer)
+/*
+ * The cache key "TYPE name" (lower case, no final dot) into key; false, and
+ * the answer settled as invalid, for a name that is not a host name.
+ */
+static bool cache_key(const char *name, enum dns_rr_kind kind, struct dns_records *answer,
+                      char key[NAME_MAX_LENGTH + 16], size_t *len_r)
 {
-    time_t now = time(NULL);
     size_t len = strlen(name);
-    struct dns_cached cached;
-    char *error;
-    ldns_pkt *reply;
 
     memset(answer, 0, sizeof(*answer));
-    answer->expires = now;
+    answer->expires = time(NULL);
     if (len > 0 && name[len - 1] == '.')
         len--;
     if (len > NAME_MAX_LENGTH || !tr_hostname_ok(name, len)) {
         answer->status = DNS_NONE;
         answer->detail = xstrdup("invalid domain name");
-        return;
+        return false;
     }
-    char *key = xasprintf("%s %.*s", kinds[kind].name, (int)len, name);
+    snprintf(key, NAME_MAX_LENGTH + 16, "%s %.*s", kinds[kind].name, (int)len, name);
     for (char *p = key; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    if (dns_cache_get(resolver, key, now, &cached)) {
-        for (size_t i = 0; i < cached.n_records; i++) {
-            answer->records =
-                xreallocarray(answer->records, answer->n_records + 1, sizeof(*answer->records));
-            answer->records[answer->n_records++] = xstrdup(cached.records[i]);
-        }
-        answer->secure = cached.secure;
-        answer->expires = cached.expires;
-        settle(answer, cached.negative);
-        free(key);
+    *len_r = len;
+    return true;
+}
+
+/* The answer from the cache: false when it holds none (answer then empty). */
+static bool from_cache(struct dns_resolver *resolver, const char *key, struct dns_records *answer)
+{
+    struct dns_cached cached;
+
+    if (!dns_cache_get(resolver, key, answer->expires, &cached))
+        return false;
+    if (cached.n_records > 0)
+        answer->records = xcalloc(cached.n_records, sizeof(*answer->records));
+    for (size_t i = 0; i < cached.n_records; i++)
+        answer->records[answer->n_records++] = xstrdup(cached.records[i]);
+    answer->secure = cached.secure;
+    answer->expires = cached.expires;
+    settle(answer, cached.negative);
+    return true;
+}
+
+bool dns_cached_records(struct dns_resolver *resolver, const char *name, enum dns_rr_kind kind,
+                        struct dns_records *answer)
+{
+    char key[NAME_MAX_LENGTH + 16];
+    size_t len;
+
+    return !cache_key(name, kind, answer, key, &len) || from_cache(resolver, key, answer);
+}
+
+void dns_lookup_records(struct dns_resolver *resolver, const char *name, enum dns_rr_kind kind,
+                        struct dns_records *answer)
+{
+    char key[NAME_MAX_LENGTH + 16];
+    size_t len;
+    time_t now;
+    char *error;
+    ldns_pkt *reply;
+
+    if (!cache_key(name, kind, answer, key, &len) || from_cache(resolver, key, answer))
         return;
-    }
+    now = answer->expires;
     char *absolute = xasprintf("%.*s.", (int)len, name);
     ldns_rdf *dname = ldns_dname_new_frm_str(absolute);
     free(absolute);
@@ -216,7 +247,6 @@ void dns_lookup_records(struct dns_resolver *resolver, const char *name, enum dn
         answer->status = DNS_TEMPFAIL;
         answer->detail = error;
         ldns_rdf_deep_free(dname);
-        free(key);
         return;
     }
     const char *negative;
@@ -233,7 +263,6 @@ void dns_lookup_records(struct dns_resolver *resolver, const char *name, enum dn
         dns_cache_put(resolver, key, negative, copy, answer->n_records, answer->secure,
                       answer->expires);
     }
-    free(key);
 }
 
 void dns_records_free(struct dns_records *answer)

@@ -36,6 +36,8 @@ struct lookup {
     size_t n_hosts;
     char *txt_error; /* what the TXT lookup said when it failed */
     struct buf *why;
+    bool cache_only;  /* answer from memory or not at all (pol_query_cached) */
+    bool would_block; /* cache_only, and something is not in memory */
 };
 
 static void why(struct lookup *l, const char *fmt, ...) UTIL_PRINTF(2, 3);
@@ -187,6 +189,32 @@ void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind
     resolver_release(svc, slot);
 }
 
+/*
+ * The lookup's DNS records: with cache_only, from the cache of a resolver
+ * nobody uses, and a miss (or every resolver busy) sets would_block.
+ */
+static void lookup_records(struct pol_service *svc, struct lookup *l, const char *name,
+                           enum dns_rr_kind kind, struct dns_records *answer)
+{
+    if (!l->cache_only) {
+        pol_dns_records(svc, name, kind, answer);
+        return;
+    }
+    for (size_t i = 0; i < POL_RESOLVERS; i++) {
+        if (pthread_mutex_trylock(&svc->dns_locks[i]) != 0)
+            continue;
+        bool cached = dns_cached_records(svc->resolvers[i], name, kind, answer);
+        resolver_release(svc, i);
+        if (cached)
+            return;
+        break;
+    }
+    memset(answer, 0, sizeof(*answer));
+    answer->status = DNS_TEMPFAIL;
+    answer->detail = xstrdup("not cached");
+    l->would_block = true;
+}
+
 /* ---- DANE first (RFC 8461 §2) ---- */
 
 static int by_preference(const void *a, const void *b)
@@ -198,7 +226,9 @@ static int by_preference(const void *a, const void *b)
 /* The MX hosts of the domain, kept for DANE and for the match= list. */
 static void find_hosts(struct pol_service *svc, struct lookup *l)
 {
-    pol_dns_records(svc, l->domain, DNS_RR_MX, &l->mx);
+    lookup_records(svc, l, l->domain, DNS_RR_MX, &l->mx);
+    if (l->would_block)
+        return;
     why(l, "mx: %s%s", l->mx.detail, l->mx.secure ? " (DNSSEC-validated)" : "");
     if (l->mx.status == DNS_NONE && strcmp(l->mx.detail, "NODATA") == 0) {
         l->hosts = xcalloc(1, sizeof(char *));
@@ -229,13 +259,13 @@ static bool dane_applies(struct pol_service *svc, struct lookup *l)
     for (size_t i = 0; i < l->n_hosts && i < DANE_HOSTS_MAX; i++) {
         struct dns_records tlsa;
         char *name = xasprintf("_25._tcp.%s", l->hosts[i]);
-        pol_dns_records(svc, name, DNS_RR_TLSA, &tlsa);
+        lookup_records(svc, l, name, DNS_RR_TLSA, &tlsa);
         bool secure = tlsa.status == DNS_FOUND && tlsa.secure;
         why(l, "tlsa %s: %s%s", name, tlsa.detail, tlsa.secure ? " (DNSSEC-validated)" : "");
         free(name);
         dns_records_free(&tlsa);
-        if (secure)
-            return true;
+        if (secure || l->would_block)
+            return secure;
     }
     return false;
 }
@@ -481,8 +511,10 @@ static enum record_state read_record(struct pol_service *svc, struct lookup *l,
     size_t found = 0, chosen = 0;
     enum record_state state = RECORD_NONE;
 
-    pol_dns_records(svc, name, DNS_RR_TXT, &txt);
+    lookup_records(svc, l, name, DNS_RR_TXT, &txt);
     why(l, "txt %s: %s", name, txt.detail);
+    if (l->would_block)
+        goto done;
     if (txt.status == DNS_TEMPFAIL) {
         state = RECORD_TEMP;
         l->txt_error = clean_error(txt.detail);
@@ -551,6 +583,10 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
         entry = pol_cache_find(&svc->cache, l->domain);
         if (entry == NULL || !entry->fetching)
             break;
+        if (l->cache_only) {
+            l->would_block = true;
+            return;
+        }
         pthread_cond_wait(&svc->fetch_done, &svc->lock); /* another thread fetches it */
     }
     now = time(NULL);
@@ -581,6 +617,10 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
             (long long)(entry->next_retry - now), pol_failure_name(entry->failure),
             entry->last_error ? entry->last_error : "");
     } else {
+        if (l->cache_only) {
+            l->would_block = true;
+            return;
+        }
         if (entry == NULL)
             entry = pol_cache_add(&svc->cache, l->domain);
         fetch_into(svc, entry, id, l);
@@ -607,45 +647,73 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
     *error_r = xstrdup(entry->last_error ? entry->last_error : "");
 }
 
-void pol_query_explain(struct pol_service *svc, const char *domain, struct buf *reply,
-                       struct buf *why_out)
+/*
+ * One lookup; with cache_only it answers from memory or returns false with
+ * reply untouched. Counted once: a lookup that would block is counted by
+ * the pol_query that then answers it.
+ */
+static bool query(struct pol_service *svc, const char *domain, struct buf *reply,
+                  struct buf *why_out, bool cache_only)
 {
-    struct lookup l = {.why = why_out};
+    struct lookup l = {.why = why_out, .cache_only = cache_only};
     char id[POL_ID_MAX + 1] = "";
     enum pol_failure failure = POL_FAIL_NONE;
     char *error = NULL;
+    bool answered = false;
 
-    pthread_mutex_lock(&svc->lock);
-    svc->stats.lookups++;
-    pthread_mutex_unlock(&svc->lock);
     if (!pol_domain_normalize(domain, l.domain)) {
         why(&l, "answer: not a domain name");
         buf_puts(reply, "NOTFOUND ");
-        return;
+        pthread_mutex_lock(&svc->lock);
+        svc->stats.lookups++;
+        pthread_mutex_unlock(&svc->lock);
+        return true;
     }
     find_hosts(svc, &l);
-    if (dane_applies(svc, &l)) {
+    bool dane = !l.would_block && dane_applies(svc, &l);
+    if (l.would_block)
+        goto out;
+    if (dane) {
         why(&l, "answer: DANE applies (validated TLSA records): left to Postfix's dane level");
         buf_puts(reply, "NOTFOUND ");
         pthread_mutex_lock(&svc->lock);
+        svc->stats.lookups++;
         svc->stats.answered_dane++;
         pthread_mutex_unlock(&svc->lock);
-        lookup_free(&l);
-        return;
+        answered = true;
+        goto out;
     }
     enum record_state record = read_record(svc, &l, id);
+    if (l.would_block)
+        goto out;
     pthread_mutex_lock(&svc->lock);
     decide(svc, &l, record, id, reply, &failure, &error);
+    if (!l.would_block)
+        svc->stats.lookups++;
     pthread_mutex_unlock(&svc->lock);
     if (failure != POL_FAIL_NONE)
         count_failure(svc, l.domain, failure, error);
     free(error);
+    answered = !l.would_block;
+out:
     lookup_free(&l);
+    return answered;
+}
+
+void pol_query_explain(struct pol_service *svc, const char *domain, struct buf *reply,
+                       struct buf *why_out)
+{
+    (void)query(svc, domain, reply, why_out, false);
 }
 
 void pol_query(struct pol_service *svc, const char *domain, struct buf *reply)
 {
-    pol_query_explain(svc, domain, reply, NULL);
+    (void)query(svc, domain, reply, NULL, false);
+}
+
+bool pol_query_cached(struct pol_service *svc, const char *domain, struct buf *reply)
+{
+    return query(svc, domain, reply, NULL, true);
 }
 
 /* ---- Refresh ---- */

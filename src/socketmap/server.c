@@ -1,7 +1,8 @@
 /*
- * server.c - the socketmap server's life: bound at open (as root), threads
- * started with the handler, stopped cleanly (lookups in progress finish,
- * connections close), and its counters read while it runs.
+ * server.c - the socketmap server's life: bound at open (as root), event
+ * loops, workers and the accept thread started with the handlers, stopped
+ * cleanly (lookups in progress finish, connections close), and its
+ * counters read while it runs.
  */
 #include "config.h"
 
@@ -27,7 +28,7 @@ struct smap_server *smap_server_open(const struct smap_settings *settings, char 
         s->settings.max_request = SMAP_DEFAULT_MAX_REQUEST;
     if (s->settings.threads == 0)
         s->settings.threads = 1;
-    s->epoll_fd = s->wake_fd = s->accept_epoll_fd = -1;
+    s->wake_fd = s->accept_epoll_fd = -1;
     s->listen_fd = smap_listen(s, settings, error_r);
     if (s->listen_fd < 0) {
         free(s->listen_text);
@@ -36,6 +37,8 @@ struct smap_server *smap_server_open(const struct smap_settings *settings, char 
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->queue_lock, NULL);
+    pthread_cond_init(&s->queue_wake, NULL);
     return s;
 }
 
@@ -44,45 +47,91 @@ int smap_server_port(struct smap_server *s)
     return s->port;
 }
 
-int smap_server_start(struct smap_server *s, smap_handler *handler, void *context, char **error_r)
+/* One event loop per CPU: more would only take turns on the same CPUs. */
+static unsigned loop_count(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return cpus < 1 ? 1 : cpus > SMAP_MAX_LOOPS ? SMAP_MAX_LOOPS : (unsigned)cpus;
+}
+
+/* The epoll sets; the wake-up is level-triggered and never read: every thread sees it. */
+static int epoll_sets_create(struct smap_server *s, char **error_r)
+{
+    struct epoll_event listen_ev = {.events = EPOLLIN, .data.ptr = s};
+    struct epoll_event wake_ev = {.events = EPOLLIN, .data.ptr = &s->wake_fd};
+
+    s->accept_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->accept_epoll_fd < 0 || s->wake_fd < 0 ||
+        epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &listen_ev) < 0 ||
+        epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0)
+        goto failed;
+    s->n_loops = loop_count();
+    s->loops = aligned_alloc(64, sizeof(struct smap_loop) * s->n_loops);
+    if (s->loops == NULL)
+        msg_fatal("out of memory");
+    memset(s->loops, 0, sizeof(struct smap_loop) * s->n_loops);
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        struct smap_loop *loop = &s->loops[i];
+        loop->server = s;
+        pthread_mutex_init(&loop->lock, NULL);
+        loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (loop->epoll_fd < 0 ||
+            epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0)
+            goto failed;
+    }
+    return 0;
+failed:
+    *error_r = xasprintf("%s: epoll/eventfd: %s", s->log_name, strerror(errno));
+    return -1;
+}
+
+int smap_server_start(struct smap_server *s, smap_handler *handler, smap_fast_handler *fast,
+                      void *context, char **error_r)
 {
     int err;
 
     s->handler = handler;
+    s->fast = fast;
     s->context = context;
-    s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    s->accept_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->epoll_fd < 0 || s->accept_epoll_fd < 0 || s->wake_fd < 0) {
-        *error_r = xasprintf("%s: epoll/eventfd: %s", s->log_name, strerror(errno));
+    if (epoll_sets_create(s, error_r) < 0)
         return -1;
-    }
-    /* The wake-up is level-triggered and never read: once written, every thread sees it. */
-    struct epoll_event listen_ev = {.events = EPOLLIN, .data.ptr = s};
-    struct epoll_event wake_ev = {.events = EPOLLIN, .data.ptr = &s->wake_fd};
-    if (epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &listen_ev) < 0 ||
-        epoll_ctl(s->accept_epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0 ||
-        epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wake_ev) < 0) {
-        *error_r = xasprintf("%s: epoll_ctl: %s", s->log_name, strerror(errno));
-        return -1;
-    }
     s->started = true;
-    s->threads = xcalloc(s->settings.threads, sizeof(pthread_t));
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        if ((err = pthread_create(&s->loops[i].thread, NULL, smap_loop_main, &s->loops[i])) != 0)
+            goto failed;
+        s->loops[i].started = true;
+    }
+    s->workers = xcalloc(s->settings.threads, sizeof(pthread_t));
     for (unsigned i = 0; i < s->settings.threads; i++) {
-        if ((err = pthread_create(&s->threads[i], NULL, smap_thread_main, s)) != 0) {
-            *error_r = xasprintf("%s: starting a thread: %s", s->log_name, strerror(err));
-            smap_server_stop(s);
-            return -1;
-        }
-        s->n_threads++;
+        if ((err = pthread_create(&s->workers[i], NULL, smap_worker_main, s)) != 0)
+            goto failed;
+        s->n_workers++;
     }
-    if ((err = pthread_create(&s->accept_thread, NULL, smap_accept_main, s)) != 0) {
-        *error_r = xasprintf("%s: starting a thread: %s", s->log_name, strerror(err));
-        smap_server_stop(s);
-        return -1;
-    }
+    if ((err = pthread_create(&s->accept_thread, NULL, smap_accept_main, s)) != 0)
+        goto failed;
     s->accept_started = true;
     return 0;
+failed:
+    *error_r = xasprintf("%s: starting a thread: %s", s->log_name, strerror(err));
+    smap_server_stop(s);
+    return -1;
+}
+
+/* Every connection left: a reply a worker finished is sent if there is room, then closed. */
+static void close_all(struct smap_server *s)
+{
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        struct smap_loop *loop = &s->loops[i];
+        while (loop->conns) {
+            struct smap_conn *next = loop->conns->next;
+            (void)smap_flush(loop->conns);
+            smap_conn_free(loop->conns);
+            loop->conns = next;
+        }
+    }
+    s->queue_head = s->queue_tail = NULL;
 }
 
 void smap_server_stop(struct smap_server *s)
@@ -95,20 +144,22 @@ void smap_server_stop(struct smap_server *s)
     if (write(s->wake_fd, &one, sizeof(one)) < 0) {
         /* Already non-zero: the threads wake anyway. */
     }
+    pthread_mutex_lock(&s->queue_lock);
+    pthread_cond_broadcast(&s->queue_wake);
+    pthread_mutex_unlock(&s->queue_lock);
     if (s->accept_started)
         pthread_join(s->accept_thread, NULL);
     s->accept_started = false;
-    /* Threads finish the lookup in hand, then close that connection. */
-    for (unsigned i = 0; i < s->n_threads; i++)
-        pthread_join(s->threads[i], NULL);
-    free(s->threads);
-    s->threads = NULL;
-    s->n_threads = 0;
-    while (s->conns) {
-        struct smap_conn *next = s->conns->next;
-        smap_conn_free(s->conns);
-        s->conns = next;
-    }
+    /* Workers finish the lookup in hand; requests still queued are dropped. */
+    for (unsigned i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i], NULL);
+    free(s->workers);
+    s->workers = NULL;
+    s->n_workers = 0;
+    for (unsigned i = 0; i < s->n_loops; i++)
+        if (s->loops[i].started)
+            pthread_join(s->loops[i].thread, NULL);
+    close_all(s);
     s->started = false;
 }
 
@@ -122,13 +173,19 @@ void smap_server_close(struct smap_server *s)
         unlink(s->unix_path);
         free(s->unix_path);
     }
-    if (s->epoll_fd >= 0)
-        close(s->epoll_fd);
+    for (unsigned i = 0; i < s->n_loops; i++) {
+        if (s->loops[i].epoll_fd > 0)
+            close(s->loops[i].epoll_fd);
+        pthread_mutex_destroy(&s->loops[i].lock);
+    }
+    free(s->loops);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     if (s->accept_epoll_fd >= 0)
         close(s->accept_epoll_fd);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->queue_lock);
+    pthread_cond_destroy(&s->queue_wake);
     free(s->listen_text);
     free(s->log_name);
     free(s);
@@ -143,5 +200,15 @@ void smap_server_stats(struct smap_server *s, struct smap_stats *stats)
                    "struct smap_stats holds only uint64_t counters");
     for (size_t i = 0; i < sizeof(*stats) / sizeof(uint64_t); i++)
         to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
-    stats->queue_length = s->started ? smap_waiting_requests(s) : 0;
+    /* The loops' own counters. */
+    for (unsigned l = 0; l < s->n_loops; l++) {
+        const struct smap_loop_counts *counts = &s->loops[l].counts;
+        stats->requests += __atomic_load_n(&counts->requests, __ATOMIC_RELAXED);
+        stats->idle_closes += __atomic_load_n(&counts->idle_closes, __ATOMIC_RELAXED);
+        for (int i = 0; i < SMAP_REPLY_KIND_COUNT; i++)
+            stats->replies[i] += __atomic_load_n(&counts->replies[i], __ATOMIC_RELAXED);
+        for (int i = 0; i < SMAP_ERR_COUNT; i++)
+            stats->errors[i] += __atomic_load_n(&counts->errors[i], __ATOMIC_RELAXED);
+    }
+    stats->queue_length = s->started ? smap_worker_queue_length(s) : 0;
 }

@@ -76,6 +76,13 @@ static void policy_lookup(void *context, const char *map, const char *key, struc
     pol_query(context, key, reply);
 }
 
+/* In the socketmap server's event loops: false sends the lookup to a worker thread. */
+static bool policy_lookup_cached(void *context, const char *map, const char *key, struct buf *reply)
+{
+    (void)map;
+    return pol_query_cached(context, key, reply);
+}
+
 static void *policy_refresh(void *context)
 {
     struct pol_service *svc = context;
@@ -108,7 +115,8 @@ void policy_start(struct daemon *d)
     d->policy_service = pol_service_create(d->cfg, &error);
     if (d->policy_service == NULL)
         msg_fatal("policy service: %s", error);
-    if (smap_server_start(d->policy_server, policy_lookup, d->policy_service, &error) < 0)
+    if (smap_server_start(d->policy_server, policy_lookup, policy_lookup_cached, d->policy_service,
+                          &error) < 0)
         msg_fatal("%s", error);
     refresh_stopping = false;
     int err = pthread_create(&refresh_thread, NULL, policy_refresh, d->policy_service);
