@@ -30,6 +30,13 @@ assert_match "a reload with a bad relayhost port is refused, with file and line"
     "$(cat "$T/daemon.log")"
 sed -i '$d' "$CONF"
 assert_match "and the daemon runs on with the old configuration" "^reloads +0\$" "$("$TLSRPT" status 2>&1)"
+# The policy service reads its sts_* values at start: a reload says so.
+echo "sts_testing_level = encrypt" >>"$CONF"
+kill -HUP "$DAEMON_PID"
+wait_for "the reload" 60 grep -q "configuration reloaded" "$T/daemon.log"
+assert_match "a reload says which values wait for a restart" \
+    "warning: sts_testing_level changed: the new value takes effect after a restart; still using may\$" \
+    "$(cat "$T/daemon.log")"
 out=$("$TLSRPT" -o 'relayhost=[mail.example' conf relayhost 2>&1); status=$?
 assert_eq "-o is checked too" "1 tlsrpt: fatal: -o: relayhost = [mail.example: missing ']'" "$status $out"
 out=$("$TLSRPT" -o 'sts_testing_level=may policy_type=none' conf sts_testing_level 2>&1); status=$?

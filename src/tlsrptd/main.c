@@ -106,7 +106,8 @@ static const char *const restart_only[] = {
     "state_directory", "runtime_directory", "control_socket", "collector_socket",
     "tlsrptd_user",    "log_sources",       "log_supplement",   "policy_socket",
     "policy_threads",  "policy_max_connections", "policy_idle_timeout", "policy_socket_mode",
-    "policy_socket_group",
+    "policy_socket_group", "policy_tlsrpt_attributes", "sts_ca_file", "sts_cache_entries",
+    "sts_fetch_timeout", "sts_https_port", "sts_testing_level",
 };
 
 static void restart_only_save(struct daemon *d)
