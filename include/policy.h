@@ -144,7 +144,8 @@ int pol_cache_flush(struct pol_service *svc, const char *domain, char **error_r)
  * TLSA records "USAGE SELECTOR MTYPE HEX"); else sts when a cached policy
  * within its max_age is in mode enforce or testing (policy domain: domain,
  * strings: the policy's lines, mx_patterns: its mx values); else
- * TR_POLICY_NONE. Thread-safe; may ask DNS (answers are cached).
+ * TR_POLICY_NONE. Thread-safe; the DNS answers mostly come from what the
+ * service cached when Postfix asked it about the domain, else DNS is asked.
  */
 struct pol_session {
     enum tr_policy_type type;

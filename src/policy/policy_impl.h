@@ -131,6 +131,12 @@ struct pol_service {
 /* A DNS lookup through a free resolver of the service (or the next one to be free). */
 void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
                      struct dns_records *answer);
+/*
+ * The same from the caches of the resolvers nobody is using, never asking
+ * a server: false (answer empty) when none of them holds it.
+ */
+bool pol_dns_cached(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
+                    struct dns_records *answer);
 /* Lower case without a trailing dot into out; false when not a host name. */
 bool pol_domain_normalize(const char *domain, char out[TR_MAX_DOMAIN + 1]);
 

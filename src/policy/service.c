@@ -189,6 +189,22 @@ void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind
     resolver_release(svc, slot);
 }
 
+bool pol_dns_cached(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
+                    struct dns_records *answer)
+{
+    for (size_t i = 0; i < POL_RESOLVERS; i++) {
+        if (pthread_mutex_trylock(&svc->dns_locks[i]) != 0)
+            continue;
+        bool cached = dns_cached_records(svc->resolvers[i], name, kind, answer);
+        resolver_release(svc, i);
+        if (cached)
+            return true;
+        dns_records_free(answer);
+    }
+    memset(answer, 0, sizeof(*answer));
+    return false;
+}
+
 /*
  * The lookup's DNS records: with cache_only, from the cache of a resolver
  * nobody uses, and a miss (or every resolver busy) sets would_block.
@@ -200,15 +216,9 @@ static void lookup_records(struct pol_service *svc, struct lookup *l, const char
         pol_dns_records(svc, name, kind, answer);
         return;
     }
-    for (size_t i = 0; i < POL_RESOLVERS; i++) {
-        if (pthread_mutex_trylock(&svc->dns_locks[i]) != 0)
-            continue;
-        bool cached = dns_cached_records(svc->resolvers[i], name, kind, answer);
-        resolver_release(svc, i);
-        if (cached)
-            return;
-        break;
-    }
+    if (pol_dns_cached(svc, name, kind, answer))
+        return;
+    dns_records_free(answer);
     memset(answer, 0, sizeof(*answer));
     answer->status = DNS_TEMPFAIL;
     answer->detail = xstrdup("not cached");

@@ -121,13 +121,20 @@ static bool session_tlsa(struct pol_service *svc, const char *domain, const char
 
     if (mx_host == NULL || !pol_domain_normalize(mx_host, host))
         return false;
-    pol_dns_records(svc, domain, DNS_RR_MX, &mx);
-    bool mx_secure = mx.secure && (mx.status == DNS_FOUND || strcmp(mx.detail, "NODATA") == 0);
+    /*
+     * Mostly what the service looked up when Postfix asked it about the
+     * domain (DANE first): from any resolver's cache, else asked anew.
+     */
+    if (!pol_dns_cached(svc, domain, DNS_RR_MX, &mx))
+        pol_dns_records(svc, domain, DNS_RR_MX, &mx);
+    bool mx_secure = mx.secure && (mx.status == DNS_FOUND ||
+                                   (mx.detail != NULL && strcmp(mx.detail, "NODATA") == 0));
     dns_records_free(&mx);
     if (!mx_secure)
         return false;
     char *name = xasprintf("_25._tcp.%s", host);
-    pol_dns_records(svc, name, DNS_RR_TLSA, &tlsa);
+    if (!pol_dns_cached(svc, name, DNS_RR_TLSA, &tlsa))
+        pol_dns_records(svc, name, DNS_RR_TLSA, &tlsa);
     free(name);
     if (tlsa.status == DNS_FOUND && tlsa.secure) {
         session->type = TR_POLICY_TLSA;
