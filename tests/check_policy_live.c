@@ -7,11 +7,14 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -444,6 +447,50 @@ START_TEST(test_session_policy)
 }
 END_TEST
 
+/* Datagrams waiting on a socket nobody answers from. */
+static int queries_waiting(int fd)
+{
+    char packet[512];
+    int n = 0;
+
+    while (recv(fd, packet, sizeof(packet), MSG_DONTWAIT) > 0)
+        n++;
+    return n;
+}
+
+/*
+ * A DNS server that never answers costs the log follower one timeout per
+ * name, then nothing for a while: the next sessions are not held up.
+ */
+START_TEST(test_session_policy_silent_dns)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    char *more = xasprintf("dns_resolvers = 127.0.0.1:%d\ndns_timeout = 1s\n", ntohs(sin.sin_port));
+    struct pol_service *svc = service_with(false, more);
+    struct pol_session session;
+
+    pol_session_policy(svc, "slow.example", "mx.slow.example", &session);
+    ck_assert_int_eq(session.type, TR_POLICY_NONE);
+    pol_session_free(&session);
+    ck_assert_int_gt(queries_waiting(fd), 0);
+    for (int i = 0; i < 3; i++) {
+        pol_session_policy(svc, "slow.example", "mx.slow.example", &session);
+        ck_assert_int_eq(session.type, TR_POLICY_NONE);
+        pol_session_free(&session);
+    }
+    ck_assert_int_eq(queries_waiting(fd), 0);
+    pol_service_destroy(svc);
+    free(more);
+    close(fd);
+}
+END_TEST
+
 static void emit(void *ctx, const char *name, const char *value)
 {
     buf_printf(ctx, "%s=%s\n", name, value);
@@ -534,6 +581,7 @@ static Suite *policy_live_suite(void)
     tcase_add_test(tc, test_concurrent_lookups);
     tcase_add_test(tc, test_cname_record);
     tcase_add_test(tc, test_session_policy);
+    tcase_add_test(tc, test_session_policy_silent_dns);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -99,6 +99,8 @@ void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry);
 int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **error_r);
 
 #define POL_RESOLVERS 4
+#define POL_TEMP_MEMO 256        /* names whose session lookup failed for now */
+#define POL_TEMP_MEMO_SECONDS 300
 
 /* The service object, shared by service.c (lookups) and view.c (stats, cache, sessions). */
 struct pol_stats_counts {
@@ -119,6 +121,15 @@ struct pol_service {
      * A resolver (and its cache) is not thread-safe: a few, each under its
      * own lock, so one slow DNS answer does not hold up every lookup.
      */
+    /*
+     * Names whose DNS lookup for log capture failed for now (timeouts are not
+     * cached): not asked again for a while, so a slow DNS server cannot
+     * hold up the log follower for every session. Under `lock`.
+     */
+    struct {
+        uint64_t hash;
+        time_t until;
+    } temp_failed[POL_TEMP_MEMO];
     struct dns_resolver *resolvers[POL_RESOLVERS];
     pthread_mutex_t dns_locks[POL_RESOLVERS];
     pthread_mutex_t lock; /* the cache, the stats, the counter table */

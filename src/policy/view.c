@@ -111,6 +111,37 @@ static void add_string(char ***list, size_t *n, char *text)
     (*list)[(*n)++] = text;
 }
 
+/*
+ * A DNS answer for log capture: from any resolver's cache (mostly what the
+ * service looked up when Postfix asked it about the domain), else asked
+ * anew, unless that failed for now within the last few minutes.
+ */
+static void session_records(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
+                            struct dns_records *answer)
+{
+    uint64_t hash = hash64(name, strlen(name), kind);
+    size_t slot = hash % POL_TEMP_MEMO;
+    time_t now = time(NULL);
+
+    if (pol_dns_cached(svc, name, kind, answer))
+        return;
+    pthread_mutex_lock(&svc->lock);
+    bool failed_lately = svc->temp_failed[slot].hash == hash && now < svc->temp_failed[slot].until;
+    pthread_mutex_unlock(&svc->lock);
+    if (failed_lately) {
+        answer->status = DNS_TEMPFAIL;
+        answer->detail = xstrdup("failed a moment ago");
+        return;
+    }
+    pol_dns_records(svc, name, kind, answer);
+    if (answer->status != DNS_TEMPFAIL)
+        return;
+    pthread_mutex_lock(&svc->lock);
+    svc->temp_failed[slot].hash = hash;
+    svc->temp_failed[slot].until = now + POL_TEMP_MEMO_SECONDS;
+    pthread_mutex_unlock(&svc->lock);
+}
+
 /* DANE: a validated MX RRset (or NODATA: the domain is its own MX) and TLSA RRset. */
 static bool session_tlsa(struct pol_service *svc, const char *domain, const char *mx_host,
                          struct pol_session *session)
@@ -121,20 +152,14 @@ static bool session_tlsa(struct pol_service *svc, const char *domain, const char
 
     if (mx_host == NULL || !pol_domain_normalize(mx_host, host))
         return false;
-    /*
-     * Mostly what the service looked up when Postfix asked it about the
-     * domain (DANE first): from any resolver's cache, else asked anew.
-     */
-    if (!pol_dns_cached(svc, domain, DNS_RR_MX, &mx))
-        pol_dns_records(svc, domain, DNS_RR_MX, &mx);
+    session_records(svc, domain, DNS_RR_MX, &mx);
     bool mx_secure = mx.secure && (mx.status == DNS_FOUND ||
                                    (mx.detail != NULL && strcmp(mx.detail, "NODATA") == 0));
     dns_records_free(&mx);
     if (!mx_secure)
         return false;
     char *name = xasprintf("_25._tcp.%s", host);
-    if (!pol_dns_cached(svc, name, DNS_RR_TLSA, &tlsa))
-        pol_dns_records(svc, name, DNS_RR_TLSA, &tlsa);
+    session_records(svc, name, DNS_RR_TLSA, &tlsa);
     free(name);
     if (tlsa.status == DNS_FOUND && tlsa.secure) {
         session->type = TR_POLICY_TLSA;
