@@ -131,4 +131,20 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     echo "note: not root, tlsrptd_user checks not exercised"
 fi
+# Input is read in blocks of 256 KB: lines across blocks, a CR LF, a line over
+# the limit (300,000 bytes) and a last line without its newline come out whole.
+{
+    printf '{"not":"json"}\r\n'
+    head -c 300000 /dev/zero | tr '\0' 'x'
+    printf '\n'
+    head -c 262100 /dev/zero | tr '\0' ' '
+    printf '{"d":1}\n{"last":"line"}'
+} >"$T/blocks.jsonl"
+assert_eq "ingest reads lines across blocks exactly" \
+"$T/blocks.jsonl:1: rejected: missing-field (d)
+$T/blocks.jsonl:2: rejected: too-large (line longer than collector_max_datagram_size)
+$T/blocks.jsonl:3: rejected: too-large (line longer than collector_max_datagram_size)
+$T/blocks.jsonl:4: rejected: missing-field (d)
+$T/blocks.jsonl: 4 datagrams, 0 accepted, 4 rejected" \
+    "$("$TLSRPT" ingest --format libtlsrpt --day 2026-03-03 "$T/blocks.jsonl" 2>/dev/null | head -5)"
 finish

@@ -56,23 +56,69 @@ struct ingest_totals {
     uint64_t by_reason[COLLECTOR_REJECT_COUNT];
 };
 
-/* Reads one line of at most max bytes; a longer one is consumed and flagged. */
-static ssize_t read_line(FILE *in, struct buf *line, size_t max, bool *too_long)
+/* Input read in blocks and cut into lines (not a byte at a time: logs are big). */
+#define READ_BLOCK (256 * 1024)
+struct line_reader {
+    FILE *in;
+    char *block;
+    size_t start, end;
+};
+
+static void reader_init(struct line_reader *r, FILE *in)
 {
-    int ch;
+    r->in = in;
+    r->block = xmalloc(READ_BLOCK);
+    r->start = r->end = 0;
+}
+
+static void reader_free(struct line_reader *r)
+{
+    free(r->block);
+}
+
+/* Adds what fits of text to line (at most max bytes); the rest flags too_long. */
+static void take(struct buf *line, const char *text, size_t len, size_t max, bool *too_long)
+{
+    size_t room = max - line->len;
+
+    if (len > room) {
+        *too_long = true;
+        len = room;
+    }
+    buf_append(line, text, len);
+}
+
+/* Reads one line of at most max bytes; a longer one is consumed and flagged. */
+static ssize_t read_line(struct line_reader *r, struct buf *line, size_t max, bool *too_long)
+{
+    bool any = false;
 
     buf_reset(line);
     *too_long = false;
-    while ((ch = getc(in)) != EOF && ch != '\n') {
-        if (line->len < max)
-            buf_putc(line, ch);
-        else
-            *too_long = true;
+    for (;;) {
+        if (r->start == r->end) {
+            r->start = 0;
+            r->end = fread(r->block, 1, READ_BLOCK, r->in);
+            if (r->end == 0) {
+                if (!any)
+                    return -1;
+                break;
+            }
+        }
+        const char *at = r->block + r->start;
+        const char *nl = memchr(at, '\n', r->end - r->start);
+        any = true;
+        if (nl != NULL) {
+            take(line, at, (size_t)(nl - at), max, too_long);
+            r->start += (size_t)(nl - at) + 1;
+            break;
+        }
+        take(line, at, r->end - r->start, max, too_long);
+        r->start = r->end;
     }
-    if (ch == EOF && line->len == 0 && !*too_long)
-        return -1;
     if (line->len > 0 && line->data[line->len - 1] == '\r')
         line->data[--line->len] = '\0';
+    buf_cstr(line);
     return (ssize_t)line->len;
 }
 
@@ -85,8 +131,11 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
     unsigned long lineno = 0;
     bool too_long;
 
+    struct line_reader reader;
+
     buf_init(&line);
-    while (read_line(in, &line, max_size, &too_long) >= 0) {
+    reader_init(&reader, in);
+    while (read_line(&reader, &line, max_size, &too_long) >= 0) {
         const struct tr_event *event;
         enum collector_reject reason;
         const char *detail;
@@ -118,6 +167,7 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
            file.rejected);
     print_not_stored(&file.not_stored, ", ");
     printf("\n");
+    reader_free(&reader);
     totals->lines += file.lines;
     totals->accepted += file.accepted;
     totals->rejected += file.rejected;
@@ -194,12 +244,12 @@ static void log_event(const struct tr_event *event, void *context)
         ingest->last_day = day;
 }
 
-/* On a terminal, big files show how far they are, twice a second. */
+/* On a terminal (show), big files say how far they are, twice a second. */
 static void log_progress(const char *name, FILE *in, off_t size, const struct lf_stats *stats,
                          int64_t *next_ms, bool done)
 {
-    if (size < 16 * 1024 * 1024 || !isatty(STDERR_FILENO))
-        return;
+    if (!done && (stats->lines & 4095) != 0)
+        return; /* the clock is read every 4096 lines */
     if (!done && clock_ms() < *next_ms)
         return;
     *next_ms = clock_ms() + 500;
@@ -248,12 +298,18 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
             continue;
         }
         off_t size = fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+        bool show = size >= 16 * 1024 * 1024 && isatty(STDERR_FILENO); /* asked once */
+        struct line_reader reader;
+        reader_init(&reader, in);
         /* Longer log lines are not Postfix's or Sendmail's: cut, the parser rejects them. */
-        while (read_line(in, &line, 16384, &too_long) >= 0) {
+        while (read_line(&reader, &line, 16384, &too_long) >= 0) {
             lf_parser_line(parser, buf_cstr(&line), line.len);
-            log_progress(name, in, size, lf_parser_stats(parser), &next_ms, false);
+            if (show)
+                log_progress(name, in, size, lf_parser_stats(parser), &next_ms, false);
         }
-        log_progress(name, in, size, lf_parser_stats(parser), &next_ms, true);
+        reader_free(&reader);
+        if (show)
+            log_progress(name, in, size, lf_parser_stats(parser), &next_ms, true);
         if (ferror(in)) {
             msg_error("read %s: %s", name, strerror(errno));
             status = 2;
