@@ -147,4 +147,15 @@ $T/blocks.jsonl:3: rejected: too-large (line longer than collector_max_datagram_
 $T/blocks.jsonl:4: rejected: missing-field (d)
 $T/blocks.jsonl: 4 datagrams, 0 accepted, 4 rejected" \
     "$("$TLSRPT" ingest --format libtlsrpt --day 2026-03-03 "$T/blocks.jsonl" 2>/dev/null | head -5)"
+# A long input on a terminal says how far it is (once done: how long it took);
+# into a pipe it says nothing of that.
+if command -v script >/dev/null 2>&1; then
+    for _ in $(seq 1 660); do cat "$top_srcdir/tests/data/postfix-3.7-lab.log"; done >"$T/big.log"
+    out=$(script -qc "$TLSRPT ingest --format postfix --year 2026 $T/big.log" /dev/null | tr '\r' '\n')
+    assert_match "progress on a terminal ends with the time it took" \
+        "^$T/big.log: 100%, 22 of 22 MB, 174240 lines \([0-9]+/s\), 25741 events, done in [0-9.]+ s" \
+        "$out"
+    assert_eq "no progress into a pipe" "" \
+        "$("$TLSRPT" ingest --format postfix --year 2026 "$T/big.log" 2>&1 >/dev/null | grep '%,')"
+fi
 finish

@@ -245,18 +245,31 @@ static void log_event(const struct tr_event *event, void *context)
 }
 
 /* On a terminal (show), big files say how far they are, twice a second. */
+struct progress {
+    int64_t started_ms, next_ms;
+};
+
 static void log_progress(const char *name, FILE *in, off_t size, const struct lf_stats *stats,
-                         int64_t *next_ms, bool done)
+                         struct progress *p, bool done)
 {
     if (!done && (stats->lines & 4095) != 0)
         return; /* the clock is read every 4096 lines */
-    if (!done && clock_ms() < *next_ms)
+    int64_t now = clock_ms();
+    if (!done && now < p->next_ms)
         return;
-    *next_ms = clock_ms() + 500;
+    p->next_ms = now + 500;
     off_t at = done ? size : ftello(in);
-    fprintf(stderr, "\r%s: %3d%%, %llu lines, %llu events%s", name,
-            (int)(size > 0 ? at * 100 / size : 100), (unsigned long long)stats->lines,
-            (unsigned long long)stats->events, done ? "\n" : "");
+    double seconds = (double)(now - p->started_ms) / 1000.0;
+    double rate = seconds > 0 ? (double)at / seconds : 0; /* bytes/s */
+    fprintf(stderr, "\r%s: %3d%%, %lld of %lld MB, %llu lines (%.0f/s), %llu events, ", name,
+            (int)(size > 0 ? at * 100 / size : 100), (long long)(at >> 20),
+            (long long)(size >> 20), (unsigned long long)stats->lines,
+            seconds > 0 ? (double)stats->lines / seconds : 0.0,
+            (unsigned long long)stats->events);
+    if (done)
+        fprintf(stderr, "done in %.1f s\n", seconds);
+    else
+        fprintf(stderr, "%.0f s to go  ", rate > 0 ? (double)(size - at) / rate : 0.0);
 }
 
 static int ingest_log(struct cli *cli, enum lf_format format, int year, char **files, int n_files)
@@ -290,7 +303,7 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
         const char *name = is_stdin ? "(stdin)" : files[i];
         FILE *in = is_stdin ? stdin : fopen(files[i], "r");
         struct stat st;
-        int64_t next_ms = 0;
+        struct progress progress = {.started_ms = clock_ms(), .next_ms = 0};
         bool too_long;
         if (in == NULL) {
             msg_error("%s: %s", files[i], strerror(errno));
@@ -305,11 +318,11 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
         while (read_line(&reader, &line, 16384, &too_long) >= 0) {
             lf_parser_line(parser, buf_cstr(&line), line.len);
             if (show)
-                log_progress(name, in, size, lf_parser_stats(parser), &next_ms, false);
+                log_progress(name, in, size, lf_parser_stats(parser), &progress, false);
         }
         reader_free(&reader);
         if (show)
-            log_progress(name, in, size, lf_parser_stats(parser), &next_ms, true);
+            log_progress(name, in, size, lf_parser_stats(parser), &progress, true);
         if (ferror(in)) {
             msg_error("read %s: %s", name, strerror(errno));
             status = 2;
