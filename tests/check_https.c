@@ -17,15 +17,13 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <curl/curl.h>
 
 #include "../src/delivery/address.h"
 #include "delivery.h"
 #include "dns.h"
+#include "peer_process.h"
 #include "util.h"
 
 #define DNS_TIMEOUT_MS 1000
@@ -144,31 +142,10 @@ static void write_text(const char *name, const char *text)
     free(path);
 }
 
-/* Runs a program in the temp directory, output to a log file there; it dies with the test. */
+/* A peer in the temp directory, output to a log file there; it dies with the test. */
 static pid_t spawn(const char *log_name, char *const argv[])
 {
-    pid_t pid = fork();
-
-    if (pid < 0)
-        msg_fatal("fork: %s", strerror(errno));
-    if (pid == 0) {
-#ifdef __linux__
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
-        int fd = chdir(temp_dir) < 0 ? -1 : open(log_name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(127);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    return peer_spawn(temp_dir, log_name, argv);
 }
 
 /* Waits until file `name` has a line with `marker` followed by `count` numbers. */
@@ -574,7 +551,7 @@ static void testns_setup(void)
 
 static void testns_teardown(void)
 {
-    stop(testns_pid);
+    peer_stop(testns_pid);
 }
 
 static struct dns_resolver *test_resolver(void)
@@ -744,7 +721,7 @@ int main(void)
         srunner_free(runner);
     }
     if (server_pid > 0)
-        stop(server_pid);
+        peer_stop(server_pid);
     char *command = xasprintf("rm -rf '%s'", temp_dir);
     if (system(command) != 0)
         fprintf(stderr, "could not remove %s\n", temp_dir);

@@ -16,14 +16,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include "cfg.h"
 #include "counters.h"
 #include "policy.h"
 #include "policy_fixture.h"
+#include "peer_process.h"
 #include "util.h"
 
 #define DEADLINE_TRIES 1500 /* x 10 ms: a loaded machine is slow to start peers */
@@ -67,30 +65,10 @@ static void write_text(const char *path, const char *text)
         msg_fatal("%s", error);
 }
 
+/* A peer in the temp directory, output to a log file there; it dies with the test. */
 static pid_t spawn(const char *log_name, char *const argv[])
 {
-    pid_t pid = fork();
-
-    if (pid < 0)
-        msg_fatal("fork: %s", strerror(errno));
-    if (pid == 0) {
-#ifdef __linux__
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
-        if (chdir(temp_dir) < 0 || !freopen(log_name, "w", stdout) ||
-            !freopen(log_name, "a", stderr))
-            _exit(126);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    return peer_spawn(temp_dir, log_name, argv);
 }
 
 static bool have(const char *program)
@@ -209,7 +187,7 @@ bool start_dns(const char *change_id)
     free(data);
     unlink(log);
     if (dns_pid > 0)
-        stop(dns_pid);
+        peer_stop(dns_pid);
     snprintf(port, sizeof(port), "%d", dns_port);
     char *with_port[] = {"ldns-testns", "-p", port, "dns.data", NULL};
     char *random_port[] = {"ldns-testns", "-r", "dns.data", NULL};
@@ -393,9 +371,9 @@ int policy_fixture_run(Suite *suite)
         srunner_free(runner);
     }
     if (web_pid > 0)
-        stop(web_pid);
+        peer_stop(web_pid);
     if (dns_pid > 0)
-        stop(dns_pid);
+        peer_stop(dns_pid);
     if (failed == 0) {
         char *command = xasprintf("rm -rf '%s'", temp_dir);
         if (system(command) != 0)
