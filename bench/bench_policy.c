@@ -2,22 +2,21 @@
  * bench_policy.c - the load side of bench/bench_policy.sh: N client
  * connections each ask a socketmap server for one domain over and over (as
  * Postfix's smtp processes do); prints lookups/s and the server's CPU time
- * per lookup, read from /proc/PID/stat before and after.
+ * per lookup, the scheduler's account of all its threads before and after.
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "bench_address.h"
 #include "socketmap.h"
 #include "util.h"
 
@@ -35,29 +34,13 @@ struct client {
 
 static int connect_to(const char *address)
 {
-    int fd;
+    struct sockaddr_storage ss;
+    socklen_t len;
 
-    if (strncmp(address, "inet:", 5) == 0) {
-        struct sockaddr_in sin = {.sin_family = AF_INET};
-        const char *colon = strrchr(address + 5, ':');
-        char host[64];
-        if (colon == NULL || (size_t)(colon - address - 5) >= sizeof(host))
-            msg_fatal("%s: expected inet:HOST:PORT", address);
-        memcpy(host, address + 5, (size_t)(colon - address - 5));
-        host[colon - address - 5] = '\0';
-        sin.sin_port = htons((uint16_t)atoi(colon + 1));
-        if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-            msg_fatal("%s: not an IPv4 address", address);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-            msg_fatal("connect %s: %s", address, strerror(errno));
-    } else {
-        struct sockaddr_un sun = {.sun_family = AF_UNIX};
-        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", address);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-            msg_fatal("connect %s: %s", address, strerror(errno));
-    }
+    bench_address(address, &ss, &len);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
+        msg_fatal("connect %s: %s", address, strerror(errno));
     return fd;
 }
 
@@ -124,23 +107,38 @@ out:
     return NULL;
 }
 
-/* utime + stime of a process (all its threads), in clock ticks. */
-static unsigned long long cpu_ticks(long pid)
+/*
+ * CPU time of a process, all its threads, in nanoseconds: the scheduler's own
+ * account (/proc/PID/task/TID/schedstat, first field), not the tick-sampled
+ * utime + stime of /proc/PID/stat, which a server that runs for microseconds
+ * between sleeps is charged for by chance.
+ */
+static unsigned long long cpu_ns(long pid)
 {
-    char path[64], text[2048];
-    unsigned long long utime, stime;
+    char path[320];
+    unsigned long long total = 0;
 
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL || fgets(text, sizeof(text), f) == NULL)
+    snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL)
         msg_fatal("%s: %s", path, strerror(errno));
-    fclose(f);
-    /* Fields after the command name, which is in parentheses and may hold spaces. */
-    const char *p = strrchr(text, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        msg_fatal("%s: unexpected format", path);
-    return utime + stime;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        unsigned long long ns;
+        if (entry->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%s/schedstat", pid, entry->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* the thread ended meanwhile */
+        if (fscanf(f, "%llu", &ns) == 1)
+            total += ns;
+        fclose(f);
+    }
+    closedir(dir);
+    if (total == 0)
+        msg_fatal("/proc/%ld/task/*/schedstat: no CPU time found (no schedstats?)", pid);
+    return total;
 }
 
 int main(int argc, char **argv)
@@ -161,8 +159,7 @@ int main(int argc, char **argv)
     msg_setup("bench_policy", MSG_STDERR, 0);
     if (connections < 1 || connections > MAX_CONNECTIONS || seconds < 1)
         msg_fatal("1 to %d connections, at least 1 second", MAX_CONNECTIONS);
-    long ticks_per_second = sysconf(_SC_CLK_TCK);
-    unsigned long long cpu_before = cpu_ticks(pid);
+    unsigned long long cpu_before = cpu_ns(pid);
     int64_t start = clock_ms();
     for (int i = 0; i < connections; i++) {
         clients[i] = (struct client){.address = argv[2],
@@ -180,10 +177,10 @@ int main(int argc, char **argv)
         failed |= clients[i].failed;
     }
     double elapsed = (double)(clock_ms() - start) / 1000.0;
-    unsigned long long cpu = cpu_ticks(pid) - cpu_before;
+    unsigned long long cpu = cpu_ns(pid) - cpu_before;
     if (failed || lookups == 0)
         msg_fatal("%s: lookups failed", label);
-    double cpu_us = (double)cpu * 1e6 / (double)ticks_per_second / (double)lookups;
+    double cpu_us = (double)cpu / 1e3 / (double)lookups;
     printf("%-30s connections=%-3d lookups=%-8llu lookups/s=%-9.0f server_cpu_us/lookup=%.1f\n",
            label, connections, lookups, (double)lookups / elapsed, cpu_us);
     free(request);
