@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bench_address.h"
+#include "sockaddr.h"
 #include "util.h"
 
 #define MAX_LOOPS 64

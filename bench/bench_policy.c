@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bench_address.h"
+#include "sockaddr.h"
 #include "socketmap.h"
 #include "util.h"
 

@@ -1,6 +1,6 @@
 /*
- * bench_address.c - parses the benchmarks' "inet:IPV4:PORT" or unix-path
- * socket addresses (bench_address.h).
+ * sockaddr.c - parses the benchmarks' "inet:IPV4:PORT" or unix-path
+ * socket addresses (sockaddr.h).
  */
 #include "config.h"
 
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "bench_address.h"
+#include "sockaddr.h"
 #include "util.h"
 
 void bench_address(const char *text, struct sockaddr_storage *address, socklen_t *len)
