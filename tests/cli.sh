@@ -56,6 +56,41 @@ out=$("$TLSRPT" -c "$T/missing.cf" conf 2>&1); status=$?
 assert_eq "an explicit config file must exist" 1 "$status"
 assert_match "and the error says which" "$T/missing.cf" "$out"
 
+# --help and --version: usage on stdout, exit 0; a usage error stays on stderr with 2.
+out=$("$TLSRPT" --help 2>/dev/null); status=$?
+assert_eq "tlsrpt --help exits 0" 0 "$status"
+commands=$(printf '%s\n' "$out" | sed -n '/^commands:$/,/^[^ ]/s/^  \([a-z]*\) .*/\1/p')
+assert_eq "tlsrpt --help lists every command of the dispatch table" \
+    "conf counters help ingest lookup queue report run status sts suppress" "$(echo $commands)"
+for command in $commands; do
+    out=$("$TLSRPT" "$command" --help 2>&1); status=$?
+    assert_eq "tlsrpt $command --help: exit 0, first line names it" \
+        "0 usage: tlsrpt $command" "$status $(printf '%s\n' "$out" | head -1 | cut -d' ' -f1-3)"
+    assert_eq "tlsrpt help $command says the same" "$out" "$("$TLSRPT" help "$command" 2>&1)"
+done
+assert_eq "tlsrpt -c FILE report -h works before any config is read" \
+    "usage: tlsrpt report [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--pretty] [--out DIR]" \
+    "$("$TLSRPT" -c "$T/missing.cf" report -h | head -1)"
+out=$("$TLSRPT" queue --bogus 2>&1 >/dev/null); status=$?
+assert_eq "a usage error: the same usage lines on stderr, exit 2" \
+    "2 queue: unrecognized option '--bogus'
+usage: tlsrpt queue [--json] | flush | retry ID | delete ID" "$status $out"
+out=$("$TLSRPT" help no-such 2>&1 >/dev/null); status=$?
+assert_eq "help of an unknown command" \
+    '2 tlsrpt: error: unknown command "no-such"; try tlsrpt --help' "$status $out"
+assert_eq "tlsrpt --version" "tlsrpt $(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
+    "$("$TLSRPT" --version)"
+for option in -h --help; do
+    out=$("$TLSRPTD" $option 2>/dev/null); status=$?
+    assert_eq "tlsrptd $option: usage on stdout, exit 0" \
+        "0 usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]..." "$status $(printf '%s\n' "$out" | head -1)"
+done
+assert_eq "tlsrptd --version" "tlsrptd $(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
+    "$("$TLSRPTD" --version)"
+out=$("$TLSRPTD" --bogus 2>&1 >/dev/null); status=$?
+assert_match "tlsrptd with a bad option: usage on stderr" "^usage: tlsrptd " "$out"
+assert_eq "and exit 2" 2 "$status"
+
 # counters: nothing yet, then a table filled through the counters API.
 mkdir -p "$T/state/counters"
 assert_eq "counters of an empty day" "2026-03-01: no sessions counted" \

@@ -180,13 +180,6 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
     return failed ? -1 : 0;
 }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: tlsrpt ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
-                    "       tlsrpt ingest --format postfix|sendmail [--year YYYY] FILE...\n"
-                    "  FILE - reads standard input\n");
-}
-
 /* Log events go to the table of their own day: a few tables open at once. */
 #define LOG_TABLES 8
 
@@ -402,13 +395,11 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
                 msg_fatal("--year %s: a year from 1970 to 9999", optarg);
             break;
         default:
-            usage();
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (format == NULL || optind == argc) {
-        usage();
-        return 2;
+        return cli_usage_error(cli);
     }
     enum lf_format log_format;
     if (lf_format_from_name(format, &log_format) == 0)
@@ -456,3 +447,10 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         status = 1;
     return status;
 }
+
+const struct cli_command cli_command_ingest = {
+    "ingest", cmd_ingest,
+    "ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
+             "ingest --format postfix|sendmail [--year YYYY] FILE...",
+    "count events from files offline (FILE - reads standard input)",
+};

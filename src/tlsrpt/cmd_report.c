@@ -86,9 +86,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
             print.out_dir = optarg;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt report [--day YYYY-MM-DD] [--domain DOMAIN] "
-                            "[--pretty] [--out DIR]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (sched_context_init(&ctx, cli_config(cli), false, false, &error) < 0)
@@ -141,8 +139,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
             quiet = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt run [--day YYYY-MM-DD] [--dry-run]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     struct cfg *cfg = cli_config(cli);
@@ -203,3 +200,15 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         close(owner);
     return status;
 }
+
+const struct cli_command cli_command_report = {
+    "report", cmd_report,
+    "report [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--pretty] [--out DIR]",
+    "the reports a day gives (default: yesterday)",
+};
+
+const struct cli_command cli_command_run = {
+    "run", cmd_run,
+    "run [--day YYYY-MM-DD] [--dry-run]",
+    "build finished days into the outbox now",
+};

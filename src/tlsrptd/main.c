@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +24,17 @@
 static volatile sig_atomic_t got_stop, got_reload;
 static int signal_pipe[2] = {-1, -1};
 
-static void usage(void)
+/* --help prints this on stdout and exits 0; a usage error on stderr with 2. */
+static void usage(FILE *out, int status)
 {
-    fprintf(stderr, "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
-                    "  -f  stay in the foreground and log to stderr too\n"
-                    "  -v  more verbose logging (repeat for more)\n"
-                    "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
-                    "  -o  override a parameter, as a last line of the file would\n",
+    fprintf(out, "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
+                 "       tlsrptd -h|--help | -V|--version\n"
+                 "  -f  stay in the foreground and log to stderr too\n"
+                 "  -v  more verbose logging (repeat for more)\n"
+                 "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
+                 "  -o  override a parameter, as a last line of the file would\n",
             DEF_CONFIG_FILE);
-    exit(2);
+    exit(status);
 }
 
 /* Signal handlers only note the signal; the loop acts on it. */
@@ -210,7 +213,12 @@ int main(int argc, char **argv)
     int ch;
 
     msg_setup("tlsrptd", MSG_STDERR, LOG_MAIL);
-    while ((ch = getopt(argc, argv, "c:fo:vV")) != -1) {
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((ch = getopt_long(argc, argv, "c:fho:vV", options, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_option = optarg;
@@ -230,12 +238,15 @@ int main(int argc, char **argv)
         case 'V':
             printf("tlsrptd %s\n", PACKAGE_VERSION);
             return 0;
+        case 'h':
+            usage(stdout, 0);
+            break;
         default:
-            usage();
+            usage(stderr, 2);
         }
     }
     if (optind != argc)
-        usage();
+        usage(stderr, 2);
 
     d->config_path = cfg_default_path(config_option, &d->config_explicit);
     d->cfg = config_read(d, &error);
