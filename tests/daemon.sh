@@ -40,6 +40,25 @@ assert_eq "an unreported one is kept" "kept" \
 out=$("$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$USER_NAME" 2>&1); status=$?
 assert_eq "a second instance exits" 1 "$status"
 assert_match "and says why" "is locked: another instance is running" "$out"
+# Without -f, start-up failures still reach the terminal (not only syslog) with exit 1.
+out=$("$TLSRPTD" -c "$CONF" -o "tlsrptd_user=$USER_NAME" 2>&1 >/dev/null); status=$?
+assert_eq "a second instance, not in the foreground: exact stderr and exit 1" \
+    "1 tlsrptd: fatal: $T/state/tlsrptd.lock is locked: another instance is running" "$status $out"
+touch "$T/not-a-directory"
+out=$("$TLSRPTD" -c "$CONF" -o "tlsrptd_user=$USER_NAME" -o "state_directory=$T/state2" \
+    -o "runtime_directory=$T/run2" -o "control_socket=$T/not-a-directory/control.sock" 2>&1 >/dev/null)
+status=$?
+assert_eq "an unbindable control socket: exact stderr and exit 1" \
+    "1 tlsrptd: fatal: control socket: bind $T/not-a-directory/control.sock: Not a directory" \
+    "$status $(printf '%s\n' "$out" | grep fatal)"
+if [ "$(id -u)" -eq 0 ]; then
+    out=$("$TLSRPTD" -c "$CONF" -o "tlsrptd_user=no-such-user-x" 2>&1 >/dev/null); status=$?
+    assert_eq "no such user, not in the foreground: exact stderr and exit 1" \
+        "1 tlsrptd: fatal: $CONF: tlsrptd_user = no-such-user-x: no such user (create it: adduser --system --group --no-create-home no-such-user-x)" \
+        "$status $out"
+else
+    echo "note: not root, tlsrptd_user is not looked up"
+fi
 
 # Events in today's table show up in status.
 today=$(date -u +%F)
@@ -68,12 +87,31 @@ fi
 echo "verbose = 1" >>"$CONF"
 kill -HUP "$DAEMON_PID"
 wait_for "the reload" 60 grep -q "configuration reloaded" "$T/daemon.log"
-assert_match "SIGHUP reloads" "^reloads +1\$" "$("$TLSRPT" status)"
+out=$("$TLSRPT" status)
+assert_match "SIGHUP reloads" "^reloads +1\$" "$out"
+assert_match "status says the last reload was done" "^reload.last +done\$" "$out"
+assert_match "and when" "^reload.last_time +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\$" "$out"
 echo "this line is broken" >>"$CONF"
+broken_line=$(wc -l <"$CONF")
 kill -HUP "$DAEMON_PID"
 wait_for "the failed reload" 60 grep -q "reload failed" "$T/daemon.log"
 assert_match "a broken file is refused with file and line" \
-    "reload failed, keeping the running configuration: $CONF:[0-9]+: " "$(cat "$T/daemon.log")"
+    "reload failed, keeping the running configuration: $CONF:$broken_line: " "$(cat "$T/daemon.log")"
+# With the file still broken, status answers: a warning names file:line, the daemon says why.
+out=$("$TLSRPT" status 2>"$T/status.err"); status=$?
+assert_eq "status with a broken config file still answers" 0 "$status"
+assert_eq "with a warning naming file and line" \
+    "tlsrpt: warning: $CONF:$broken_line: missing '=' after parameter name; line ignored" \
+    "$(cat "$T/status.err")"
+assert_match "status says why the reload was refused" \
+    "^reload.last +refused: $CONF:$broken_line: missing '=' after parameter name\$" "$out"
+assert_match "and the daemon kept the old configuration" "^reloads +1\$" "$out"
+assert_match "counters answers too" "^$(date -u +%F): 7 successful and 2 failed sessions" \
+    "$("$TLSRPT" counters 2>/dev/null)"
+assert_eq "and queue" "the outbox is empty" "$("$TLSRPT" queue 2>/dev/null)"
+out=$("$TLSRPT" conf 2>&1); status=$?
+assert_eq "conf still refuses the broken file" \
+    "1 tlsrpt: fatal: $CONF:$broken_line: missing '=' after parameter name" "$status $out"
 sed -i '$d' "$CONF"
 assert_match "and the daemon still answers" "^reloads +1\$" "$("$TLSRPT" status)"
 

@@ -81,6 +81,8 @@ int cfg_slot_expand(struct cfg *cfg, struct cfg_slot *slot, const char **value, 
 void cfg_forget_caches(struct cfg *cfg, bool retire);
 void cfg_retire(struct cfg *cfg, void *pointer);
 void cfg_slot_free(struct cfg_slot *slot);
+/* cfg_validate() for a lenient load: a refused definition is warned about and dropped. */
+int cfg_validate_lenient(struct cfg *cfg, char **error_r);
 /* Formats a bound of an INT, TIME or SIZE parameter in the unit that reads best. */
 char *cfg_format_bound(enum cfg_type type, long long value);
 

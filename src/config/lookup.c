@@ -583,6 +583,36 @@ int cfg_validate(struct cfg *cfg, char **error_r)
     return status;
 }
 
+int cfg_validate_lenient(struct cfg *cfg, char **error_r)
+{
+    /* Each round drops one definition, so there are at most as many rounds as parameters. */
+    for (size_t round = 0; round < cfg_param_count; round++) {
+        struct cfg_slot *refused = NULL;
+        char *error = NULL;
+
+        /* The first refused definition in file order, so warnings come in line order. */
+        for (size_t i = 0; i < cfg_param_count; i++) {
+            struct cfg_slot *slot = &cfg->declared[i];
+            char *problem;
+            if (slot->raw == NULL || (refused != NULL && slot->sequence > refused->sequence) ||
+                validate_slot(cfg, slot, &problem) == 0)
+                continue;
+            free(error);
+            error = problem;
+            refused = slot;
+        }
+        if (refused == NULL)
+            break;
+        msg_warn("%s; the default is used instead", error);
+        free(error);
+        free(refused->raw);
+        refused->raw = NULL;
+        refused->line = 0;
+        cfg_forget_caches(cfg, false);
+    }
+    return cfg_validate(cfg, error_r);
+}
+
 /* ---- getters: declared parameters only, already validated ---- */
 
 static struct cfg_slot *checked_slot(struct cfg *cfg, const char *name, int wanted_type)

@@ -33,6 +33,12 @@ struct cli_command {
     int (*run)(struct cli *cli, int argc, char **argv);
     const char *usage;   /* lines (joined by '\n') after "usage: tlsrpt ", each naming the command */
     const char *summary; /* one line: what the command does */
+    /*
+     * Works with a broken config file (it needs only the control socket and
+     * paths): refused lines are warned about and their defaults used, so the
+     * running daemon can still be asked after a refused reload.
+     */
+    bool broken_config_ok;
 };
 
 extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_ingest,
@@ -44,7 +50,10 @@ void cli_usage_print(const struct cli_command *command, FILE *out, bool with_sum
 /* A usage error of the running command: its usage lines on stderr; returns 2. */
 int cli_usage_error(struct cli *cli);
 
-/* Loads the configuration once (fatal with file:line on errors). */
+/*
+ * Loads the configuration once (fatal with file:line on errors, or for a
+ * command with broken_config_ok warnings with file:line).
+ */
 struct cfg *cli_config(struct cli *cli);
 /* The counters directory of the configured state directory (caller frees). */
 char *cli_counters_dir(struct cli *cli);

@@ -60,7 +60,8 @@ int cmd_conf(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_conf = {
-    "conf", cmd_conf,
-    "conf [-n|-d] [-x] [--man] [NAME...]",
-    "print the configuration like postconf: -n as set, -d defaults, -x expanded",
+    .name = "conf",
+    .run = cmd_conf,
+    .usage = "conf [-n|-d] [-x] [--man] [NAME...]",
+    .summary = "print the configuration like postconf: -n as set, -d defaults, -x expanded",
 };

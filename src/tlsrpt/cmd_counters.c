@@ -245,7 +245,9 @@ done:
 }
 
 const struct cli_command cli_command_counters = {
-    "counters", cmd_counters,
-    "counters [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--json]",
-    "show a day's counters (default: today)",
+    .name = "counters",
+    .run = cmd_counters,
+    .usage = "counters [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--json]",
+    .summary = "show a day's counters (default: today)",
+    .broken_config_ok = true,
 };

@@ -449,8 +449,9 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_ingest = {
-    "ingest", cmd_ingest,
-    "ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
+    .name = "ingest",
+    .run = cmd_ingest,
+    .usage = "ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
              "ingest --format postfix|sendmail [--year YYYY] FILE...",
-    "count events from files offline (FILE - reads standard input)",
+    .summary = "count events from files offline (FILE - reads standard input)",
 };

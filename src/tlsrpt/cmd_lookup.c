@@ -102,7 +102,8 @@ int cmd_lookup(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_lookup = {
-    "lookup", cmd_lookup,
-    "lookup [--server HOST[:PORT]] DOMAIN",
-    "show the TLSRPT record and rua of a domain",
+    .name = "lookup",
+    .run = cmd_lookup,
+    .usage = "lookup [--server HOST[:PORT]] DOMAIN",
+    .summary = "show the TLSRPT record and rua of a domain",
 };

@@ -292,7 +292,9 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_queue = {
-    "queue", cmd_queue,
-    "queue [--json] | flush | retry ID | delete ID",
-    "the outbox and what to do with it",
+    .name = "queue",
+    .run = cmd_queue,
+    .usage = "queue [--json] | flush | retry ID | delete ID",
+    .summary = "the outbox and what to do with it",
+    .broken_config_ok = true,
 };

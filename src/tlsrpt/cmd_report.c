@@ -202,13 +202,15 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_report = {
-    "report", cmd_report,
-    "report [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--pretty] [--out DIR]",
-    "the reports a day gives (default: yesterday)",
+    .name = "report",
+    .run = cmd_report,
+    .usage = "report [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--pretty] [--out DIR]",
+    .summary = "the reports a day gives (default: yesterday)",
 };
 
 const struct cli_command cli_command_run = {
-    "run", cmd_run,
-    "run [--day YYYY-MM-DD] [--dry-run]",
-    "build finished days into the outbox now",
+    .name = "run",
+    .run = cmd_run,
+    .usage = "run [--day YYYY-MM-DD] [--dry-run]",
+    .summary = "build finished days into the outbox now",
 };

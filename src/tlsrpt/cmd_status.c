@@ -96,7 +96,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_status = {
-    "status", cmd_status,
-    "status [--json]",
-    "ask the daemon how it is doing",
+    .name = "status",
+    .run = cmd_status,
+    .usage = "status [--json]",
+    .summary = "ask the daemon how it is doing",
+    .broken_config_ok = true,
 };

@@ -193,7 +193,8 @@ int cmd_sts(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_sts = {
-    "sts", cmd_sts,
-    "sts DOMAIN | sts cache [--json] | sts flush DOMAIN",
-    "the MTA-STS policy service's view",
+    .name = "sts",
+    .run = cmd_sts,
+    .usage = "sts DOMAIN | sts cache [--json] | sts flush DOMAIN",
+    .summary = "the MTA-STS policy service's view",
 };

@@ -140,7 +140,8 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
 }
 
 const struct cli_command cli_command_suppress = {
-    "suppress", cmd_suppress,
-    "suppress list | add RUA [--until YYYY-MM-DD] | del RUA",
-    "destinations that get no reports",
+    .name = "suppress",
+    .run = cmd_suppress,
+    .usage = "suppress list | add RUA [--until YYYY-MM-DD] | del RUA",
+    .summary = "destinations that get no reports",
 };

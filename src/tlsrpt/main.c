@@ -20,7 +20,11 @@
 static int cmd_help(struct cli *cli, int argc, char **argv);
 
 static const struct cli_command cli_command_help = {
-    "help", cmd_help, "help [COMMAND]", "this list, or the usage of one command"};
+    .name = "help",
+    .run = cmd_help,
+    .usage = "help [COMMAND]",
+    .summary = "this list, or the usage of one command",
+};
 
 static const struct cli_command *const commands[] = {
     &cli_command_conf,   &cli_command_counters, &cli_command_help,   &cli_command_ingest,
@@ -103,6 +107,11 @@ struct cfg *cli_config(struct cli *cli)
         return cli->cfg;
     const char *path = cfg_default_path(cli->config_option, &is_explicit);
     cli->cfg = cfg_load(path, is_explicit, &error);
+    if (cli->cfg == NULL && cli->command != NULL && cli->command->broken_config_ok) {
+        /* The lenient load warns about each refused line itself. */
+        free(error);
+        cli->cfg = cfg_load_lenient(path, is_explicit, &error);
+    }
     if (cli->cfg == NULL)
         msg_fatal("%s", error);
     for (size_t i = 0; i < cli->n_overrides; i++)

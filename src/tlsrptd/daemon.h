@@ -42,6 +42,9 @@ struct daemon {
     unsigned long control_requests;
     unsigned long control_refused;
     unsigned long reloads;
+    /* The last SIGHUP: when, and why it was refused (NULL: it was taken). */
+    time_t reload_time;
+    char *reload_refused;
 };
 
 /* privs.c */

@@ -86,7 +86,7 @@ static struct cfg *config_read(struct daemon *d, char **error_r)
     return cfg;
 }
 
-static void logging_setup(struct daemon *d, bool foreground)
+static void logging_setup(struct daemon *d)
 {
     const char *facility_name = cfg_str(d->cfg, "syslog_facility");
     int facility = msg_facility_from_name(facility_name);
@@ -94,8 +94,8 @@ static void logging_setup(struct daemon *d, bool foreground)
     if (facility < 0)
         msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg),
                   facility_name);
-    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | (foreground ? MSG_STDERR : 0),
-              facility);
+    /* Until the daemon detaches, whoever started it sees every message (a fatal one too). */
+    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | MSG_STDERR, facility);
     msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose
                       ? (int)cfg_int(d->cfg, "verbose")
                       : msg_verbose;
@@ -125,9 +125,12 @@ static void reload(struct daemon *d)
     char *error;
     struct cfg *fresh = config_read(d, &error);
 
+    d->reload_time = time(NULL);
+    free(d->reload_refused);
+    d->reload_refused = NULL;
     if (fresh == NULL) {
         msg_error("reload failed, keeping the running configuration: %s", error);
-        free(error);
+        d->reload_refused = error; /* `tlsrpt status` says why */
         return;
     }
     for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
@@ -166,7 +169,12 @@ static void housekeeping(void *context)
     loop_timer(d->loop, 3600 * 1000, housekeeping, d);
 }
 
-static void daemonize(void)
+/*
+ * Detaches from the terminal; from then on messages go to syslog only. Called
+ * once everything that can fail at start has been done, so those failures
+ * reach the terminal (and the exit status) of whoever started the daemon.
+ */
+static void daemonize(struct daemon *d)
 {
     pid_t pid = fork();
 
@@ -189,6 +197,8 @@ static void daemonize(void)
         if (null_fd > 2)
             close(null_fd);
     }
+    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG,
+              msg_facility_from_name(cfg_str(d->cfg, "syslog_facility")));
 }
 
 static void pid_file_write(const char *path)
@@ -252,7 +262,7 @@ int main(int argc, char **argv)
     d->cfg = config_read(d, &error);
     if (d->cfg == NULL)
         msg_fatal("%s", error);
-    logging_setup(d, foreground);
+    logging_setup(d);
     privs_resolve(d);
 
     restart_only_save(d);
@@ -274,11 +284,6 @@ int main(int argc, char **argv)
         msg_fatal("%s", error);
     free(lock_path);
 
-    if (!foreground)
-        daemonize();
-    char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
-    pid_file_write(pid_path);
-
     d->loop = loop_create();
     d->started = time(NULL);
     signals_setup();
@@ -286,9 +291,12 @@ int main(int argc, char **argv)
     control_open(d);
     collect_open(d);
     policy_open(d);
-    if (geteuid() == 0 && chown(pid_path, d->uid, d->gid) < 0)
-        msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
+    if (!foreground)
+        daemonize(d);
+    /* Written by the daemon's user into its runtime directory, after the fork that sets the pid. */
+    char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
+    pid_file_write(pid_path);
     collect_start(d);
     policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);
@@ -326,6 +334,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
         free(d->started_with[i]);
     free(d->started_with);
+    free(d->reload_refused);
     cfg_free(d->cfg);
     msg_info("stopped");
     return 0;
