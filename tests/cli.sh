@@ -150,6 +150,28 @@ out=$("$TLSRPT" counters --day 2026-03-02 2>&1); status=$?
 assert_eq "a damaged table is an error, not a crash" 1 "$status"
 assert_match "naming the file" "2026-03-02.ctr" "$out"
 
+# tlsrpt report says which day it used: by default yesterday, and a hint when today has data.
+today=$(date -u +%F)
+yesterday=$(date -u -d yesterday +%F)
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    example.com "v=TLSRPTv1;rua=mailto:r@example.com" sts success - - - 4 \
+    | "$FILL" "$T/state/counters" "$today" || fail "fill_counters"
+out=$("$TLSRPT" report 2>&1 >/dev/null); status=$?
+assert_eq "report without --day names yesterday and points to today's data" \
+"0 tlsrpt: no report for $yesterday (yesterday, the default): no sessions counted
+tlsrpt: today has 4 sessions so far: tlsrpt report --day today" "$status $out"
+assert_eq "report --day today: one report, and the day on stderr" \
+    "1 tlsrpt: 1 report for $today (today, so far)" \
+    "$("$TLSRPT" report --day today 2>"$T/report.err" | wc -l) $(cat "$T/report.err")"
+assert_match "whose date range is today" "\"start-datetime\":\"${today}T00:00:00Z\"" \
+    "$("$TLSRPT" report --day today 2>/dev/null)"
+assert_eq "report --day YYYY-MM-DD names the day alone" \
+    "tlsrpt: 1 report for $today (today, so far)" "$("$TLSRPT" report --day "$today" 2>&1 >/dev/null)"
+assert_eq "report --day yesterday" \
+    "tlsrpt: no report for $yesterday: no sessions counted
+tlsrpt: today has 4 sessions so far: tlsrpt report --day today" \
+    "$("$TLSRPT" report --day yesterday 2>&1 >/dev/null)"
+
 # tlsrptd_user as root sees: a missing user and a root account are different mistakes.
 if [ "$(id -u)" -eq 0 ]; then
     printf '{"dpv":"1","d":"u.example","policies":[{"policy-type":9,"t":0,"f":0}]}\n' >"$T/one.jsonl"
