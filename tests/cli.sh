@@ -24,6 +24,16 @@ assert_eq "conf -d NAME prints the default" \
     "counter_retention = 14d" "$("$TLSRPT" conf -d counter_retention)"
 assert_eq "conf prints the effective value" \
     "counter_retention = 30d" "$("$TLSRPT" conf counter_retention)"
+# report_from's default is computed from contact_info; -x shows the value in use.
+assert_eq "conf -x report_from shows the effective default" \
+    "report_from = noreply-tlsrpt@sender.example" "$("$TLSRPT" conf -x report_from)"
+assert_eq "conf report_from (raw) shows the table's default" "report_from =" \
+    "$("$TLSRPT" conf report_from)"
+assert_eq "the derived default follows contact_info, lower-cased" \
+    "report_from = noreply-tlsrpt@mail.example" \
+    "$("$TLSRPT" -o contact_info=TLS@Mail.Example conf -x report_from)"
+assert_eq "a report_from that is set wins" "report_from = tls@x.example" \
+    "$("$TLSRPT" -o report_from=tls@x.example conf -x report_from)"
 all=$("$TLSRPT" conf | wc -l)
 defaults=$("$TLSRPT" conf -d | wc -l)
 assert_eq "conf and conf -d list every declared parameter" "$defaults" "$all"

@@ -95,4 +95,18 @@ char *cfg_format_bound(enum cfg_type type, long long value);
  */
 const char *cfg_check_syntax(const struct cfg_param *param, const char *value);
 
+/*
+ * A default computed from another parameter (params.c, beside the table):
+ * when `name` is not set, its value is derive(the expanded value of
+ * `source`), or the table's default when that gives NULL. The table's text
+ * stays what -d and the man page show; lookups and `tlsrpt conf -x` give
+ * the value in use, and nobody above config computes it again.
+ */
+struct cfg_derived {
+    const char *name;
+    const char *source;
+    char *(*derive)(const char *source_value); /* NULL: nothing to derive from */
+};
+const struct cfg_derived *cfg_derived_find(const struct cfg_param *param);
+
 #endif

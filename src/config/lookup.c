@@ -129,6 +129,9 @@ static int append_limited(struct buf *out, const char *data, size_t len, char **
 static int expand_text(struct cfg *cfg, const char *text, size_t len, int depth, struct buf *out,
                        char **error_r);
 
+static int expand_reference(struct cfg *cfg, const char *name, size_t len, int depth,
+                            const char **value, char **error_r);
+
 static int slot_expand_at(struct cfg *cfg, struct cfg_slot *slot, int depth, const char **value,
                           char **error_r)
 {
@@ -150,6 +153,24 @@ static int slot_expand_at(struct cfg *cfg, struct cfg_slot *slot, int depth, con
         slot->expand_state = CFG_UNEXPANDED;
         buf_free(&result);
         return -1;
+    }
+    const struct cfg_derived *derived = slot->raw == NULL && slot->param != NULL
+                                            ? cfg_derived_find(slot->param)
+                                            : NULL;
+    if (derived != NULL) {
+        const char *source;
+        char *computed;
+        if (expand_reference(cfg, derived->source, strlen(derived->source), depth + 1, &source,
+                             error_r) < 0) {
+            slot->expand_state = CFG_UNEXPANDED;
+            buf_free(&result);
+            return -1;
+        }
+        if ((computed = derived->derive(source)) != NULL) {
+            buf_reset(&result);
+            buf_puts(&result, computed);
+            free(computed);
+        }
     }
     slot->expanded = buf_steal(&result);
     slot->expand_state = CFG_EXPANDED;
