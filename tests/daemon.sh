@@ -17,6 +17,31 @@ printf 'a.example\t-\tsts\tsuccess\t-\t-\t-\t1\n' | "$FILL" "$T/state/counters" 
 [ "$(id -u)" -eq 0 ] && chown -R "$USER_NAME" "$T/state"
 start_daemon
 
+# Start-up warnings come at start, not with the first delivery: no DKIM key here, and
+# no log_sources, so the collector socket is the only way in and its kernel queue matters.
+assert_eq "the DKIM warning is given at start" \
+    "tlsrptd: warning: $CONF: dkim_key_file and dkim_selector are not set: report mail must be DKIM-signed (RFC 8460 section 3), so reports to mailto: destinations are not sent until they are (https: ones are)" \
+    "$(grep dkim_key_file "$T/daemon.log")"
+qlen=$(cat /proc/sys/net/unix/max_dgram_qlen 2>/dev/null || echo 1024)
+if [ "$qlen" -lt 512 ]; then
+    assert_eq "the max_dgram_qlen warning, collector in use" 1 "$(grep -c max_dgram_qlen "$T/daemon.log")"
+else
+    echo "note: net.unix.max_dgram_qlen is $qlen: its warning is not exercised"
+fi
+# A site that follows its log (collector_socket left at its default) and signs its mail: neither.
+make_dkim_key
+: >"$T/mail.log"
+"$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$USER_NAME" -o "state_directory=$T/state3" \
+    -o "runtime_directory=$T/run3" -o "log_sources=postfix:file:$T/mail.log" \
+    -o "dkim_key_file=$T/dkim.key" -o dkim_selector=s1 >"$T/quiet.log" 2>&1 &
+quiet_pid=$!
+SINK_PIDS="$SINK_PIDS $quiet_pid"
+wait_for "the log-following daemon to start" 60 grep -q " started: " "$T/quiet.log"
+assert_eq "log following only, DKIM set: no DKIM and no max_dgram_qlen warning" "" \
+    "$(grep -e dkim -e max_dgram_qlen "$T/quiet.log")"
+kill -TERM "$quiet_pid"
+wait "$quiet_pid"
+
 pid_uid=$(awk '/^Uid:/ {print $2}' "/proc/$DAEMON_PID/status")
 assert_eq "the daemon runs as the unprivileged user" "$(id -u "$USER_NAME")" "$pid_uid"
 assert_eq "control socket mode and owner" "660 $USER_NAME" "$(stat -c '%a %U' "$T/run/control.sock")"

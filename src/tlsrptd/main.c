@@ -142,6 +142,7 @@ static void reload(struct daemon *d)
     msg_verbose = (int)cfg_int(d->cfg, "verbose");
     d->reloads++;
     msg_info("configuration reloaded from %s", cfg_path(d->cfg));
+    schedule_check(d);
 }
 
 static void signal_readable(int fd, void *context)
@@ -292,6 +293,7 @@ int main(int argc, char **argv)
     collect_open(d);
     policy_open(d);
     privs_drop(d);
+    schedule_check(d);
     if (!foreground)
         daemonize(d);
     /* Written by the daemon's user into its runtime directory, after the fork that sets the pid. */
@@ -301,11 +303,6 @@ int main(int argc, char **argv)
     policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);
 
-    if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
-        cfg_str(d->cfg, "contact_info")[0] == '\0')
-        msg_warn("%s: organization_name and contact_info are not both set: events are "
-                 "counted, but no report can be built until they are",
-                 cfg_path(d->cfg));
     msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s, log sources "
              "%s, policy %s",
              PACKAGE_VERSION, cfg_path(d->cfg), state_dir, d->control_path,
