@@ -182,6 +182,26 @@ assert_eq "report --day yesterday" \
 tlsrpt: today has 4 sessions so far: tlsrpt report --day today" \
     "$("$TLSRPT" report --day yesterday 2>&1 >/dev/null)"
 
+# ingest refuses a file the daemon follows (log_sources): its sessions would count twice.
+cp "$top_srcdir/tests/data/postfix-3.7-lab.log" "$T/followed.log"
+ln "$T/followed.log" "$T/same-inode.log"
+mkdir -p "$T/ingest-state"
+for file in "$T/followed.log" "$T/same-inode.log"; do
+    out=$("$TLSRPT" -o "log_sources=postfix:file:$T/followed.log" -o "state_directory=$T/ingest-state" \
+        ingest --format postfix --year 2026 "$file" 2>&1); status=$?
+    assert_eq "ingest of a followed file ($(basename "$file")) is refused, naming the source" \
+        "1 tlsrpt: error: $file is followed by tlsrptd (log_sources = postfix:file:$T/followed.log): the sessions it has counted since it began following the file would be counted twice; count the rotated files (mail.log.1, ...) instead, or use --force" \
+        "$status $out"
+done
+assert_eq "and nothing was counted" "" "$(ls "$T/ingest-state")"
+out=$("$TLSRPT" -o "log_sources=postfix:file:$T/followed.log" -o "state_directory=$T/ingest-state" \
+    -o "tlsrptd_user=$(test_user)" ingest --format postfix --year 2026 --force "$T/followed.log" 2>&1)
+status=$?
+assert_eq "--force counts it, with a warning" \
+"0 tlsrpt: warning: $T/followed.log is followed by tlsrptd (log_sources = postfix:file:$T/followed.log): the sessions it has counted are counted again (--force)
+264 lines, 157 from the MTA's delivery agents: 40 TLS sessions counted (2026-11-22)" \
+    "$status $out"
+
 # tlsrptd_user as root sees: a missing user and a root account are different mistakes.
 if [ "$(id -u)" -eq 0 ]; then
     printf '{"dpv":"1","d":"u.example","policies":[{"policy-type":9,"t":0,"f":0}]}\n' >"$T/one.jsonl"
