@@ -44,6 +44,9 @@ wait "$quiet_pid"
 
 pid_uid=$(awk '/^Uid:/ {print $2}' "/proc/$DAEMON_PID/status")
 assert_eq "the daemon runs as the unprivileged user" "$(id -u "$USER_NAME")" "$pid_uid"
+assert_eq "with that user's groups, and only those (adm: reading the mail log)" \
+    "$(id -G "$USER_NAME" | tr ' ' '\n' | sort -n | tr '\n' ' ')" \
+    "$(awk '/^Groups:/ {for (i = 2; i <= NF; i++) print $i}' "/proc/$DAEMON_PID/status" | sort -n | tr '\n' ' ')"
 assert_eq "control socket mode and owner" "660 $USER_NAME" "$(stat -c '%a %U' "$T/run/control.sock")"
 assert_eq "state directory mode and owner" "750 $USER_NAME" "$(stat -c '%a %U' "$T/state")"
 assert_eq "counters directory exists" "750" "$(stat -c '%a' "$T/state/counters")"
