@@ -154,9 +154,8 @@ static int slot_expand_at(struct cfg *cfg, struct cfg_slot *slot, int depth, con
         buf_free(&result);
         return -1;
     }
-    const struct cfg_derived *derived = slot->raw == NULL && slot->param != NULL
-                                            ? cfg_derived_find(slot->param)
-                                            : NULL;
+    const struct cfg_derived *derived =
+        slot->raw == NULL && slot->param != NULL ? cfg_derived_find(slot->param) : NULL;
     if (derived != NULL) {
         const char *source;
         char *computed;

@@ -202,11 +202,10 @@ static int line_refused(bool lenient, char *message, char **error_r)
  * and comment lines are skipped (they do not end a logical line, as in
  * Postfix), a line that starts with blanks continues the previous one.
  */
-static int parse_text(struct cfg *cfg, const char *text, size_t len, bool lenient,
-                      char **error_r)
+static int parse_text(struct cfg *cfg, const char *text, size_t len, bool lenient, char **error_r)
 {
     struct buf logical = {0};
-    int logical_start = 0; /* line where the open logical line began; 0: none */
+    int logical_start = 0;        /* line where the open logical line began; 0: none */
     bool logical_dropped = false; /* lenient: the open logical line was refused */
     int line = 0;
     size_t position = 0;
@@ -224,8 +223,8 @@ static int parse_text(struct cfg *cfg, const char *text, size_t len, bool lenien
         line++;
         if (line_len > CFG_MAX_PHYSICAL_LINE) {
             status = line_refused(lenient,
-                                  xasprintf("%s:%d: line too long (max %d bytes)", cfg->path,
-                                            line, CFG_MAX_PHYSICAL_LINE),
+                                  xasprintf("%s:%d: line too long (max %d bytes)", cfg->path, line,
+                                            CFG_MAX_PHYSICAL_LINE),
                                   error_r);
             continue;
         }
@@ -245,12 +244,12 @@ static int parse_text(struct cfg *cfg, const char *text, size_t len, bool lenien
             if (logical_dropped)
                 continue;
             if (logical_start == 0) {
-                status = line_refused(
-                    lenient,
-                    xasprintf("%s:%d: continuation line before the first definition "
-                              "(a definition must start at the beginning of a line)",
-                              cfg->path, line),
-                    error_r);
+                status =
+                    line_refused(lenient,
+                                 xasprintf("%s:%d: continuation line before the first definition "
+                                           "(a definition must start at the beginning of a line)",
+                                           cfg->path, line),
+                                 error_r);
                 continue;
             }
             if (logical.len + 1 + (end - first) > CFG_MAX_LOGICAL_LINE) {

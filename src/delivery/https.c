@@ -42,7 +42,7 @@ struct transfer {
     const char *host;
     const struct sockaddr_storage *checked; /* the only addresses curl may connect to */
     size_t n_checked;
-    char refused[512];   /* set when a connection was refused */
+    char refused[512]; /* set when a connection was refused */
     struct tls_trust trust;
     struct buf response; /* the start of the response body */
     size_t body_read, headers_read;

@@ -221,8 +221,7 @@ static int open_path(struct lf_source *source)
             char fix[512] = "";
             if (open_errno == EACCES)
                 explain_access(path, fix, sizeof(fix));
-            lf_source_state(source, "error: cannot read %s: %s%s", path, strerror(open_errno),
-                            fix);
+            lf_source_state(source, "error: cannot read %s: %s%s", path, strerror(open_errno), fix);
             if (!source->file.warned_access)
                 msg_error("%s: %s", source->spec.text, source->state);
             source->file.warned_access = true;

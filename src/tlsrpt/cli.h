@@ -19,7 +19,7 @@ struct cli {
     const char *config_option; /* -c, or NULL */
     char **overrides;          /* -o name=value */
     size_t n_overrides;
-    struct cfg *cfg;           /* loaded on first use by cli_config() */
+    struct cfg *cfg;                   /* loaded on first use by cli_config() */
     const struct cli_command *command; /* the one running */
 };
 
@@ -31,7 +31,7 @@ struct cli {
 struct cli_command {
     const char *name;
     int (*run)(struct cli *cli, int argc, char **argv);
-    const char *usage;   /* lines (joined by '\n') after "usage: tlsrpt ", each naming the command */
+    const char *usage; /* lines (joined by '\n') after "usage: tlsrpt ", each naming the command */
     const char *summary; /* one line: what the command does */
     /*
      * Works with a broken config file (it needs only the control socket and
@@ -42,8 +42,8 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_ingest,
-    cli_command_lookup, cli_command_queue, cli_command_report, cli_command_run,
-    cli_command_status, cli_command_sts, cli_command_suppress;
+    cli_command_lookup, cli_command_queue, cli_command_report, cli_command_run, cli_command_status,
+    cli_command_sts, cli_command_suppress;
 
 /* Prints the usage lines of command, then (for --help) a blank line and its summary. */
 void cli_usage_print(const struct cli_command *command, FILE *out, bool with_summary);

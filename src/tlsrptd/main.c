@@ -27,12 +27,13 @@ static int signal_pipe[2] = {-1, -1};
 /* --help prints this on stdout and exits 0; a usage error on stderr with 2. */
 static void usage(FILE *out, int status)
 {
-    fprintf(out, "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
-                 "       tlsrptd -h|--help | -V|--version\n"
-                 "  -f  stay in the foreground and log to stderr too\n"
-                 "  -v  more verbose logging (repeat for more)\n"
-                 "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
-                 "  -o  override a parameter, as a last line of the file would\n",
+    fprintf(out,
+            "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
+            "       tlsrptd -h|--help | -V|--version\n"
+            "  -f  stay in the foreground and log to stderr too\n"
+            "  -v  more verbose logging (repeat for more)\n"
+            "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
+            "  -o  override a parameter, as a last line of the file would\n",
             DEF_CONFIG_FILE);
     exit(status);
 }
