@@ -113,12 +113,16 @@ fi
 
 # SIGHUP: a good file is taken, a broken one is refused and the old one kept.
 echo "verbose = 1" >>"$CONF"
+echo "verbos = 2" >>"$CONF"
 kill -HUP "$DAEMON_PID"
 wait_for "the reload" 60 grep -q "configuration reloaded" "$T/daemon.log"
-out=$("$TLSRPT" status)
+out=$("$TLSRPT" status 2>/dev/null)
 assert_match "SIGHUP reloads" "^reloads +1\$" "$out"
 assert_match "status says the last reload was done" "^reload.last +done\$" "$out"
 assert_match "and when" "^reload.last_time +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\$" "$out"
+assert_match "and what the file warned of: a misspelt name, with file and line" \
+    "^reload.last_warnings +$CONF:$(wc -l <"$CONF"): unknown parameter name \"verbos\"\$" "$out"
+sed -i '$d' "$CONF"
 echo "this line is broken" >>"$CONF"
 broken_line=$(wc -l <"$CONF")
 kill -HUP "$DAEMON_PID"

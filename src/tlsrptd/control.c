@@ -141,6 +141,8 @@ static void status_reload(struct daemon *d, struct ctl_reply *reply)
     else
         ctl_reply_add(reply, "reload.last", "done");
     ctl_reply_add(reply, "reload.last_time", "%s", when);
+    if (d->reload_warnings)
+        ctl_reply_add(reply, "reload.last_warnings", "%s", d->reload_warnings);
 }
 
 static void handle_status(struct daemon *d, struct ctl_reply *reply)

@@ -42,9 +42,10 @@ struct daemon {
     unsigned long control_requests;
     unsigned long control_refused;
     unsigned long reloads;
-    /* The last SIGHUP: when, and why it was refused (NULL: it was taken). */
+    /* The last SIGHUP: when, why it was refused (NULL: it was taken), what it warned of. */
     time_t reload_time;
     char *reload_refused;
+    char *reload_warnings; /* NULL: none */
 };
 
 /* privs.c */

@@ -123,12 +123,19 @@ static void restart_only_save(struct daemon *d)
 
 static void reload(struct daemon *d)
 {
+    struct buf warnings = {0};
     char *error;
-    struct cfg *fresh = config_read(d, &error);
 
+    /* What the file warns of (an unknown name, a typo) is shown by `tlsrpt status` too. */
+    msg_keep_warnings(&warnings);
+    struct cfg *fresh = config_read(d, &error);
+    msg_keep_warnings(NULL);
     d->reload_time = time(NULL);
     free(d->reload_refused);
+    free(d->reload_warnings);
     d->reload_refused = NULL;
+    d->reload_warnings = warnings.len ? xstrdup(buf_cstr(&warnings)) : NULL;
+    buf_free(&warnings);
     if (fresh == NULL) {
         msg_error("reload failed, keeping the running configuration: %s", error);
         d->reload_refused = error; /* `tlsrpt status` says why */
@@ -333,6 +340,7 @@ int main(int argc, char **argv)
         free(d->started_with[i]);
     free(d->started_with);
     free(d->reload_refused);
+    free(d->reload_warnings);
     cfg_free(d->cfg);
     msg_info("stopped");
     return 0;
