@@ -52,6 +52,13 @@ const char *cfg_default_path(const char *explicit_path, bool *is_explicit);
  * the file and line, and kept (they may be used in $name expansions).
  */
 struct cfg *cfg_load(const char *path, bool must_exist, char **error_r);
+/*
+ * For commands that must work with a broken file (`tlsrpt status` asking the
+ * running daemon): as cfg_load(), but each line or value it would refuse is
+ * reported with msg_warn() ("FILE:LINE: reason") and left out, its default
+ * standing in. Fails only when the file cannot be read at all.
+ */
+struct cfg *cfg_load_lenient(const char *path, bool must_exist, char **error_r);
 /* Parses text as if it were a file named `name` (for tests and -o). */
 struct cfg *cfg_load_string(const char *text, const char *name, char **error_r);
 void cfg_free(struct cfg *cfg);

@@ -200,7 +200,7 @@ void lf_follower_close(struct lf_follower *follower);
 
 struct lf_source_status {
     char spec[256];
-    char state[256];    /* "following", "waiting for the file", "error: ..." */
+    char state[1024];   /* "following", "waiting for the file", "error: ..." */
     char position[256]; /* "inode N offset M" or "cursor ..." */
     struct lf_stats stats;
 };

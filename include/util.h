@@ -34,6 +34,13 @@ void msg_error(const char *fmt, ...) UTIL_PRINTF(1, 2);
 UTIL_NORETURN void msg_fatal(const char *fmt, ...) UTIL_PRINTF(1, 2);
 UTIL_NORETURN void msg_panic(const char *fmt, ...) UTIL_PRINTF(1, 2);
 /*
+ * While into is not NULL, the warnings this thread emits are also appended
+ * to it (separated by "; "), e.g. to report what a reload warned about.
+ * Other threads' messages are not kept. NULL stops.
+ */
+struct buf;
+void msg_keep_warnings(struct buf *into);
+/*
  * A repeating warning (disk full, late events): the first is logged, then at
  * most one per interval, saying how many were held back. Zero-initialize.
  */

@@ -328,6 +328,46 @@ START_TEST(test_files)
 }
 END_TEST
 
+/* A lenient load (tlsrpt status with a broken file): each refused line or value is a warning. */
+START_TEST(test_lenient_load)
+{
+    static const char text[] = "state_directory = /srv/tlsrpt\n"
+                               "this line is broken\n"
+                               "verbose = 9\n"
+                               "   continued\n"
+                               "runtime_directory = /run/x\n"
+                               "counter_retention = soon\n";
+    char *path = temp_file(text, sizeof(text) - 1);
+    char *error = NULL;
+    char *warnings;
+    struct cfg *cfg;
+
+    ck_assert_ptr_null(cfg_load(path, true, &error));
+    free(error);
+    capture_begin();
+    cfg = cfg_load_lenient(path, true, &error);
+    warnings = capture_end();
+    ck_assert_ptr_nonnull(cfg);
+    char *expected = xasprintf(
+        "tlsrpt: warning: %s:2: missing '=' after parameter name; line ignored\n"
+        "tlsrpt: warning: %s:3: verbose = 9 continued: bad integer value (use decimal digits); "
+        "the default is used instead\n"
+        "tlsrpt: warning: %s:6: counter_retention = soon: bad time value (use a number with an "
+        "optional unit s, m, h, d or w); the default is used instead\n",
+        path, path, path);
+    ck_assert_str_eq(warnings, expected);
+    ck_assert_str_eq(cfg_str(cfg, "state_directory"), "/srv/tlsrpt");
+    ck_assert_str_eq(cfg_str(cfg, "control_socket"), "/run/x/control.sock");
+    ck_assert_int_eq(cfg_int(cfg, "verbose"), 0);
+    ck_assert_int_eq(cfg_time(cfg, "counter_retention"), 14 * 86400);
+    cfg_free(cfg);
+    free(expected);
+    free(warnings);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *suite = suite_create("config");
@@ -342,6 +382,7 @@ static Suite *config_suite(void)
     tcase_add_test(syntax, test_line_limits);
     tcase_add_test(syntax, test_expansion_limits);
     tcase_add_test(syntax, test_files);
+    tcase_add_test(syntax, test_lenient_load);
     tcase_set_timeout(syntax, 30);
     suite_add_tcase(suite, syntax);
     return suite;

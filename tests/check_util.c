@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -209,6 +210,41 @@ START_TEST(test_msg_rate)
 }
 END_TEST
 
+static void *warn_elsewhere(void *unused)
+{
+    (void)unused;
+    msg_warn("from another thread");
+    return NULL;
+}
+
+/* Kept warnings: this thread's only, warnings only, "; " between, bounded. */
+START_TEST(test_msg_keep_warnings)
+{
+    struct buf kept = {0};
+    pthread_t thread;
+
+    msg_setup("check_util", 0, 0); /* kept only: this test's thousand warnings go nowhere else */
+    msg_keep_warnings(&kept);
+    msg_info("not a warning");
+    msg_warn("first %d", 1);
+    ck_assert_int_eq(pthread_create(&thread, NULL, warn_elsewhere, NULL), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+    msg_warn("second");
+    msg_keep_warnings(NULL);
+    msg_warn("after");
+    ck_assert_str_eq(buf_cstr(&kept), "first 1; second");
+
+    buf_reset(&kept);
+    msg_keep_warnings(&kept);
+    for (int i = 0; i < 1000; i++)
+        msg_warn("%0100d", i);
+    msg_keep_warnings(NULL);
+    ck_assert_uint_ge(kept.len, 4096);
+    ck_assert_uint_lt(kept.len, 4096 + 102);
+    buf_free(&kept);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -222,6 +258,7 @@ static Suite *util_suite(void)
     tcase_add_test(tc, test_loop_fd_then_timer);
     tcase_add_test(tc, test_hash_spreads);
     tcase_add_test(tc, test_msg_rate);
+    tcase_add_test(tc, test_msg_keep_warnings);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,6 +24,16 @@ assert_eq "conf -d NAME prints the default" \
     "counter_retention = 14d" "$("$TLSRPT" conf -d counter_retention)"
 assert_eq "conf prints the effective value" \
     "counter_retention = 30d" "$("$TLSRPT" conf counter_retention)"
+# report_from's default is computed from contact_info; -x shows the value in use.
+assert_eq "conf -x report_from shows the effective default" \
+    "report_from = noreply-tlsrpt@sender.example" "$("$TLSRPT" conf -x report_from)"
+assert_eq "conf report_from (raw) shows the table's default" "report_from =" \
+    "$("$TLSRPT" conf report_from)"
+assert_eq "the derived default follows contact_info, lower-cased" \
+    "report_from = noreply-tlsrpt@mail.example" \
+    "$("$TLSRPT" -o contact_info=TLS@Mail.Example conf -x report_from)"
+assert_eq "a report_from that is set wins" "report_from = tls@x.example" \
+    "$("$TLSRPT" -o report_from=tls@x.example conf -x report_from)"
 all=$("$TLSRPT" conf | wc -l)
 defaults=$("$TLSRPT" conf -d | wc -l)
 assert_eq "conf and conf -d list every declared parameter" "$defaults" "$all"
@@ -55,6 +65,41 @@ assert_match "that names file, line and parameter" \
 out=$("$TLSRPT" -c "$T/missing.cf" conf 2>&1); status=$?
 assert_eq "an explicit config file must exist" 1 "$status"
 assert_match "and the error says which" "$T/missing.cf" "$out"
+
+# --help and --version: usage on stdout, exit 0; a usage error stays on stderr with 2.
+out=$("$TLSRPT" --help 2>/dev/null); status=$?
+assert_eq "tlsrpt --help exits 0" 0 "$status"
+commands=$(printf '%s\n' "$out" | sed -n '/^commands:$/,/^[^ ]/s/^  \([a-z]*\) .*/\1/p')
+assert_eq "tlsrpt --help lists every command of the dispatch table" \
+    "conf counters help ingest lookup queue report run status sts suppress" "$(echo $commands)"
+for command in $commands; do
+    out=$("$TLSRPT" "$command" --help 2>&1); status=$?
+    assert_eq "tlsrpt $command --help: exit 0, first line names it" \
+        "0 usage: tlsrpt $command" "$status $(printf '%s\n' "$out" | head -1 | cut -d' ' -f1-3)"
+    assert_eq "tlsrpt help $command says the same" "$out" "$("$TLSRPT" help "$command" 2>&1)"
+done
+assert_eq "tlsrpt -c FILE report -h works before any config is read" \
+    "usage: tlsrpt report [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--pretty] [--out DIR]" \
+    "$("$TLSRPT" -c "$T/missing.cf" report -h | head -1)"
+out=$("$TLSRPT" queue --bogus 2>&1 >/dev/null); status=$?
+assert_eq "a usage error: the same usage lines on stderr, exit 2" \
+    "2 queue: unrecognized option '--bogus'
+usage: tlsrpt queue [--json] | flush | retry ID | delete ID" "$status $out"
+out=$("$TLSRPT" help no-such 2>&1 >/dev/null); status=$?
+assert_eq "help of an unknown command" \
+    '2 tlsrpt: error: unknown command "no-such"; try tlsrpt --help' "$status $out"
+assert_eq "tlsrpt --version" "tlsrpt $(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
+    "$("$TLSRPT" --version)"
+for option in -h --help; do
+    out=$("$TLSRPTD" $option 2>/dev/null); status=$?
+    assert_eq "tlsrptd $option: usage on stdout, exit 0" \
+        "0 usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]..." "$status $(printf '%s\n' "$out" | head -1)"
+done
+assert_eq "tlsrptd --version" "tlsrptd $(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
+    "$("$TLSRPTD" --version)"
+out=$("$TLSRPTD" --bogus 2>&1 >/dev/null); status=$?
+assert_match "tlsrptd with a bad option: usage on stderr" "^usage: tlsrptd " "$out"
+assert_eq "and exit 2" 2 "$status"
 
 # counters: nothing yet, then a table filled through the counters API.
 mkdir -p "$T/state/counters"
@@ -114,6 +159,48 @@ echo garbage >"$T/state/counters/2026-03-02.ctr"
 out=$("$TLSRPT" counters --day 2026-03-02 2>&1); status=$?
 assert_eq "a damaged table is an error, not a crash" 1 "$status"
 assert_match "naming the file" "2026-03-02.ctr" "$out"
+
+# tlsrpt report says which day it used: by default yesterday, and a hint when today has data.
+today=$(date -u +%F)
+yesterday=$(date -u -d yesterday +%F)
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    example.com "v=TLSRPTv1;rua=mailto:r@example.com" sts success - - - 4 \
+    | "$FILL" "$T/state/counters" "$today" || fail "fill_counters"
+out=$("$TLSRPT" report 2>&1 >/dev/null); status=$?
+assert_eq "report without --day names yesterday and points to today's data" \
+"0 tlsrpt: no report for $yesterday (yesterday, the default): no sessions counted
+tlsrpt: today has 4 sessions so far: tlsrpt report --day today" "$status $out"
+assert_eq "report --day today: one report, and the day on stderr" \
+    "1 tlsrpt: 1 report for $today (today, so far)" \
+    "$("$TLSRPT" report --day today 2>"$T/report.err" | wc -l) $(cat "$T/report.err")"
+assert_match "whose date range is today" "\"start-datetime\":\"${today}T00:00:00Z\"" \
+    "$("$TLSRPT" report --day today 2>/dev/null)"
+assert_eq "report --day YYYY-MM-DD names the day alone" \
+    "tlsrpt: 1 report for $today (today, so far)" "$("$TLSRPT" report --day "$today" 2>&1 >/dev/null)"
+assert_eq "report --day yesterday" \
+    "tlsrpt: no report for $yesterday: no sessions counted
+tlsrpt: today has 4 sessions so far: tlsrpt report --day today" \
+    "$("$TLSRPT" report --day yesterday 2>&1 >/dev/null)"
+
+# ingest refuses a file the daemon follows (log_sources): its sessions would count twice.
+cp "$top_srcdir/tests/data/postfix-3.7-lab.log" "$T/followed.log"
+ln "$T/followed.log" "$T/same-inode.log"
+mkdir -p "$T/ingest-state"
+for file in "$T/followed.log" "$T/same-inode.log"; do
+    out=$("$TLSRPT" -o "log_sources=postfix:file:$T/followed.log" -o "state_directory=$T/ingest-state" \
+        ingest --format postfix --year 2026 "$file" 2>&1); status=$?
+    assert_eq "ingest of a followed file ($(basename "$file")) is refused, naming the source" \
+        "1 tlsrpt: error: $file is followed by tlsrptd (log_sources = postfix:file:$T/followed.log): the sessions it has counted since it began following the file would be counted twice; count the rotated files (mail.log.1, ...) instead, or use --force" \
+        "$status $out"
+done
+assert_eq "and nothing was counted" "" "$(ls "$T/ingest-state")"
+out=$("$TLSRPT" -o "log_sources=postfix:file:$T/followed.log" -o "state_directory=$T/ingest-state" \
+    -o "tlsrptd_user=$(test_user)" ingest --format postfix --year 2026 --force "$T/followed.log" 2>&1)
+status=$?
+assert_eq "--force counts it, with a warning" \
+"0 tlsrpt: warning: $T/followed.log is followed by tlsrptd (log_sources = postfix:file:$T/followed.log): the sessions it has counted are counted again (--force)
+264 lines, 157 from the MTA's delivery agents: 40 TLS sessions counted (2026-11-22)" \
+    "$status $out"
 
 # tlsrptd_user as root sees: a missing user and a root account are different mistakes.
 if [ "$(id -u)" -eq 0 ]; then

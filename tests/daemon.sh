@@ -17,8 +17,36 @@ printf 'a.example\t-\tsts\tsuccess\t-\t-\t-\t1\n' | "$FILL" "$T/state/counters" 
 [ "$(id -u)" -eq 0 ] && chown -R "$USER_NAME" "$T/state"
 start_daemon
 
+# Start-up warnings come at start, not with the first delivery: no DKIM key here, and
+# no log_sources, so the collector socket is the only way in and its kernel queue matters.
+assert_eq "the DKIM warning is given at start" \
+    "tlsrptd: warning: $CONF: dkim_key_file and dkim_selector are not set: report mail must be DKIM-signed (RFC 8460 section 3), so reports to mailto: destinations are not sent until they are (https: ones are)" \
+    "$(grep dkim_key_file "$T/daemon.log")"
+qlen=$(cat /proc/sys/net/unix/max_dgram_qlen 2>/dev/null || echo 1024)
+if [ "$qlen" -lt 512 ]; then
+    assert_eq "the max_dgram_qlen warning, collector in use" 1 "$(grep -c max_dgram_qlen "$T/daemon.log")"
+else
+    echo "note: net.unix.max_dgram_qlen is $qlen: its warning is not exercised"
+fi
+# A site that follows its log (collector_socket left at its default) and signs its mail: neither.
+make_dkim_key
+: >"$T/mail.log"
+"$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$USER_NAME" -o "state_directory=$T/state3" \
+    -o "runtime_directory=$T/run3" -o "log_sources=postfix:file:$T/mail.log" \
+    -o "dkim_key_file=$T/dkim.key" -o dkim_selector=s1 >"$T/quiet.log" 2>&1 &
+quiet_pid=$!
+SINK_PIDS="$SINK_PIDS $quiet_pid"
+wait_for "the log-following daemon to start" 60 grep -q " started: " "$T/quiet.log"
+assert_eq "log following only, DKIM set: no DKIM and no max_dgram_qlen warning" "" \
+    "$(grep -e dkim -e max_dgram_qlen "$T/quiet.log")"
+kill -TERM "$quiet_pid"
+wait "$quiet_pid"
+
 pid_uid=$(awk '/^Uid:/ {print $2}' "/proc/$DAEMON_PID/status")
 assert_eq "the daemon runs as the unprivileged user" "$(id -u "$USER_NAME")" "$pid_uid"
+assert_eq "with that user's groups, and only those (adm: reading the mail log)" \
+    "$(id -G "$USER_NAME" | tr ' ' '\n' | sort -n | tr '\n' ' ')" \
+    "$(awk '/^Groups:/ {for (i = 2; i <= NF; i++) print $i}' "/proc/$DAEMON_PID/status" | sort -n | tr '\n' ' ')"
 assert_eq "control socket mode and owner" "660 $USER_NAME" "$(stat -c '%a %U' "$T/run/control.sock")"
 assert_eq "state directory mode and owner" "750 $USER_NAME" "$(stat -c '%a %U' "$T/state")"
 assert_eq "counters directory exists" "750" "$(stat -c '%a' "$T/state/counters")"
@@ -40,6 +68,25 @@ assert_eq "an unreported one is kept" "kept" \
 out=$("$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$USER_NAME" 2>&1); status=$?
 assert_eq "a second instance exits" 1 "$status"
 assert_match "and says why" "is locked: another instance is running" "$out"
+# Without -f, start-up failures still reach the terminal (not only syslog) with exit 1.
+out=$("$TLSRPTD" -c "$CONF" -o "tlsrptd_user=$USER_NAME" 2>&1 >/dev/null); status=$?
+assert_eq "a second instance, not in the foreground: exact stderr and exit 1" \
+    "1 tlsrptd: fatal: $T/state/tlsrptd.lock is locked: another instance is running" "$status $out"
+touch "$T/not-a-directory"
+out=$("$TLSRPTD" -c "$CONF" -o "tlsrptd_user=$USER_NAME" -o "state_directory=$T/state2" \
+    -o "runtime_directory=$T/run2" -o "control_socket=$T/not-a-directory/control.sock" 2>&1 >/dev/null)
+status=$?
+assert_eq "an unbindable control socket: exact stderr and exit 1" \
+    "1 tlsrptd: fatal: control socket: bind $T/not-a-directory/control.sock: Not a directory" \
+    "$status $(printf '%s\n' "$out" | grep fatal)"
+if [ "$(id -u)" -eq 0 ]; then
+    out=$("$TLSRPTD" -c "$CONF" -o "tlsrptd_user=no-such-user-x" 2>&1 >/dev/null); status=$?
+    assert_eq "no such user, not in the foreground: exact stderr and exit 1" \
+        "1 tlsrptd: fatal: $CONF: tlsrptd_user = no-such-user-x: no such user (create it: adduser --system --group --no-create-home no-such-user-x)" \
+        "$status $out"
+else
+    echo "note: not root, tlsrptd_user is not looked up"
+fi
 
 # Events in today's table show up in status.
 today=$(date -u +%F)
@@ -66,14 +113,37 @@ fi
 
 # SIGHUP: a good file is taken, a broken one is refused and the old one kept.
 echo "verbose = 1" >>"$CONF"
+echo "verbos = 2" >>"$CONF"
 kill -HUP "$DAEMON_PID"
 wait_for "the reload" 60 grep -q "configuration reloaded" "$T/daemon.log"
-assert_match "SIGHUP reloads" "^reloads +1\$" "$("$TLSRPT" status)"
+out=$("$TLSRPT" status 2>/dev/null)
+assert_match "SIGHUP reloads" "^reloads +1\$" "$out"
+assert_match "status says the last reload was done" "^reload.last +done\$" "$out"
+assert_match "and when" "^reload.last_time +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\$" "$out"
+assert_match "and what the file warned of: a misspelt name, with file and line" \
+    "^reload.last_warnings +$CONF:$(wc -l <"$CONF"): unknown parameter name \"verbos\"\$" "$out"
+sed -i '$d' "$CONF"
 echo "this line is broken" >>"$CONF"
+broken_line=$(wc -l <"$CONF")
 kill -HUP "$DAEMON_PID"
 wait_for "the failed reload" 60 grep -q "reload failed" "$T/daemon.log"
 assert_match "a broken file is refused with file and line" \
-    "reload failed, keeping the running configuration: $CONF:[0-9]+: " "$(cat "$T/daemon.log")"
+    "reload failed, keeping the running configuration: $CONF:$broken_line: " "$(cat "$T/daemon.log")"
+# With the file still broken, status answers: a warning names file:line, the daemon says why.
+out=$("$TLSRPT" status 2>"$T/status.err"); status=$?
+assert_eq "status with a broken config file still answers" 0 "$status"
+assert_eq "with a warning naming file and line" \
+    "tlsrpt: warning: $CONF:$broken_line: missing '=' after parameter name; line ignored" \
+    "$(cat "$T/status.err")"
+assert_match "status says why the reload was refused" \
+    "^reload.last +refused: $CONF:$broken_line: missing '=' after parameter name\$" "$out"
+assert_match "and the daemon kept the old configuration" "^reloads +1\$" "$out"
+assert_match "counters answers too" "^$(date -u +%F): 7 successful and 2 failed sessions" \
+    "$("$TLSRPT" counters 2>/dev/null)"
+assert_eq "and queue" "the outbox is empty" "$("$TLSRPT" queue 2>/dev/null)"
+out=$("$TLSRPT" conf 2>&1); status=$?
+assert_eq "conf still refuses the broken file" \
+    "1 tlsrpt: fatal: $CONF:$broken_line: missing '=' after parameter name" "$status $out"
 sed -i '$d' "$CONF"
 assert_match "and the daemon still answers" "^reloads +1\$" "$("$TLSRPT" status)"
 

@@ -139,15 +139,25 @@ out=$("$TLSRPTD" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" 2>&1); status=$?
 assert_eq "a relative log path: the daemon does not start" 1 "$status"
 assert_match "and says where and what" "$CONF: log_sources: log source \"postfix:file:mail.log\": use FORMAT:file:/absolute/path" "$out"
 if [ "$(id -u)" -eq 0 ]; then
-    # A log the daemon's user cannot read: said in the status, with the fix.
+    # A log the daemon's user cannot read: said in the status, with the fix that works.
+    # After `postfix logrotate` the new log is 0600 root: joining a group would not help.
     : >"$T/secret.log"
     chmod 600 "$T/secret.log"
+    chgrp root "$T/secret.log"
     write_config "log_sources = postfix:file:$T/secret.log" "collector_socket ="
     restart_daemon
-    assert_match "an unreadable log is shown in the status with the fix" \
-        "error: cannot read $T/secret.log: Permission denied \(give the daemon's user read access" \
+    assert_eq "a log only its owner may read: the status names its mode and owner and the fix" \
+        "error: cannot read $T/secret.log: Permission denied (it is mode 0600, owner root, group root: only its owner may read it; make it readable by a group of the daemon's user, e.g. chgrp adm and chmod 0640, and have it created so after rotation: logrotate \"create 0640 root adm\", rsyslog \$FileCreateMode and \$FileGroup, Postfix maillog_file_permissions)" \
         "$(status_field logfollow.1.state)"
     assert_match "and logged" "cannot read $T/secret.log" "$(cat "$T/daemon.log")"
+    if getent group adm >/dev/null && ! id -Gn "$(test_user)" | grep -qw adm; then
+        chgrp adm "$T/secret.log"
+        chmod 640 "$T/secret.log"
+        expected="error: cannot read $T/secret.log: Permission denied (it is mode 0640, group adm, and the daemon's user is not in group adm: usermod -a -G adm USER, then restart tlsrptd)"
+        wait_for "the follower to look again" 60 field_is logfollow.1.state "$expected"
+        assert_eq "a group-readable log: the status says to join the group" "$expected" \
+            "$(status_field logfollow.1.state)"
+    fi
     chmod 644 "$T/secret.log"
     tail -n 20 "$LAB" >>"$T/secret.log"
     wait_for "the follower to read the log" 60 field_is logfollow.1.state following

@@ -17,9 +17,10 @@ report:util.h core.h counters.h report.h
 dns:util.h core.h dns.h
 spool:util.h spool.h
 scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h scheduler.h
-delivery:util.h core.h dns.h delivery.h
+tlstrust:util.h tlstrust.h
+delivery:util.h core.h dns.h tlstrust.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h
-policy:util.h core.h cfg.h counters.h dns.h policy.h
+policy:util.h core.h cfg.h counters.h dns.h tlstrust.h policy.h
 socketmap:util.h socketmap.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do

@@ -81,6 +81,8 @@ int cfg_slot_expand(struct cfg *cfg, struct cfg_slot *slot, const char **value, 
 void cfg_forget_caches(struct cfg *cfg, bool retire);
 void cfg_retire(struct cfg *cfg, void *pointer);
 void cfg_slot_free(struct cfg_slot *slot);
+/* cfg_validate() for a lenient load: a refused definition is warned about and dropped. */
+int cfg_validate_lenient(struct cfg *cfg, char **error_r);
 /* Formats a bound of an INT, TIME or SIZE parameter in the unit that reads best. */
 char *cfg_format_bound(enum cfg_type type, long long value);
 
@@ -92,5 +94,19 @@ char *cfg_format_bound(enum cfg_type type, long long value);
  * with its file and line before anything uses it.
  */
 const char *cfg_check_syntax(const struct cfg_param *param, const char *value);
+
+/*
+ * A default computed from another parameter (params.c, beside the table):
+ * when `name` is not set, its value is derive(the expanded value of
+ * `source`), or the table's default when that gives NULL. The table's text
+ * stays what -d and the man page show; lookups and `tlsrpt conf -x` give
+ * the value in use, and nobody above config computes it again.
+ */
+struct cfg_derived {
+    const char *name;
+    const char *source;
+    char *(*derive)(const char *source_value); /* NULL: nothing to derive from */
+};
+const struct cfg_derived *cfg_derived_find(const struct cfg_param *param);
 
 #endif

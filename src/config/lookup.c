@@ -129,6 +129,9 @@ static int append_limited(struct buf *out, const char *data, size_t len, char **
 static int expand_text(struct cfg *cfg, const char *text, size_t len, int depth, struct buf *out,
                        char **error_r);
 
+static int expand_reference(struct cfg *cfg, const char *name, size_t len, int depth,
+                            const char **value, char **error_r);
+
 static int slot_expand_at(struct cfg *cfg, struct cfg_slot *slot, int depth, const char **value,
                           char **error_r)
 {
@@ -150,6 +153,23 @@ static int slot_expand_at(struct cfg *cfg, struct cfg_slot *slot, int depth, con
         slot->expand_state = CFG_UNEXPANDED;
         buf_free(&result);
         return -1;
+    }
+    const struct cfg_derived *derived =
+        slot->raw == NULL && slot->param != NULL ? cfg_derived_find(slot->param) : NULL;
+    if (derived != NULL) {
+        const char *source;
+        char *computed;
+        if (expand_reference(cfg, derived->source, strlen(derived->source), depth + 1, &source,
+                             error_r) < 0) {
+            slot->expand_state = CFG_UNEXPANDED;
+            buf_free(&result);
+            return -1;
+        }
+        if ((computed = derived->derive(source)) != NULL) {
+            buf_reset(&result);
+            buf_puts(&result, computed);
+            free(computed);
+        }
     }
     slot->expanded = buf_steal(&result);
     slot->expand_state = CFG_EXPANDED;
@@ -581,6 +601,36 @@ int cfg_validate(struct cfg *cfg, char **error_r)
         status = validate_slot(cfg, order[i], error_r);
     free(order);
     return status;
+}
+
+int cfg_validate_lenient(struct cfg *cfg, char **error_r)
+{
+    /* Each round drops one definition, so there are at most as many rounds as parameters. */
+    for (size_t round = 0; round < cfg_param_count; round++) {
+        struct cfg_slot *refused = NULL;
+        char *error = NULL;
+
+        /* The first refused definition in file order, so warnings come in line order. */
+        for (size_t i = 0; i < cfg_param_count; i++) {
+            struct cfg_slot *slot = &cfg->declared[i];
+            char *problem;
+            if (slot->raw == NULL || (refused != NULL && slot->sequence > refused->sequence) ||
+                validate_slot(cfg, slot, &problem) == 0)
+                continue;
+            free(error);
+            error = problem;
+            refused = slot;
+        }
+        if (refused == NULL)
+            break;
+        msg_warn("%s; the default is used instead", error);
+        free(error);
+        free(refused->raw);
+        refused->raw = NULL;
+        refused->line = 0;
+        cfg_forget_caches(cfg, false);
+    }
+    return cfg_validate(cfg, error_r);
 }
 
 /* ---- getters: declared parameters only, already validated ---- */

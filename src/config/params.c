@@ -248,6 +248,32 @@ static const struct {
     {"sts_testing_level", check_testing_level},
 };
 
+/* noreply-tlsrpt@ the domain of an address (contact_info), lower-cased as reports have it. */
+static char *derive_noreply_address(const char *address)
+{
+    const char *at = strrchr(address, '@');
+
+    if (at == NULL || at[1] == '\0')
+        return NULL;
+    char *derived = xasprintf("noreply-tlsrpt@%s", at + 1);
+    for (char *p = derived; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return derived;
+}
+
+static const struct cfg_derived derived_defaults[] = {
+    {"report_from", "contact_info", derive_noreply_address},
+};
+
+const struct cfg_derived *cfg_derived_find(const struct cfg_param *param)
+{
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(derived_defaults); i++)
+        if (strcmp(param->name, derived_defaults[i].name) == 0)
+            return &derived_defaults[i];
+    return NULL;
+}
+
 const char *cfg_check_syntax(const struct cfg_param *param, const char *value)
 {
     for (size_t i = 0; i < UTIL_ARRAY_LEN(syntax_checks); i++)

@@ -183,17 +183,34 @@ static int define(struct cfg *cfg, const char *text, size_t len, int line, char 
 }
 
 /*
+ * A line that cannot be read: an error, or for a lenient load (a broken file
+ * that must still be read) a warning, the line left out.
+ */
+static int line_refused(bool lenient, char *message, char **error_r)
+{
+    if (!lenient) {
+        *error_r = message;
+        return -1;
+    }
+    msg_warn("%s; line ignored", message);
+    free(message);
+    return 0;
+}
+
+/*
  * Splits text into physical lines and those into logical lines: blank lines
  * and comment lines are skipped (they do not end a logical line, as in
  * Postfix), a line that starts with blanks continues the previous one.
  */
-static int parse_text(struct cfg *cfg, const char *text, size_t len, char **error_r)
+static int parse_text(struct cfg *cfg, const char *text, size_t len, bool lenient, char **error_r)
 {
     struct buf logical = {0};
-    int logical_start = 0; /* line where the open logical line began; 0: none */
+    int logical_start = 0;        /* line where the open logical line began; 0: none */
+    bool logical_dropped = false; /* lenient: the open logical line was refused */
     int line = 0;
     size_t position = 0;
     int status = 0;
+    char *error;
 
     while (position < len && status == 0) {
         const char *start = text + position;
@@ -205,15 +222,16 @@ static int parse_text(struct cfg *cfg, const char *text, size_t len, char **erro
         position += line_len + (newline ? 1 : 0);
         line++;
         if (line_len > CFG_MAX_PHYSICAL_LINE) {
-            *error_r = xasprintf("%s:%d: line too long (max %d bytes)", cfg->path, line,
-                                 CFG_MAX_PHYSICAL_LINE);
-            status = -1;
-            break;
+            status = line_refused(lenient,
+                                  xasprintf("%s:%d: line too long (max %d bytes)", cfg->path, line,
+                                            CFG_MAX_PHYSICAL_LINE),
+                                  error_r);
+            continue;
         }
         if (memchr(start, '\0', line_len) != NULL) {
-            *error_r = xasprintf("%s:%d: NUL byte in line", cfg->path, line);
-            status = -1;
-            break;
+            status = line_refused(lenient, xasprintf("%s:%d: NUL byte in line", cfg->path, line),
+                                  error_r);
+            continue;
         }
         while (first < line_len && is_blank(start[first]))
             first++;
@@ -223,37 +241,47 @@ static int parse_text(struct cfg *cfg, const char *text, size_t len, char **erro
             end--;
 
         if (first > 0) {
+            if (logical_dropped)
+                continue;
             if (logical_start == 0) {
-                *error_r = xasprintf("%s:%d: continuation line before the first definition "
-                                     "(a definition must start at the beginning of a line)",
-                                     cfg->path, line);
-                status = -1;
-                break;
+                status =
+                    line_refused(lenient,
+                                 xasprintf("%s:%d: continuation line before the first definition "
+                                           "(a definition must start at the beginning of a line)",
+                                           cfg->path, line),
+                                 error_r);
+                continue;
             }
             if (logical.len + 1 + (end - first) > CFG_MAX_LOGICAL_LINE) {
-                *error_r = xasprintf("%s:%d: logical line too long (max %d bytes)", cfg->path,
-                                     logical_start, CFG_MAX_LOGICAL_LINE);
-                status = -1;
-                break;
+                status = line_refused(lenient,
+                                      xasprintf("%s:%d: logical line too long (max %d bytes)",
+                                                cfg->path, logical_start, CFG_MAX_LOGICAL_LINE),
+                                      error_r);
+                logical_dropped = true;
+                continue;
             }
             buf_putc(&logical, ' ');
             buf_append(&logical, start + first, end - first);
             continue;
         }
-        if (logical_start != 0)
-            status = define(cfg, logical.data, logical.len, logical_start, error_r);
+        if (logical_start != 0 && !logical_dropped &&
+            define(cfg, logical.data, logical.len, logical_start, &error) < 0)
+            status = line_refused(lenient, error, error_r);
         buf_reset(&logical);
         buf_append(&logical, start, end);
         logical_start = line;
+        logical_dropped = false;
     }
-    if (status == 0 && logical_start != 0)
-        status = define(cfg, logical.data, logical.len, logical_start, error_r);
+    if (status == 0 && logical_start != 0 && !logical_dropped &&
+        define(cfg, logical.data, logical.len, logical_start, &error) < 0)
+        status = line_refused(lenient, error, error_r);
     buf_free(&logical);
     return status;
 }
 
 /* The common tail of both loaders: parse, index, check; frees cfg on failure. */
-static struct cfg *load_text(struct cfg *cfg, const char *text, size_t len, char **error_r)
+static struct cfg *load_text(struct cfg *cfg, const char *text, size_t len, bool lenient,
+                             char **error_r)
 {
     if (len > CFG_MAX_FILE_SIZE) {
         *error_r =
@@ -261,19 +289,19 @@ static struct cfg *load_text(struct cfg *cfg, const char *text, size_t len, char
         cfg_free(cfg);
         return NULL;
     }
-    if (parse_text(cfg, text, len, error_r) < 0) {
+    if (parse_text(cfg, text, len, lenient, error_r) < 0) {
         cfg_free(cfg);
         return NULL;
     }
     cfg_unknown_sort(cfg);
-    if (cfg_validate(cfg, error_r) < 0) {
+    if ((lenient ? cfg_validate_lenient(cfg, error_r) : cfg_validate(cfg, error_r)) < 0) {
         cfg_free(cfg);
         return NULL;
     }
     return cfg;
 }
 
-struct cfg *cfg_load(const char *path, bool must_exist, char **error_r)
+static struct cfg *load_file(const char *path, bool must_exist, bool lenient, char **error_r)
 {
     struct cfg *cfg = cfg_new(path);
     struct buf contents = {0};
@@ -281,20 +309,30 @@ struct cfg *cfg_load(const char *path, bool must_exist, char **error_r)
 
     /* The built-in default file may be absent: then every parameter has its default. */
     if (!must_exist && stat(path, &st) < 0 && errno == ENOENT)
-        return load_text(cfg, "", 0, error_r);
+        return load_text(cfg, "", 0, lenient, error_r);
     if (file_read_all(path, CFG_MAX_FILE_SIZE, &contents, error_r) < 0) {
         buf_free(&contents);
         cfg_free(cfg);
         return NULL;
     }
-    cfg = load_text(cfg, buf_cstr(&contents), contents.len, error_r);
+    cfg = load_text(cfg, buf_cstr(&contents), contents.len, lenient, error_r);
     buf_free(&contents);
     return cfg;
 }
 
+struct cfg *cfg_load(const char *path, bool must_exist, char **error_r)
+{
+    return load_file(path, must_exist, false, error_r);
+}
+
+struct cfg *cfg_load_lenient(const char *path, bool must_exist, char **error_r)
+{
+    return load_file(path, must_exist, true, error_r);
+}
+
 struct cfg *cfg_load_string(const char *text, const char *name, char **error_r)
 {
-    return load_text(cfg_new(name), text, strlen(text), error_r);
+    return load_text(cfg_new(name), text, strlen(text), false, error_r);
 }
 
 int cfg_set(struct cfg *cfg, const char *name, const char *value, char **error_r)

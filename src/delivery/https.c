@@ -16,12 +16,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "address.h"
 #include "delivery.h"
+#include "tlstrust.h"
 #include "util.h"
 
 #define CONTENT_TYPE "application/tlsrpt+gzip"
@@ -44,8 +42,8 @@ struct transfer {
     const char *host;
     const struct sockaddr_storage *checked; /* the only addresses curl may connect to */
     size_t n_checked;
-    char refused[512];   /* set when a connection was refused */
-    char ca_error[512];  /* set when ca_file could not be used */
+    char refused[512]; /* set when a connection was refused */
+    struct tls_trust trust;
     struct buf response; /* the start of the response body */
     size_t body_read, headers_read;
     bool cut; /* the transfer was ended at RESPONSE_READ_MAX or HEADERS_READ_MAX */
@@ -194,34 +192,6 @@ static curl_socket_t open_socket(void *context, curlsocktype purpose, struct cur
     return fd >= 0 ? fd : CURL_SOCKET_BAD;
 }
 
-/*
- * Adds ca_file to the SSL_CTX's store. curl loads its CA bundle (the system
- * store) into the same store, so ca_file adds trust and replaces none;
- * CURLOPT_CAINFO would replace the bundle.
- */
-static CURLcode add_ca_file(CURL *curl, void *ssl_ctx, void *context)
-{
-    struct transfer *transfer = context;
-    X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
-    const char *path = transfer->settings->ca_file;
-
-    (void)curl;
-    ERR_clear_error();
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-    int loaded = X509_STORE_load_file(store, path);
-#else
-    int loaded = X509_STORE_load_locations(store, path, NULL);
-#endif
-    if (loaded == 1)
-        return CURLE_OK;
-    char reason[200];
-    ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-    ERR_clear_error();
-    snprintf(transfer->ca_error, sizeof(transfer->ca_error), "TLS: cannot load ca_file %s: %s",
-             path, reason);
-    return CURLE_SSL_CACERT_BADFILE;
-}
-
 static size_t keep_response(char *data, size_t size, size_t count, void *context)
 {
     struct transfer *transfer = context;
@@ -323,8 +293,10 @@ static void transport_result(CURLcode code, const char *detail, const struct tra
         set_result(result, DLV_TEMPORARY, 0, "TLS: certificate verification failed: %s", what);
         return;
     case CURLE_SSL_CACERT_BADFILE:
-        set_result(result, DLV_TEMPORARY, 0, "%s",
-                   transfer->ca_error[0] ? transfer->ca_error : what);
+        if (transfer->trust.error[0])
+            set_result(result, DLV_TEMPORARY, 0, "TLS: %s", transfer->trust.error);
+        else
+            set_result(result, DLV_TEMPORARY, 0, "%s", what);
         return;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
@@ -366,7 +338,10 @@ void dlv_https_post(const struct dlv_https_settings *settings, const char *url, 
     struct dlv_https_target target;
     struct sockaddr_storage addresses[ADDRESSES_MAX];
     size_t n_addresses = 0;
-    struct transfer transfer = {.settings = settings};
+    struct transfer transfer = {
+        .settings = settings,
+        .trust = {.ca_file = settings->ca_file, .parameter = "ca_file"},
+    };
     struct curl_slist *headers = NULL, *pins = NULL;
     char detail[CURL_ERROR_SIZE] = "";
     char *error;
@@ -424,9 +399,6 @@ void dlv_https_post(const struct dlv_https_settings *settings, const char *url, 
     SETOPT(curl, CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(curl, CURLOPT_PROXY, ""); /* no proxy from the environment: it would bypass the checks */
     SETOPT(curl, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    SETOPT(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SETOPT(curl, CURLOPT_CONNECTTIMEOUT, (long)timeout);
     SETOPT(curl, CURLOPT_TIMEOUT, (long)timeout);
     SETOPT(curl, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
@@ -441,18 +413,10 @@ void dlv_https_post(const struct dlv_https_settings *settings, const char *url, 
     SETOPT(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     SETOPT(curl, CURLOPT_OPENSOCKETDATA, &transfer);
     SETOPT(curl, CURLOPT_ERRORBUFFER, detail);
-    if (settings->ca_file && settings->ca_file[0]) {
-#if LIBCURL_VERSION_NUM >= 0x075700
-        /* A cached store could be put in place after the callback has added to it. */
-        SETOPT(curl, CURLOPT_CA_CACHE_TIMEOUT, 0L);
-#endif
-        if (curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, add_ca_file) != CURLE_OK) {
-            set_result(result, DLV_TEMPORARY, 0,
-                       "TLS: ca_file needs libcurl built with OpenSSL (it is %s)",
-                       curl_version_info(CURLVERSION_NOW)->ssl_version);
-            goto done;
-        }
-        SETOPT(curl, CURLOPT_SSL_CTX_DATA, &transfer);
+    if (tls_trust_setup(curl, &transfer.trust, &error) < 0) {
+        set_result(result, DLV_TEMPORARY, 0, "TLS: %s", error);
+        free(error);
+        goto done;
     }
 
     CURLcode code = curl_easy_perform(curl);

@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,69 @@ static int find_sibling(const char *path, const struct lf_file_position *pos, ch
     return found;
 }
 
+/* The name of a user or group, or its number (thread-safe lookups: the follower has a thread). */
+static void owner_names(const struct stat *st, char *user, char *group, size_t size)
+{
+    char scratch[4096];
+    struct passwd pw, *pw_found = NULL;
+    struct group gr, *gr_found = NULL;
+
+    if (getpwuid_r(st->st_uid, &pw, scratch, sizeof(scratch), &pw_found) == 0 && pw_found)
+        snprintf(user, size, "%s", pw_found->pw_name);
+    else
+        snprintf(user, size, "%lu", (unsigned long)st->st_uid);
+    if (getgrgid_r(st->st_gid, &gr, scratch, sizeof(scratch), &gr_found) == 0 && gr_found)
+        snprintf(group, size, "%s", gr_found->gr_name);
+    else
+        snprintf(group, size, "%lu", (unsigned long)st->st_gid);
+}
+
+static bool in_group(gid_t gid)
+{
+    gid_t groups[256];
+    int n = getgroups((int)UTIL_ARRAY_LEN(groups), groups);
+
+    if (getegid() == gid)
+        return true;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return true;
+    return false;
+}
+
+/*
+ * Why the daemon's user may not read path, and the fix that works: a log
+ * that only its owner may read (what `postfix logrotate` or a syslog daemon
+ * may create after rotation: 0600 root) needs its mode and group changed
+ * where it is created; joining a group helps only when the group may read.
+ */
+static void explain_access(const char *path, char *out, size_t size)
+{
+    struct stat st;
+    char user[64], group[64];
+
+    if (stat(path, &st) < 0) {
+        snprintf(out, size, " (a directory above it is closed to the daemon's user)");
+        return;
+    }
+    owner_names(&st, user, group, sizeof(user));
+    if ((st.st_mode & (S_IRGRP | S_IROTH)) == 0) {
+        snprintf(out, size,
+                 " (it is mode %04o, owner %s, group %s: only its owner may read it; make it "
+                 "readable by a group of the daemon's user, e.g. chgrp adm and chmod 0640, and "
+                 "have it created so after rotation: logrotate \"create 0640 root adm\", rsyslog "
+                 "$FileCreateMode and $FileGroup, Postfix maillog_file_permissions)",
+                 (unsigned)(st.st_mode & 07777), user, group);
+    } else if ((st.st_mode & S_IRGRP) != 0 && !in_group(st.st_gid)) {
+        snprintf(out, size,
+                 " (it is mode %04o, group %s, and the daemon's user is not in group %s: "
+                 "usermod -a -G %s USER, then restart tlsrptd)",
+                 (unsigned)(st.st_mode & 07777), group, group, group);
+    } else {
+        snprintf(out, size, " (give the daemon's user read access to it)");
+    }
+}
+
 /* Opens path as a regular file; -1 and the source's state says why. */
 static int open_path(struct lf_source *source)
 {
@@ -152,10 +217,11 @@ static int open_path(struct lf_source *source)
         if (errno == ENOENT) {
             lf_source_state(source, "waiting for %s to appear", path);
         } else {
-            lf_source_state(source, "error: cannot read %s: %s%s", path, strerror(errno),
-                            errno == EACCES ? " (give the daemon's user read access, e.g. "
-                                              "membership of the group adm)"
-                                            : "");
+            int open_errno = errno;
+            char fix[512] = "";
+            if (open_errno == EACCES)
+                explain_access(path, fix, sizeof(fix));
+            lf_source_state(source, "error: cannot read %s: %s%s", path, strerror(open_errno), fix);
             if (!source->file.warned_access)
                 msg_error("%s: %s", source->spec.text, source->state);
             source->file.warned_access = true;

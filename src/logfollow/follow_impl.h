@@ -55,7 +55,7 @@ struct lf_source {
     struct lf_parser *parser;
     struct lf_file_source file;
     struct lf_journal_source *journal;
-    char state[256];
+    char state[1024];
 };
 
 /* A counter the current batch sets: (day, cell) and its new absolute value. */

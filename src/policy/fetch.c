@@ -15,19 +15,16 @@
 #include <strings.h>
 
 #include <curl/curl.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "policy.h"
 #include "policy_impl.h"
+#include "tlstrust.h"
 #include "util.h"
 
 #define WELL_KNOWN "/.well-known/mta-sts.txt"
 
 struct transfer {
-    const char *ca_file;
-    char ca_error[300];
+    struct tls_trust trust;
     struct buf *body;
     bool too_big;
 };
@@ -65,28 +62,6 @@ int pol_failure_from_name(const char *name, enum pol_failure *failure)
             return 0;
         }
     return -1;
-}
-
-/*
- * sts_ca_file adds to the store curl filled from the system bundle:
- * CURLOPT_CAINFO (and CAINFO_BLOB) would replace the system store, and
- * real policy hosts must still verify against it.
- */
-static CURLcode add_ca_file(CURL *curl, void *ssl_ctx, void *context)
-{
-    struct transfer *transfer = context;
-    X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
-
-    (void)curl;
-    ERR_clear_error();
-    if (X509_STORE_load_locations(store, transfer->ca_file, NULL) == 1)
-        return CURLE_OK;
-    char reason[200];
-    ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-    ERR_clear_error();
-    snprintf(transfer->ca_error, sizeof(transfer->ca_error), "cannot load sts_ca_file %s: %s",
-             transfer->ca_file, reason);
-    return CURLE_SSL_CACERT_BADFILE;
 }
 
 static size_t keep_body(char *data, size_t size, size_t count, void *context)
@@ -137,8 +112,8 @@ static enum pol_failure transport_failure(CURLcode code, const char *detail,
         *error_r = xasprintf("policy larger than %d bytes", POL_BODY_MAX);
         return POL_FAIL_FETCH;
     }
-    if (transfer->ca_error[0]) {
-        *error_r = xstrdup(transfer->ca_error);
+    if (transfer->trust.error[0]) {
+        *error_r = xstrdup(transfer->trust.error);
         return POL_FAIL_FETCH;
     }
     switch (code) {
@@ -161,7 +136,10 @@ enum pol_failure pol_fetch(const struct pol_fetch_settings *settings, const char
                            const struct sockaddr_storage *addresses, size_t n_addresses,
                            struct buf *body, char **error_r)
 {
-    struct transfer transfer = {.ca_file = settings->ca_file, .body = body};
+    struct transfer transfer = {
+        .trust = {.ca_file = settings->ca_file, .parameter = "sts_ca_file"},
+        .body = body,
+    };
     char detail[CURL_ERROR_SIZE] = "";
     struct curl_slist *pins = NULL;
     struct buf pin = {0}, url = {0};
@@ -197,9 +175,6 @@ enum pol_failure pol_fetch(const struct pol_fetch_settings *settings, const char
     SETOPT(curl, CURLOPT_FOLLOWLOCATION, 0L); /* §3.3: no redirects */
     SETOPT(curl, CURLOPT_PROXY, "");
     SETOPT(curl, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    SETOPT(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SETOPT(curl, CURLOPT_CONNECTTIMEOUT, (long)settings->timeout_seconds);
     SETOPT(curl, CURLOPT_TIMEOUT, (long)settings->timeout_seconds);
     SETOPT(curl, CURLOPT_MAXFILESIZE, (long)POL_BODY_MAX);
@@ -207,17 +182,9 @@ enum pol_failure pol_fetch(const struct pol_fetch_settings *settings, const char
     SETOPT(curl, CURLOPT_WRITEFUNCTION, keep_body);
     SETOPT(curl, CURLOPT_WRITEDATA, &transfer);
     SETOPT(curl, CURLOPT_ERRORBUFFER, detail);
-    if (settings->ca_file && settings->ca_file[0]) {
-#if LIBCURL_VERSION_NUM >= 0x075700
-        SETOPT(curl, CURLOPT_CA_CACHE_TIMEOUT, 0L);
-#endif
-        if (curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, add_ca_file) != CURLE_OK) {
-            *error_r = xasprintf("sts_ca_file needs libcurl built with OpenSSL (it is %s)",
-                                 curl_version_info(CURLVERSION_NOW)->ssl_version);
-            failure = POL_FAIL_FETCH;
-            goto done;
-        }
-        SETOPT(curl, CURLOPT_SSL_CTX_DATA, &transfer);
+    if (tls_trust_setup(curl, &transfer.trust, error_r) < 0) {
+        failure = POL_FAIL_FETCH;
+        goto done;
     }
     CURLcode code = curl_easy_perform(curl);
     long status = 0;

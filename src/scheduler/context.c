@@ -19,27 +19,19 @@ static int resolve_with_dns(void *context, const char *host, struct sockaddr_sto
     return dns_lookup_addresses(context, host, addresses, max, error_r);
 }
 
-/* report_from, else noreply-tlsrpt@ the submitter (the contact_info domain). */
-static char *report_from(struct cfg *cfg, const char *submitter)
-{
-    const char *from = cfg_str(cfg, "report_from");
-
-    return from[0] ? xstrdup(from) : xasprintf("noreply-tlsrpt@%s", submitter);
-}
-
+/*
+ * report_from is never empty when contact_info is an address: config
+ * derives its default (noreply-tlsrpt@ the contact_info domain), so
+ * `tlsrpt conf -x report_from` shows what is used here.
+ */
 char *sched_report_sender(struct cfg *cfg)
 {
     const char *sender = cfg_str(cfg, "report_envelope_sender");
-    char *submitter, *from;
+    const char *from = cfg_str(cfg, "report_from");
 
     if (sender[0] != '\0')
         return xstrdup(sender);
-    submitter = rpt_submitter(cfg_str(cfg, "contact_info"));
-    if (submitter == NULL && cfg_str(cfg, "report_from")[0] == '\0')
-        return NULL;
-    from = report_from(cfg, submitter);
-    free(submitter);
-    return from;
+    return from[0] != '\0' ? xstrdup(from) : NULL;
 }
 
 static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **error_r)
@@ -57,7 +49,7 @@ static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **erro
         free(submitter);
         return -1;
     }
-    dl->from = report_from(cfg, submitter);
+    dl->from = xstrdup(cfg_str(cfg, "report_from"));
     dl->envelope_sender = xstrdup(sender[0] ? sender : dl->from);
     dl->dkim_domain = xstrdup(dkim_domain[0] ? dkim_domain : submitter);
     dl->dkim_selector = cfg_str(cfg, "dkim_selector");

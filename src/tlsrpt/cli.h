@@ -19,10 +19,41 @@ struct cli {
     const char *config_option; /* -c, or NULL */
     char **overrides;          /* -o name=value */
     size_t n_overrides;
-    struct cfg *cfg;           /* loaded on first use by cli_config() */
+    struct cfg *cfg;                   /* loaded on first use by cli_config() */
+    const struct cli_command *command; /* the one running */
 };
 
-/* Loads the configuration once (fatal with file:line on errors). */
+/*
+ * A subcommand. Its usage text is written once, beside the command, and
+ * serves `tlsrpt --help`, `tlsrpt help NAME`, `tlsrpt NAME --help` and the
+ * usage errors of the command.
+ */
+struct cli_command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+    const char *usage; /* lines (joined by '\n') after "usage: tlsrpt ", each naming the command */
+    const char *summary; /* one line: what the command does */
+    /*
+     * Works with a broken config file (it needs only the control socket and
+     * paths): refused lines are warned about and their defaults used, so the
+     * running daemon can still be asked after a refused reload.
+     */
+    bool broken_config_ok;
+};
+
+extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_ingest,
+    cli_command_lookup, cli_command_queue, cli_command_report, cli_command_run, cli_command_status,
+    cli_command_sts, cli_command_suppress;
+
+/* Prints the usage lines of command, then (for --help) a blank line and its summary. */
+void cli_usage_print(const struct cli_command *command, FILE *out, bool with_summary);
+/* A usage error of the running command: its usage lines on stderr; returns 2. */
+int cli_usage_error(struct cli *cli);
+
+/*
+ * Loads the configuration once (fatal with file:line on errors, or for a
+ * command with broken_config_ok warnings with file:line).
+ */
 struct cfg *cli_config(struct cli *cli);
 /* The counters directory of the configured state directory (caller frees). */
 char *cli_counters_dir(struct cli *cli);

@@ -38,8 +38,7 @@ int cmd_conf(struct cli *cli, int argc, char **argv)
             man = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt conf [-n|-d] [-x] [--man] [NAME...]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (man) {
@@ -59,3 +58,10 @@ int cmd_conf(struct cli *cli, int argc, char **argv)
     }
     return cfg_print(cli_config(cli), stdout, mode, expand, names) < 0 ? 1 : 0;
 }
+
+const struct cli_command cli_command_conf = {
+    .name = "conf",
+    .run = cmd_conf,
+    .usage = "conf [-n|-d] [-x] [--man] [NAME...]",
+    .summary = "print the configuration like postconf: -n as set, -d defaults, -x expanded",
+};

@@ -202,14 +202,11 @@ int cmd_counters(struct cli *cli, int argc, char **argv)
             json = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt counters [--day YYYY-MM-DD] [--domain DOMAIN] "
-                            "[--json]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (optind != argc) {
-        fprintf(stderr, "usage: tlsrpt counters [--day YYYY-MM-DD] [--domain DOMAIN] [--json]\n");
-        return 2;
+        return cli_usage_error(cli);
     }
     char *dir = cli_counters_dir(cli);
     char day_text[DAY_TEXT_SIZE];
@@ -246,3 +243,11 @@ done:
     free(domain);
     return status;
 }
+
+const struct cli_command cli_command_counters = {
+    .name = "counters",
+    .run = cmd_counters,
+    .usage = "counters [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--json]",
+    .summary = "show a day's counters (default: today)",
+    .broken_config_ok = true,
+};

@@ -180,13 +180,6 @@ static int ingest_file(const char *name, FILE *in, struct collector_parser *pars
     return failed ? -1 : 0;
 }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: tlsrpt ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
-                    "       tlsrpt ingest --format postfix|sendmail [--year YYYY] FILE...\n"
-                    "  FILE - reads standard input\n");
-}
-
 /* Log events go to the table of their own day: a few tables open at once. */
 #define LOG_TABLES 8
 
@@ -270,6 +263,50 @@ static void log_progress(const char *name, FILE *in, off_t size, const struct lf
         fprintf(stderr, "done in %.1f s\n", seconds);
     else
         fprintf(stderr, "%.0f s to go  ", rate > 0 ? (double)(size - at) / rate : 0.0);
+}
+
+/*
+ * A file the daemon follows (log_sources: the same path, or the same file by
+ * device and inode) has its lines since the daemon began following it
+ * counted already: counting it again would count them twice, and counters
+ * cannot be taken back. Refused (true) unless --force, which only warns.
+ */
+static bool followed_by_daemon(struct cfg *cfg, char **files, int n_files, bool force)
+{
+    struct lf_source_spec *specs;
+    size_t n_specs;
+    char *error;
+    bool refused = false;
+
+    if (lf_sources_parse(cfg_str(cfg, "log_sources"), &specs, &n_specs, &error) < 0) {
+        free(error); /* the daemon refuses such a value itself: nothing is followed */
+        return false;
+    }
+    for (int i = 0; i < n_files; i++) {
+        struct stat file_st, source_st;
+        bool have_st = stat(files[i], &file_st) == 0;
+        for (size_t j = 0; j < n_specs; j++) {
+            if (specs[j].journal || specs[j].path == NULL ||
+                (strcmp(specs[j].path, files[i]) != 0 &&
+                 !(have_st && stat(specs[j].path, &source_st) == 0 &&
+                   source_st.st_dev == file_st.st_dev && source_st.st_ino == file_st.st_ino)))
+                continue;
+            if (force) {
+                msg_warn("%s is followed by tlsrptd (log_sources = %s): the sessions it has "
+                         "counted are counted again (--force)",
+                         files[i], specs[j].text);
+            } else {
+                msg_error("%s is followed by tlsrptd (log_sources = %s): the sessions it has "
+                          "counted since it began following the file would be counted twice; "
+                          "count the rotated files (mail.log.1, ...) instead, or use --force",
+                          files[i], specs[j].text);
+                refused = true;
+            }
+            break;
+        }
+    }
+    lf_sources_free(specs, n_specs);
+    return refused;
 }
 
 static int ingest_log(struct cli *cli, enum lf_format format, int year, char **files, int n_files)
@@ -378,8 +415,10 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         {"format", required_argument, NULL, 'F'},
         {"day", required_argument, NULL, 'D'},
         {"year", required_argument, NULL, 'Y'},
+        {"force", no_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
+    bool force = false;
     const char *format = NULL;
     int day = day_today(), ch, status = 0, year = 0;
     struct ingest_totals totals = {0};
@@ -396,23 +435,27 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         case 'D':
             day = cli_parse_day(optarg);
             break;
+        case 'f':
+            force = true;
+            break;
         case 'Y':
             year = atoi(optarg);
             if (year < 1970 || year > 9999)
                 msg_fatal("--year %s: a year from 1970 to 9999", optarg);
             break;
         default:
-            usage();
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (format == NULL || optind == argc) {
-        usage();
-        return 2;
+        return cli_usage_error(cli);
     }
     enum lf_format log_format;
-    if (lf_format_from_name(format, &log_format) == 0)
+    if (lf_format_from_name(format, &log_format) == 0) {
+        if (followed_by_daemon(cli_config(cli), argv + optind, argc - optind, force))
+            return 1; /* nothing counted */
         return ingest_log(cli, log_format, year, argv + optind, argc - optind);
+    }
     if (strcmp(format, "libtlsrpt") != 0) {
         msg_error("--format %s: not supported (libtlsrpt, postfix, sendmail)", format);
         return 2;
@@ -456,3 +499,11 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         status = 1;
     return status;
 }
+
+const struct cli_command cli_command_ingest = {
+    .name = "ingest",
+    .run = cmd_ingest,
+    .usage = "ingest --format libtlsrpt [--day YYYY-MM-DD] FILE...\n"
+             "ingest --format postfix|sendmail [--year YYYY] [--force] FILE...",
+    .summary = "count events from files offline (- reads stdin; --force: a followed log too)",
+};

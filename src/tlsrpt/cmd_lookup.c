@@ -72,13 +72,11 @@ int cmd_lookup(struct cli *cli, int argc, char **argv)
             server = optarg;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt lookup [--server HOST[:PORT]] DOMAIN\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "usage: tlsrpt lookup [--server HOST[:PORT]] DOMAIN\n");
-        return 2;
+        return cli_usage_error(cli);
     }
     struct cfg *cfg = cli_config(cli);
     const char *one_server[] = {server, NULL};
@@ -102,3 +100,10 @@ int cmd_lookup(struct cli *cli, int argc, char **argv)
     dns_resolver_destroy(resolver);
     return status;
 }
+
+const struct cli_command cli_command_lookup = {
+    .name = "lookup",
+    .run = cmd_lookup,
+    .usage = "lookup [--server HOST[:PORT]] DOMAIN",
+    .summary = "show the TLSRPT record and rua of a domain",
+};

@@ -227,16 +227,14 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
             json = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt queue [--json] | flush | retry ID | delete ID\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (optind < argc) {
         const char *action = argv[optind];
         bool needs_id = strcmp(action, "retry") == 0 || strcmp(action, "delete") == 0;
         if ((strcmp(action, "flush") != 0 && !needs_id) || argc - optind != (needs_id ? 2 : 1)) {
-            fprintf(stderr, "usage: tlsrpt queue [--json] | flush | retry ID | delete ID\n");
-            return 2;
+            return cli_usage_error(cli);
         }
         return queue_action(cli, action, needs_id ? argv[optind + 1] : NULL);
     }
@@ -292,3 +290,11 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
     free(suppress_path);
     return 0;
 }
+
+const struct cli_command cli_command_queue = {
+    .name = "queue",
+    .run = cmd_queue,
+    .usage = "queue [--json] | flush | retry ID | delete ID",
+    .summary = "the outbox and what to do with it",
+    .broken_config_ok = true,
+};

@@ -53,6 +53,58 @@ static void print_report(const struct rpt_report *report, void *context)
     json_print(parsed, stdout);
 }
 
+/* Sessions counted on day so far (0 when it has no table), for the hint of an empty report. */
+static uint64_t sessions_counted(struct cli *cli, int day)
+{
+    char *dir = cli_counters_dir(cli);
+    char day_text[DAY_TEXT_SIZE];
+    uint64_t sessions = 0;
+
+    day_format(day, day_text);
+    char *file_name = xasprintf("%s.ctr", day_text);
+    char *file = path_join(dir, file_name);
+    if (access(file, F_OK) == 0) {
+        char *error = NULL;
+        struct ctr_table *table = ctr_open(dir, day, CTR_READ_ONLY, NULL, &error);
+        free(error); /* only a hint: a table that cannot be read counts as none */
+        if (table != NULL) {
+            struct ctr_stats stats;
+            ctr_stats(table, &stats);
+            sessions = stats.sessions_success + stats.sessions_failure;
+            ctr_close(table);
+        }
+    }
+    free(file);
+    free(file_name);
+    free(dir);
+    return sessions;
+}
+
+/*
+ * Says on stderr which day was used (stdout stays the reports): by default
+ * yesterday, the last finished day, which is easy to mistake for today.
+ */
+static void say_day(struct cli *cli, int day, bool day_given, const char *domain, int count)
+{
+    char text[DAY_TEXT_SIZE];
+    const char *which = day == day_today() ? " (today, so far)"
+                        : !day_given       ? " (yesterday, the default)"
+                                           : "";
+
+    day_format(day, text);
+    if (count > 0) {
+        fprintf(stderr, "tlsrpt: %d report%s for %s%s\n", count, count == 1 ? "" : "s", text,
+                which);
+        return;
+    }
+    fprintf(stderr, "tlsrpt: no report for %s%s%s%s: no sessions counted\n", text, which,
+            domain ? " and " : "", domain ? domain : "");
+    uint64_t today = day == day_today() ? 0 : sessions_counted(cli, day_today());
+    if (today > 0)
+        fprintf(stderr, "tlsrpt: today has %llu sessions so far: tlsrpt report --day today\n",
+                (unsigned long long)today);
+}
+
 int cmd_report(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -65,6 +117,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
     struct print_options print = {0};
     struct sched_context ctx;
     int day = day_today() - 1, ch;
+    bool day_given = false;
     char *domain = NULL, *error;
 
     while ((ch = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
@@ -74,6 +127,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
             break;
         case 'D':
             day = cli_parse_day(optarg);
+            day_given = true;
             break;
         case 'd':
             free(domain);
@@ -86,9 +140,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
             print.out_dir = optarg;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt report [--day YYYY-MM-DD] [--domain DOMAIN] "
-                            "[--pretty] [--out DIR]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (sched_context_init(&ctx, cli_config(cli), false, false, &error) < 0)
@@ -99,12 +151,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
     int count = sched_each_report(&ctx, day, print_report, &print, &error);
     if (count < 0)
         msg_fatal("%s", error);
-    if (count == 0) {
-        char text[DAY_TEXT_SIZE];
-        day_format(day, text);
-        fprintf(stderr, "tlsrpt: no report for %s%s%s: no sessions counted\n", text,
-                domain ? " and " : "", domain ? domain : "");
-    }
+    say_day(cli, day, day_given, domain, count);
     sched_context_free(&ctx);
     free(domain);
     return print.failures ? 1 : 0;
@@ -141,8 +188,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
             quiet = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt run [--day YYYY-MM-DD] [--dry-run]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     struct cfg *cfg = cli_config(cli);
@@ -203,3 +249,17 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         close(owner);
     return status;
 }
+
+const struct cli_command cli_command_report = {
+    .name = "report",
+    .run = cmd_report,
+    .usage = "report [--day YYYY-MM-DD|today|yesterday] [--domain DOMAIN] [--pretty] [--out DIR]",
+    .summary = "the reports a day gives (default: yesterday)",
+};
+
+const struct cli_command cli_command_run = {
+    .name = "run",
+    .run = cmd_run,
+    .usage = "run [--day YYYY-MM-DD] [--dry-run]",
+    .summary = "build finished days into the outbox now",
+};

@@ -65,8 +65,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
             json = true;
             break;
         default:
-            fprintf(stderr, "usage: tlsrpt status [--json]\n");
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     const char *socket_path = cfg_str(cli_config(cli), "control_socket");
@@ -95,3 +94,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     ctl_response_free(&response);
     return 0;
 }
+
+const struct cli_command cli_command_status = {
+    .name = "status",
+    .run = cmd_status,
+    .usage = "status [--json]",
+    .summary = "ask the daemon how it is doing",
+    .broken_config_ok = true,
+};

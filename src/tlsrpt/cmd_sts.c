@@ -16,8 +16,6 @@
 #include "ctl.h"
 #include "policy.h"
 
-#define USAGE "usage: tlsrpt sts DOMAIN | sts cache [--json] | sts flush DOMAIN\n"
-
 static struct pol_service *open_service(struct cli *cli)
 {
     struct cfg *cfg = cli_config(cli);
@@ -191,6 +189,12 @@ int cmd_sts(struct cli *cli, int argc, char **argv)
         return list_cache(cli, argc == 3);
     if (argc == 3 && strcmp(argv[1], "flush") == 0)
         return flush(cli, argv[2]);
-    fputs(USAGE, stderr);
-    return 2;
+    return cli_usage_error(cli);
 }
+
+const struct cli_command cli_command_sts = {
+    .name = "sts",
+    .run = cmd_sts,
+    .usage = "sts DOMAIN | sts cache [--json] | sts flush DOMAIN",
+    .summary = "the MTA-STS policy service's view",
+};

@@ -17,11 +17,6 @@
 #include "dns.h"
 #include "spool.h"
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: tlsrpt suppress list | add RUA [--until YYYY-MM-DD] | del RUA\n");
-}
-
 struct manual_change {
     bool add;
     time_t until;
@@ -85,13 +80,11 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
             until = day_start(cli_parse_day(optarg));
             break;
         default:
-            usage();
-            return 2;
+            return cli_usage_error(cli);
         }
     }
     if (optind >= argc) {
-        usage();
-        return 2;
+        return cli_usage_error(cli);
     }
     const char *action = argv[optind];
     struct cfg *cfg = cli_config(cli);
@@ -138,11 +131,17 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
         free(path);
         return 0;
     } else {
-        usage();
         free(path);
-        return 2;
+        return cli_usage_error(cli);
     }
     spool_suppressions_free(&list);
     free(path);
     return 0;
 }
+
+const struct cli_command cli_command_suppress = {
+    .name = "suppress",
+    .run = cmd_suppress,
+    .usage = "suppress list | add RUA [--until YYYY-MM-DD] | del RUA",
+    .summary = "destinations that get no reports",
+};

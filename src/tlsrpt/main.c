@@ -17,47 +17,85 @@
 
 #include "cli.h"
 
-struct command {
-    const char *name;
-    int (*run)(struct cli *cli, int argc, char **argv);
-    const char *synopsis; /* "arguments   what it does" */
+static int cmd_help(struct cli *cli, int argc, char **argv);
+
+static const struct cli_command cli_command_help = {
+    .name = "help",
+    .run = cmd_help,
+    .usage = "help [COMMAND]",
+    .summary = "this list, or the usage of one command",
 };
 
-static const struct command commands[] = {
-    {"conf", cmd_conf, "conf [-n|-d] [-x] [NAME...]   print the configuration"},
-    {"counters", cmd_counters,
-     "counters [--day D] [--domain X] [--json]   show a day's counters"},
-    {"ingest", cmd_ingest,
-     "ingest --format libtlsrpt|postfix|sendmail FILE...   count events from files offline"},
-    {"lookup", cmd_lookup, "lookup DOMAIN   show the TLSRPT record and rua of a domain"},
-    {"queue", cmd_queue,
-     "queue [--json] | flush | retry ID | delete ID   the outbox and what to do with it"},
-    {"report", cmd_report,
-     "report [--day D] [--domain X] [--pretty] [--out DIR]   the reports a day gives"},
-    {"run", cmd_run, "run [--day D] [--dry-run]   build finished days into the outbox now"},
-    {"status", cmd_status, "status [--json]   ask the daemon how it is doing"},
-    {"sts", cmd_sts,
-     "sts DOMAIN | sts cache [--json] | sts flush DOMAIN   the MTA-STS policy service's view"},
-    {"suppress", cmd_suppress,
-     "suppress list | add RUA [--until D] | del RUA   destinations that get no reports"},
+static const struct cli_command *const commands[] = {
+    &cli_command_conf,   &cli_command_counters, &cli_command_help,     &cli_command_ingest,
+    &cli_command_lookup, &cli_command_queue,    &cli_command_report,   &cli_command_run,
+    &cli_command_status, &cli_command_sts,      &cli_command_suppress,
 };
+
+static const struct cli_command *command_find(const char *name)
+{
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i]->name, name) == 0)
+            return commands[i];
+    return NULL;
+}
+
+void cli_usage_print(const struct cli_command *command, FILE *out, bool with_summary)
+{
+    const char *line = command->usage;
+
+    for (int n = 0; *line != '\0'; n++) {
+        size_t len = strcspn(line, "\n");
+        fprintf(out, "%s tlsrpt %.*s\n", n == 0 ? "usage:" : "      ", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    if (with_summary)
+        fprintf(out, "\n%s\n", command->summary);
+}
+
+int cli_usage_error(struct cli *cli)
+{
+    cli_usage_print(cli->command, stderr, false);
+    return 2;
+}
 
 static void usage(FILE *out, int status)
 {
     struct table *table = table_create(2);
 
     fprintf(out, "usage: tlsrpt [-c config_file] [-o name=value]... COMMAND [options]\n"
+                 "       tlsrpt --help | --version | help COMMAND | COMMAND --help\n"
                  "commands:\n");
-    /* The synopsis is "usage   description": two aligned columns. */
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++) {
-        const char *gap = strstr(commands[i].synopsis, "   ");
-        char *usage_text = xstrndup(commands[i].synopsis, (size_t)(gap - commands[i].synopsis));
-        table_row(table, usage_text, gap + strspn(gap, " "));
-        free(usage_text);
-    }
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++)
+        table_row(table, commands[i]->name, commands[i]->summary);
     table_print(table, out, "  ");
     table_free(table);
+    fprintf(out, "tlsrpt help COMMAND shows the options of one\n");
     exit(status);
+}
+
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+    if (argc == 1)
+        usage(stdout, 0);
+    if (argc > 2)
+        return cli_usage_error(cli);
+    const struct cli_command *command = command_find(argv[1]);
+    if (command == NULL) {
+        msg_error("unknown command \"%s\"; try tlsrpt --help", argv[1]);
+        return 2;
+    }
+    cli_usage_print(command, stdout, true);
+    return 0;
+}
+
+/* --help or -h among a command's arguments (before "--") asks for its usage. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
 }
 
 struct cfg *cli_config(struct cli *cli)
@@ -69,6 +107,11 @@ struct cfg *cli_config(struct cli *cli)
         return cli->cfg;
     const char *path = cfg_default_path(cli->config_option, &is_explicit);
     cli->cfg = cfg_load(path, is_explicit, &error);
+    if (cli->cfg == NULL && cli->command != NULL && cli->command->broken_config_ok) {
+        /* The lenient load warns about each refused line itself. */
+        free(error);
+        cli->cfg = cfg_load_lenient(path, is_explicit, &error);
+    }
     if (cli->cfg == NULL)
         msg_fatal("%s", error);
     for (size_t i = 0; i < cli->n_overrides; i++)
@@ -162,21 +205,24 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         usage(stderr, 2);
-    const char *name = argv[optind];
-    for (size_t i = 0; i < UTIL_ARRAY_LEN(commands); i++) {
-        if (strcmp(commands[i].name, name) == 0) {
-            optind++;
-            /* The command sees its own argv starting at its name. */
-            int sub_argc = argc - optind + 1;
-            char **sub_argv = argv + optind - 1;
-            optind = 0; /* glibc: a full restart, dropping the "+" mode of the call above */
-            status = commands[i].run(&cli, sub_argc, sub_argv);
-            if (cli.cfg)
-                cfg_free(cli.cfg);
-            free(cli.overrides);
-            return status;
+    const struct cli_command *command = command_find(argv[optind]);
+    if (command != NULL) {
+        optind++;
+        /* The command sees its own argv starting at its name. */
+        int sub_argc = argc - optind + 1;
+        char **sub_argv = argv + optind - 1;
+        optind = 0; /* glibc: a full restart, dropping the "+" mode of the call above */
+        cli.command = command;
+        if (wants_help(sub_argc, sub_argv)) {
+            cli_usage_print(command, stdout, true);
+            return 0;
         }
+        status = command->run(&cli, sub_argc, sub_argv);
+        if (cli.cfg)
+            cfg_free(cli.cfg);
+        free(cli.overrides);
+        return status;
     }
-    msg_error("unknown command \"%s\"; try tlsrpt --help", name);
+    msg_error("unknown command \"%s\"; try tlsrpt --help", argv[optind]);
     return 2;
 }

@@ -45,8 +45,16 @@ void collect_open(struct daemon *d)
         msg_fatal("collector socket: %s", error);
     free(journal_path);
     free(journal_dir);
+    /*
+     * The socket is there by default; it is in use when set on purpose, or
+     * when no log_sources make it the only way TLS results come in. A site
+     * that only follows its log has no bursts to lose here.
+     */
+    bool socket_set;
+    cfg_raw(d->cfg, "collector_socket", &socket_set);
+    bool in_use = socket_set || cfg_str(d->cfg, "log_sources")[0] == '\0';
     int qlen = collector_max_dgram_qlen();
-    if (qlen >= 0 && qlen < QLEN_WARN_BELOW)
+    if (in_use && qlen >= 0 && qlen < QLEN_WARN_BELOW)
         msg_warn("net.unix.max_dgram_qlen is %d: a burst of more than %d TLS sessions at once "
                  "is lost in the kernel before tlsrptd can read it; raise it with "
                  "\"sysctl -w net.unix.max_dgram_qlen=1024\" and in /etc/sysctl.d/",

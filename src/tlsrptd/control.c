@@ -124,6 +124,27 @@ static void status_late(struct daemon *d, struct ctl_reply *reply)
     free(days);
 }
 
+/* The last reload: an admin who sent SIGHUP sees here whether it was taken, and why not. */
+static void status_reload(struct daemon *d, struct ctl_reply *reply)
+{
+    char when[32];
+    struct tm tm;
+
+    if (d->reload_time == 0) {
+        ctl_reply_add(reply, "reload.last", "none");
+        return;
+    }
+    gmtime_r(&d->reload_time, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (d->reload_refused)
+        ctl_reply_add(reply, "reload.last", "refused: %s", d->reload_refused);
+    else
+        ctl_reply_add(reply, "reload.last", "done");
+    ctl_reply_add(reply, "reload.last_time", "%s", when);
+    if (d->reload_warnings)
+        ctl_reply_add(reply, "reload.last_warnings", "%s", d->reload_warnings);
+}
+
 static void handle_status(struct daemon *d, struct ctl_reply *reply)
 {
     ctl_reply_add(reply, "version", "%s", PACKAGE_VERSION);
@@ -133,6 +154,7 @@ static void handle_status(struct daemon *d, struct ctl_reply *reply)
     ctl_reply_add(reply, "config_file", "%s", cfg_path(d->cfg));
     ctl_reply_add(reply, "state_directory", "%s", d->state_dir);
     ctl_reply_add(reply, "reloads", "%lu", d->reloads);
+    status_reload(d, reply);
     ctl_reply_add(reply, "control.requests", "%lu", d->control_requests);
     ctl_reply_add(reply, "control.refused", "%lu", d->control_refused);
     collect_status(d, reply);

@@ -42,6 +42,10 @@ struct daemon {
     unsigned long control_requests;
     unsigned long control_refused;
     unsigned long reloads;
+    /* The last SIGHUP: when, why it was refused (NULL: it was taken), what it warned of. */
+    time_t reload_time;
+    char *reload_refused;
+    char *reload_warnings; /* NULL: none */
 };
 
 /* privs.c */
@@ -79,6 +83,13 @@ void policy_flush(struct daemon *d, const char *domain, struct ctl_reply *reply)
 void policy_stop(struct daemon *d);
 
 /* schedule.c: the report worker, once a minute */
+/*
+ * At start (before detaching, so on the terminal too) and after a reload, as
+ * tlsrptd_user: warns of what will keep reports from being built or sent
+ * (organization_name, contact_info, the DKIM key mail needs), instead of
+ * the first delivery finding out.
+ */
+void schedule_check(struct daemon *d);
 void schedule_start(struct daemon *d);
 void schedule_status(struct daemon *d, struct ctl_reply *reply);
 void schedule_flush(struct daemon *d, struct ctl_reply *reply); /* the `flush` request */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,15 +24,18 @@
 static volatile sig_atomic_t got_stop, got_reload;
 static int signal_pipe[2] = {-1, -1};
 
-static void usage(void)
+/* --help prints this on stdout and exits 0; a usage error on stderr with 2. */
+static void usage(FILE *out, int status)
 {
-    fprintf(stderr, "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
-                    "  -f  stay in the foreground and log to stderr too\n"
-                    "  -v  more verbose logging (repeat for more)\n"
-                    "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
-                    "  -o  override a parameter, as a last line of the file would\n",
+    fprintf(out,
+            "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
+            "       tlsrptd -h|--help | -V|--version\n"
+            "  -f  stay in the foreground and log to stderr too\n"
+            "  -v  more verbose logging (repeat for more)\n"
+            "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
+            "  -o  override a parameter, as a last line of the file would\n",
             DEF_CONFIG_FILE);
-    exit(2);
+    exit(status);
 }
 
 /* Signal handlers only note the signal; the loop acts on it. */
@@ -83,7 +87,7 @@ static struct cfg *config_read(struct daemon *d, char **error_r)
     return cfg;
 }
 
-static void logging_setup(struct daemon *d, bool foreground)
+static void logging_setup(struct daemon *d)
 {
     const char *facility_name = cfg_str(d->cfg, "syslog_facility");
     int facility = msg_facility_from_name(facility_name);
@@ -91,8 +95,8 @@ static void logging_setup(struct daemon *d, bool foreground)
     if (facility < 0)
         msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg),
                   facility_name);
-    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | (foreground ? MSG_STDERR : 0),
-              facility);
+    /* Until the daemon detaches, whoever started it sees every message (a fatal one too). */
+    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | MSG_STDERR, facility);
     msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose
                       ? (int)cfg_int(d->cfg, "verbose")
                       : msg_verbose;
@@ -119,12 +123,22 @@ static void restart_only_save(struct daemon *d)
 
 static void reload(struct daemon *d)
 {
+    struct buf warnings = {0};
     char *error;
-    struct cfg *fresh = config_read(d, &error);
 
+    /* What the file warns of (an unknown name, a typo) is shown by `tlsrpt status` too. */
+    msg_keep_warnings(&warnings);
+    struct cfg *fresh = config_read(d, &error);
+    msg_keep_warnings(NULL);
+    d->reload_time = time(NULL);
+    free(d->reload_refused);
+    free(d->reload_warnings);
+    d->reload_refused = NULL;
+    d->reload_warnings = warnings.len ? xstrdup(buf_cstr(&warnings)) : NULL;
+    buf_free(&warnings);
     if (fresh == NULL) {
         msg_error("reload failed, keeping the running configuration: %s", error);
-        free(error);
+        d->reload_refused = error; /* `tlsrpt status` says why */
         return;
     }
     for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
@@ -136,6 +150,7 @@ static void reload(struct daemon *d)
     msg_verbose = (int)cfg_int(d->cfg, "verbose");
     d->reloads++;
     msg_info("configuration reloaded from %s", cfg_path(d->cfg));
+    schedule_check(d);
 }
 
 static void signal_readable(int fd, void *context)
@@ -163,7 +178,12 @@ static void housekeeping(void *context)
     loop_timer(d->loop, 3600 * 1000, housekeeping, d);
 }
 
-static void daemonize(void)
+/*
+ * Detaches from the terminal; from then on messages go to syslog only. Called
+ * once everything that can fail at start has been done, so those failures
+ * reach the terminal (and the exit status) of whoever started the daemon.
+ */
+static void daemonize(struct daemon *d)
 {
     pid_t pid = fork();
 
@@ -186,6 +206,8 @@ static void daemonize(void)
         if (null_fd > 2)
             close(null_fd);
     }
+    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG,
+              msg_facility_from_name(cfg_str(d->cfg, "syslog_facility")));
 }
 
 static void pid_file_write(const char *path)
@@ -210,7 +232,12 @@ int main(int argc, char **argv)
     int ch;
 
     msg_setup("tlsrptd", MSG_STDERR, LOG_MAIL);
-    while ((ch = getopt(argc, argv, "c:fo:vV")) != -1) {
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    while ((ch = getopt_long(argc, argv, "c:fho:vV", options, NULL)) != -1) {
         switch (ch) {
         case 'c':
             config_option = optarg;
@@ -230,18 +257,21 @@ int main(int argc, char **argv)
         case 'V':
             printf("tlsrptd %s\n", PACKAGE_VERSION);
             return 0;
+        case 'h':
+            usage(stdout, 0);
+            break;
         default:
-            usage();
+            usage(stderr, 2);
         }
     }
     if (optind != argc)
-        usage();
+        usage(stderr, 2);
 
     d->config_path = cfg_default_path(config_option, &d->config_explicit);
     d->cfg = config_read(d, &error);
     if (d->cfg == NULL)
         msg_fatal("%s", error);
-    logging_setup(d, foreground);
+    logging_setup(d);
     privs_resolve(d);
 
     restart_only_save(d);
@@ -263,11 +293,6 @@ int main(int argc, char **argv)
         msg_fatal("%s", error);
     free(lock_path);
 
-    if (!foreground)
-        daemonize();
-    char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
-    pid_file_write(pid_path);
-
     d->loop = loop_create();
     d->started = time(NULL);
     signals_setup();
@@ -275,18 +300,17 @@ int main(int argc, char **argv)
     control_open(d);
     collect_open(d);
     policy_open(d);
-    if (geteuid() == 0 && chown(pid_path, d->uid, d->gid) < 0)
-        msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
+    schedule_check(d);
+    if (!foreground)
+        daemonize(d);
+    /* Written by the daemon's user into its runtime directory, after the fork that sets the pid. */
+    char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
+    pid_file_write(pid_path);
     collect_start(d);
     policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);
 
-    if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
-        cfg_str(d->cfg, "contact_info")[0] == '\0')
-        msg_warn("%s: organization_name and contact_info are not both set: events are "
-                 "counted, but no report can be built until they are",
-                 cfg_path(d->cfg));
     msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s, log sources "
              "%s, policy %s",
              PACKAGE_VERSION, cfg_path(d->cfg), state_dir, d->control_path,
@@ -315,6 +339,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < UTIL_ARRAY_LEN(restart_only); i++)
         free(d->started_with[i]);
     free(d->started_with);
+    free(d->reload_refused);
+    free(d->reload_warnings);
     cfg_free(d->cfg);
     msg_info("stopped");
     return 0;

@@ -23,10 +23,42 @@
 
 #include "ctl.h"
 #include "daemon.h"
+#include "delivery.h"
 #include "spool.h"
 
 #define SCHEDULE_INTERVAL_MS (60 * 1000)
 #define FLUSH_POLL_MS 200
+
+void schedule_check(struct daemon *d)
+{
+    const char *path = cfg_path(d->cfg);
+    const char *key_file = cfg_str(d->cfg, "dkim_key_file");
+    struct dlv_dkim_key *key;
+    char *error;
+
+    if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
+        cfg_str(d->cfg, "contact_info")[0] == '\0')
+        msg_warn("%s: organization_name and contact_info are not both set: events are "
+                 "counted, but no report can be built until they are",
+                 path);
+    if (cfg_str(d->cfg, "delivery_directory")[0] != '\0')
+        return; /* reports are handed on as files, not mailed */
+    if (key_file[0] == '\0') {
+        msg_warn("%s: dkim_key_file and dkim_selector are not set: report mail must be "
+                 "DKIM-signed (RFC 8460 section 3), so reports to mailto: destinations are not "
+                 "sent until they are (https: ones are)",
+                 path);
+    } else if (cfg_str(d->cfg, "dkim_selector")[0] == '\0') {
+        msg_warn("%s: dkim_key_file is set but dkim_selector is empty: report mail is not sent",
+                 path);
+    } else if ((key = dlv_dkim_key_load(key_file, &error)) == NULL) {
+        /* Loaded as tlsrptd_user, as the report worker will. */
+        msg_warn("%s: %s: report mail is not sent until the key can be used", path, error);
+        free(error);
+    } else {
+        dlv_dkim_key_free(key);
+    }
+}
 
 extern char **environ;
 

@@ -18,6 +18,13 @@ static const char *msg_ident = "tlsrpt";
 static char *msg_ident_copy;
 static int msg_dest = MSG_STDERR;
 static int msg_syslog_open;
+#define MSG_KEEP_MAX 4096
+static _Thread_local struct buf *msg_kept_warnings;
+
+void msg_keep_warnings(struct buf *into)
+{
+    msg_kept_warnings = into;
+}
 
 void msg_setup(const char *ident, int dest_mask, int syslog_facility)
 {
@@ -64,6 +71,10 @@ static void msg_vemit(int priority, const char *label, const char *fmt, va_list 
     char text[2048];
 
     vsnprintf(text, sizeof(text), fmt, ap);
+    /* Bounded: a file of thousands of unknown names keeps the first few kilobytes. */
+    if (priority == LOG_WARNING && msg_kept_warnings != NULL &&
+        msg_kept_warnings->len < MSG_KEEP_MAX)
+        buf_printf(msg_kept_warnings, "%s%s", msg_kept_warnings->len ? "; " : "", text);
     if (msg_dest & MSG_STDERR) {
         if (label)
             fprintf(stderr, "%s: %s: %s\n", msg_ident, label, text);
