@@ -33,6 +33,8 @@ struct dsn {
     /* Added: what the returned content (text/rfc822-headers, message/rfc822) says. */
     char *returned_report_domain; /* its TLS-Report-Domain, or NULL */
     bool truncated;               /* the message was longer than DSN_MAX_MESSAGE */
+    /* Whom the DSN itself was for: X-Original-To, else Delivered-To, else To:; or NULL. */
+    char *addressed_to;
 };
 
 /*

@@ -33,6 +33,7 @@ void dsn_free(struct dsn *dsn)
     free(dsn->reporting_mta);
     free(dsn->original_envelope_id);
     free(dsn->returned_report_domain);
+    free(dsn->addressed_to);
     free(dsn);
 }
 
@@ -137,6 +138,34 @@ static int walk_report(GMimeMultipart *report, struct dsn *dsn, char **error_r)
     return 0;
 }
 
+/* One address, without blanks or <>; NULL when empty or implausibly long. */
+static char *bare_address(const char *text)
+{
+    if (text == NULL)
+        return NULL;
+    text += strspn(text, " \t<");
+    size_t len = strcspn(text, " \t>\r\n");
+    return len > 0 && len < 512 ? xstrndup(text, len) : NULL;
+}
+
+/* Whom the DSN was delivered to, as the delivering MTA wrote it. */
+static char *addressed_to(GMimeMessage *message)
+{
+    static const char *const headers[] = {"X-Original-To", "Delivered-To"};
+    char *address;
+
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(headers); i++)
+        if ((address = bare_address(g_mime_object_get_header(GMIME_OBJECT(message), headers[i]))))
+            return address;
+    InternetAddressList *to = g_mime_message_get_to(message);
+    InternetAddress *first = to && internet_address_list_length(to) > 0
+                                 ? internet_address_list_get_address(to, 0)
+                                 : NULL;
+    if (first && INTERNET_ADDRESS_IS_MAILBOX(first))
+        return bare_address(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first)));
+    return NULL;
+}
+
 int dsn_parse(const char *message, size_t len, struct dsn **dsn_r, char **error_r)
 {
     struct dsn *dsn = xcalloc(1, sizeof(*dsn));
@@ -173,6 +202,8 @@ int dsn_parse(const char *message, size_t len, struct dsn **dsn_r, char **error_
                                  report_type);
         else
             result = walk_report(GMIME_MULTIPART(body), dsn, error_r);
+        if (result == 0)
+            dsn->addressed_to = addressed_to(parsed);
     }
     if (parsed)
         g_object_unref(parsed);
