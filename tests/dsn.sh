@@ -218,6 +218,21 @@ assert_eq "a message that is not a DSN (exit 3)" \
 assert_eq "the refusals changed nothing" \
     "failed bounced 1 bounced: $REASON | failed $REASON" "$(state_of "$DAY1" bounce.example)"
 
+# A delivery attempt holds the report's lock: after 2 s, "try again" (75), nothing lost.
+state_file=$(ls "$T/state/outbox/$DAY1/$B_ID.json")
+python3 -c 'import fcntl, os, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close()
+deadline = time.time() + 120
+while not os.path.exists(sys.argv[3]) and time.time() < deadline: time.sleep(0.05)' \
+    "$state_file" "$T/held" "$T/release" &
+HOLDER=$!
+wait_for "the lock holder" 60 test -e "$T/held"
+out=$("$TLSRPT" dsn --recipient "$B_VERP" <"$T/bounce1.eml" 2>&1); status=$?
+touch "$T/release"; wait "$HOLDER"
+assert_eq "a report locked by a delivery attempt: exit 75, try again" \
+    "75 tlsrpt: error: report $B_REPORT is locked by a delivery attempt (waited 2000 ms): try again later" \
+    "$status $out"
+
 # Day 2: the relay accepts again (that is no success), then the second bounce in a row.
 "$TLSRPT" run --day "$DAY2" >"$T/run2.out" 2>"$T/run2.err"
 assert_eq "day 2 goes out" "$DAY2: 1 reports added to the outbox

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -27,6 +28,9 @@
 
 #define COUNTERS_FILE "dsn.counters"
 #define COUNTERS_MAX_SIZE 4096
+/* A report in a delivery attempt stays locked for it: wait this long, then say "try again". */
+#define LOCK_WAIT_MS 2000
+#define LOCK_POLL_MS 50
 
 void sched_dsn_result_free(struct sched_dsn_result *r)
 {
@@ -184,6 +188,30 @@ static void apply_verdict(const struct apply_settings *s, struct spool_destinati
 }
 
 /*
+ * The report's lock, waited for at most LOCK_WAIT_MS: a milter callback and
+ * a pipe alias must not hang for a whole delivery attempt (delivery_timeout).
+ */
+static int lock_bounded(struct spool *spool, struct spool_entry *entry, char **error_r)
+{
+    bool busy = false;
+
+    for (int64_t deadline = clock_ms() + LOCK_WAIT_MS;;) {
+        int lock = spool_lock_entry(spool, entry, false, &busy, error_r);
+        if (lock >= 0 || !busy)
+            return lock;
+        free(*error_r);
+        if (clock_ms() >= deadline) {
+            *error_r = xasprintf("report %s is locked by a delivery attempt (waited %d ms): "
+                                 "try again later",
+                                 entry->report_id, LOCK_WAIT_MS);
+            return -1;
+        }
+        struct timespec pause = {0, LOCK_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/*
  * The report with this unique id, locked, and its destination whose tag is
  * `tag`: 1 when found (the lock fd in *lock_r), 0 when not (reason set),
  * -1 on errors.
@@ -201,8 +229,7 @@ static int find_destination(struct spool *spool, const unsigned char *key, const
     for (size_t i = 0; i < n && status == 0; i++) {
         if (strcasecmp(entries[i].unique_id, unique_id) != 0)
             continue;
-        bool busy;
-        int lock = spool_lock_entry(spool, &entries[i], true, &busy, error_r);
+        int lock = lock_bounded(spool, &entries[i], error_r);
         if (lock < 0) {
             status = -1;
             break;
