@@ -322,8 +322,15 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
             result->report_id = xstrdup(entry.report_id);
             result->destination = xstrdup(d->uri);
             const struct dsn_recipient *r = dsn_decisive(dsn, mailbox_of(d->uri));
-            apply_verdict(&settings, d, r, result);
-            status = result->changed ? spool_update(spool, &entry, error_r) : 0;
+            if (r == NULL) {
+                /* dsn_parse never gives one without recipients; a caller's own might. */
+                result->matched = false;
+                result->reason = xstrdup("the DSN has no per-recipient fields");
+                status = 0;
+            } else {
+                apply_verdict(&settings, d, r, result);
+                status = result->changed ? spool_update(spool, &entry, error_r) : 0;
+            }
             close(lock);
             free(suppress_path);
             spool_entry_free(&entry);
