@@ -108,9 +108,9 @@ static void counters_add(const char *state_dir, bool matched, bool suppressed)
         c.matched += matched;
         c.unmatched += !matched;
         c.suppressions += suppressed;
-        char *text = xasprintf("matched=%" PRIu64 "\nunmatched=%" PRIu64
-                               "\nsuppressions=%" PRIu64 "\n",
-                               c.matched, c.unmatched, c.suppressions);
+        char *text =
+            xasprintf("matched=%" PRIu64 "\nunmatched=%" PRIu64 "\nsuppressions=%" PRIu64 "\n",
+                      c.matched, c.unmatched, c.suppressions);
         file_write_atomic(path, text, strlen(text), 0640, &error);
         free(text);
     }
@@ -169,9 +169,8 @@ static void apply_verdict(const struct apply_settings *s, struct spool_destinati
             set_text(&d->dsn_detail, detail);
             d->dsn_time = s->now;
             if (dsn_permanent(r))
-                result->suppressed =
-                    sched_suppression_note(s->suppress_path, d->uri, true, s->suppress_after,
-                                           s->suppress_time, s->now);
+                result->suppressed = sched_suppression_note(
+                    s->suppress_path, d->uri, true, s->suppress_after, s->suppress_time, s->now);
         }
     } else if (!was_bounced) {
         /* delayed: shown, nothing else; delivered: a real success forgets failures. */
@@ -284,14 +283,13 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
         result->reason = xstrdup("no report sender is configured (contact_info, report_from)");
     } else if (envelope_recipient == NULL || envelope_recipient[0] == '\0') {
         result->reason = xstrdup("no envelope recipient: the VERP tag is unknown");
-    } else if (dsn_verp_parse(envelope_recipient, sender, delimiter, tag, &unique_id, &error) <
-               0) {
+    } else if (dsn_verp_parse(envelope_recipient, sender, delimiter, tag, &unique_id, &error) < 0) {
         result->reason = error;
     } else {
         char *key_path = path_join(state_dir, "verp.key");
         if (access(key_path, F_OK) < 0 && errno == ENOENT)
-            result->reason = xasprintf("%s does not exist: no report mail was tagged here",
-                                       key_path);
+            result->reason =
+                xasprintf("%s does not exist: no report mail was tagged here", key_path);
         else if (dsn_verp_key_load(key_path, false, key, error_r) < 0)
             status = -1;
         free(key_path);
@@ -306,8 +304,8 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
         struct spool_entry entry;
         size_t index;
         int lock;
-        status = find_destination(spool, key, unique_id, tag, &entry, &index, &lock, result,
-                                  error_r);
+        status =
+            find_destination(spool, key, unique_id, tag, &entry, &index, &lock, result, error_r);
         if (status == 1) {
             struct spool_destination *d = &entry.destinations[index];
             struct apply_settings settings = {
