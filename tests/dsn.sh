@@ -253,14 +253,22 @@ assert_eq "the second bounce in a row suppresses the destination" "0 suppressed=
 assert_match "tlsrpt suppress list: automatic, 2 failures" \
     "^mailto:tlsrpt@bounce\\.example +[0-9-]+ [0-9:]+ +2 +automatic\$" "$("$TLSRPT" suppress list)"
 
+# Eight at once: the counters file is changed under its lock, none is lost.
+pids=
+for i in 1 2 3 4 5 6 7 8; do
+    "$TLSRPT" dsn --recipient "other$i@sender.example" <"$T/bounce1.eml" >/dev/null 2>&1 &
+    pids="$pids $!"
+done
+for pid in $pids; do wait "$pid"; done
+
 out=$("$TLSRPT" status 2>"$T/status.err"); status=$?
 assert_eq "tlsrpt status without a daemon: the DSN counters, then exit 1" "1
 dsn.matched       4
-dsn.unmatched     4
+dsn.unmatched     12
 dsn.suppressions  1" "$status
 $out"
 assert_match "and it says the daemon is not there" "none\\.sock" "$(cat "$T/status.err")"
 out=$("$TLSRPT" status --json 2>/dev/null)
-assert_eq "status --json nests them" '{"matched": 4, "unmatched": 4, "suppressions": 1}' \
+assert_eq "status --json nests them" '{"matched": 4, "unmatched": 12, "suppressions": 1}' \
     "$(echo "$out" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["dsn"]))')"
 finish
