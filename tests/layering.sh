@@ -16,7 +16,8 @@ collector:util.h core.h counters.h collector.h
 report:util.h core.h counters.h report.h
 dns:util.h core.h dns.h
 spool:util.h spool.h
-scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h scheduler.h
+dsn:util.h dsn.h
+scheduler:util.h core.h cfg.h counters.h dns.h dsn.h report.h spool.h delivery.h scheduler.h
 tlstrust:util.h tlstrust.h
 delivery:util.h core.h dns.h tlstrust.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h
@@ -43,6 +44,12 @@ case "$json_users" in
     echo "FAIL: json-c used outside collector/report/tlsrpt: $json_users"; echo fail >"$T/failed" ;;
 *) echo "ok: json-c only in $json_users" ;;
 esac
+gmime_users=$(grep -rl --include='*.[ch]' 'gmime/' "$src" | sed "s|$src/||" | sort | tr '\n' ' ')
+if [ -n "$(echo "$gmime_users" | tr ' ' '\n' | grep -v '^dsn/' | grep .)" ]; then
+    echo "FAIL: GMime used outside dsn: $gmime_users"; echo fail >"$T/failed"
+else
+    echo "ok: GMime only in $gmime_users"
+fi
 # Every header is in Makefile.am, or `make dist` leaves it out of the tarball.
 for h in $(cd "$top_srcdir" && find src include -name '*.h'); do
     grep -q "$h" "$top_srcdir/Makefile.am" || { echo "FAIL: $h is not listed in Makefile.am"; echo fail >"$T/failed"; }

@@ -115,6 +115,9 @@ const struct cfg_param cfg_params[] = {
      "each report is sent at a random moment within this time after it was built"},
     {"report_transport", CFG_STRING, "smtp", 0, 0,
      "how report mail leaves: smtp (to relayhost) or sendmail (sendmail_path)"},
+    {"report_verp_delimiter", CFG_STRING, "+", 0, 0,
+     "VERP: report mail's envelope sender gets this and a tag naming the report and "
+     "destination, so bounces find them (as recipient_delimiter; empty: off)"},
     {"retry_initial", CFG_TIME, "5m", 1, 1 * DAYS,
      "first wait after a failed delivery; it doubles after every failure"},
     {"retry_window", CFG_TIME, "24h", 60, 7 * DAYS,
@@ -239,12 +242,23 @@ static const char *check_testing_level(const char *value)
     return "use may, encrypt or dane (the level Postfix applies to the domain anyway)";
 }
 
+/* One to four of the characters MTAs use as recipient_delimiter, or nothing. */
+static const char *check_verp_delimiter(const char *value)
+{
+    size_t len = strlen(value);
+
+    return len <= 4 && strspn(value, "+-=_.") == len
+               ? NULL
+               : "use up to 4 of + - = _ . (as the MTA's recipient_delimiter), or nothing";
+}
+
 static const struct {
     const char *name;
     const char *(*check)(const char *value);
 } syntax_checks[] = {
     {"dns_resolvers", check_dns_server},
     {"relayhost", check_relayhost},
+    {"report_verp_delimiter", check_verp_delimiter},
     {"sts_testing_level", check_testing_level},
 };
 

@@ -41,7 +41,8 @@ struct cli_command {
     bool broken_config_ok;
 };
 
-extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_ingest,
+extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_dsn,
+    cli_command_ingest,
     cli_command_lookup, cli_command_queue, cli_command_report, cli_command_run, cli_command_status,
     cli_command_sts, cli_command_suppress;
 
@@ -69,6 +70,7 @@ void cli_become_daemon_user(struct cli *cli, const char *dir);
 int cmd_conf(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_counters(struct cli *cli, int argc, char **argv);
+int cmd_dsn(struct cli *cli, int argc, char **argv);
 int cmd_ingest(struct cli *cli, int argc, char **argv);
 int cmd_lookup(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);
