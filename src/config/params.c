@@ -79,6 +79,9 @@ const struct cfg_param cfg_params[] = {
      "largest compressed report; bigger ones lose their least frequent failure details"},
     {"max_rua_per_record", CFG_INT, "5", 1, 20,
      "at most this many rua destinations of one TLSRPT record are used"},
+    {"metrics_listen", CFG_STRING, "", 0, 0,
+     "Prometheus metrics (GET /metrics) on this numeric IP:port, e.g. 127.0.0.1:9473 "
+     "(empty: off)"},
     {"organization_name", CFG_STRING, "", 0, 0,
      "RFC 8460 organization-name of the reporting organization"},
     {"policy_idle_timeout", CFG_TIME, "300s", 1, 1 * DAYS,
@@ -218,6 +221,19 @@ static const char *check_dns_server(const char *value)
     return endpoint_parse(value, 53, true, &endpoint, &error) < 0 ? error : NULL;
 }
 
+/* Numeric address and a port: nothing is looked up, and no port is guessed. */
+static const char *check_metrics_listen(const char *value)
+{
+    struct endpoint endpoint;
+    const char *error;
+
+    if (value[0] == '\0')
+        return NULL;
+    if (endpoint_parse(value, 0, true, &endpoint, &error) < 0)
+        return error;
+    return endpoint.port == 0 ? "a port is needed (IP:PORT)" : NULL;
+}
+
 static const char *check_relayhost(const char *value)
 {
     struct endpoint endpoint;
@@ -244,6 +260,7 @@ static const struct {
     const char *(*check)(const char *value);
 } syntax_checks[] = {
     {"dns_resolvers", check_dns_server},
+    {"metrics_listen", check_metrics_listen},
     {"relayhost", check_relayhost},
     {"sts_testing_level", check_testing_level},
 };

@@ -107,7 +107,7 @@ static const char *const restart_only[] = {
     "tlsrptd_user",    "log_sources",       "log_supplement",   "policy_socket",
     "policy_threads",  "policy_max_connections", "policy_idle_timeout", "policy_socket_mode",
     "policy_socket_group", "policy_tlsrpt_attributes", "sts_ca_file", "sts_cache_entries",
-    "sts_fetch_timeout", "sts_https_port", "sts_testing_level",
+    "sts_fetch_timeout", "sts_https_port", "sts_testing_level", "metrics_listen",
 };
 
 static void restart_only_save(struct daemon *d)
@@ -275,12 +275,14 @@ int main(int argc, char **argv)
     control_open(d);
     collect_open(d);
     policy_open(d);
+    metrics_open(d);
     if (geteuid() == 0 && chown(pid_path, d->uid, d->gid) < 0)
         msg_warn("chown %s: %s", pid_path, strerror(errno));
     privs_drop(d);
     collect_start(d);
     policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);
+    metrics_start(d);
 
     if (cfg_str(d->cfg, "organization_name")[0] == '\0' ||
         cfg_str(d->cfg, "contact_info")[0] == '\0')
@@ -300,6 +302,7 @@ int main(int argc, char **argv)
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
+    metrics_stop(d);
     schedule_stop(d);
     follow_stop(d);
     policy_stop(d);
