@@ -40,6 +40,7 @@ static const struct command commands[] = {
      "sts DOMAIN | sts cache [--json] | sts flush DOMAIN   the MTA-STS policy service's view"},
     {"suppress", cmd_suppress,
      "suppress list | add RUA [--until D] | del RUA   destinations that get no reports"},
+    {"top", cmd_top, "top [--once|--json] [--sort s|f|r|d] [--filter P]   TLS health per domain"},
 };
 
 static void usage(FILE *out, int status)

@@ -164,6 +164,7 @@ static void handle_status(struct daemon *d, struct ctl_reply *reply)
     follow_status(d, reply);
     policy_status(d, reply);
     schedule_status(d, reply);
+    alert_status(d, reply);
     status_counters(d, reply);
     status_late(d, reply);
 }

@@ -298,11 +298,13 @@ int main(int argc, char **argv)
 
     housekeeping(d);
     schedule_start(d);
+    alert_start(d);
     loop_run(d->loop);
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
     metrics_stop(d);
+    alert_stop(d);
     schedule_stop(d);
     follow_stop(d);
     policy_stop(d);
