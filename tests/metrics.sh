@@ -121,6 +121,10 @@ assert_eq "policy lookups by answer (non-zero), cache hits" \
 tlsrpt_policy_cache_hits_total 0
 tlsrpt_policy_lookups_total 2' \
     "$(metric tlsrpt_policy_answers_total | grep -v ' 0$'; metric tlsrpt_policy_cache_hits_total; metric tlsrpt_policy_lookups_total)"
+assert_eq "alerts: none (no alert_command)" "tlsrpt_alerts_failed_total 0
+tlsrpt_alerts_killed_total 0
+tlsrpt_alerts_run_total 0" \
+    "$(metric tlsrpt_alerts_failed_total; metric tlsrpt_alerts_killed_total; metric tlsrpt_alerts_run_total)"
 assert_eq "outbox: no reports yet, destinations by transport and state" \
 'tlsrpt_outbox_destinations{transport="https",state="delivered"} 0
 tlsrpt_outbox_destinations{transport="https",state="failed"} 0

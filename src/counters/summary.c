@@ -21,9 +21,8 @@ void ctr_summarize(const struct ctr_snapshot *snap, struct ctr_day_summary *summ
     /* Snapshot keys are sorted by domain first: a domain's keys are adjacent. */
     for (size_t i = 0; i < snap->n_keys; i++) {
         const struct ctr_key *key = &snap->keys[i];
-        struct ctr_domain_summary *domain = summary->n_domains > 0
-                                                ? &summary->domains[summary->n_domains - 1]
-                                                : NULL;
+        struct ctr_domain_summary *domain =
+            summary->n_domains > 0 ? &summary->domains[summary->n_domains - 1] : NULL;
         if (domain == NULL || strcmp(domain->domain, key->domain) != 0) {
             domain = &summary->domains[summary->n_domains++];
             domain->domain = key->domain;

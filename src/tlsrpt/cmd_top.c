@@ -52,10 +52,10 @@ int top_load(struct top_view *view, const char *counters_dir, int day, char **er
     /* Both lists are in domain order: merge them. */
     size_t i = 0, j = 0;
     while (i < today->n_domains || j < before->n_domains) {
-        int cmp = i == today->n_domains   ? 1
-                  : j == before->n_domains ? -1
-                                           : strcmp(today->domains[i].domain,
-                                                    before->domains[j].domain);
+        int cmp = i == today->n_domains ? 1
+                  : j == before->n_domains
+                      ? -1
+                      : strcmp(today->domains[i].domain, before->domains[j].domain);
         struct top_row *row = &view->all[view->n_all++];
         if (cmp <= 0) {
             row->today = &today->domains[i++];
@@ -291,7 +291,8 @@ void top_print_json(const struct top_view *view, FILE *out)
             json_object_object_add(failure, "result-type",
                                    json_object_new_string(tr_result_name(results[k])));
             json_object_object_add(
-                failure, "count", json_object_new_int64((int64_t)row->today->by_result[results[k]]));
+                failure, "count",
+                json_object_new_int64((int64_t)row->today->by_result[results[k]]));
             json_object_array_add(top, failure);
         }
         json_object_object_add(entry, "top_failures", top);
@@ -301,16 +302,19 @@ void top_print_json(const struct top_view *view, FILE *out)
     json_print(root, out);
 }
 
-#define TOP_USAGE                                                                                \
-    "usage: tlsrpt top [--once | --json] [--day D] [--sort s|f|r|d] [--filter PATTERN] "       \
+#define TOP_USAGE                                                                                  \
+    "usage: tlsrpt top [--once | --json] [--day D] [--sort s|f|r|d] [--filter PATTERN] "           \
     "[--interval SECONDS]\n"
 
 int cmd_top(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
-        {"once", no_argument, NULL, 'o'},      {"json", no_argument, NULL, 'j'},
-        {"day", required_argument, NULL, 'D'}, {"sort", required_argument, NULL, 's'},
-        {"filter", required_argument, NULL, 'f'}, {"interval", required_argument, NULL, 'i'},
+        {"once", no_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
+        {"day", required_argument, NULL, 'D'},
+        {"sort", required_argument, NULL, 's'},
+        {"filter", required_argument, NULL, 'f'},
+        {"interval", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},
     };
     struct top_view view = {.sort = 's'};

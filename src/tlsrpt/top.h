@@ -22,15 +22,15 @@ struct top_row {
 };
 
 struct top_view {
-    int day;                          /* the day shown; compared with day - 1 */
+    int day;                           /* the day shown; compared with day - 1 */
     struct ctr_snapshot *snapshots[2]; /* the day, the day before (NULL: no table) */
     struct ctr_day_summary summaries[2];
-    struct top_row *all;              /* every domain of both days */
+    struct top_row *all; /* every domain of both days */
     size_t n_all;
-    struct top_row *rows;             /* filtered and sorted: what is shown */
+    struct top_row *rows; /* filtered and sorted: what is shown */
     size_t n_rows;
-    char sort;                        /* 's' sessions, 'f' failures, 'r' rate, 'd' domain */
-    char filter[TOP_MAX_FILTER];      /* "" none; a glob with * ? [ ], else a substring */
+    char sort;                   /* 's' sessions, 'f' failures, 'r' rate, 'd' domain */
+    char filter[TOP_MAX_FILTER]; /* "" none; a glob with * ? [ ], else a substring */
 };
 
 /* Reads both days' tables; -1 with *error_r when one cannot be read. */

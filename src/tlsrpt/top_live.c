@@ -97,8 +97,7 @@ static void terminal_size(int *rows, int *columns)
 }
 
 /* The whole screen in one write: the view cut to the terminal, then the key line. */
-static void draw(const struct top_view *view, const char *error, bool editing,
-                 const char *edit)
+static void draw(const struct top_view *view, const char *error, bool editing, const char *edit)
 {
     char *text = NULL;
     size_t text_len = 0;

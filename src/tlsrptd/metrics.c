@@ -19,7 +19,7 @@
 #include "daemon.h"
 
 #define METRICS_MAX_CONNECTIONS 16
-#define METRICS_CONNECTION_TIMEOUT 10          /* seconds, a whole request */
+#define METRICS_CONNECTION_TIMEOUT 10         /* seconds, a whole request */
 #define METRICS_CONNECTION_MEMORY (16 * 1024) /* bounds a request's headers */
 #define METRICS_STATUS_TIMEOUT_MS 5000
 
@@ -71,8 +71,8 @@ static const struct metric_rule rules[] = {
      "outcome=\"success\"", "Sessions in today's (UTC) counter table, by policy type and outcome."},
     {"counters.failure_by_policy.*", "tlsrpt_today_sessions", "gauge", "policy_type",
      "outcome=\"failure\"", NULL},
-    {"counters.failure_by_result.*", "tlsrpt_today_failed_sessions", "gauge", "result_type",
-     NULL, "Failed sessions in today's (UTC) counter table, by result type."},
+    {"counters.failure_by_result.*", "tlsrpt_today_failed_sessions", "gauge", "result_type", NULL,
+     "Failed sessions in today's (UTC) counter table, by result type."},
     {"counters.late_events", "tlsrpt_today_late_events", "gauge", NULL, NULL,
      "Events of today counted after today's reports were built."},
     {"reports.worker_runs", "tlsrpt_report_worker_runs_total", "counter", NULL, NULL,
@@ -83,6 +83,11 @@ static const struct metric_rule rules[] = {
      "Report destinations in the outbox, by transport and delivery state."},
     {"outbox.rua_pending", "tlsrpt_outbox_rua_pending", "gauge", NULL, NULL,
      "Reports whose TLSRPT record is still to be looked up."},
+    {"alerts.run", "tlsrpt_alerts_run_total", "counter", NULL, NULL, "alert_command runs started."},
+    {"alerts.failed", "tlsrpt_alerts_failed_total", "counter", NULL, NULL,
+     "alert_command runs that could not start or exited with a failure."},
+    {"alerts.killed", "tlsrpt_alerts_killed_total", "counter", NULL, NULL,
+     "alert_command runs killed after alert_timeout."},
     {"dsn.matched", "tlsrpt_dsn_matched_total", "counter", NULL, NULL,
      "Delivery status notifications matched to a report."},
     {"policy.connections_open", "tlsrpt_policy_connections", "gauge", NULL, NULL,
@@ -230,8 +235,8 @@ static enum MHD_Result handle_request(void *context, struct MHD_Connection *conn
     (void)request_context;
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-        return respond(connection, MHD_HTTP_METHOD_NOT_ALLOWED, text_plain,
-                       "only GET /metrics\n", 18);
+        return respond(connection, MHD_HTTP_METHOD_NOT_ALLOWED, text_plain, "only GET /metrics\n",
+                       18);
     if (strcmp(url, "/metrics") != 0)
         return respond(connection, MHD_HTTP_NOT_FOUND, text_plain, "only GET /metrics\n", 18);
     if (ctl_call(control_path, "status", METRICS_STATUS_TIMEOUT_MS, &status, &error) < 0) {
@@ -284,8 +289,7 @@ void metrics_open(struct daemon *d)
     if (listen_fd < 0)
         msg_fatal("metrics_listen = %s: socket: %s", text, strerror(errno));
     setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(listen_fd, (struct sockaddr *)&address, address_len) < 0 ||
-        listen(listen_fd, 64) < 0)
+    if (bind(listen_fd, (struct sockaddr *)&address, address_len) < 0 || listen(listen_fd, 64) < 0)
         msg_fatal("metrics_listen = %s: %s", text, strerror(errno));
     control_path = xstrdup(d->control_path);
 }
