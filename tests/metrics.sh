@@ -165,4 +165,12 @@ assert_eq "and the server answers after it" 200 "$(fetch /metrics | sed -n '1s/ 
 
 stop_daemon
 assert_eq "the daemon stops cleanly with the metrics server" 0 "$DAEMON_STATUS"
+
+# metrics_listen is checked with the configuration: numeric, with a port.
+for bad in "127.0.0.1|a port is needed" "localhost:9473|not an IP address"; do
+    echo "metrics_listen = ${bad%%|*}" >>"$CONF"
+    out=$("$TLSRPT" conf metrics_listen 2>&1)
+    assert_match "metrics_listen = ${bad%%|*} is refused with file:line" \
+        "$CONF:[0-9]+: .*metrics_listen.*${bad#*|}" "$out"
+done
 finish
