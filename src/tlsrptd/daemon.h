@@ -93,6 +93,9 @@ void alert_stop(struct daemon *d);
 void metrics_open(struct daemon *d);  /* as root, before the drop: binds the socket */
 void metrics_start(struct daemon *d); /* after the drop: the HTTP server's thread */
 void metrics_stop(struct daemon *d);
+/* metrics_format.c: the status reply in the text exposition format (non-numbers left out) */
+struct ctl_response;
+void metrics_format(const struct ctl_response *status, struct buf *out);
 
 /* control.c */
 void control_open(struct daemon *d);
