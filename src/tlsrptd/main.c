@@ -303,13 +303,13 @@ int main(int argc, char **argv)
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
-    metrics_stop(d);
     alert_stop(d);
     schedule_stop(d);
     follow_stop(d);
     policy_stop(d);
     collect_close(d);
     control_close(d);
+    metrics_stop(d); /* after the control socket: a scrape in flight fails at once */
     unlink(pid_path);
     free(pid_path);
     loop_destroy(d->loop);
