@@ -151,6 +151,34 @@ struct ctr_snapshot {
 struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_filter);
 void ctr_snapshot_free(struct ctr_snapshot *snapshot);
 
+/*
+ * A day per recipient domain, for `tlsrpt top`, alert_command and the
+ * metrics: sessions and failures summed over the domain's keys, failure
+ * details by result type; and the whole day by policy type and result type.
+ * Overflow records count as sessions of unknown outcome: not in these sums.
+ */
+struct ctr_domain_summary {
+    const char *domain; /* points into the snapshot */
+    uint64_t sessions;  /* successes + failures */
+    uint64_t failures;
+    uint64_t by_result[TR_RESULT_COUNT]; /* failed sessions by result type (details) */
+};
+struct ctr_day_summary {
+    struct ctr_domain_summary *domains; /* in domain order */
+    size_t n_domains;
+    uint64_t success_by_policy[TR_POLICY_TYPE_COUNT];
+    uint64_t failure_by_policy[TR_POLICY_TYPE_COUNT];
+    uint64_t by_result[TR_RESULT_COUNT];
+};
+/* snap may be NULL (no table: nothing counted). Free with ctr_summary_free. */
+void ctr_summarize(const struct ctr_snapshot *snap, struct ctr_day_summary *summary);
+void ctr_summary_free(struct ctr_day_summary *summary);
+/* The domain's result type with most failed sessions (ties: the first), or -1. */
+int ctr_summary_top_result(const struct ctr_domain_summary *domain);
+/* The domain in a summary (binary search), or NULL. */
+const struct ctr_domain_summary *ctr_summary_find(const struct ctr_day_summary *summary,
+                                                  const char *domain);
+
 /* The reported flag lets retention remove a day only after its reports. */
 void ctr_set_reported(struct ctr_table *table);
 /*

@@ -131,6 +131,14 @@ int unix_socket_bind(const char *path, int type, uid_t owner, gid_t group, mode_
                      char **error_r);
 
 /*
+ * Splits a command line as Postfix does (argv_splitq): words separated by
+ * white space; "{ two words }" is one argument. At most max - 1 words, then
+ * a NULL. Returns the count, or -1 with a static *error_r. The strings point
+ * into `text`, which is changed.
+ */
+int argv_split(char *text, char **argv, int max, const char **error_r);
+
+/*
  * A network endpoint as configurations write it: "host", "host:port",
  * "[host]" or "[host]:port" (brackets for IPv6, or to mean "this host, no
  * MX lookup" as Postfix's relayhost does), or a bare IPv6 literal without a

@@ -389,6 +389,56 @@ START_TEST(test_list_and_expire)
 }
 END_TEST
 
+/* Per domain and per type sums: what tlsrpt top, alerts and metrics show. */
+START_TEST(test_summary)
+{
+    struct ctr_table *table = open_or_fail(TEST_DAY, CTR_READ_WRITE, 1024, 1 << 20);
+    struct tr_failure expired = {.result = TR_RESULT_CERTIFICATE_EXPIRED};
+    struct tr_failure mismatch = {.result = TR_RESULT_CERTIFICATE_HOST_MISMATCH};
+    struct tr_policy none = {.type = TR_POLICY_NONE, .failed = true, .failures = &expired,
+                             .n_failures = 1};
+    struct tr_event none_event = {0, "a.example", NULL, &none, 1};
+
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(add_plain(table, "b.example", false, NULL), 0);
+    ck_assert_int_eq(add_plain(table, "b.example", true, &mismatch), 0);
+    ck_assert_int_eq(add_plain(table, "b.example", true, &expired), 0);
+    ck_assert_int_eq(add_plain(table, "b.example", true, &expired), 0);
+    ck_assert_int_eq(add_plain(table, "a.example", true, &mismatch), 0);
+    ck_assert_int_eq(ctr_add(table, &none_event), 0);
+    struct ctr_snapshot *snap = ctr_snapshot(table, NULL);
+    struct ctr_day_summary summary;
+    ctr_summarize(snap, &summary);
+    ck_assert_uint_eq(summary.n_domains, 2);
+    ck_assert_str_eq(summary.domains[0].domain, "a.example");
+    ck_assert_uint_eq(summary.domains[0].sessions, 2);
+    ck_assert_uint_eq(summary.domains[0].failures, 2);
+    /* a tie: the result type first in the registry wins */
+    ck_assert_int_eq(ctr_summary_top_result(&summary.domains[0]),
+                     TR_RESULT_CERTIFICATE_HOST_MISMATCH);
+    const struct ctr_domain_summary *b = ctr_summary_find(&summary, "b.example");
+    ck_assert_ptr_eq(b, &summary.domains[1]);
+    ck_assert_uint_eq(b->sessions, 6);
+    ck_assert_uint_eq(b->failures, 3);
+    ck_assert_uint_eq(b->by_result[TR_RESULT_CERTIFICATE_EXPIRED], 2);
+    ck_assert_int_eq(ctr_summary_top_result(b), TR_RESULT_CERTIFICATE_EXPIRED);
+    ck_assert_ptr_null(ctr_summary_find(&summary, "c.example"));
+    ck_assert_uint_eq(summary.success_by_policy[TR_POLICY_STS], 3);
+    ck_assert_uint_eq(summary.failure_by_policy[TR_POLICY_STS], 4);
+    ck_assert_uint_eq(summary.failure_by_policy[TR_POLICY_NONE], 1);
+    ck_assert_uint_eq(summary.by_result[TR_RESULT_CERTIFICATE_EXPIRED], 3);
+    ck_assert_uint_eq(summary.by_result[TR_RESULT_CERTIFICATE_HOST_MISMATCH], 2);
+    ctr_summary_free(&summary);
+    ctr_snapshot_free(snap);
+    ctr_close(table);
+    /* No table: nothing counted. */
+    ctr_summarize(NULL, &summary);
+    ck_assert_uint_eq(summary.n_domains, 0);
+    ck_assert_int_eq(ctr_summary_top_result(&(struct ctr_domain_summary){0}), -1);
+    ctr_summary_free(&summary);
+}
+END_TEST
+
 static Suite *counters_suite(void)
 {
     Suite *suite = suite_create("counters");
@@ -397,6 +447,7 @@ static Suite *counters_suite(void)
     TCase *files = counters_tcase(suite, "files", 10);
 
     tcase_add_test(single, test_single_exact);
+    tcase_add_test(single, test_summary);
     tcase_add_test(overflow, test_overflow);
     tcase_add_loop_test(files, test_damaged_header, 0, (int)UTIL_ARRAY_LEN(damage_cases));
     tcase_add_test(files, test_damaged_slots);

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -242,6 +243,38 @@ START_TEST(test_msg_keep_warnings)
     ck_assert_uint_ge(kept.len, 4096);
     ck_assert_uint_lt(kept.len, 4096 + 102);
     buf_free(&kept);
+/* Command lines split as Postfix splits them: words, "{ grouped words }". */
+static const struct {
+    const char *text;
+    int count; /* -1: refused */
+    const char *joined; /* the words joined by "|" */
+} argv_cases[] = {
+    {"/bin/alert", 1, "/bin/alert"},
+    {"  /bin/alert  -x\tfile  ", 3, "/bin/alert|-x|file"},
+    {"/bin/alert { two words } last", 3, "/bin/alert|two words|last"},
+    {"/bin/alert {} x", 3, "/bin/alert||x"},
+    {"/bin/alert { open", -1, NULL},
+    {"   ", -1, NULL},
+    {"a b c d e f g h", -1, NULL}, /* over max - 1 = 7 words */
+};
+
+START_TEST(test_argv_split)
+{
+    char text[64], *argv[8], joined[128] = "";
+    const char *error = NULL;
+
+    snprintf(text, sizeof(text), "%s", argv_cases[_i].text);
+    int n = argv_split(text, argv, 8, &error);
+    ck_assert_int_eq(n, argv_cases[_i].count);
+    if (n < 0) {
+        ck_assert_ptr_nonnull(error);
+        return;
+    }
+    ck_assert_ptr_null(argv[n]);
+    for (int i = 0; i < n; i++)
+        snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s", i ? "|" : "",
+                 argv[i]);
+    ck_assert_str_eq(joined, argv_cases[_i].joined);
 }
 END_TEST
 
@@ -259,6 +292,7 @@ static Suite *util_suite(void)
     tcase_add_test(tc, test_hash_spreads);
     tcase_add_test(tc, test_msg_rate);
     tcase_add_test(tc, test_msg_keep_warnings);
+    tcase_add_loop_test(tc, test_argv_split, 0, (int)UTIL_ARRAY_LEN(argv_cases));
     suite_add_tcase(s, tc);
     return s;
 }

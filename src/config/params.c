@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
@@ -26,6 +27,20 @@
  * no upper bound.
  */
 const struct cfg_param cfg_params[] = {
+    {"alert_check_interval", CFG_TIME, "60s", 1, 3600,
+     "how often the daemon looks for domains to alert about"},
+    {"alert_command", CFG_STRING, "", 0, 0,
+     "command run (no shell; {} groups words) when a domain's failure rate today reaches "
+     "alert_threshold; facts in TLSRPT_DOMAIN, TLSRPT_SESSIONS, TLSRPT_FAILURES, "
+     "TLSRPT_FAILURE_RATE, TLSRPT_TOP_FAILURE, TLSRPT_DAY (empty: off)"},
+    {"alert_interval", CFG_TIME, "1h", 1, 7 * DAYS,
+     "alert_command runs at most once in this interval per domain"},
+    {"alert_min_sessions", CFG_INT, "100", 1, 0,
+     "no alert for a domain with fewer sessions today"},
+    {"alert_threshold", CFG_STRING, "0.2", 0, 0,
+     "failure rate (failed / all sessions today, 0 to 1) at which alert_command runs"},
+    {"alert_timeout", CFG_TIME, "30s", 1, 3600,
+     "an alert_command still running after this is killed"},
     {"collector_buffer_size", CFG_SIZE, "16m", 1 * MIB, 1 * GIB,
      "size of the journal file ($state_directory/collector/journal) that keeps received "
      "datagrams until they are counted; when full, datagrams are dropped and counted"},
@@ -79,6 +94,9 @@ const struct cfg_param cfg_params[] = {
      "largest compressed report; bigger ones lose their least frequent failure details"},
     {"max_rua_per_record", CFG_INT, "5", 1, 20,
      "at most this many rua destinations of one TLSRPT record are used"},
+    {"metrics_listen", CFG_STRING, "", 0, 0,
+     "Prometheus metrics (GET /metrics) on this numeric IP:port, e.g. 127.0.0.1:9473 "
+     "(empty: off)"},
     {"organization_name", CFG_STRING, "", 0, 0,
      "RFC 8460 organization-name of the reporting organization"},
     {"policy_idle_timeout", CFG_TIME, "300s", 1, 1 * DAYS,
@@ -221,6 +239,41 @@ static const char *check_dns_server(const char *value)
     return endpoint_parse(value, 53, true, &endpoint, &error) < 0 ? error : NULL;
 }
 
+/* Postfix's command-line splitting, the one the daemon uses to run it. */
+static const char *check_alert_command(const char *value)
+{
+    char *copy = xstrdup(value), *argv[64];
+    const char *error = NULL;
+
+    if (value[0] != '\0' && argv_split(copy, argv, 64, &error) >= 0 && argv[0][0] != '/')
+        error = "needs an absolute path (it runs without a shell or PATH lookup)";
+    free(copy);
+    return error;
+}
+
+static const char *check_alert_threshold(const char *value)
+{
+    char *end;
+    double rate = strtod(value, &end);
+
+    if (value[0] < '0' || value[0] > '9' || *end != '\0' || !(rate > 0 && rate <= 1))
+        return "a failure rate above 0 and at most 1, e.g. 0.2";
+    return NULL;
+}
+
+/* Numeric address and a port: nothing is looked up, and no port is guessed. */
+static const char *check_metrics_listen(const char *value)
+{
+    struct endpoint endpoint;
+    const char *error;
+
+    if (value[0] == '\0')
+        return NULL;
+    if (endpoint_parse(value, 0, true, &endpoint, &error) < 0)
+        return error;
+    return endpoint.port == 0 ? "a port is needed (IP:PORT)" : NULL;
+}
+
 static const char *check_relayhost(const char *value)
 {
     struct endpoint endpoint;
@@ -256,7 +309,10 @@ static const struct {
     const char *name;
     const char *(*check)(const char *value);
 } syntax_checks[] = {
+    {"alert_command", check_alert_command},
+    {"alert_threshold", check_alert_threshold},
     {"dns_resolvers", check_dns_server},
+    {"metrics_listen", check_metrics_listen},
     {"relayhost", check_relayhost},
     {"report_verp_delimiter", check_verp_delimiter},
     {"sts_testing_level", check_testing_level},

@@ -44,7 +44,7 @@ struct cli_command {
 extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_dsn,
     cli_command_ingest,
     cli_command_lookup, cli_command_queue, cli_command_report, cli_command_run, cli_command_status,
-    cli_command_sts, cli_command_suppress;
+    cli_command_sts, cli_command_suppress, cli_command_top;
 
 /* Prints the usage lines of command, then (for --help) a blank line and its summary. */
 void cli_usage_print(const struct cli_command *command, FILE *out, bool with_summary);
@@ -78,6 +78,7 @@ int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_suppress(struct cli *cli, int argc, char **argv);
 int cmd_sts(struct cli *cli, int argc, char **argv);
+int cmd_top(struct cli *cli, int argc, char **argv);
 
 /*
  * A text table: rows of cells printed with columns padded to the widest

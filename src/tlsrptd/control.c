@@ -60,6 +60,30 @@ static void client_timeout(void *context)
     client_close(context);
 }
 
+/* Today's sessions by policy type and failed sessions by result type (also for metrics). */
+static void status_by_type(struct ctr_table *table, struct ctl_reply *reply)
+{
+    struct ctr_snapshot *snap = ctr_snapshot(table, NULL);
+    struct ctr_day_summary summary;
+    char name[96];
+
+    ctr_summarize(snap, &summary);
+    for (int type = 0; type < TR_POLICY_TYPE_COUNT; type++) {
+        const char *type_name = tr_policy_type_name((enum tr_policy_type)type);
+        snprintf(name, sizeof(name), "counters.success_by_policy.%s", type_name);
+        ctl_reply_add(reply, name, "%llu", (unsigned long long)summary.success_by_policy[type]);
+        snprintf(name, sizeof(name), "counters.failure_by_policy.%s", type_name);
+        ctl_reply_add(reply, name, "%llu", (unsigned long long)summary.failure_by_policy[type]);
+    }
+    for (int result = 0; result < TR_RESULT_COUNT; result++) {
+        snprintf(name, sizeof(name), "counters.failure_by_result.%s",
+                 tr_result_name((enum tr_result)result));
+        ctl_reply_add(reply, name, "%llu", (unsigned long long)summary.by_result[result]);
+    }
+    ctr_summary_free(&summary);
+    ctr_snapshot_free(snap);
+}
+
 static void status_counters(struct daemon *d, struct ctl_reply *reply)
 {
     int today = day_today();
@@ -92,6 +116,7 @@ static void status_counters(struct daemon *d, struct ctl_reply *reply)
                   (unsigned long)stats.overflow_domains);
     ctl_reply_add(reply, "counters.lost_events", "%llu", (unsigned long long)stats.lost_events);
     ctl_reply_add(reply, "counters.late_events", "%llu", (unsigned long long)stats.late_events);
+    status_by_type(table, reply);
     ctr_close(table);
 }
 
@@ -161,6 +186,7 @@ static void handle_status(struct daemon *d, struct ctl_reply *reply)
     follow_status(d, reply);
     policy_status(d, reply);
     schedule_status(d, reply);
+    alert_status(d, reply);
     status_counters(d, reply);
     status_late(d, reply);
 }

@@ -95,6 +95,19 @@ void schedule_status(struct daemon *d, struct ctl_reply *reply);
 void schedule_flush(struct daemon *d, struct ctl_reply *reply); /* the `flush` request */
 void schedule_stop(struct daemon *d);
 
+/* alert.c: alert_command when a domain's failure rate today reaches alert_threshold */
+void alert_start(struct daemon *d);
+void alert_status(struct daemon *d, struct ctl_reply *reply);
+void alert_stop(struct daemon *d);
+
+/* metrics.c: Prometheus metrics (metrics_listen), the status lines over HTTP */
+void metrics_open(struct daemon *d);  /* as root, before the drop: binds the socket */
+void metrics_start(struct daemon *d); /* after the drop: the HTTP server's thread */
+void metrics_stop(struct daemon *d);
+/* metrics_format.c: the status reply in the text exposition format (non-numbers left out) */
+struct ctl_response;
+void metrics_format(const struct ctl_response *status, struct buf *out);
+
 /* control.c */
 void control_open(struct daemon *d);
 void control_close(struct daemon *d);

@@ -111,7 +111,7 @@ static const char *const restart_only[] = {
     "tlsrptd_user",    "log_sources",       "log_supplement",   "policy_socket",
     "policy_threads",  "policy_max_connections", "policy_idle_timeout", "policy_socket_mode",
     "policy_socket_group", "policy_tlsrpt_attributes", "sts_ca_file", "sts_cache_entries",
-    "sts_fetch_timeout", "sts_https_port", "sts_testing_level",
+    "sts_fetch_timeout", "sts_https_port", "sts_testing_level", "metrics_listen",
 };
 
 static void restart_only_save(struct daemon *d)
@@ -300,6 +300,7 @@ int main(int argc, char **argv)
     control_open(d);
     collect_open(d);
     policy_open(d);
+    metrics_open(d);
     privs_drop(d);
     schedule_check(d);
     if (!foreground)
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
     collect_start(d);
     policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);
+    metrics_start(d);
 
     msg_info("tlsrptd %s started: config %s, state %s, control %s, collector %s, log sources "
              "%s, policy %s",
@@ -320,15 +322,18 @@ int main(int argc, char **argv)
 
     housekeeping(d);
     schedule_start(d);
+    alert_start(d);
     loop_run(d->loop);
 
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
+    alert_stop(d);
     schedule_stop(d);
     follow_stop(d);
     policy_stop(d);
     collect_close(d);
     control_close(d);
+    metrics_stop(d); /* after the control socket: a scrape in flight fails at once */
     unlink(pid_path);
     free(pid_path);
     loop_destroy(d->loop);

@@ -177,6 +177,9 @@ static void outbox_status(struct daemon *d, struct ctl_reply *reply)
     struct spool *spool = spool_open(dir, &error);
     struct spool_entry *entries;
     size_t n, by_state[SPOOL_STATE_COUNT] = {0}, rua_pending = 0;
+    /* Destinations by transport too: mailto, https (what delivered and failed where). */
+    static const char *const transports[] = {"mailto", "https"};
+    size_t by_transport[2][SPOOL_STATE_COUNT] = {{0}};
 
     if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0) {
         ctl_reply_add(reply, "outbox.error", "%s", error);
@@ -187,8 +190,14 @@ static void outbox_status(struct daemon *d, struct ctl_reply *reply)
     }
     for (size_t i = 0; i < n; i++) {
         rua_pending += entries[i].rua_pending;
-        for (size_t j = 0; j < entries[i].n_destinations; j++)
-            by_state[entries[i].destinations[j].state]++;
+        for (size_t j = 0; j < entries[i].n_destinations; j++) {
+            const struct spool_destination *dest = &entries[i].destinations[j];
+            by_state[dest->state]++;
+            for (size_t t = 0; t < UTIL_ARRAY_LEN(transports); t++)
+                if (strncmp(dest->uri, transports[t], strlen(transports[t])) == 0 &&
+                    dest->uri[strlen(transports[t])] == ':')
+                    by_transport[t][dest->state]++;
+        }
     }
     ctl_reply_add(reply, "outbox.reports", "%zu", n);
     for (int s = 0; s < SPOOL_STATE_COUNT; s++) {
@@ -197,6 +206,13 @@ static void outbox_status(struct daemon *d, struct ctl_reply *reply)
                  spool_state_name((enum spool_state)s));
         ctl_reply_add(reply, name, "%zu", by_state[s]);
     }
+    for (size_t t = 0; t < UTIL_ARRAY_LEN(transports); t++)
+        for (int s = 0; s < SPOOL_STATE_COUNT; s++) {
+            char name[64];
+            snprintf(name, sizeof(name), "outbox.by_transport.%s.%s", transports[t],
+                     spool_state_name((enum spool_state)s));
+            ctl_reply_add(reply, name, "%zu", by_transport[t][s]);
+        }
     ctl_reply_add(reply, "outbox.rua_pending", "%zu", rua_pending);
     spool_list_free(entries, n);
     spool_close(spool);
