@@ -243,6 +243,9 @@ START_TEST(test_msg_keep_warnings)
     ck_assert_uint_ge(kept.len, 4096);
     ck_assert_uint_lt(kept.len, 4096 + 102);
     buf_free(&kept);
+}
+END_TEST
+
 /* Command lines split as Postfix splits them: words, "{ grouped words }". */
 static const struct {
     const char *text;
