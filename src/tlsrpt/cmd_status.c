@@ -47,7 +47,7 @@ static void json_put_dotted(json_object *root, const char *name, const char *val
     free(head);
 }
 
-/* Bounces of report mail seen (`tlsrpt dsn`, the milter): dsn.* lines. */
+/* Bounces of report mail seen (`tlsrpt dsn`, the milter): dsn.* lines, as the daemon gives them. */
 static void add_dsn_counters(struct cli *cli, struct ctl_response *response)
 {
     struct sched_dsn_counters c;
@@ -101,13 +101,13 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         msg_error("%s", error);
         free(error);
         memset(&response, 0, sizeof(response));
-        status = 1; /* the DSN counters are still shown */
+        status = 1;
+        add_dsn_counters(cli, &response); /* no daemon: still shown, from their file */
     } else if (!response.ok) {
         msg_error("daemon: %s", response.error);
         ctl_response_free(&response);
         return 1;
     }
-    add_dsn_counters(cli, &response);
     if (json) {
         json_object *root = json_object_new_object();
         for (size_t i = 0; i < response.n_attrs; i++)

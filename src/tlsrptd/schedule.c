@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "delivery.h"
+#include "scheduler.h"
 #include "spool.h"
 
 #define SCHEDULE_INTERVAL_MS (60 * 1000)
@@ -226,6 +227,17 @@ void schedule_status(struct daemon *d, struct ctl_reply *reply)
     ctl_reply_add(reply, "reports.worker_running", "%s", d->worker_pid > 0 ? "yes" : "no");
     ctl_reply_add(reply, "reports.worker_last_status", "%d", d->worker_last_status);
     outbox_status(d, reply);
+    /* Bounces of report mail (`tlsrpt dsn`, the milter) are counted in a state file. */
+    struct sched_dsn_counters dsn;
+    char *error;
+    if (sched_dsn_counters_read(d->cfg, &dsn, &error) < 0) {
+        msg_warn("%s", error);
+        free(error);
+        return;
+    }
+    ctl_reply_add(reply, "dsn.matched", "%llu", (unsigned long long)dsn.matched);
+    ctl_reply_add(reply, "dsn.unmatched", "%llu", (unsigned long long)dsn.unmatched);
+    ctl_reply_add(reply, "dsn.suppressions", "%llu", (unsigned long long)dsn.suppressions);
 }
 
 void schedule_stop(struct daemon *d)
