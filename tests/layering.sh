@@ -20,7 +20,8 @@ scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h sched
 delivery:util.h core.h dns.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h
 policy:util.h core.h cfg.h counters.h dns.h policy.h
-socketmap:util.h socketmap.h"
+socketmap:util.h socketmap.h
+fleet:util.h core.h counters.h fleet.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

@@ -45,6 +45,10 @@ int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_suppress(struct cli *cli, int argc, char **argv);
 int cmd_sts(struct cli *cli, int argc, char **argv);
+int cmd_fleet(struct cli *cli, int argc, char **argv);
+
+/* The fleet database of fleet_database as fleet_host_id (fatal when unset or unreachable). */
+struct fleet *cli_fleet_connect(struct cli *cli);
 
 /*
  * A text table: rows of cells printed with columns padded to the widest

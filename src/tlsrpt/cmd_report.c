@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "counters.h"
+#include "fleet.h"
 #include "scheduler.h"
 
 struct print_options {
@@ -110,6 +111,24 @@ int cmd_report(struct cli *cli, int argc, char **argv)
     return print.failures ? 1 : 0;
 }
 
+/* The worker's push of finished days; the database unreachable is no reason to stop. */
+static void fleet_push_cycle(struct cfg *cfg, const char *counters_dir, time_t delay, bool quiet)
+{
+    char *error;
+    struct fleet *fleet =
+        fleet_connect(cfg_str(cfg, "fleet_database"), cfg_str(cfg, "fleet_host_id"), &error);
+
+    if (fleet == NULL) {
+        msg_error("%s; finished days are kept and pushed later", error);
+        free(error);
+        return;
+    }
+    int pushed = fleet_push_due(fleet, counters_dir, time(NULL), delay);
+    if (pushed > 0 || (!quiet && pushed == 0))
+        printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));
+    fleet_close(fleet);
+}
+
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -158,7 +177,14 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     if (!dry_run && owner < 0)
         msg_fatal("%s", error);
     int *days = NULL, n = 0;
-    if (day >= 0) {
+    if (cfg_str(cfg, "fleet_database")[0] != '\0') {
+        /* In a fleet, days go to the fleet database; no host reports its own counts. */
+        if (day >= 0 || dry_run)
+            msg_fatal("fleet_database is set: this host's days are pushed to the fleet "
+                      "database, not reported alone (tlsrpt fleet push)");
+        fleet_push_cycle(cfg, ctx.counters_dir, delay < 0 ? (time_t)cfg_time(cfg, "report_delay")
+                                                           : 0, quiet);
+    } else if (day >= 0) {
         days = xcalloc(1, sizeof(int));
         days[n++] = day;
     } else {
@@ -182,7 +208,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
             printf("%s: %d reports added to the outbox\n", text, count);
         }
     }
-    if (n == 0 && !quiet)
+    if (n == 0 && !quiet && cfg_str(cfg, "fleet_database")[0] == '\0')
         printf("nothing to do: no finished day waits for its reports\n");
     if (!dry_run)
         sched_resolve_pending(&ctx);

@@ -27,6 +27,8 @@ static const struct command commands[] = {
     {"conf", cmd_conf, "conf [-n|-d] [-x] [NAME...]   print the configuration"},
     {"counters", cmd_counters,
      "counters [--day D] [--domain X] [--json]   show a day's counters"},
+    {"fleet", cmd_fleet,
+     "fleet init | status [--json] | push [--day D]   the fleet database (fleet_database)"},
     {"ingest", cmd_ingest,
      "ingest --format libtlsrpt|postfix|sendmail FILE...   count events from files offline"},
     {"lookup", cmd_lookup, "lookup DOMAIN   show the TLSRPT record and rua of a domain"},
