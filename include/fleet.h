@@ -13,7 +13,7 @@
 #include "counters.h"
 
 /* The schema version this program creates and expects (tlsrpt_meta). */
-#define FLEET_SCHEMA_VERSION 1
+#define FLEET_SCHEMA_VERSION 2
 #define FLEET_HOST_ID_MAX 255
 
 struct fleet;
@@ -74,6 +74,42 @@ int fleet_push_due(struct fleet *fleet, const char *counters_dir, time_t now,
  */
 int fleet_merge(struct fleet *fleet, int day, const char *dir, const struct ctr_limits *limits,
                 char **error_r);
+
+/*
+ * Days some host pushed, between first_day and last_day, whose reports are
+ * not all settled yet; *days_r is allocated. The count, or -1.
+ */
+int fleet_day_candidates(struct fleet *fleet, int first_day, int last_day, int **days_r,
+                         char **error_r);
+/*
+ * Hosts that pushed some day of the window_days before `day` but not `day`
+ * itself: how many, and their names in *missing_r ("a, b"; NULL: none).
+ */
+int fleet_day_missing(struct fleet *fleet, int day, int window_days, char **missing_r,
+                      char **error_r);
+/*
+ * Makes this host the builder of `day` for lease_seconds: when nobody is,
+ * when it already is (renewed), or when the builder's lease expired (taken
+ * over: *previous_r names it). 1 when this host builds the day, 0 when
+ * another host does (or the day is done), -1 with *error_r.
+ */
+int fleet_lead(struct fleet *fleet, int day, long lease_seconds, char **previous_r,
+               char **error_r);
+/* Every report of the day is settled: nobody needs to lead it again. */
+int fleet_day_finish(struct fleet *fleet, int day, char **error_r);
+
+/*
+ * The delivery ledger. Before an attempt, its builder claims it: 1 go
+ * ahead; 0 do not, with state_r the ledger's word ("delivered", "failed":
+ * settled by a host of the fleet; "" or another: this host is no longer the
+ * day's builder); -1 with *error_r. After the attempt, fleet_record()
+ * writes its outcome ("delivered", "retrying", "failed").
+ */
+#define FLEET_STATE_SIZE 16
+int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char *destination,
+                char state_r[FLEET_STATE_SIZE], char **error_r);
+int fleet_record(struct fleet *fleet, const char *report_id, const char *destination,
+                 const char *state, const char *last_error, char **error_r);
 
 /* One host as the database knows it. */
 struct fleet_host {

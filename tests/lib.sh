@@ -325,3 +325,26 @@ restart_postgres() {
         -o "-p $PG_PORT -k $T/pg -c listen_addresses=127.0.0.1 -c fsync=off" start \
         >>"$T/pg/pg_ctl.log" 2>&1
 }
+
+# fleet_host NAME [extra lines]: a fleet host of its own ($T/NAME: state
+# directory, config with fleet_database = $PG_URI and fleet_host_id = NAME).
+fleet_host() {
+    _name=$1
+    shift
+    mkdir -p "$T/$_name"
+    {
+        echo "state_directory = $T/$_name/state"
+        echo "runtime_directory = $T/$_name/run"
+        echo "organization_name = Example Sender Inc."
+        echo "contact_info = tlsrpt-noreply@sender.example"
+        echo "dns_resolvers = 127.0.0.1:1"
+        echo "tlsrptd_user = $(test_user)"
+        echo "fleet_database = $PG_URI"
+        echo "fleet_host_id = $_name"
+        for line in "$@"; do echo "$line"; done
+    } >"$T/$_name/tlsrptd.cf"
+}
+# on_host NAME tlsrpt-arguments...: tlsrpt as that host.
+on_host() { _host=$1; shift; TLSRPTD_CONFIG="$T/$_host/tlsrptd.cf" "$TLSRPT" "$@"; }
+# psql_q SQL: one query to the test's PostgreSQL, unaligned rows.
+psql_q() { PGPASSFILE="$PG_PASSFILE" psql -X -A -t -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres -c "$1"; }

@@ -46,8 +46,21 @@ static const char *const schema_v1[] = {
     NULL,
 };
 
+/* Version 2: the day's builder with its lease, and the delivery ledger. */
+static const char *const schema_v2[] = {
+    "CREATE TABLE tlsrpt_days ("
+    " day integer PRIMARY KEY, builder text NOT NULL, lease_until timestamptz NOT NULL,"
+    " done boolean NOT NULL DEFAULT false)",
+    "CREATE TABLE tlsrpt_deliveries ("
+    " report_id text NOT NULL, destination text NOT NULL, day integer NOT NULL,"
+    " state text NOT NULL, host text NOT NULL, attempts integer NOT NULL,"
+    " last_error text, updated_at timestamptz NOT NULL,"
+    " PRIMARY KEY (report_id, destination))",
+    NULL,
+};
+
 /* migrations[v] takes a database from version v to v + 1. */
-static const char *const *const migrations[FLEET_SCHEMA_VERSION] = {schema_v1};
+static const char *const *const migrations[FLEET_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 bool fleet_exec(struct fleet *fleet, ExecStatusType expect, PGresult **result_r, char **error_r,
                 const char *sql, int n_params, const char *const *params)

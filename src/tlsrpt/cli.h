@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -49,6 +50,15 @@ int cmd_fleet(struct cli *cli, int argc, char **argv);
 
 /* The fleet database of fleet_database as fleet_host_id (fatal when unset or unreachable). */
 struct fleet *cli_fleet_connect(struct cli *cli);
+/*
+ * The report worker in a fleet: fleet_worker_begin() pushes finished days,
+ * builds the merged reports of the days this host leads and puts the
+ * fleet's ledger in ctx; fleet_worker_end() (after the deliveries) marks
+ * settled days done and lets go. The database unreachable stops nothing.
+ */
+struct sched_context;
+void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay, bool quiet);
+void fleet_worker_end(struct sched_context *ctx);
 
 /*
  * A text table: rows of cells printed with columns padded to the widest

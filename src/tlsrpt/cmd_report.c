@@ -14,7 +14,6 @@
 
 #include "cli.h"
 #include "counters.h"
-#include "fleet.h"
 #include "scheduler.h"
 
 struct print_options {
@@ -111,24 +110,6 @@ int cmd_report(struct cli *cli, int argc, char **argv)
     return print.failures ? 1 : 0;
 }
 
-/* The worker's push of finished days; the database unreachable is no reason to stop. */
-static void fleet_push_cycle(struct cfg *cfg, const char *counters_dir, time_t delay, bool quiet)
-{
-    char *error;
-    struct fleet *fleet =
-        fleet_connect(cfg_str(cfg, "fleet_database"), cfg_str(cfg, "fleet_host_id"), &error);
-
-    if (fleet == NULL) {
-        msg_error("%s; finished days are kept and pushed later", error);
-        free(error);
-        return;
-    }
-    int pushed = fleet_push_due(fleet, counters_dir, time(NULL), delay);
-    if (pushed > 0 || (!quiet && pushed == 0))
-        printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));
-    fleet_close(fleet);
-}
-
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -182,8 +163,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (day >= 0 || dry_run)
             msg_fatal("fleet_database is set: this host's days are pushed to the fleet "
                       "database, not reported alone (tlsrpt fleet push)");
-        fleet_push_cycle(cfg, ctx.counters_dir, delay < 0 ? (time_t)cfg_time(cfg, "report_delay")
-                                                           : 0, quiet);
+        fleet_worker_begin(cfg, &ctx, delay < 0 ? (time_t)cfg_time(cfg, "report_delay") : 0,
+                           quiet);
     } else if (day >= 0) {
         days = xcalloc(1, sizeof(int));
         days[n++] = day;
@@ -222,6 +203,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (!quiet || attempts > 0)
             printf("%d delivery attempts made\n", attempts);
     }
+    fleet_worker_end(&ctx);
     free(days);
     free(counters);
     sched_context_free(&ctx);
