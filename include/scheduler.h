@@ -43,6 +43,21 @@ struct sched_delivery {
     char *suppress_path;
 };
 
+/*
+ * A delivery ledger shared with other hosts (a fleet's database): before an
+ * attempt, claim() says whether to make it (1) or not (0: *settled_r, when
+ * not SPOOL_PENDING, is the destination's state settled elsewhere, which
+ * the outbox takes over); after it, record() is told the outcome. Called in
+ * the delivery processes (after fork: each connects on its own).
+ */
+struct sched_ledger {
+    int (*claim)(void *context, const struct spool_entry *entry,
+                 const struct spool_destination *d, enum spool_state *settled_r);
+    void (*record)(void *context, const struct spool_entry *entry,
+                   const struct spool_destination *d);
+    void *context;
+};
+
 struct sched_context {
     char *counters_dir;
     struct spool *spool;             /* NULL for a dry run */
@@ -53,6 +68,7 @@ struct sched_context {
     time_t report_spread;            /* send times are spread over this many seconds */
     const char *domain_filter;       /* only this policy domain (tlsrpt run/report --domain) */
     struct sched_delivery delivery;
+    const struct sched_ledger *ledger; /* NULL: this host's outbox alone decides */
 };
 
 /*

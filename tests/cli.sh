@@ -71,7 +71,7 @@ out=$("$TLSRPT" --help 2>/dev/null); status=$?
 assert_eq "tlsrpt --help exits 0" 0 "$status"
 commands=$(printf '%s\n' "$out" | sed -n '/^commands:$/,/^[^ ]/s/^  \([a-z]*\) .*/\1/p')
 assert_eq "tlsrpt --help lists every command of the dispatch table" \
-    "conf counters dsn help ingest lookup queue report run status sts suppress top" "$(echo $commands)"
+    "conf counters dsn fleet help ingest lookup queue report run status sts suppress top" "$(echo $commands)"
 for command in $commands; do
     out=$("$TLSRPT" "$command" --help 2>&1); status=$?
     assert_eq "tlsrpt $command --help: exit 0, first line names it" \

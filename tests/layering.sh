@@ -22,7 +22,8 @@ tlstrust:util.h tlstrust.h
 delivery:util.h core.h dns.h tlstrust.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h
 policy:util.h core.h cfg.h counters.h dns.h tlstrust.h policy.h
-socketmap:util.h socketmap.h"
+socketmap:util.h socketmap.h
+fleet:util.h core.h counters.h fleet.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

@@ -275,3 +275,76 @@ make_dkim_key() {
     [ "$(id -u)" -eq 0 ] && chown "$(test_user)" "$T/dkim.key"
     return 0
 }
+
+# start_postgres: a PostgreSQL of its own on a temporary directory and a
+# loopback port (initdb + pg_ctl, as the postgres or nobody user when run as
+# root), with a password that only a passfile holds. Sets PG_PORT, PG_PASSFILE
+# (readable by $(test_user)) and PG_URI (no password in it). Skips (77) when
+# PostgreSQL is not installed.
+PG_BIN=
+PG_DATA=
+start_postgres() {
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && PG_BIN=$d; done
+    [ -n "$PG_BIN" ] || skip "PostgreSQL is not installed (apt-get install postgresql)"
+    PG_DATA="$T/pg/data"
+    mkdir -p "$T/pg"
+    pg_user=$(id -un)
+    if [ "$(id -u)" -eq 0 ]; then
+        pg_user=nobody
+        id postgres >/dev/null 2>&1 && pg_user=postgres
+    fi
+    echo "fleet-test-$$" >"$T/pg/password"
+    chown -R "$pg_user" "$T/pg"
+    as_pg() { if [ "$(id -un)" = "$pg_user" ]; then "$@"; else runuser -u "$pg_user" -- "$@"; fi; }
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U tlsrpt --auth=scram-sha-256 \
+        --pwfile="$T/pg/password" >"$T/pg/initdb.log" 2>&1 ||
+        { cat "$T/pg/initdb.log"; fail "initdb failed"; finish; }
+    for _ in 1 2 3 4 5; do
+        PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$T/pg/server.log" -w -t 180 \
+            -o "-p $PG_PORT -k $T/pg -c listen_addresses=127.0.0.1 -c fsync=off" start \
+            >"$T/pg/pg_ctl.log" 2>&1 && break
+        PG_PORT=
+    done
+    [ -n "$PG_PORT" ] || { cat "$T/pg/server.log"; fail "PostgreSQL did not start"; finish; }
+    PG_PASSFILE="$T/pg/pgpass"
+    echo "127.0.0.1:$PG_PORT:*:tlsrpt:$(cat "$T/pg/password")" >"$PG_PASSFILE"
+    chmod 600 "$PG_PASSFILE"
+    chown "$(test_user)" "$PG_PASSFILE"
+    PG_URI="postgresql://tlsrpt@127.0.0.1:$PG_PORT/postgres?passfile=$PG_PASSFILE"
+    trap 'stop_postgres; cleanup' EXIT
+}
+
+# stop_postgres / restart_postgres: the database goes away and comes back (same port).
+stop_postgres() {
+    [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ] || return 0
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 180 -m fast stop >>"$T/pg/pg_ctl.log" 2>&1
+}
+restart_postgres() {
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$T/pg/server.log" -w -t 180 \
+        -o "-p $PG_PORT -k $T/pg -c listen_addresses=127.0.0.1 -c fsync=off" start \
+        >>"$T/pg/pg_ctl.log" 2>&1
+}
+
+# fleet_host NAME [extra lines]: a fleet host of its own ($T/NAME: state
+# directory, config with fleet_database = $PG_URI and fleet_host_id = NAME).
+fleet_host() {
+    _name=$1
+    shift
+    mkdir -p "$T/$_name"
+    {
+        echo "state_directory = $T/$_name/state"
+        echo "runtime_directory = $T/$_name/run"
+        echo "organization_name = Example Sender Inc."
+        echo "contact_info = tlsrpt-noreply@sender.example"
+        echo "dns_resolvers = 127.0.0.1:1"
+        echo "tlsrptd_user = $(test_user)"
+        echo "fleet_database = $PG_URI"
+        echo "fleet_host_id = $_name"
+        for line in "$@"; do echo "$line"; done
+    } >"$T/$_name/tlsrptd.cf"
+}
+# on_host NAME tlsrpt-arguments...: tlsrpt as that host.
+on_host() { _host=$1; shift; TLSRPTD_CONFIG="$T/$_host/tlsrptd.cf" "$TLSRPT" "$@"; }
+# psql_q SQL: one query to the test's PostgreSQL, unaligned rows.
+psql_q() { PGPASSFILE="$PG_PASSFILE" psql -X -A -t -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres -c "$1"; }

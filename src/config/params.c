@@ -80,6 +80,17 @@ const struct cfg_param cfg_params[] = {
     {"dns_resolvers", CFG_LIST, "", 0, 0,
      "DNS servers as host[:port]; empty means /etc/resolv.conf"},
     {"dns_timeout", CFG_TIME, "5s", 1, 60, "timeout of one DNS query"},
+    {"fleet_database", CFG_STRING, "", 0, 0,
+     "PostgreSQL database (libpq URI or key=value string) the hosts of a fleet push their "
+     "finished days to; no password here: use a passfile (empty: no fleet)"},
+    {"fleet_host_id", CFG_STRING, "", 0, 0,
+     "this host's name in the fleet database (empty: the machine's host name)"},
+    {"fleet_lease", CFG_TIME, "10m", 5, 1 * DAYS,
+     "how long the host building a day's fleet reports holds it without renewing (each "
+     "worker run renews it); then another host takes over"},
+    {"fleet_push_deadline", CFG_TIME, "6h", 0, 7 * DAYS,
+     "after a day's end, how long the fleet waits for every known host's push before its "
+     "reports are built without the missing ones (named in a warning)"},
     {"https_allow_private_destinations", CFG_BOOL, "no", 0, 0,
      "allow https rua whose host is on a loopback or private address"},
     {"https_ca_file", CFG_PATH, "", 0, 0,

@@ -301,6 +301,25 @@ static void record_outcome(struct sched_context *ctx, const struct spool_suppres
 }
 
 /* Delivers the due destinations of one report; returns the attempts made. */
+/*
+ * The fleet's ledger before an attempt: false to skip it. A destination the
+ * ledger knows settled takes that state (another host delivered it).
+ */
+static bool ledger_allows(struct sched_context *ctx, const struct spool_entry *entry,
+                          struct spool_destination *d)
+{
+    enum spool_state settled = SPOOL_PENDING;
+
+    if (ctx->ledger->claim(ctx->ledger->context, entry, d, &settled) == 1)
+        return true;
+    if (settled == SPOOL_DELIVERED || settled == SPOOL_FAILED) {
+        d->state = settled;
+        set_error(d, settled == SPOOL_DELIVERED ? "delivered by another host of the fleet"
+                                                : "failed at another host of the fleet");
+    }
+    return false;
+}
+
 static int deliver_entry(struct sched_context *ctx, const struct spool_suppressions *known,
                          struct spool_entry *entry, struct rate *rates, size_t *n_rates,
                          int rate_limit, time_t now)
@@ -321,6 +340,9 @@ static int deliver_entry(struct sched_context *ctx, const struct spool_suppressi
             set_error(d, "destination suppressed");
         } else if (rate_exceeded(rates, n_rates, d->uri, rate_limit)) {
             continue; /* the next pass, a minute later */
+        } else if (ctx->ledger && !ledger_allows(ctx, entry, d)) {
+            if (d->state != SPOOL_FAILED && d->state != SPOOL_DELIVERED)
+                continue;
         } else if (payload_make(ctx, entry, &payload, &error) < 0) {
             d->state = SPOOL_FAILED;
             set_error(d, error);
@@ -344,6 +366,8 @@ static int deliver_entry(struct sched_context *ctx, const struct spool_suppressi
                                payload.gzip.len, &result);
             attempts++;
             record_outcome(ctx, known, d, &result, now);
+            if (ctx->ledger)
+                ctx->ledger->record(ctx->ledger->context, entry, d);
             msg_info("report %s to %s: %s%s%s", entry->report_id, d->uri,
                      dlv_outcome_name(result.outcome), result.error[0] ? ": " : "",
                      result.error);

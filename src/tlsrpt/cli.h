@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -42,7 +43,7 @@ struct cli_command {
 };
 
 extern const struct cli_command cli_command_conf, cli_command_counters, cli_command_dsn,
-    cli_command_ingest,
+    cli_command_fleet, cli_command_ingest,
     cli_command_lookup, cli_command_queue, cli_command_report, cli_command_run, cli_command_status,
     cli_command_sts, cli_command_suppress, cli_command_top;
 
@@ -79,6 +80,18 @@ int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_suppress(struct cli *cli, int argc, char **argv);
 int cmd_sts(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
+
+/* The fleet database of fleet_database as fleet_host_id (fatal when unset or unreachable). */
+struct fleet *cli_fleet_connect(struct cli *cli);
+/*
+ * The report worker in a fleet: fleet_worker_begin() pushes finished days,
+ * builds the merged reports of the days this host leads and puts the
+ * fleet's ledger in ctx; fleet_worker_end() (after the deliveries) marks
+ * settled days done and lets go. The database unreachable stops nothing.
+ */
+struct sched_context;
+void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay, bool quiet);
+void fleet_worker_end(struct sched_context *ctx);
 
 /*
  * A text table: rows of cells printed with columns padded to the widest

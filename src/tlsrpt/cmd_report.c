@@ -204,7 +204,14 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     if (!dry_run && owner < 0)
         msg_fatal("%s", error);
     int *days = NULL, n = 0;
-    if (day >= 0) {
+    if (cfg_str(cfg, "fleet_database")[0] != '\0') {
+        /* In a fleet, days go to the fleet database; no host reports its own counts. */
+        if (day >= 0 || dry_run)
+            msg_fatal("fleet_database is set: this host's days are pushed to the fleet "
+                      "database, not reported alone (tlsrpt fleet push)");
+        fleet_worker_begin(cfg, &ctx, delay < 0 ? (time_t)cfg_time(cfg, "report_delay") : 0,
+                           quiet);
+    } else if (day >= 0) {
         days = xcalloc(1, sizeof(int));
         days[n++] = day;
     } else {
@@ -228,7 +235,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
             printf("%s: %d reports added to the outbox\n", text, count);
         }
     }
-    if (n == 0 && !quiet)
+    if (n == 0 && !quiet && cfg_str(cfg, "fleet_database")[0] == '\0')
         printf("nothing to do: no finished day waits for its reports\n");
     if (!dry_run)
         sched_resolve_pending(&ctx);
@@ -242,6 +249,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (!quiet || attempts > 0)
             printf("%d delivery attempts made\n", attempts);
     }
+    fleet_worker_end(&ctx);
     free(days);
     free(counters);
     sched_context_free(&ctx);

@@ -28,10 +28,10 @@ static const struct cli_command cli_command_help = {
 
 static const struct cli_command *const commands[] = {
     &cli_command_conf,   &cli_command_counters, &cli_command_dsn,
-    &cli_command_help,   &cli_command_ingest,   &cli_command_lookup,
-    &cli_command_queue,  &cli_command_report,   &cli_command_run,
-    &cli_command_status, &cli_command_sts,      &cli_command_suppress,
-    &cli_command_top,
+    &cli_command_fleet,  &cli_command_help,     &cli_command_ingest,
+    &cli_command_lookup, &cli_command_queue,    &cli_command_report,
+    &cli_command_run,    &cli_command_status,   &cli_command_sts,
+    &cli_command_suppress, &cli_command_top,
 };
 
 static const struct cli_command *command_find(const char *name)

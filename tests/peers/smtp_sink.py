@@ -5,12 +5,14 @@ Saves every message it accepts as DIR/N.eml with its envelope in DIR/N.env
 and the MAIL and RCPT command lines exactly as received in DIR/N.cmd.
 Recipients reject@... get 550 at RCPT, busy@... get 450. Writes the port it
 listens on to --port-file. --delay-ms holds the reply to a message already
-saved (a client killed then has delivered it without knowing). Standard
-library only.
+saved (a client killed then has delivered it without knowing); --hold-ms
+holds it before saving, and a client gone by then has delivered nothing
+(each held message is announced in DIR/held.N). Standard library only.
 """
 import argparse
 import itertools
 import os
+import socket
 import socketserver
 import threading
 import time
@@ -55,6 +57,8 @@ class Handler(socketserver.StreamRequestHandler):
                     if not chunk or chunk in (b".\r\n", b".\n"):
                         break
                     data += chunk[1:] if chunk.startswith(b"..") else chunk
+                if self.server.hold and not self.held():
+                    return
                 with self.server.lock:  # concurrent sessions each get their own number
                     n = next(self.server.numbers)
                 base = os.path.join(self.server.dir, str(n))
@@ -78,6 +82,23 @@ class Handler(socketserver.StreamRequestHandler):
                 self.reply("500 5.5.1 unknown command")
 
 
+    def held(self):
+        """Waits --hold-ms before taking a message; false: the client left meanwhile."""
+        with self.server.lock:
+            n = next(self.server.held_numbers)
+        open(os.path.join(self.server.dir, "held.%d" % n), "w").close()
+        time.sleep(self.server.hold)
+        self.connection.setblocking(False)
+        try:
+            gone = self.connection.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            gone = False
+        except OSError:
+            gone = True
+        self.connection.setblocking(True)
+        return not gone
+
+
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -91,10 +112,13 @@ def main():
     parser.add_argument("--dir", required=True)
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--hold-ms", type=int, default=0)
     args = parser.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.dir = args.dir
     server.delay = args.delay_ms / 1000.0
+    server.hold = args.hold_ms / 1000.0
+    server.held_numbers = itertools.count()
     server.lock = threading.Lock()
     server.numbers = itertools.count()
     with open(args.port_file + ".tmp", "w") as f:

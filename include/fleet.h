@@ -1,0 +1,130 @@
+/*
+ * fleet.h - many MTAs, one report per domain per day: each host pushes its
+ * finished days' counters to a PostgreSQL database (libpq), idempotently,
+ * and the fleet's merged counts are read back from it.
+ */
+#ifndef TLSRPT_FLEET_H
+#define TLSRPT_FLEET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "counters.h"
+
+/* The schema version this program creates and expects (tlsrpt_meta). */
+#define FLEET_SCHEMA_VERSION 2
+#define FLEET_HOST_ID_MAX 255
+
+struct fleet;
+
+/*
+ * Connects to conninfo (a libpq URI or key=value string) as host_id (empty:
+ * this machine's host name). A password in conninfo is refused: it belongs
+ * in a passfile (libpq's ~/.pgpass, PGPASSFILE or passfile=) or a service
+ * file. NULL with *error_r (caller frees) naming what failed.
+ */
+struct fleet *fleet_connect(const char *conninfo, const char *host_id, char **error_r);
+void fleet_close(struct fleet *fleet);
+const char *fleet_host_id(const struct fleet *fleet);
+
+/*
+ * Creates the schema, or migrates it to FLEET_SCHEMA_VERSION, in one
+ * transaction; *from_r is the version found (0: none). -1 with *error_r.
+ */
+int fleet_init(struct fleet *fleet, int *from_r, char **error_r);
+
+/* What one push stored. */
+struct fleet_push_stats {
+    uint64_t keys, details, overflow;
+    uint64_t sessions; /* success + failure over all keys */
+};
+
+/*
+ * Stores a finished day's snapshot as this host's counts for snap->day, in
+ * one transaction that first removes what the host pushed for that day
+ * before: pushing the same day again, after a crash or a timeout, changes
+ * nothing. -1 with *error_r (the transaction is rolled back).
+ */
+int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap,
+               struct fleet_push_stats *stats, char **error_r);
+
+/*
+ * Pushes one day of counters_dir, pushed before or not: closes it, pushes
+ * its snapshot, and once the database acknowledged it marks it reported.
+ */
+int fleet_push_day(struct fleet *fleet, const char *counters_dir, int day,
+                   struct fleet_push_stats *stats, char **error_r);
+
+/*
+ * The daemon's worker: every finished day in counters_dir (past
+ * report_delay after its end) that is not pushed yet is closed, pushed, and
+ * then marked reported, which lets counter_retention remove it; a day whose
+ * push fails is kept and tried again next time. Returns how many days were
+ * pushed, or -1 (with messages logged) when a push failed.
+ */
+int fleet_push_due(struct fleet *fleet, const char *counters_dir, time_t now,
+                   time_t report_delay);
+
+/*
+ * Writes the fleet's merged counts of `day` (every host's pushed counts
+ * summed) into the day's table in dir, which must not hold that day yet
+ * (the caller gives a directory of its own). Returns the number of hosts
+ * merged, -1 with *error_r.
+ */
+int fleet_merge(struct fleet *fleet, int day, const char *dir, const struct ctr_limits *limits,
+                char **error_r);
+
+/*
+ * Days some host pushed, between first_day and last_day, whose reports are
+ * not all settled yet; *days_r is allocated. The count, or -1.
+ */
+int fleet_day_candidates(struct fleet *fleet, int first_day, int last_day, int **days_r,
+                         char **error_r);
+/*
+ * Hosts that pushed some day of the window_days before `day` but not `day`
+ * itself: how many, and their names in *missing_r ("a, b"; NULL: none).
+ */
+int fleet_day_missing(struct fleet *fleet, int day, int window_days, char **missing_r,
+                      char **error_r);
+/*
+ * Makes this host the builder of `day` for lease_seconds: when nobody is,
+ * when it already is (renewed), or when the builder's lease expired (taken
+ * over: *previous_r names it). 1 when this host builds the day, 0 when
+ * another host does (or the day is done), -1 with *error_r.
+ */
+int fleet_lead(struct fleet *fleet, int day, long lease_seconds, char **previous_r,
+               char **error_r);
+/* Every report of the day is settled: nobody needs to lead it again. */
+int fleet_day_finish(struct fleet *fleet, int day, char **error_r);
+
+/*
+ * The delivery ledger. Before an attempt, its builder claims it: 1 go
+ * ahead; 0 do not, with state_r the ledger's word ("delivered", "failed":
+ * settled by a host of the fleet; "" or another: this host is no longer the
+ * day's builder); -1 with *error_r. After the attempt, fleet_record()
+ * writes its outcome ("delivered", "retrying", "failed").
+ */
+#define FLEET_STATE_SIZE 16
+int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char *destination,
+                char state_r[FLEET_STATE_SIZE], char **error_r);
+int fleet_record(struct fleet *fleet, const char *report_id, const char *destination,
+                 const char *state, const char *last_error, char **error_r);
+
+/* One host as the database knows it. */
+struct fleet_host {
+    char *host_id;
+    int last_day;      /* the latest day it pushed, -1: none */
+    time_t last_push;  /* when it pushed last */
+    uint64_t days;     /* days it has pushed */
+    uint64_t sessions; /* sessions in its last pushed day */
+};
+struct fleet_status {
+    int schema_version; /* 0: no schema */
+    struct fleet_host *hosts;
+    size_t n_hosts;
+};
+int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_r);
+void fleet_status_free(struct fleet_status *status);
+
+#endif

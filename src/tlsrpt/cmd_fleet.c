@@ -1,0 +1,406 @@
+/*
+ * cmd_fleet.c - `tlsrpt fleet`: create or migrate the fleet database's
+ * schema, push this host's finished days now, and show which hosts pushed
+ * which days. Also the report worker's part in a fleet (fleet_worker):
+ * push, lead a day, build its merged reports, deliver under the ledger.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "counters.h"
+#include "fleet.h"
+#include "scheduler.h"
+#include "spool.h"
+
+
+struct fleet *cli_fleet_connect(struct cli *cli)
+{
+    struct cfg *cfg = cli_config(cli);
+    const char *conninfo = cfg_str(cfg, "fleet_database");
+    char *error;
+
+    if (conninfo[0] == '\0')
+        msg_fatal("fleet_database is not set: this host is not part of a fleet");
+    struct fleet *fleet = fleet_connect(conninfo, cfg_str(cfg, "fleet_host_id"), &error);
+    if (fleet == NULL)
+        msg_fatal("%s", error);
+    return fleet;
+}
+
+/* ---- The report worker in a fleet ---- */
+
+/* The ledger as the delivery processes use it: each connects on its own. */
+struct ledger {
+    const char *conninfo, *host_id;
+    struct fleet *fleet;
+    pid_t pid;
+};
+static struct ledger ledger;
+static struct sched_ledger sched_ledger;
+
+static struct fleet *ledger_connection(struct ledger *l)
+{
+    char *error;
+
+    if (l->fleet && l->pid == getpid())
+        return l->fleet;
+    /* A child leaves its parent's connection alone (closing it would end the parent's session). */
+    l->fleet = fleet_connect(l->conninfo, l->host_id, &error);
+    l->pid = getpid();
+    if (l->fleet == NULL) {
+        msg_error("%s: no delivery attempt without the fleet's ledger", error);
+        free(error);
+    }
+    return l->fleet;
+}
+
+static int ledger_claim(void *context, const struct spool_entry *entry,
+                        const struct spool_destination *d, enum spool_state *settled_r)
+{
+    struct fleet *fleet = ledger_connection(context);
+    char state[FLEET_STATE_SIZE], *error;
+
+    if (fleet == NULL)
+        return 0;
+    int claimed = fleet_claim(fleet, entry->day, entry->report_id, d->uri, state, &error);
+    if (claimed < 0) {
+        msg_error("report %s to %s: %s: not sent now", entry->report_id, d->uri, error);
+        free(error);
+        return 0;
+    }
+    if (claimed == 0 && strcmp(state, "delivered") == 0)
+        *settled_r = SPOOL_DELIVERED;
+    else if (claimed == 0 && strcmp(state, "failed") == 0)
+        *settled_r = SPOOL_FAILED;
+    else if (claimed == 0)
+        msg_info("report %s to %s: another host of the fleet builds this day now",
+                 entry->report_id, d->uri);
+    return claimed;
+}
+
+static void ledger_record(void *context, const struct spool_entry *entry,
+                          const struct spool_destination *d)
+{
+    struct fleet *fleet = ledger_connection(context);
+    char *error;
+
+    if (fleet && fleet_record(fleet, entry->report_id, d->uri, spool_state_name(d->state),
+                              d->last_error ? d->last_error : "", &error) < 0) {
+        msg_error("report %s to %s: %s", entry->report_id, d->uri, error);
+        free(error);
+    }
+}
+
+/* Builds a led day's reports from the fleet's merged counts, once. */
+static void build_merged_day(struct fleet *fleet, struct cfg *cfg, struct sched_context *ctx,
+                             int day, const char *text)
+{
+    char *state_fleet = path_join(cfg_str(cfg, "state_directory"), "fleet");
+    char *merged = path_join(state_fleet, "merged"), *error;
+    char name[DAY_TEXT_SIZE + 8];
+    struct ctr_limits limits = {
+        .max_entries = (uint32_t)cfg_int(cfg, "counter_table_entries"),
+        .string_space = cfg_size(cfg, "counter_string_space"),
+    };
+
+    snprintf(name, sizeof(name), "%s.ctr", text);
+    char *table = path_join(merged, name);
+    if (dir_make(state_fleet, 0750, &error) < 0 || dir_make(merged, 0750, &error) < 0 ||
+        (unlink(table) < 0 && errno != ENOENT && (error = xasprintf("unlink %s: %s", table,
+                                                                   strerror(errno))))) {
+        msg_error("fleet: %s", error);
+        free(error);
+    } else if (fleet_merge(fleet, day, merged, &limits, &error) < 0) {
+        msg_error("fleet: %s: %s", text, error);
+        free(error);
+    } else {
+        char *own = ctx->counters_dir;
+        ctx->counters_dir = merged;
+        int count = sched_build_day(ctx, day, stdout, &error);
+        ctx->counters_dir = own;
+        if (count < 0) {
+            msg_error("fleet: %s: %s", text, error);
+            free(error);
+        } else {
+            printf("%s: %d reports of the fleet added to the outbox\n", text, count);
+        }
+    }
+    free(table);
+    free(merged);
+    free(state_fleet);
+}
+
+/* Days this host leads now: built (once), their deliveries under the ledger. */
+static int lead_days(struct fleet *fleet, struct cfg *cfg, struct sched_context *ctx,
+                     time_t delay, int **led_r)
+{
+    int today = day_today(), retention = (int)(cfg_time(cfg, "counter_retention") / 86400);
+    time_t now = time(NULL), deadline = (time_t)cfg_time(cfg, "fleet_push_deadline");
+    int *days, n, n_led = 0;
+    char *error, *missing, *previous, text[DAY_TEXT_SIZE];
+
+    *led_r = NULL;
+    if ((n = fleet_day_candidates(fleet, today - retention, today - 1, &days, &error)) < 0) {
+        msg_error("%s", error);
+        free(error);
+        return 0;
+    }
+    *led_r = xcalloc((size_t)n + 1, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        int day = days[i];
+        time_t end = day_start(day + 1);
+        if (now < end + delay)
+            continue;
+        day_format(day, text);
+        int n_missing = fleet_day_missing(fleet, day, retention, &missing, &error);
+        int lead = n_missing < 0 ? -1 : 0;
+        if (n_missing == 0 || (n_missing > 0 && now >= end + deadline))
+            lead = fleet_lead(fleet, day, (long)cfg_time(cfg, "fleet_lease"), &previous, &error);
+        if (lead < 0) {
+            msg_error("fleet: %s: %s", text, error);
+            free(error);
+        } else if (lead == 1) {
+            if (previous)
+                msg_warn("fleet: %s: taking over its reports from %s, whose lease expired", text,
+                         previous);
+            if (n_missing > 0)
+                msg_warn("fleet: %s: reported without %s, which did not push it within "
+                         "fleet_push_deadline", text, missing);
+            if (!spool_day_done(ctx->spool, day))
+                build_merged_day(fleet, cfg, ctx, day, text);
+            (*led_r)[n_led++] = day;
+            free(previous);
+        }
+        free(missing);
+    }
+    free(days);
+    return n_led;
+}
+
+static struct fleet *worker_fleet;
+static int *worker_days, worker_n_days;
+
+void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay, bool quiet)
+{
+    char *error;
+    struct fleet *fleet =
+        fleet_connect(cfg_str(cfg, "fleet_database"), cfg_str(cfg, "fleet_host_id"), &error);
+
+    if (fleet == NULL) {
+        msg_error("%s; finished days are kept and pushed later", error);
+        free(error);
+        return;
+    }
+    int pushed = fleet_push_due(fleet, ctx->counters_dir, time(NULL), delay);
+    if (pushed > 0 || (!quiet && pushed == 0))
+        printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));
+    if (ctx->spool)
+        worker_n_days = lead_days(fleet, cfg, ctx, delay, &worker_days);
+    ledger = (struct ledger){cfg_str(cfg, "fleet_database"), fleet_host_id(fleet), fleet,
+                             getpid()};
+    sched_ledger = (struct sched_ledger){ledger_claim, ledger_record, &ledger};
+    ctx->ledger = &sched_ledger;
+    worker_fleet = fleet;
+}
+
+/* After the deliveries: a led day whose reports are all settled is done for the fleet. */
+void fleet_worker_end(struct sched_context *ctx)
+{
+    struct spool_entry *entries;
+    size_t n;
+    char *error;
+
+    if (worker_fleet == NULL)
+        return;
+    if (worker_n_days > 0 && spool_list(ctx->spool, &entries, &n, &error) == 0) {
+        for (int i = 0; i < worker_n_days; i++) {
+            bool open = false;
+            for (size_t e = 0; e < n && !open; e++) {
+                open = entries[e].day == worker_days[i] && entries[e].rua_pending;
+                for (size_t k = 0; k < entries[e].n_destinations && entries[e].day == worker_days[i];
+                     k++)
+                    open |= entries[e].destinations[k].state == SPOOL_PENDING ||
+                            entries[e].destinations[k].state == SPOOL_RETRYING;
+            }
+            if (!open && fleet_day_finish(worker_fleet, worker_days[i], &error) < 0) {
+                msg_error("%s", error);
+                free(error);
+            }
+        }
+        spool_list_free(entries, n);
+    }
+    free(worker_days);
+    ctx->ledger = NULL;
+    fleet_close(worker_fleet);
+    worker_fleet = NULL;
+}
+
+static int fleet_init_command(struct fleet *fleet)
+{
+    int from;
+    char *error;
+
+    if (fleet_init(fleet, &from, &error) < 0) {
+        msg_error("%s", error);
+        free(error);
+        return 1;
+    }
+    if (from == FLEET_SCHEMA_VERSION)
+        printf("fleet database: schema version %d, nothing to do\n", from);
+    else if (from == 0)
+        printf("fleet database: schema version %d created\n", FLEET_SCHEMA_VERSION);
+    else
+        printf("fleet database: schema migrated from version %d to %d\n", from,
+               FLEET_SCHEMA_VERSION);
+    return 0;
+}
+
+static int fleet_status_command(struct fleet *fleet, bool json)
+{
+    struct fleet_status status;
+    char *error;
+    time_t now = time(NULL);
+
+    if (fleet_status(fleet, &status, &error) < 0) {
+        msg_error("%s", error);
+        free(error);
+        return 1;
+    }
+    if (json) {
+        json_object *top = json_object_new_object(), *hosts = json_object_new_array();
+        json_object_object_add(top, "this-host", json_object_new_string(fleet_host_id(fleet)));
+        json_object_object_add(top, "schema-version", json_object_new_int(status.schema_version));
+        for (size_t i = 0; i < status.n_hosts; i++) {
+            const struct fleet_host *h = &status.hosts[i];
+            json_object *host = json_object_new_object();
+            char day[DAY_TEXT_SIZE];
+            day_format(h->last_day, day);
+            json_object_object_add(host, "host-id", json_object_new_string(h->host_id));
+            json_object_object_add(host, "last-day", json_object_new_string(day));
+            json_object_object_add(host, "last-push", json_object_new_int64(h->last_push));
+            json_object_object_add(host, "days-pushed", json_object_new_int64((int64_t)h->days));
+            json_object_object_add(host, "sessions-last-day",
+                                   json_object_new_int64((int64_t)h->sessions));
+            json_object_object_add(host, "lag-days",
+                                   json_object_new_int(day_from_time(now) - 1 - h->last_day));
+            json_object_array_add(hosts, host);
+        }
+        json_object_object_add(top, "hosts", hosts);
+        json_print(top, stdout);
+    } else if (status.schema_version == 0) {
+        printf("fleet database: no schema yet (run tlsrpt fleet init)\n");
+    } else {
+        printf("fleet database: schema version %d, this host is %s\n", status.schema_version,
+               fleet_host_id(fleet));
+        struct table *table = table_create(5);
+        table_row(table, "HOST", "LAST DAY", "PUSHED", "DAYS", "LAG");
+        for (size_t i = 0; i < status.n_hosts; i++) {
+            const struct fleet_host *h = &status.hosts[i];
+            char day[DAY_TEXT_SIZE], when[32], days[24], lag[24];
+            struct tm tm;
+            day_format(h->last_day, day);
+            gmtime_r(&h->last_push, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            snprintf(days, sizeof(days), "%llu", (unsigned long long)h->days);
+            /* Yesterday is the latest day a host can have pushed: lag 0. */
+            int behind = day_from_time(now) - 1 - h->last_day;
+            snprintf(lag, sizeof(lag), "%d day%s", behind, behind == 1 ? "" : "s");
+            table_row(table, h->host_id, day, when, days, lag);
+        }
+        table_print(table, stdout, "  ");
+        table_free(table);
+        if (status.n_hosts == 0)
+            printf("  no host has pushed a day yet\n");
+    }
+    fleet_status_free(&status);
+    return 0;
+}
+
+/*
+ * Every finished day not pushed yet, without waiting for report_delay; or
+ * one day, again if it was pushed before (the database keeps one copy).
+ */
+static int push_command(struct fleet *fleet, const char *counters, int day)
+{
+    struct fleet_push_stats stats;
+    char *error, text[DAY_TEXT_SIZE];
+
+    if (day < 0) {
+        int pushed = fleet_push_due(fleet, counters, time(NULL), 0);
+        if (pushed >= 0)
+            printf("%d days pushed as %s\n", pushed, fleet_host_id(fleet));
+        return pushed < 0 ? 1 : 0;
+    }
+    day_format(day, text);
+    if (day >= day_today())
+        msg_fatal("--day: only finished days (before today, UTC) are pushed");
+    if (fleet_push_day(fleet, counters, day, &stats, &error) < 0) {
+        msg_error("fleet push of %s: %s", text, error);
+        free(error);
+        return 1;
+    }
+    printf("%s pushed as %s: %llu keys, %llu failure details, %llu sessions\n", text,
+           fleet_host_id(fleet), (unsigned long long)stats.keys,
+           (unsigned long long)stats.details, (unsigned long long)stats.sessions);
+    return 0;
+}
+
+static int cmd_fleet(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"day", required_argument, NULL, 'D'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    int ch, status, day = -1;
+
+    while ((ch = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            cli->config_option = optarg;
+            break;
+        case 'D':
+            day = cli_parse_day(optarg);
+            break;
+        case 'j':
+            json = true;
+            break;
+        default:
+            return cli_usage_error(cli);
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error(cli);
+    const char *what = argv[optind];
+    if (strcmp(what, "init") != 0 && strcmp(what, "status") != 0 && strcmp(what, "push") != 0)
+        return cli_usage_error(cli);
+    struct fleet *fleet = cli_fleet_connect(cli);
+    if (strcmp(what, "init") == 0) {
+        status = fleet_init_command(fleet);
+    } else if (strcmp(what, "status") == 0) {
+        status = fleet_status_command(fleet, json);
+    } else {
+        char *counters = cli_counters_dir(cli);
+        cli_become_daemon_user(cli, counters);
+        status = push_command(fleet, counters, day);
+        free(counters);
+    }
+    fleet_close(fleet);
+    return status;
+}
+
+const struct cli_command cli_command_fleet = {
+    .name = "fleet",
+    .run = cmd_fleet,
+    .usage = "fleet init\nfleet status [--json]\nfleet push [--day D]",
+    .summary = "the fleet database (fleet_database): create or migrate its schema, the hosts "
+               "and their pushes, push this host's finished days now",
+};

@@ -1,0 +1,74 @@
+#!/bin/sh
+# fleet_leader.sh - one host of a fleet builds and sends a day's merged
+# reports, on a real PostgreSQL: it waits for every known host's push (or
+# fleet_push_deadline, then names the missing host), and when it is killed
+# (-9) in the middle of its deliveries another host takes the day over once
+# the lease expired and sends only what was not delivered: the SMTP sink
+# gets every report once.
+. "$(dirname "$0")/lib.sh"
+start_postgres
+mkdir -p "$T/smtp"
+# Each message is held 1 s before the sink takes it: a client killed then has sent nothing.
+python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" --hold-ms 1000 &
+SINK_PIDS=$!
+wait_for "the SMTP sink" 60 test -s "$T/smtp.port" || { fail "no SMTP sink"; finish; }
+SMTP_PORT=$(cat "$T/smtp.port")
+DAY=$(date -u -d yesterday +%F)
+OLD_DAY=$(date -u -d '3 days ago' +%F)
+
+make_dkim_key
+for h in h1 h2 h3; do
+    fleet_host "$h" "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" \
+        "dkim_key_file = $T/dkim.key" "report_delay = 0" "report_spread = 0" \
+        "delivery_concurrency = 1" "fleet_lease = 5s" "fleet_push_deadline = 0"
+done
+on_host h1 fleet init >/dev/null
+
+# Five domains, each with its own rua; every host saw each of them.
+for h in h1 h2 h3; do
+    awk -v host="$h" 'BEGIN { for (i = 0; i < 5; i++)
+        printf "{\"dpv\": \"1\",\"d\": \"d%d.example\",\"pr\": \"v=TLSRPTv1;rua=mailto:tls@d%d.example\",\"policies\":[{\"policy-type\":9,\"t\":0,\"f\":0}]}\n", i, i }' \
+        >"$T/$h.jsonl"
+    on_host "$h" ingest --format libtlsrpt --day "$DAY" "$T/$h.jsonl" >/dev/null 2>&1
+    on_host "$h" fleet push >/dev/null 2>&1
+done
+
+# h9 pushed a day before and is silent since: a known host that did not push $DAY.
+psql_q "INSERT INTO tlsrpt_pushes (host_id, day, keys, details, overflow, sessions, lost_events, late_events) VALUES ('h9', $(( $(date -u -d "$OLD_DAY" +%s) / 86400 )), 0, 0, 0, 0, 0, 0)" >/dev/null
+OUT=$(on_host h1 -o fleet_push_deadline=7d run --due 2>&1)
+assert_eq "the day waits for every known host within fleet_push_deadline" "0" \
+    "$(psql_q "SELECT count(*) FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
+
+# Past the deadline, h1 builds the day (naming h9) and is killed -9 after 2 of 5 deliveries.
+setsid sh -c 'TLSRPTD_CONFIG="$1" exec "$2" run --due' sh "$T/h1/tlsrptd.cf" "$TLSRPT" \
+    >"$T/h1.out" 2>&1 &
+H1=$!
+wait_for "h1's third message held at the sink" 120 test -e "$T/smtp/held.2" ||
+    { cat "$T/h1.out"; fail "h1 did not deliver"; finish; }
+kill -KILL -"$H1" 2>/dev/null
+wait "$H1" 2>/dev/null
+assert_match "the missing host is named" "$(date -u -d "$DAY" +%F): reported without h9, which did not push it within fleet_push_deadline" \
+    "$(cat "$T/h1.out")"
+assert_eq "two reports reached the sink before h1 died" "2" "$(ls "$T/smtp" | grep -c '\.eml$')"
+
+# h2 cannot take the day while h1's lease lasts, then takes it over and sends the rest.
+takeover() {
+    on_host h2 run --due >>"$T/h2.out" 2>&1
+    grep -q "taking over its reports from h1" "$T/h2.out"
+}
+wait_for "h2 to take the day over" 120 takeover || { cat "$T/h2.out"; fail "no takeover"; finish; }
+assert_match "h2 rebuilt the same reports" "$DAY: 5 reports of the fleet added to the outbox" "$(cat "$T/h2.out")"
+assert_eq "every destination got its report once" "tls@d0.example
+tls@d1.example
+tls@d2.example
+tls@d3.example
+tls@d4.example" "$(cat "$T/smtp"/*.env | sed -n 's/^to=//p' | sort)"
+assert_eq "the ledger: every destination delivered" "delivered 5" \
+    "$(psql_q "SELECT state || ' ' || count(*) FROM tlsrpt_deliveries GROUP BY state")"
+assert_eq "the day is done" "true h2" \
+    "$(psql_q "SELECT done || ' ' || builder FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
+OUT=$(on_host h3 run --due 2>&1)
+assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbox" 2>/dev/null | grep -c .)"
+assert_eq "still five messages" "5" "$(ls "$T/smtp" | grep -c '\.eml$')"
+
+finish
