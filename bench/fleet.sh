@@ -1,0 +1,72 @@
+#!/bin/sh
+# fleet.sh - the fleet database at volume, on a PostgreSQL started here (as
+# tests/fleet.sh does): HOSTS hosts each push a day of DOMAINS domains
+# (`tlsrpt fleet push`: snapshot, COPY, one transaction), beside a plain COPY
+# of the same rows into the same server, the limit; then the elected host
+# builds the merged day's reports (`tlsrpt run --due`: merge from the
+# database, build, into the outbox) beside one host building the same day
+# from its own table (`tlsrpt run --day`).
+# usage: bench/fleet.sh [DOMAINS [HOSTS]]   (default 100000 10: 10^6 key rows)
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+export top_srcdir top_builddir
+DOMAINS=${1:-100000}
+HOSTS=${2:-10}
+. "$top_srcdir/tests/lib.sh"
+start_postgres
+DAY=$(date -u -d yesterday +%F)
+ENTRIES=$((DOMAINS * 3 + 1000))
+now_ms() { date +%s%3N; }
+calc() { awk "BEGIN { print $1 }"; }
+
+# Every host saw every domain (the worst case for the merge: HOSTS rows per key).
+awk -v n="$DOMAINS" 'BEGIN { for (i = 0; i < n; i++)
+    printf "{\"dpv\": \"1\",\"d\": \"d%d.example\",\"pr\": \"v=TLSRPTv1;rua=mailto:tls@d%d.example\",\"policies\":[{\"policy-type\":9,\"t\":0,\"f\":0}]}\n", i, i }' \
+    >"$T/day.jsonl"
+limits="counter_table_entries = $ENTRIES"
+for h in $(seq 1 "$HOSTS") all; do
+    fleet_host "h$h" "$limits" "report_delay = 0" "report_spread = 1d"
+    on_host "h$h" ingest --format libtlsrpt --day "$DAY" "$T/day.jsonl" >/dev/null 2>&1
+done
+# "all" counts the whole fleet's traffic alone, without the database.
+for _ in $(seq 2 "$HOSTS"); do
+    on_host hall ingest --format libtlsrpt --day "$DAY" "$T/day.jsonl" >/dev/null 2>&1
+done
+sed -i '/^fleet_database/d' "$T/hall/tlsrptd.cf"
+on_host h1 fleet init >/dev/null
+
+echo "bench_fleet: $HOSTS hosts x $DOMAINS domains, PostgreSQL $("$PG_BIN/postgres" --version | cut -d' ' -f3) on loopback; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+start=$(now_ms)
+for h in $(seq 1 "$HOSTS"); do
+    on_host "h$h" fleet push --day "$DAY" >/dev/null 2>&1 || { echo "push of h$h failed"; exit 1; }
+done
+push_ms=$(( $(now_ms) - start ))
+rows=$(psql_q "SELECT count(*) FROM tlsrpt_keys")
+[ "$rows" -eq $((DOMAINS * HOSTS)) ] || { echo "expected $((DOMAINS * HOSTS)) rows, found $rows"; exit 1; }
+
+# The limit: the same rows, COPYed by psql into a table of the same shape.
+psql_q "COPY (SELECT * FROM tlsrpt_keys) TO STDOUT" >"$T/rows.copy"
+psql_q "CREATE TABLE copy_limit (LIKE tlsrpt_keys INCLUDING ALL)" >/dev/null
+start=$(now_ms)
+PGPASSFILE="$PG_PASSFILE" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres \
+    -c "\\copy copy_limit FROM '$T/rows.copy'" || exit 1
+copy_ms=$(( $(now_ms) - start ))
+printf 'push  %8d key rows: %6d ms, %8.0f rows/s (tlsrpt fleet push, %d hosts in turn)\n' \
+    "$rows" "$push_ms" "$(calc "$rows * 1000 / $push_ms")" "$HOSTS"
+printf 'limit %8d key rows: %6d ms, %8.0f rows/s (psql \\copy of the same rows)  -> push at %.0f%% of the limit\n' \
+    "$rows" "$copy_ms" "$(calc "$rows * 1000 / $copy_ms")" "$(calc "100 * $copy_ms / $push_ms")"
+
+# The merged day's reports, built by the elected host, beside one host building it alone.
+start=$(now_ms)
+out=$(on_host h1 -o fleet_push_deadline=0 run --due 2>&1)
+fleet_ms=$(( $(now_ms) - start ))
+echo "$out" | grep -q "$DAY: $DOMAINS reports of the fleet added" ||
+    { echo "the fleet's build did not give $DOMAINS reports:"; echo "$out" | tail -5; exit 1; }
+start=$(now_ms)
+out=$(on_host hall run --day "$DAY" 2>&1)
+alone_ms=$(( $(now_ms) - start ))
+echo "$out" | grep -q "$DAY: $DOMAINS reports added" ||
+    { echo "the single host's build did not give $DOMAINS reports:"; echo "$out" | tail -5; exit 1; }
+printf 'build %8d reports: %6d ms merged from the database (tlsrpt run --due) vs %d ms from one host'"'"'s own table (tlsrpt run --day): x%.2f\n' \
+    "$DOMAINS" "$fleet_ms" "$alone_ms" "$(calc "$fleet_ms / $alone_ms")"
