@@ -84,6 +84,13 @@ void schedule_status(struct daemon *d, struct ctl_reply *reply);
 void schedule_flush(struct daemon *d, struct ctl_reply *reply); /* the `flush` request */
 void schedule_stop(struct daemon *d);
 
+/* notify.c: systemd's Type=notify protocol; does nothing without $NOTIFY_SOCKET */
+bool notify_supervised(void); /* started by systemd: stay in the foreground */
+void notify_ready(struct daemon *d);
+void notify_reloading(void);
+void notify_reloaded(struct daemon *d, const char *error); /* error: why it was refused */
+void notify_stopping(struct daemon *d);
+
 /* control.c */
 void control_open(struct daemon *d);
 void control_close(struct daemon *d);

@@ -120,10 +120,13 @@ static void restart_only_save(struct daemon *d)
 static void reload(struct daemon *d)
 {
     char *error;
+
+    notify_reloading();
     struct cfg *fresh = config_read(d, &error);
 
     if (fresh == NULL) {
         msg_error("reload failed, keeping the running configuration: %s", error);
+        notify_reloaded(d, error);
         free(error);
         return;
     }
@@ -136,6 +139,7 @@ static void reload(struct daemon *d)
     msg_verbose = (int)cfg_int(d->cfg, "verbose");
     d->reloads++;
     msg_info("configuration reloaded from %s", cfg_path(d->cfg));
+    notify_reloaded(d, NULL);
 }
 
 static void signal_readable(int fd, void *context)
@@ -263,7 +267,8 @@ int main(int argc, char **argv)
         msg_fatal("%s", error);
     free(lock_path);
 
-    if (!foreground)
+    /* Under systemd (Type=notify) the process it started is the daemon. */
+    if (!foreground && !notify_supervised())
         daemonize();
     char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
     pid_file_write(pid_path);
@@ -296,8 +301,10 @@ int main(int argc, char **argv)
 
     housekeeping(d);
     schedule_start(d);
+    notify_ready(d);
     loop_run(d->loop);
 
+    notify_stopping(d);
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
     schedule_stop(d);

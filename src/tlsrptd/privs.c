@@ -76,7 +76,8 @@ void privs_drop(struct daemon *d)
 {
     if (geteuid() != 0)
         return;
-    if (setgroups(1, &d->gid) < 0 || setgid(d->gid) < 0 || setuid(d->uid) < 0)
+    /* Its groups from /etc/group too: adm or systemd-journal is how it reads the mail log. */
+    if (initgroups(d->user, d->gid) < 0 || setgid(d->gid) < 0 || setuid(d->uid) < 0)
         msg_fatal("drop privileges to %s: %s", d->user, strerror(errno));
     /* Paranoia as in Postfix's set_ugid(): getting root back must fail. */
     if (setuid(0) == 0 || geteuid() == 0)
