@@ -28,7 +28,8 @@ assert_eq "make install puts exactly these files" "$expected" "$installed"
 assert_eq "the config is the sample" "" "$(cmp "$top_srcdir/conf/tlsrptd.cf" "$D$sysconfdir/tlsrptd/tlsrptd.cf" 2>&1)"
 
 # The programs read the installed config by default; the pages and the unit name it.
-default=$(env -u TLSRPTD_CONFIG "$D$sbindir/tlsrpt" conf --man | sed -n '/^\.SH FILES/{n;n;p;}')
+default=$(env -u TLSRPTD_CONFIG "$D$sbindir/tlsrpt" conf --man | sed -n '/^\.SH FILES/{n;n;p;}' |
+    sed 's/\\-/-/g')
 assert_eq "tlsrpt's default config is where make install put it" \
     "$sysconfdir/tlsrptd/tlsrptd.cf" "$default"
 assert_match "tlsrptd(8) names it under FILES" "^\.It Pa $sysconfdir/tlsrptd/tlsrptd.cf\$" \
@@ -58,22 +59,27 @@ elif ! command -v systemd-analyze >/dev/null; then
     echo "note: systemd-analyze not found (package systemd): the unit is not verified"
 else
     # The targets the unit depends on, and kill for ExecReload, from this machine.
-    mkdir -p "$D/lib/systemd/system" "$D/bin" "$D$unitdir"
+    mkdir -p "$D/lib/systemd/system" "$D/etc/systemd/system" "$D/bin"
     cp -an /lib/systemd/system/*.target /lib/systemd/system/*.slice "$D/lib/systemd/system/" 2>/dev/null
-    [ "$unitdir" = /lib/systemd/system ] ||
-        cp -an /lib/systemd/system/*.target /lib/systemd/system/*.slice "$D$unitdir/" 2>/dev/null
     cp /bin/kill "$D/bin/kill"
+    # A unit directory systemd does not search (a staging prefix): verify a copy in /etc.
+    case $unitdir in
+    /lib/systemd/system | /usr/lib/systemd/system | /usr/local/lib/systemd/system | /etc/systemd/system)
+        verify_dir=$unitdir ;;
+    *)  verify_dir=/etc/systemd/system
+        cp "$D$unitdir/tlsrptd.service" "$D$verify_dir/" ;;
+    esac
     if [ ! -f "$D/lib/systemd/system/sysinit.target" ]; then
         echo "note: this machine has no systemd units to verify against: the unit is not verified"
     else
-        out=$(MANPATH="$D$mandir" systemd-analyze verify --root="$D" "$unitdir/tlsrptd.service" 2>&1)
+        out=$(MANPATH="$D$mandir" systemd-analyze verify --root="$D" "$verify_dir/tlsrptd.service" 2>&1)
         assert_eq "systemd-analyze verify accepts tlsrptd.service (no output, status 0)" "0 " "$? $out"
         # A broken copy is refused: the check can fail.
-        sed 's/^Type=notify$/Type=notifyy/' "$D$unitdir/tlsrptd.service" >"$D$unitdir/broken.service"
-        out=$(MANPATH="$D$mandir" systemd-analyze verify --root="$D" "$unitdir/broken.service" 2>&1)
+        sed 's/^Type=notify$/Type=notifyy/' "$D$unitdir/tlsrptd.service" >"$D$verify_dir/broken.service"
+        out=$(MANPATH="$D$mandir" systemd-analyze verify --root="$D" "$verify_dir/broken.service" 2>&1)
         assert_match "and reports a broken unit" "Failed to parse service type" "$out"
-        rm -f "$D$unitdir/broken.service"
-        exposure=$(systemd-analyze security --offline=yes --root="$D" "$unitdir/tlsrptd.service" 2>/dev/null |
+        rm -f "$D$verify_dir/broken.service"
+        exposure=$(systemd-analyze security --offline=yes --root="$D" "$verify_dir/tlsrptd.service" 2>/dev/null |
             sed -n 's/.*Overall exposure level for tlsrptd.service: \([0-9.]*\).*/\1/p')
         echo "systemd-analyze security: exposure ${exposure:-unknown} (0 best, 10 worst)"
     fi
@@ -82,6 +88,6 @@ fi
 # make uninstall: only the edited config (and the copies made for verify) remain.
 "$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$D" >"$T/uninstall.log" 2>&1
 left=$(cd "$D" && find . ! -type d | sed 's|^\.||' | grep -v -e '^/lib/systemd/system/.*\.\(target\|slice\)$' \
-    -e "^$unitdir/.*\.\(target\|slice\)\$" -e '^/bin/kill$' | sort)
+    -e '^/etc/systemd/system/tlsrptd.service$' -e '^/bin/kill$' | sort)
 assert_eq "make uninstall leaves only the edited config" "$sysconfdir/tlsrptd/tlsrptd.cf" "$left"
 finish
