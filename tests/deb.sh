@@ -14,7 +14,8 @@ started=$(date +%s)
 (. "$top_srcdir/tools/lib.sh" && TOP=$top_srcdir && clean_copy "$T/tlsrptd") >"$T/copy.log" 2>&1 ||
     { cat "$T/copy.log"; echo "FAIL: copying the tree"; exit 1; }
 chmod -R u+w "$T/tlsrptd" # distcheck's source tree is read-only
-(cd "$T/tlsrptd" && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b) \
+(cd "$T/tlsrptd" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL DEB_BUILD_OPTIONS="nocheck parallel=2" \
+    dpkg-buildpackage -us -uc -b) \
     >"$T/build.log" 2>&1 || { tail -40 "$T/build.log"; echo "FAIL: dpkg-buildpackage"; exit 1; }
 deb=$(ls "$T"/tlsrptd_*.deb 2>/dev/null | grep -v dbgsym)
 assert_match "dpkg-buildpackage made tlsrptd_VERSION_ARCH.deb" "/tlsrptd_[0-9.]+_[a-z0-9]+\.deb\$" "$deb"

@@ -5,18 +5,19 @@
 # by default is the installed one, `systemd-analyze verify` accepts the unit,
 # and `make uninstall` removes everything but an edited config.
 . "$(dirname "$0")/lib.sh"
-MAKE=${MAKE:-make}
+# A make of its own: not the jobserver or -w of the `make check` that runs this.
+MAKE="env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ${MAKE:-make}"
 D="$T/root"
 
 # The installation directories as make expands them (empty: not installed).
-dirs=$(printf 'print-dirs:\n\t@echo "$(sbindir)|$(mandir)|$(sysconfdir)|$(docdir)|$(systemdsystemunitdir)|$(sysusersdir)|$(tmpfilesdir)"\n' |
-    "$MAKE" -s --no-print-directory -C "$top_builddir" -f Makefile -f - print-dirs)
-IFS='|' read -r sbindir mandir sysconfdir docdir unitdir sysusersdir tmpfilesdir <<EOD
+dirs=$(printf 'print-dirs:\n\t@echo "DIRS|$(sbindir)|$(mandir)|$(sysconfdir)|$(docdir)|$(systemdsystemunitdir)|$(sysusersdir)|$(tmpfilesdir)"\n' |
+    $MAKE -s --no-print-directory -C "$top_builddir" -f Makefile -f - print-dirs | grep '^DIRS|')
+IFS='|' read -r _ sbindir mandir sysconfdir docdir unitdir sysusersdir tmpfilesdir <<EOD
 $dirs
 EOD
 [ -n "$sbindir" ] || { echo "FAIL: could not read the installation directories"; exit 1; }
 
-"$MAKE" -s -C "$top_builddir" install DESTDIR="$D" >"$T/install.log" 2>&1 ||
+$MAKE -s -C "$top_builddir" install DESTDIR="$D" >"$T/install.log" 2>&1 ||
     { cat "$T/install.log"; echo "FAIL: make install"; exit 1; }
 expected=$(for f in "$sbindir/tlsrpt" "$sbindir/tlsrptd" "$mandir/man1/tlsrpt.1" \
     "$mandir/man5/tlsrptd.cf.5" "$mandir/man8/tlsrptd.8" "$sysconfdir/tlsrptd/tlsrptd.cf" \
@@ -47,7 +48,7 @@ fi
 # An existing config is the admin's: a second install keeps it.
 echo "organization_name = Edited Inc." >>"$D$sysconfdir/tlsrptd/tlsrptd.cf"
 edited=$(cat "$D$sysconfdir/tlsrptd/tlsrptd.cf")
-"$MAKE" -s -C "$top_builddir" install DESTDIR="$D" >"$T/install2.log" 2>&1
+$MAKE -s -C "$top_builddir" install DESTDIR="$D" >"$T/install2.log" 2>&1
 assert_match "a second install says it keeps the config" "keeping the existing $D$sysconfdir/tlsrptd/tlsrptd.cf" \
     "$(cat "$T/install2.log")"
 assert_eq "and keeps it" "$edited" "$(cat "$D$sysconfdir/tlsrptd/tlsrptd.cf")"
@@ -89,7 +90,7 @@ else
 fi
 
 # make uninstall: only the edited config (and the copies made for verify) remain.
-"$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$D" >"$T/uninstall.log" 2>&1
+$MAKE -s -C "$top_builddir" uninstall DESTDIR="$D" >"$T/uninstall.log" 2>&1
 left=$(cd "$D" && find . ! -type d | sed 's|^\.||' | grep -v -e '^/lib/systemd/system/.*\.\(target\|slice\)$' \
     -e '^/etc/systemd/system/.*\.service$' -e '^/bin/kill$' | sort)
 assert_eq "make uninstall leaves only the edited config" "$sysconfdir/tlsrptd/tlsrptd.cf" "$left"
