@@ -5,6 +5,7 @@
 # and create the user but enable and start nothing, and lintian without errors.
 . "$(dirname "$0")/lib.sh"
 command -v dpkg-buildpackage >/dev/null || skip "dpkg-buildpackage not found (apt-get install dpkg-dev debhelper)"
+[ -z "${DEB_RULES_REQUIRES_ROOT:-}" ] || skip "running inside a package build (dh_auto_test): no package within it"
 [ -f "$top_srcdir/debian/control" ] || skip "no debian/ directory in $top_srcdir"
 missing=$(cd "$top_srcdir" && dpkg-checkbuilddeps 2>&1) ||
     skip "build dependencies missing: ${missing#*Unmet build dependencies: }"
