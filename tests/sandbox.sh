@@ -1,8 +1,9 @@
 #!/bin/sh
 # sandbox.sh - tlsrptd.service's CapabilityBoundingSet and NoNewPrivileges,
 # applied with setpriv as systemd would: the daemon starts (fresh and again
-# on its own state) and drops to its user, and each capability of the set is
-# needed: without it the start fails and says what it could not do.
+# on its own state) and drops to its user with that user's groups, and each
+# capability of the set is needed: without it the start fails and says what
+# it could not do.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "needs root: the capabilities are root's"
 command -v setpriv >/dev/null || skip "setpriv not found (util-linux)"
@@ -59,4 +60,19 @@ assert_match "CAP_NET_BIND_SERVICE: a policy_socket port below 1024" \
 rm -rf "$T/state" "$T/run"
 assert_match "CAP_CHOWN: a fresh state directory given to the user" \
     "^chown $T/state: Operation not permitted\$" "$(without CAP_CHOWN)"
+
+# The drop keeps the user's groups from /etc/group (adm, systemd-journal: the mail log).
+member=$(for u in $(cut -d: -f1 /etc/passwd); do
+    [ "$(id -u "$u")" -ne 0 ] && [ "$(id -G "$u" | wc -w)" -gt 1 ] && echo "$u" && break; done)
+if [ -n "$member" ]; then
+    rm -rf "$T/state" "$T/run"
+    DAEMON_WRAP=$(sandboxed $caps)
+    start_daemon -o "tlsrptd_user=$member"
+    assert_eq "the daemon running as $member has its groups ($(id -Gn "$member"))" \
+        "$(id -G "$member" | tr ' ' '\n' | sort -n | tr '\n' ' ')" \
+        "$(awk '/^Groups:/ {for (i = 2; i <= NF; i++) print $i}' "/proc/$DAEMON_PID/status" | sort -n | tr '\n' ' ')"
+    stop_daemon
+else
+    echo "note: no user with supplementary groups on this machine: their keeping is not checked"
+fi
 finish
