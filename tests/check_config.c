@@ -61,10 +61,11 @@ START_TEST(test_default_path)
     bool is_explicit = false;
 
     unsetenv("TLSRPTD_CONFIG");
-    ck_assert_str_eq(cfg_default_path(NULL, &is_explicit), "/etc/tlsrptd/tlsrptd.cf");
+    /* $(sysconfdir)/tlsrptd/tlsrptd.cf, from configure --sysconfdir (tests/install.sh). */
+    ck_assert_str_eq(cfg_default_path(NULL, &is_explicit), DEF_CONFIG_FILE);
     ck_assert(!is_explicit);
     setenv("TLSRPTD_CONFIG", "", 1);
-    ck_assert_str_eq(cfg_default_path(NULL, &is_explicit), "/etc/tlsrptd/tlsrptd.cf");
+    ck_assert_str_eq(cfg_default_path(NULL, &is_explicit), DEF_CONFIG_FILE);
     ck_assert(!is_explicit);
     setenv("TLSRPTD_CONFIG", "/env.cf", 1);
     ck_assert_str_eq(cfg_default_path(NULL, &is_explicit), "/env.cf");

@@ -10,7 +10,8 @@ BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-
  libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev libsystemd-dev
  libgmime-3.0-dev libmicrohttpd-dev libpq-dev"
 TEST_PACKAGES="ldnsutils python3 python3-dkim openssl postfix util-linux procps clang
- libclang-rt-14-dev iproute2 systemd-journal-remote prometheus postgresql"
+ libclang-rt-14-dev iproute2 systemd-journal-remote prometheus postgresql
+ systemd mandoc debhelper dpkg-dev lintian"
 
 install_packages() {
     missing=""
@@ -50,7 +51,8 @@ build() {
 # VPATH build refuses a tree that was configured in place.
 clean_copy() {
     mkdir -p "$1"
-    if git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
+    # Only the tree's own git: an unpacked tarball inside a work tree (distcheck) is no checkout.
+    if [ "$(git -C "$TOP" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$TOP" && pwd -P)" ]; then
         # Tracked and new files, as they are in the work tree (not what .gitignore names).
         (cd "$TOP" && git ls-files -co --exclude-standard -z | xargs -0 -r sh -c \
             'for f; do [ -e "$f" ] && printf "%s\n" "$f"; done' sh) >"$1.files"

@@ -186,7 +186,8 @@ static void man_parameter(FILE *out, const struct cfg_param *param)
 
 void cfg_print_man(FILE *out)
 {
-    fprintf(out, ".TH TLSRPTD.CF 5 \"\" \"tlsrptd %s\" \"File Formats\"\n", PACKAGE_VERSION);
+    fprintf(out, ".TH TLSRPTD.CF 5 \"%s\" \"tlsrptd %s\" \"File Formats\"\n", RELEASE_DATE,
+            PACKAGE_VERSION);
     /* No hyphenation: parameter names must stay whole to be found and copied. */
     fputs(".nh\n"
           ".SH NAME\n"

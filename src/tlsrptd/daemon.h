@@ -108,6 +108,13 @@ void metrics_stop(struct daemon *d);
 struct ctl_response;
 void metrics_format(const struct ctl_response *status, struct buf *out);
 
+/* notify.c: systemd's Type=notify protocol; does nothing without $NOTIFY_SOCKET */
+bool notify_supervised(void); /* started by systemd: stay in the foreground */
+void notify_ready(struct daemon *d);
+void notify_reloading(void);
+void notify_reloaded(struct daemon *d, const char *error); /* error: why it was refused */
+void notify_stopping(struct daemon *d);
+
 /* control.c */
 void control_open(struct daemon *d);
 void control_close(struct daemon *d);

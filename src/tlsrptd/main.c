@@ -126,6 +126,7 @@ static void reload(struct daemon *d)
     struct buf warnings = {0};
     char *error;
 
+    notify_reloading();
     /* What the file warns of (an unknown name, a typo) is shown by `tlsrpt status` too. */
     msg_keep_warnings(&warnings);
     struct cfg *fresh = config_read(d, &error);
@@ -138,6 +139,7 @@ static void reload(struct daemon *d)
     buf_free(&warnings);
     if (fresh == NULL) {
         msg_error("reload failed, keeping the running configuration: %s", error);
+        notify_reloaded(d, error);
         d->reload_refused = error; /* `tlsrpt status` says why */
         return;
     }
@@ -151,6 +153,7 @@ static void reload(struct daemon *d)
     d->reloads++;
     msg_info("configuration reloaded from %s", cfg_path(d->cfg));
     schedule_check(d);
+    notify_reloaded(d, NULL);
 }
 
 static void signal_readable(int fd, void *context)
@@ -303,7 +306,8 @@ int main(int argc, char **argv)
     metrics_open(d);
     privs_drop(d);
     schedule_check(d);
-    if (!foreground)
+    /* Under systemd (Type=notify) the process it started is the daemon. */
+    if (!foreground && !notify_supervised())
         daemonize(d);
     /* Written by the daemon's user into its runtime directory, after the fork that sets the pid. */
     char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
@@ -323,8 +327,10 @@ int main(int argc, char **argv)
     housekeeping(d);
     schedule_start(d);
     alert_start(d);
+    notify_ready(d);
     loop_run(d->loop);
 
+    notify_stopping(d);
     msg_info("stopping: %lu control requests served, %lu refused, %lu reloads",
              d->control_requests, d->control_refused, d->reloads);
     alert_stop(d);
