@@ -31,7 +31,7 @@ done
 # tlsrpt(1): every command of the table in src/tlsrpt/main.c, every long option
 # of its commands and every option letter of its getopt string.
 TLSRPT_1="$DOC/tlsrpt.1"
-commands=$(sed -n 's/^ *{"\([a-z-]*\)", cmd_[a-z_]*,.*/\1/p' "$top_srcdir/src/tlsrpt/main.c")
+commands=$(cat "$top_srcdir"/src/tlsrpt/*.c | sed -n 's/^ *\.name = "\([a-z-]*\)",.*/\1/p')
 assert_eq "the dispatch table is found (10 commands or more)" 1 "$(( $(echo "$commands" | wc -l) >= 10 ))"
 for c in $commands; do
     assert_match "tlsrpt.1 documents the command $c" "^\.It Cm $c( |\$)" "$(cat "$TLSRPT_1")"
