@@ -16,19 +16,34 @@
 #include "counters.h"
 #include "table_impl.h"
 
-/* Typical keys are a few hundred bytes: encode on the stack, spill to the heap. */
-#define INLINE_ENCODING_SIZE 2048
+/*
+ * A key or detail row as the fields of its encoding, taken from the event
+ * without copying: hashed once from them and compared in place with what a
+ * slot holds, so counting under an existing key encodes nothing.
+ */
+enum field_type { FIELD_U8, FIELD_U32, FIELD_STRING };
 
-struct encoding {
-    unsigned char *bytes;
-    size_t len;
-    size_t cap;
-    unsigned char inline_bytes[INLINE_ENCODING_SIZE];
+struct field {
+    const char *text; /* FIELD_STRING: NULL stays NULL */
+    uint32_t value;   /* FIELD_STRING: the length */
+    uint8_t type;
 };
 
-/* What looking for an encoding among the slots found. */
+/* Enough for any event that passed tr_event_check(); more go to the heap. */
+#define INLINE_FIELDS (6 + TR_MAX_POLICY_STRINGS + TR_MAX_MX_HOSTS)
+
+struct item {
+    struct field *fields;
+    size_t n, cap;
+    uint64_t encoded_len;
+    uint64_t hash; /* the table's hash of it, made once (hash_made) */
+    bool hash_made;
+    struct field inline_fields[INLINE_FIELDS];
+};
+
+/* What looking for an item among the slots found. */
 enum probe_result {
-    PROBE_FOUND,     /* *index is the slot holding the encoding */
+    PROBE_FOUND,     /* *index is the slot holding the item */
     PROBE_EMPTY,     /* not present; *index is where it would go */
     PROBE_EXHAUSTED, /* no empty slot at all: only a damaged file does that */
 };
@@ -36,140 +51,371 @@ enum probe_result {
 /* Why a new slot could not be made. */
 #define INSERT_FAILED UINT32_MAX
 
-static void encoding_init(struct encoding *enc)
+static void item_init(struct item *item)
 {
-    enc->bytes = enc->inline_bytes;
-    enc->len = 0;
-    enc->cap = sizeof(enc->inline_bytes);
+    item->fields = item->inline_fields;
+    item->n = 0;
+    item->cap = INLINE_FIELDS;
 }
 
-static void encoding_free(struct encoding *enc)
+static void item_reset(struct item *item)
 {
-    if (enc->bytes != enc->inline_bytes)
-        free(enc->bytes);
+    item->n = 0;
+    item->encoded_len = 0;
+    item->hash_made = false;
 }
 
-static unsigned char *encoding_extend(struct encoding *enc, size_t extra)
+static void item_free(struct item *item)
 {
-    unsigned char *at;
-    size_t need;
-
-    if (extra > SIZE_MAX - enc->len)
-        msg_panic("counter key encoding size overflow");
-    need = enc->len + extra;
-    if (need > enc->cap) {
-        size_t new_cap = enc->cap * 2 > need ? enc->cap * 2 : need;
-
-        if (enc->bytes == enc->inline_bytes) {
-            enc->bytes = xmalloc(new_cap);
-            memcpy(enc->bytes, enc->inline_bytes, enc->len);
-        } else {
-            enc->bytes = xreallocarray(enc->bytes, new_cap, 1);
-        }
-        enc->cap = new_cap;
-    }
-    at = enc->bytes + enc->len;
-    enc->len = need;
-    return at;
+    if (item->fields != item->inline_fields)
+        free(item->fields);
 }
 
-static void encode_u8(struct encoding *enc, unsigned value)
+static void item_grow(struct item *item)
 {
-    *encoding_extend(enc, 1) = (unsigned char)value;
+    struct field *bigger = xreallocarray(NULL, 2 * item->cap, sizeof(*bigger));
+
+    memcpy(bigger, item->fields, item->n * sizeof(*bigger));
+    if (item->fields != item->inline_fields)
+        free(item->fields);
+    item->fields = bigger;
+    item->cap *= 2;
 }
 
-static void encode_u32(struct encoding *enc, uint32_t value)
+static inline void item_add(struct item *item, uint8_t type, const char *text, uint32_t value)
 {
-    unsigned char *at = encoding_extend(enc, 4);
-
-    at[0] = (unsigned char)value;
-    at[1] = (unsigned char)(value >> 8);
-    at[2] = (unsigned char)(value >> 16);
-    at[3] = (unsigned char)(value >> 24);
+    if (item->n == item->cap)
+        item_grow(item);
+    item->fields[item->n++] = (struct field){text, value, type};
+    item->encoded_len += type == FIELD_U8 ? 1 : type == FIELD_U32 ? 4 : 4 + (uint64_t)value;
 }
 
-/* Length + 1, so that NULL ("unknown") encodes as 0 and "" as 1. */
-static void encode_string(struct encoding *enc, const char *text)
+/* Length + 1 in the encoding, so that NULL ("unknown") is 0 and "" is 1. */
+static void item_string(struct item *item, const char *text)
 {
-    size_t len;
+    size_t len = text != NULL ? strlen(text) : 0;
 
-    if (text == NULL) {
-        encode_u32(enc, 0);
-        return;
-    }
-    len = strlen(text);
     /* Events passed tr_event_check(): strings are a few kilobytes at most. */
     if (len >= UINT32_MAX)
         msg_panic("counter key string of %zu bytes", len);
-    encode_u32(enc, (uint32_t)len + 1);
-    memcpy(encoding_extend(enc, len), text, len);
+    item_add(item, FIELD_STRING, text, (uint32_t)len);
 }
 
-static void encode_string_list(struct encoding *enc, const char *const *list, size_t count)
+static void item_string_list(struct item *item, const char *const *list, size_t count)
 {
     if (count > UINT32_MAX)
         msg_panic("counter key list of %zu strings", count);
-    encode_u32(enc, (uint32_t)count);
+    item_add(item, FIELD_U32, NULL, (uint32_t)count);
     for (size_t i = 0; i < count; i++)
-        encode_string(enc, list[i]);
+        item_string(item, list[i]);
 }
 
-/* The key a policy of an event counts under; NULLs resolved as documented. */
-static void encode_key(struct encoding *enc, enum ctr_slot_kind kind, const struct tr_event *event,
-                       const struct tr_policy *policy)
+/* Unaligned little loads for the hash below. */
+static inline uint64_t load64(const char *p)
 {
-    enc->len = 0;
-    encode_u8(enc, kind);
-    encode_string(enc, event->domain);
-    encode_string(enc, event->record != NULL ? event->record : "");
-    encode_u8(enc, (unsigned)policy->type);
-    encode_string(enc, policy->domain != NULL ? policy->domain : event->domain);
-    encode_string_list(enc, policy->strings, policy->n_strings);
-    encode_string_list(enc, policy->mx_hosts, policy->n_mx_hosts);
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
 }
 
-/* A detail row names its key by slot index: slots never move. */
-static void encode_detail(struct encoding *enc, uint32_t key_slot, const struct tr_failure *failure)
+static inline uint64_t load32(const char *p)
 {
-    enc->len = 0;
-    encode_u8(enc, CTR_KIND_DETAIL);
-    encode_u32(enc, key_slot);
-    encode_u8(enc, (unsigned)failure->result);
-    encode_string(enc, failure->sending_mta_ip);
-    encode_string(enc, failure->receiving_mx_hostname);
-    encode_string(enc, failure->receiving_mx_helo);
-    encode_string(enc, failure->receiving_ip);
-    encode_string(enc, failure->additional_information);
-    encode_string(enc, failure->failure_reason_code);
+    uint32_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* 64 x 64 -> 128-bit multiply, halves folded: the mixing step of wyhash. */
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+    __uint128_t r = (__uint128_t)a * b;
+
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    uint64_t r = (a ^ (a >> 29)) * (b | 1);
+
+    return r ^ (r >> 32) ^ b;
+#endif
+}
+
+#define HASH_K1 UINT64_C(0xe7037ed1a0b428db)
+#define HASH_K2 UINT64_C(0x8ebc6af09c88c6e3)
+
+/*
+ * The hash of one string, field number `position` of an item, with the
+ * table's key k (its seed mixed with a constant, so no input can cancel a
+ * multiplier it does not know). Whole 16-byte blocks, then the last bytes
+ * with overlapping loads: no byte loop, no call. The strings of an item
+ * are hashed independently of each other, so the processor overlaps them.
+ */
+static inline uint64_t hash_string(uint64_t k, uint64_t position, const char *p, size_t len)
+{
+    uint64_t h = k ^ position * HASH_K2;
+    uint64_t a = 0, b = 0;
+
+    if (len <= 16) {
+        if (len >= 8) {
+            a = load64(p);
+            b = load64(p + len - 8);
+        } else if (len >= 4) {
+            a = load32(p);
+            b = load32(p + len - 4);
+        } else if (len > 0) {
+            a = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[len >> 1] << 8 |
+                (unsigned char)p[len - 1];
+        }
+    } else {
+        size_t left = len;
+
+        while (left > 16) {
+            h = mum(load64(p) ^ k, load64(p + 8) ^ h);
+            p += 16;
+            left -= 16;
+        }
+        a = load64(p + left - 16);
+        b = load64(p + left - 8);
+    }
+    /* len times the key: no two lengths cancel a difference the input can choose. */
+    return mum(a ^ k ^ position, b ^ h ^ (uint64_t)len * (k | 1));
 }
 
 /*
- * Linear probing. Runs without the lock: a slot's fields are complete once
- * its hash is visible (acquire pairs with the inserter's release).
+ * The hash a version 2 table files an item under, from its fields: every
+ * string's bytes and every length and small integer, each with its
+ * position. Never 0.
  */
-static enum probe_result probe(const struct ctr_table *table, uint64_t hash,
-                               const unsigned char *bytes, size_t len, uint32_t *index_r)
+static uint64_t item_hash_fields(const struct ctr_table *table, const struct item *item)
 {
-    uint32_t index = (uint32_t)hash & table->slot_mask;
+    uint64_t k = table->hash_seed ^ HASH_K1;
+    uint64_t strings = 0;
+    uint64_t numbers = item->encoded_len;
 
-    for (uint64_t step = 0; step <= table->slot_mask; step++) {
-        struct ctr_slot *slot = &table->slots[index];
-        uint64_t slot_hash = __atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE);
-        const unsigned char *stored;
-        uint32_t stored_len;
+    for (size_t i = 0; i < item->n; i++) {
+        const struct field *f = &item->fields[i];
 
-        if (slot_hash == 0) {
-            *index_r = index;
-            return PROBE_EMPTY;
+        if (f->type == FIELD_STRING && f->text != NULL) {
+            /* Each rotated by its position: equal strings in two places do not cancel. */
+            uint64_t one = hash_string(k, i, f->text, f->value);
+
+            strings += one << (i & 63) | one >> (-i & 63);
+        } else { /* a U8 or U32, or 0 for NULL: an odd multiplier, so no collision */
+            numbers = (numbers ^ ((uint64_t)f->type << 32 | f->value | (uint64_t)i << 40)) * (k | 1);
+            numbers ^= numbers >> 32;
         }
-        if (slot_hash == hash && (stored = ctr_slot_encoding(table, slot, &stored_len)) != NULL &&
-            stored_len == len && memcmp(stored, bytes, len) == 0) {
-            *index_r = index;
-            return PROBE_FOUND;
-        }
-        index = (index + 1) & table->slot_mask;
     }
-    return PROBE_EXHAUSTED;
+    uint64_t h = mum(strings ^ HASH_K2, numbers ^ k);
+    return h != 0 ? h : 1;
+}
+
+/* The canonical encoding of an item into out (item->encoded_len bytes). */
+static void item_encode(const struct item *item, unsigned char *out)
+{
+    for (size_t i = 0; i < item->n; i++) {
+        const struct field *f = &item->fields[i];
+        uint32_t value = f->type == FIELD_STRING && f->text != NULL ? f->value + 1 : f->value;
+
+        if (f->type == FIELD_U8) {
+            *out++ = (unsigned char)value;
+            continue;
+        }
+        out[0] = (unsigned char)value;
+        out[1] = (unsigned char)(value >> 8);
+        out[2] = (unsigned char)(value >> 16);
+        out[3] = (unsigned char)(value >> 24);
+        out += 4;
+        if (f->type == FIELD_STRING && f->value > 0) {
+            memcpy(out, f->text, f->value);
+            out += f->value;
+        }
+    }
+}
+
+/* memcmp() == 0 without a call for the short strings keys are made of. */
+static inline bool bytes_equal(const unsigned char *a, const char *b, uint32_t len)
+{
+    const char *x = (const char *)a;
+
+    if (len > 16)
+        return memcmp(a, b, len) == 0;
+    if (len >= 8)
+        return load64(x) == load64(b) && load64(x + len - 8) == load64(b + len - 8);
+    if (len >= 4)
+        return load32(x) == load32(b) && load32(x + len - 4) == load32(b + len - 4);
+    return x[0] == b[0] && x[len >> 1] == b[len >> 1] && x[len - 1] == b[len - 1];
+}
+
+/* Whether a slot's encoding (length already checked equal) is this item. */
+static bool item_matches(const struct item *item, const unsigned char *at)
+{
+    for (size_t i = 0; i < item->n; i++) {
+        const struct field *f = &item->fields[i];
+
+        if (f->type == FIELD_U8) {
+            if (*at++ != f->value)
+                return false;
+            continue;
+        }
+        if (ctr_get_u32(at) !=
+            (f->type == FIELD_STRING && f->text != NULL ? f->value + 1 : f->value))
+            return false;
+        at += 4;
+        if (f->type == FIELD_STRING && f->value > 0) {
+            if (!bytes_equal(at, f->text, f->value))
+                return false;
+            at += f->value;
+        }
+    }
+    return true;
+}
+
+/*
+ * The hash of an item. A version 1 table filed its keys under the hash of
+ * the whole encoding: that one is made the old way (slowly, but such tables
+ * are only the ones of the days before an upgrade).
+ */
+static void item_hash(const struct ctr_table *table, struct item *item)
+{
+    unsigned char inline_bytes[2048];
+    unsigned char *bytes = inline_bytes;
+
+    if (item->hash_made)
+        return;
+    item->hash_made = true;
+    if (!table->fixed) {
+        item->hash = item_hash_fields(table, item);
+        return;
+    }
+    if (item->encoded_len > sizeof(inline_bytes))
+        bytes = xmalloc(item->encoded_len);
+    item_encode(item, bytes);
+    item->hash = ctr_hash(table, bytes, item->encoded_len);
+    if (bytes != inline_bytes)
+        free(bytes);
+}
+
+/* The key a policy of an event counts under; NULLs resolved as documented. */
+static void item_key(const struct ctr_table *table, struct item *item, enum ctr_slot_kind kind,
+                     const struct tr_event *event, const struct tr_policy *policy)
+{
+    (void)table;
+    item_reset(item);
+    item_add(item, FIELD_U8, NULL, kind);
+    item_string(item, event->domain);
+    item_string(item, event->record != NULL ? event->record : "");
+    item_add(item, FIELD_U8, NULL, (uint32_t)policy->type);
+    item_string(item, policy->domain != NULL ? policy->domain : event->domain);
+    item_string_list(item, policy->strings, policy->n_strings);
+    item_string_list(item, policy->mx_hosts, policy->n_mx_hosts);
+}
+
+/* A detail row names its key by slot index: slots never move. */
+static void item_detail(const struct ctr_table *table, struct item *item, uint32_t key_slot,
+                        const struct tr_failure *failure)
+{
+    (void)table;
+    item_reset(item);
+    item_add(item, FIELD_U8, NULL, CTR_KIND_DETAIL);
+    item_add(item, FIELD_U32, NULL, key_slot);
+    item_add(item, FIELD_U8, NULL, (uint32_t)failure->result);
+    item_string(item, failure->sending_mta_ip);
+    item_string(item, failure->receiving_mx_hostname);
+    item_string(item, failure->receiving_mx_helo);
+    item_string(item, failure->receiving_ip);
+    item_string(item, failure->additional_information);
+    item_string(item, failure->failure_reason_code);
+}
+
+/* Whether the slot at index, published (hash read with acquire), holds the item. */
+static bool slot_holds(const struct ctr_table *table, uint32_t index, const struct item *item)
+{
+    struct ctr_slot *slot = &table->slots[index];
+    const unsigned char *stored;
+    uint32_t stored_len;
+
+    return (stored = ctr_slot_encoding(table, slot, &stored_len)) != NULL &&
+           stored_len == item->encoded_len && item_matches(item, stored);
+}
+
+/*
+ * Linear probing in each published segment; an empty slot ends a segment's
+ * run. Runs without the lock: a slot's fields are complete once its hash is
+ * visible (acquire pairs with the inserter's release). When not found,
+ * *index_r is where the item would go in the last segment.
+ */
+static enum probe_result probe(const struct ctr_table *table, const struct item *item,
+                               uint32_t *index_r)
+{
+    uint32_t segments = ctr_segments(table);
+    enum probe_result result = PROBE_EXHAUSTED;
+
+    for (uint32_t s = 0; s < segments; s++) {
+        uint32_t base = ctr_segment_base(table, s);
+        uint32_t mask = ctr_segment_slots(table, s) - 1;
+        uint32_t local = (uint32_t)item->hash & mask;
+
+        result = PROBE_EXHAUSTED;
+        for (uint64_t step = 0; step <= mask; step++) {
+            struct ctr_slot *slot = &table->slots[base + local];
+            uint64_t slot_hash = __atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE);
+
+            if (slot_hash == 0) {
+                *index_r = base + local;
+                result = PROBE_EMPTY;
+                break;
+            }
+            if (slot_hash == item->hash && slot_holds(table, base + local, item)) {
+                *index_r = base + local;
+                return PROBE_FOUND;
+            }
+            local = (local + 1) & mask;
+        }
+    }
+    return result;
+}
+
+/*
+ * Each thread remembers the slots of the items it counted last, by hash:
+ * an item found there costs no probe (with many segments, one probe per
+ * segment, each a cache miss in a big table). An entry is only a hint, used after
+ * checking that the published slot holds the item, and it names the handle
+ * it came from (a closed table's handle address can come back).
+ */
+#define SLOT_CACHE_SIZE 8192 /* a power of two; 16 bytes an entry */
+
+struct slot_cache_entry {
+    uint64_t hash;
+    uint32_t table_id;
+    uint32_t slot;
+};
+
+static _Thread_local struct slot_cache_entry slot_cache[SLOT_CACHE_SIZE];
+
+static struct slot_cache_entry *slot_cache_entry(const struct item *item)
+{
+    return &slot_cache[(item->hash >> 40) & (SLOT_CACHE_SIZE - 1)];
+}
+
+static bool slot_cache_find(const struct ctr_table *table, const struct item *item,
+                            uint32_t *index_r)
+{
+    const struct slot_cache_entry *entry = slot_cache_entry(item);
+
+    if (entry->table_id != (uint32_t)table->id || entry->hash != item->hash ||
+        entry->slot >= ctr_slots_published(table) ||
+        __atomic_load_n(&table->slots[entry->slot].hash, __ATOMIC_ACQUIRE) != item->hash ||
+        !slot_holds(table, entry->slot, item))
+        return false;
+    *index_r = entry->slot;
+    return true;
+}
+
+static void slot_cache_store(const struct ctr_table *table, const struct item *item,
+                             uint32_t index)
+{
+    *slot_cache_entry(item) = (struct slot_cache_entry){item->hash, (uint32_t)table->id, index};
 }
 
 static void warn_full_once(struct ctr_table *table)
@@ -181,8 +427,8 @@ static void warn_full_once(struct ctr_table *table)
                  (unsigned long long)table->string_space);
 }
 
-/* Room for one more slot whose encoding takes len bytes? */
-static bool has_room(const struct ctr_table *table, size_t len)
+/* Within the table's configured size, one more slot of len bytes? */
+static bool has_room(const struct ctr_table *table, uint64_t len)
 {
     uint32_t entries = __atomic_load_n(&table->header->entries_used, __ATOMIC_RELAXED);
     uint64_t used = __atomic_load_n(&table->header->string_used, __ATOMIC_RELAXED);
@@ -192,34 +438,64 @@ static bool has_room(const struct ctr_table *table, size_t len)
 }
 
 /*
- * The slot of an encoding, made if it is new: INSERT_FAILED when the table
- * is full (or the lock cannot be had). Existing keys cost no syscall.
+ * Under the lock, with the item not found: the slot it goes into, growing
+ * the table (a new segment, more arena blocks) when needed; INSERT_FAILED
+ * when the disk has no room.
  */
-static uint32_t find_or_insert(struct ctr_table *table, const struct encoding *enc)
+static uint32_t make_room(struct ctr_table *table, const struct item *item, uint32_t index)
+{
+    uint32_t entries = __atomic_load_n(&table->header->entries_used, __ATOMIC_RELAXED);
+    uint64_t used = __atomic_load_n(&table->header->string_used, __ATOMIC_RELAXED);
+
+    /* Half of the published slots in use: the last segment is full. */
+    if (entries >= ctr_slots_published(table) / 2) {
+        if (!ctr_grow_slots(table) || probe(table, item, &index) != PROBE_EMPTY)
+            return INSERT_FAILED;
+    }
+    if (!ctr_reserve_strings(table, used + item->encoded_len))
+        return INSERT_FAILED;
+    return index;
+}
+
+/*
+ * The slot of an item, made if it is new: INSERT_FAILED when the table is
+ * full (or the lock cannot be had). Existing items cost no syscall.
+ */
+static uint32_t find_or_insert(struct ctr_table *table, struct item *item)
 {
     struct ctr_file_header *header = table->header;
-    uint64_t hash = ctr_hash(table, enc->bytes, enc->len);
     struct ctr_slot *slot;
     uint64_t offset;
     uint32_t index;
     enum probe_result found;
 
-    found = probe(table, hash, enc->bytes, enc->len, &index);
-    if (found == PROBE_FOUND)
+    item_hash(table, item);
+    /* In one segment the probe is one step, mostly: the cache would only add a miss. */
+    if (ctr_segments(table) > 1 && slot_cache_find(table, item, &index))
         return index;
+    found = probe(table, item, &index);
+    if (found == PROBE_FOUND) {
+        if (ctr_segments(table) > 1)
+            slot_cache_store(table, item, index);
+        return index;
+    }
     /* A full table stays full: spare the lock and its syscalls. */
-    if (found == PROBE_EXHAUSTED || !has_room(table, enc->len)) {
+    if (!has_room(table, item->encoded_len)) {
         warn_full_once(table);
         return INSERT_FAILED;
     }
     if (!ctr_insert_lock(table))
         return INSERT_FAILED;
-    /* Someone may have inserted it, or taken our empty slot, meanwhile. */
-    found = probe(table, hash, enc->bytes, enc->len, &index);
-    if (found != PROBE_EMPTY || !has_room(table, enc->len)) {
+    /* Someone may have inserted it, taken our empty slot or grown the table meanwhile. */
+    found = probe(table, item, &index);
+    if (found == PROBE_FOUND) {
         ctr_insert_unlock(table);
-        if (found == PROBE_FOUND)
-            return index;
+        slot_cache_store(table, item, index);
+        return index;
+    }
+    if (found != PROBE_EMPTY || !has_room(table, item->encoded_len) ||
+        (index = make_room(table, item, index)) == INSERT_FAILED) {
+        ctr_insert_unlock(table);
         warn_full_once(table);
         return INSERT_FAILED;
     }
@@ -229,18 +505,19 @@ static uint32_t find_or_insert(struct ctr_table *table, const struct encoding *e
      * half-written key; the next inserter overwrites the slot's fields.
      */
     offset = __atomic_load_n(&header->string_used, __ATOMIC_RELAXED);
-    __atomic_store_n(&header->string_used, offset + enc->len, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->string_used, offset + item->encoded_len, __ATOMIC_RELAXED);
     __atomic_store_n(&header->entries_used,
                      __atomic_load_n(&header->entries_used, __ATOMIC_RELAXED) + 1,
                      __ATOMIC_RELAXED);
-    memcpy(table->strings + offset, enc->bytes, enc->len);
+    item_encode(item, table->strings + offset);
     slot = &table->slots[index];
     slot->offset = (uint32_t)offset;
-    slot->length = (uint32_t)enc->len;
+    slot->length = (uint32_t)item->encoded_len;
     slot->count[0] = 0;
     slot->count[1] = 0;
-    __atomic_store_n(&slot->hash, hash, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot->hash, item->hash, __ATOMIC_RELEASE);
     ctr_insert_unlock(table);
+    slot_cache_store(table, item, index);
     return index;
 }
 
@@ -331,17 +608,17 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
                         const struct tr_event *event, cell_fn *fn, void *context,
                         bool *incomplete_r)
 {
-    struct encoding enc;
+    struct item item;
     bool go_on = true;
 
     *incomplete_r = false;
-    encoding_init(&enc);
+    item_init(&item);
     for (size_t p = 0; p < event->n_policies && go_on; p++) {
         const struct tr_policy *policy = &event->policies[p];
         uint32_t key_slot;
 
-        encode_key(&enc, kind, event, policy);
-        if ((key_slot = find_or_insert(table, &enc)) == INSERT_FAILED) {
+        item_key(table, &item, kind, event, policy);
+        if ((key_slot = find_or_insert(table, &item)) == INSERT_FAILED) {
             *incomplete_r = true;
             continue;
         }
@@ -349,14 +626,14 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         for (size_t f = 0; policy->failed && f < policy->n_failures && go_on; f++) {
             uint32_t detail_slot;
 
-            encode_detail(&enc, key_slot, &policy->failures[f]);
-            if ((detail_slot = find_or_insert(table, &enc)) == INSERT_FAILED)
+            item_detail(table, &item, key_slot, &policy->failures[f]);
+            if ((detail_slot = find_or_insert(table, &item)) == INSERT_FAILED)
                 *incomplete_r = true;
             else
                 go_on = fn(table, (struct ctr_cell){detail_slot, 0}, context);
         }
     }
-    encoding_free(&enc);
+    item_free(&item);
     return go_on;
 }
 
@@ -454,7 +731,7 @@ static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
 
     if (cell.slot == CTR_SLOT_LATE)
         return cell.field == 1 || cell.field == 2;
-    if (cell.slot > table->slot_mask || cell.field > 1 ||
+    if (cell.slot >= ctr_slots_published(table) || cell.field > 1 ||
         __atomic_load_n(&table->slots[cell.slot].hash, __ATOMIC_ACQUIRE) == 0 ||
         (bytes = ctr_slot_encoding(table, &table->slots[cell.slot], &length)) == NULL)
         return false;
@@ -463,7 +740,7 @@ static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
     if (bytes[0] != CTR_KIND_DETAIL || cell.field != 0 || length < 5)
         return false;
     uint32_t key_slot = ctr_get_u32(bytes + 1);
-    if (key_slot > table->slot_mask ||
+    if (key_slot >= ctr_slots_published(table) ||
         __atomic_load_n(&table->slots[key_slot].hash, __ATOMIC_ACQUIRE) == 0 ||
         (bytes = ctr_slot_encoding(table, &table->slots[key_slot], &length)) == NULL)
         return false;
