@@ -340,10 +340,12 @@ static bool slot_holds(const struct ctr_table *table, uint32_t index, const stru
 }
 
 /*
- * Linear probing in each published segment; an empty slot ends a segment's
- * run. Runs without the lock: a slot's fields are complete once its hash is
- * visible (acquire pairs with the inserter's release). When not found,
- * *index_r is where the item would go in the last segment.
+ * Linear probing in each published segment, the newest first (it holds
+ * half of the keys; the other half at most one step further on average);
+ * an empty slot ends a segment's run. Runs without the lock: a slot's
+ * fields are complete once its hash is visible (acquire pairs with the
+ * inserter's release). When not found, *index_r is where the item would go
+ * in the newest segment.
  */
 static enum probe_result probe(const struct ctr_table *table, const struct item *item,
                                uint32_t *index_r)
@@ -351,19 +353,20 @@ static enum probe_result probe(const struct ctr_table *table, const struct item 
     uint32_t segments = ctr_segments(table);
     enum probe_result result = PROBE_EXHAUSTED;
 
-    for (uint32_t s = 0; s < segments; s++) {
+    for (uint32_t s = segments; s-- > 0;) {
         uint32_t base = ctr_segment_base(table, s);
         uint32_t mask = ctr_segment_slots(table, s) - 1;
         uint32_t local = (uint32_t)item->hash & mask;
 
-        result = PROBE_EXHAUSTED;
         for (uint64_t step = 0; step <= mask; step++) {
             struct ctr_slot *slot = &table->slots[base + local];
             uint64_t slot_hash = __atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE);
 
             if (slot_hash == 0) {
-                *index_r = base + local;
-                result = PROBE_EMPTY;
+                if (s == segments - 1) {
+                    *index_r = base + local;
+                    result = PROBE_EMPTY;
+                }
                 break;
             }
             if (slot_hash == item->hash && slot_holds(table, base + local, item)) {

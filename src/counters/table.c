@@ -170,8 +170,12 @@ static int table_create(const char *dir, const char *path, int day, const struct
 
     if (limits == NULL)
         limits = &defaults;
-    if (ctr_layout_compute(CTR_FORMAT_VERSION, limits->max_entries, limits->string_space, &layout,
-                           &reason) < 0) {
+    /* 4g (the configuration's largest) is one byte more than offsets address. */
+    if (ctr_layout_compute(CTR_FORMAT_VERSION, limits->max_entries,
+                           limits->string_space == CTR_STRING_SPACE_LIMIT + 1ull
+                               ? CTR_STRING_SPACE_LIMIT
+                               : limits->string_space,
+                           &layout, &reason) < 0) {
         *error_r = xasprintf("%s: cannot create: %s", path, reason);
         return -1;
     }
