@@ -55,7 +55,10 @@
 #define CTR_STRING_SPACE_LIMIT UINT32_MAX /* slot offsets are 32-bit */
 #define CTR_DEFAULT_MAX_ENTRIES (1u << 24)
 #define CTR_DEFAULT_STRING_SPACE (3ull << 30)
-/* Segment 0: what a day gets at once (4 MiB of slots), the arena's first blocks. */
+/*
+ * Segment 0: what a day gets at once (4 MiB of slots, or a quarter of the
+ * whole when that is less), and the arena's first blocks.
+ */
 #define CTR_FIRST_SLOTS (1u << 17)
 #define CTR_STRING_RESERVE_MIN (1u << 20)
 #define CTR_MAX_SEGMENTS 32u
