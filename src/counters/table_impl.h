@@ -255,7 +255,11 @@ bool ctr_table_closed(const struct ctr_table *table);
 void ctr_warn_late(struct ctr_table *table);
 char *ctr_day_path(const char *dir, int day);
 
-/* The hash a slot is filed under: never 0, which marks an empty slot. */
+/*
+ * The hash of an encoding with the file's seed, never 0 (which marks an empty
+ * slot): what version 1 files filed their slots under (version 2 hashes a
+ * key from its parts, insert.c).
+ */
 uint64_t ctr_hash(const struct ctr_table *table, const void *data, size_t len);
 
 /*
