@@ -101,6 +101,12 @@ static void item_string(struct item *item, const char *text)
     item_add(item, FIELD_STRING, text, (uint32_t)len);
 }
 
+/* The string of field `index` again (a key's domain as its policy domain): measured once. */
+static void item_string_again(struct item *item, size_t index)
+{
+    item_add(item, FIELD_STRING, item->fields[index].text, item->fields[index].value);
+}
+
 static void item_string_list(struct item *item, const char *const *list, size_t count)
 {
     if (count > UINT32_MAX)
@@ -145,15 +151,14 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
 #define HASH_K2 UINT64_C(0x8ebc6af09c88c6e3)
 
 /*
- * The hash of one string, field number `position` of an item, with the
- * table's key k (its seed mixed with a constant, so no input can cancel a
+ * The hash of one string with the table's key k (its seed mixed with a constant, so no input can cancel a
  * multiplier it does not know). Whole 16-byte blocks, then the last bytes
  * with overlapping loads: no byte loop, no call. The strings of an item
  * are hashed independently of each other, so the processor overlaps them.
  */
-static inline uint64_t hash_string(uint64_t k, uint64_t position, const char *p, size_t len)
+static inline uint64_t hash_string(uint64_t k, const char *p, size_t len)
 {
-    uint64_t h = k ^ position * HASH_K2;
+    uint64_t h = k ^ HASH_K2;
     uint64_t a = 0, b = 0;
 
     if (len <= 16) {
@@ -179,7 +184,7 @@ static inline uint64_t hash_string(uint64_t k, uint64_t position, const char *p,
         b = load64(p + left - 8);
     }
     /* len times the key: no two lengths cancel a difference the input can choose. */
-    return mum(a ^ k ^ position, b ^ h ^ (uint64_t)len * (k | 1));
+    return mum(a ^ k, b ^ h ^ (uint64_t)len * (k | 1));
 }
 
 /*
@@ -192,14 +197,25 @@ static uint64_t item_hash_fields(const struct ctr_table *table, const struct ite
     uint64_t k = table->hash_seed ^ HASH_K1;
     uint64_t strings = 0;
     uint64_t numbers = item->encoded_len;
+    const struct field *first = NULL; /* a key's domain, often its policy domain too */
+    uint64_t first_hash = 0;
 
     for (size_t i = 0; i < item->n; i++) {
         const struct field *f = &item->fields[i];
 
         if (f->type == FIELD_STRING && f->text != NULL) {
-            /* Each rotated by its position: equal strings in two places do not cancel. */
-            uint64_t one = hash_string(k, i, f->text, f->value);
+            uint64_t one;
 
+            if (first != NULL && f->text == first->text && f->value == first->value) {
+                one = first_hash;
+            } else {
+                one = hash_string(k, f->text, f->value);
+                if (first == NULL) {
+                    first = f;
+                    first_hash = one;
+                }
+            }
+            /* Each rotated by its position, and added: equal strings in two places do not cancel. */
             strings += one << (i & 63) | one >> (-i & 63);
         } else { /* a U8 or U32, or 0 for NULL: an odd multiplier, so no collision */
             numbers = (numbers ^ ((uint64_t)f->type << 32 | f->value | (uint64_t)i << 40)) * (k | 1);
@@ -306,7 +322,10 @@ static void item_key(const struct ctr_table *table, struct item *item, enum ctr_
     item_string(item, event->domain);
     item_string(item, event->record != NULL ? event->record : "");
     item_add(item, FIELD_U8, NULL, (uint32_t)policy->type);
-    item_string(item, policy->domain != NULL ? policy->domain : event->domain);
+    if (policy->domain != NULL)
+        item_string(item, policy->domain);
+    else
+        item_string_again(item, 1);
     item_string_list(item, policy->strings, policy->n_strings);
     item_string_list(item, policy->mx_hosts, policy->n_mx_hosts);
 }
