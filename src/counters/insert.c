@@ -515,10 +515,14 @@ static uint32_t find_or_insert(struct ctr_table *table, struct item *item)
         slot_cache_store(table, item, index);
         return index;
     }
-    if (found != PROBE_EMPTY || !has_room(table, item->encoded_len) ||
-        (index = make_room(table, item, index)) == INSERT_FAILED) {
+    if (found != PROBE_EMPTY || !has_room(table, item->encoded_len)) {
         ctr_insert_unlock(table);
         warn_full_once(table);
+        return INSERT_FAILED;
+    }
+    /* No room on the disk: ctr_grow_slots() or ctr_reserve_strings() said so. */
+    if ((index = make_room(table, item, index)) == INSERT_FAILED) {
+        ctr_insert_unlock(table);
         return INSERT_FAILED;
     }
     /*

@@ -162,6 +162,8 @@ static int table_create(const char *dir, const char *path, int day, const struct
 {
     struct ctr_limits defaults = {CTR_DEFAULT_MAX_ENTRIES, CTR_DEFAULT_STRING_SPACE};
     struct ctr_layout layout;
+    uint32_t max_entries;
+    uint64_t string_space;
     struct ctr_file_header header;
     const char *reason;
     char text[DAY_TEXT_SIZE];
@@ -173,12 +175,18 @@ static int table_create(const char *dir, const char *path, int day, const struct
 
     if (limits == NULL)
         limits = &defaults;
+    max_entries = limits->max_entries;
     /* 4g (the configuration's largest) is one byte more than offsets address. */
-    if (ctr_layout_compute(CTR_FORMAT_VERSION, limits->max_entries,
-                           limits->string_space == CTR_STRING_SPACE_LIMIT + 1ull
-                               ? CTR_STRING_SPACE_LIMIT
-                               : limits->string_space,
-                           &layout, &reason) < 0) {
+    string_space = limits->string_space == CTR_STRING_SPACE_LIMIT + 1ull ? CTR_STRING_SPACE_LIMIT
+                                                                        : limits->string_space;
+#if SIZE_MAX <= UINT32_MAX
+    /* The whole file is mapped: on a 32-bit system, 512 MB of address space at most. */
+    if (max_entries > CTR_SMALL_SYSTEM_ENTRIES)
+        max_entries = CTR_SMALL_SYSTEM_ENTRIES;
+    if (string_space > CTR_SMALL_SYSTEM_STRING_SPACE)
+        string_space = CTR_SMALL_SYSTEM_STRING_SPACE;
+#endif
+    if (ctr_layout_compute(CTR_FORMAT_VERSION, max_entries, string_space, &layout, &reason) < 0) {
         *error_r = xasprintf("%s: cannot create: %s", path, reason);
         return -1;
     }
@@ -582,6 +590,7 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
     const unsigned char *encoding;
     uint32_t length;
     uint32_t index;
+    uint32_t published;
 
     memset(stats, 0, sizeof(*stats));
     stats->entries_used = __atomic_load_n(&header->entries_used, __ATOMIC_RELAXED);
@@ -593,7 +602,7 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
     stats->late_events = ctr_late_events(table);
     stats->overflow_domains = __atomic_load_n(&header->overflow_domains, __ATOMIC_RELAXED);
     stats->reported = ctr_table_reported(table);
-    for (index = 0; index < ctr_slots_published(table); index++) {
+    for (index = 0, published = ctr_slots_published(table); index < published; index++) {
         struct ctr_slot *slot = &table->slots[index];
 
         if (__atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE) == 0)

@@ -55,6 +55,8 @@
 #define CTR_STRING_SPACE_LIMIT UINT32_MAX /* slot offsets are 32-bit */
 #define CTR_DEFAULT_MAX_ENTRIES (1u << 24)
 #define CTR_DEFAULT_STRING_SPACE (3ull << 30)
+#define CTR_SMALL_SYSTEM_ENTRIES (1u << 22)          /* 256 MiB of slots */
+#define CTR_SMALL_SYSTEM_STRING_SPACE (256ull << 20) /* on 32-bit systems */
 /*
  * Segment 0: what a day gets at once (4 MiB of slots, or a quarter of the
  * whole when that is less), and the arena's first blocks.
