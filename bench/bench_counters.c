@@ -328,8 +328,8 @@ static void scale_run(const char *dir, int day, long n)
                                            "mx: mx.customer.example.com", "max_age: 604800"};
     static const char *const mx_hosts[1] = {"mx.customer.example.com"};
     struct tr_policy policy = {TR_POLICY_STS, NULL, strings, 4, mx_hosts, 1, false, NULL, 0};
-    struct tr_event event = {0, NULL, "v=TLSRPTv1; rua=mailto:tlsrpt@customer.example.com",
-                             &policy, 1};
+    struct tr_event event = {0, NULL, "v=TLSRPTv1; rua=mailto:tlsrpt@customer.example.com", &policy,
+                             1};
     struct ctr_table *table;
     struct ctr_stats stats;
     struct stat st;

@@ -94,8 +94,7 @@ START_TEST(test_default_size_counts_exactly)
     for (int round = 0; round < 2; round++) {
         for (long i = 0; i < n; i += round == 0 ? 1 : 7) {
             domain_name(i, name);
-            ck_assert_int_eq(add_plain(table, name, i % 10 == 0, i % 10 == 0 ? &detail : NULL),
-                             0);
+            ck_assert_int_eq(add_plain(table, name, i % 10 == 0, i % 10 == 0 ? &detail : NULL), 0);
             if (i % 10 == 0)
                 failures++;
             else

@@ -151,10 +151,11 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
 #define HASH_K2 UINT64_C(0x8ebc6af09c88c6e3)
 
 /*
- * The hash of one string with the table's key k (its seed mixed with a constant, so no input can cancel a
- * multiplier it does not know). Whole 16-byte blocks, then the last bytes
- * with overlapping loads: no byte loop, no call. The strings of an item
- * are hashed independently of each other, so the processor overlaps them.
+ * The hash of one string with the table's key k (its seed mixed with a
+ * constant, so no input can cancel a multiplier it does not know). Whole
+ * 16-byte blocks, then the last bytes with overlapping loads: no byte loop,
+ * no call. The strings of an item are hashed independently of each other,
+ * so the processor overlaps them.
  */
 static inline uint64_t hash_string(uint64_t k, const char *p, size_t len)
 {
@@ -215,10 +216,12 @@ static uint64_t item_hash_fields(const struct ctr_table *table, const struct ite
                     first_hash = one;
                 }
             }
-            /* Each rotated by its position, and added: equal strings in two places do not cancel. */
+            /* Each rotated by its position, and added: equal strings in two places do not cancel.
+             */
             strings += one << (i & 63) | one >> (-i & 63);
         } else { /* a U8 or U32, or 0 for NULL: an odd multiplier, so no collision */
-            numbers = (numbers ^ ((uint64_t)f->type << 32 | f->value | (uint64_t)i << 40)) * (k | 1);
+            numbers =
+                (numbers ^ ((uint64_t)f->type << 32 | f->value | (uint64_t)i << 40)) * (k | 1);
             numbers ^= numbers >> 32;
         }
     }
@@ -313,10 +316,9 @@ static void item_hash(const struct ctr_table *table, struct item *item)
 }
 
 /* The key a policy of an event counts under; NULLs resolved as documented. */
-static void item_key(const struct ctr_table *table, struct item *item, enum ctr_slot_kind kind,
-                     const struct tr_event *event, const struct tr_policy *policy)
+static void item_key(struct item *item, enum ctr_slot_kind kind, const struct tr_event *event,
+                     const struct tr_policy *policy)
 {
-    (void)table;
     item_reset(item);
     item_add(item, FIELD_U8, NULL, kind);
     item_string(item, event->domain);
@@ -331,10 +333,8 @@ static void item_key(const struct ctr_table *table, struct item *item, enum ctr_
 }
 
 /* A detail row names its key by slot index: slots never move. */
-static void item_detail(const struct ctr_table *table, struct item *item, uint32_t key_slot,
-                        const struct tr_failure *failure)
+static void item_detail(struct item *item, uint32_t key_slot, const struct tr_failure *failure)
 {
-    (void)table;
     item_reset(item);
     item_add(item, FIELD_U8, NULL, CTR_KIND_DETAIL);
     item_add(item, FIELD_U32, NULL, key_slot);
@@ -434,8 +434,7 @@ static bool slot_cache_find(const struct ctr_table *table, const struct item *it
     return true;
 }
 
-static void slot_cache_store(const struct ctr_table *table, const struct item *item,
-                             uint32_t index)
+static void slot_cache_store(const struct ctr_table *table, const struct item *item, uint32_t index)
 {
     *slot_cache_entry(item) = (struct slot_cache_entry){item->hash, (uint32_t)table->id, index};
 }
@@ -643,7 +642,7 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         const struct tr_policy *policy = &event->policies[p];
         uint32_t key_slot;
 
-        item_key(table, &item, kind, event, policy);
+        item_key(&item, kind, event, policy);
         if ((key_slot = find_or_insert(table, &item)) == INSERT_FAILED) {
             *incomplete_r = true;
             continue;
@@ -652,7 +651,7 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         for (size_t f = 0; policy->failed && f < policy->n_failures && go_on; f++) {
             uint32_t detail_slot;
 
-            item_detail(table, &item, key_slot, &policy->failures[f]);
+            item_detail(&item, key_slot, &policy->failures[f]);
             if ((detail_slot = find_or_insert(table, &item)) == INSERT_FAILED)
                 *incomplete_r = true;
             else

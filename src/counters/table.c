@@ -178,7 +178,7 @@ static int table_create(const char *dir, const char *path, int day, const struct
     max_entries = limits->max_entries;
     /* 4g (the configuration's largest) is one byte more than offsets address. */
     string_space = limits->string_space == CTR_STRING_SPACE_LIMIT + 1ull ? CTR_STRING_SPACE_LIMIT
-                                                                        : limits->string_space;
+                                                                         : limits->string_space;
 #if SIZE_MAX <= UINT32_MAX
     /* The whole file is mapped: on a 32-bit system, 512 MB of address space at most. */
     if (max_entries > CTR_SMALL_SYSTEM_ENTRIES)
@@ -217,8 +217,8 @@ static int table_create(const char *dir, const char *path, int day, const struct
         (err = reserve_blocks(fd, layout.overflow_offset,
                               layout.strings_offset - layout.overflow_offset +
                                   header.string_reserved)) != 0) {
-        *error_r = xasprintf("%s: cannot allocate the table's first blocks: %s", temp_path,
-                             strerror(err));
+        *error_r =
+            xasprintf("%s: cannot allocate the table's first blocks: %s", temp_path, strerror(err));
         goto out;
     }
     if (pwrite(fd, &header, sizeof(header), 0) != (ssize_t)sizeof(header)) {
@@ -538,7 +538,8 @@ bool ctr_reserve_strings(struct ctr_table *table, uint64_t end)
     if (end > table->string_space)
         return false;
     /* Half as much again each time: few reservations, little reserved unused. */
-    want = reserved + (reserved / 2 > CTR_STRING_RESERVE_MIN ? reserved / 2 : CTR_STRING_RESERVE_MIN);
+    want =
+        reserved + (reserved / 2 > CTR_STRING_RESERVE_MIN ? reserved / 2 : CTR_STRING_RESERVE_MIN);
     if (want < end)
         want = end;
     if (want > table->string_space)

@@ -183,8 +183,8 @@ struct ctr_table {
     struct ctr_slot *slots;
     uint32_t first_slots;
     uint32_t max_segments;
-    bool fixed;       /* version 1: one segment, keys hashed as their encoding */
-    uint64_t id;      /* unique per handle in the process: thread caches check it */
+    bool fixed;  /* version 1: one segment, keys hashed as their encoding */
+    uint64_t id; /* unique per handle in the process: thread caches check it */
     uint64_t slots_offset, strings_offset; /* in the file, to reserve blocks */
     time_t grow_retry; /* no new blocks before then: the last reservation failed */
     int warned_grow;
