@@ -38,6 +38,8 @@ struct item {
     uint64_t encoded_len;
     uint64_t hash; /* the table's hash of it, made once (hash_made) */
     bool hash_made;
+    /* The version 2 hash as the fields are added (item_add): its key and two sums. */
+    uint64_t key, strings, numbers;
     struct field inline_fields[INLINE_FIELDS];
 };
 
@@ -50,71 +52,6 @@ enum probe_result {
 
 /* Why a new slot could not be made. */
 #define INSERT_FAILED UINT32_MAX
-
-static void item_init(struct item *item)
-{
-    item->fields = item->inline_fields;
-    item->n = 0;
-    item->cap = INLINE_FIELDS;
-}
-
-static void item_reset(struct item *item)
-{
-    item->n = 0;
-    item->encoded_len = 0;
-    item->hash_made = false;
-}
-
-static void item_free(struct item *item)
-{
-    if (item->fields != item->inline_fields)
-        free(item->fields);
-}
-
-static void item_grow(struct item *item)
-{
-    struct field *bigger = xreallocarray(NULL, 2 * item->cap, sizeof(*bigger));
-
-    memcpy(bigger, item->fields, item->n * sizeof(*bigger));
-    if (item->fields != item->inline_fields)
-        free(item->fields);
-    item->fields = bigger;
-    item->cap *= 2;
-}
-
-static inline void item_add(struct item *item, uint8_t type, const char *text, uint32_t value)
-{
-    if (item->n == item->cap)
-        item_grow(item);
-    item->fields[item->n++] = (struct field){text, value, type};
-    item->encoded_len += type == FIELD_U8 ? 1 : type == FIELD_U32 ? 4 : 4 + (uint64_t)value;
-}
-
-/* Length + 1 in the encoding, so that NULL ("unknown") is 0 and "" is 1. */
-static void item_string(struct item *item, const char *text)
-{
-    size_t len = text != NULL ? strlen(text) : 0;
-
-    /* Events passed tr_event_check(): strings are a few kilobytes at most. */
-    if (len >= UINT32_MAX)
-        msg_panic("counter key string of %zu bytes", len);
-    item_add(item, FIELD_STRING, text, (uint32_t)len);
-}
-
-/* The string of field `index` again (a key's domain as its policy domain): measured once. */
-static void item_string_again(struct item *item, size_t index)
-{
-    item_add(item, FIELD_STRING, item->fields[index].text, item->fields[index].value);
-}
-
-static void item_string_list(struct item *item, const char *const *list, size_t count)
-{
-    if (count > UINT32_MAX)
-        msg_panic("counter key list of %zu strings", count);
-    item_add(item, FIELD_U32, NULL, (uint32_t)count);
-    for (size_t i = 0; i < count; i++)
-        item_string(item, list[i]);
-}
 
 /* Unaligned little loads for the hash below. */
 static inline uint64_t load64(const char *p)
@@ -188,45 +125,91 @@ static inline uint64_t hash_string(uint64_t k, const char *p, size_t len)
     return mum(a ^ k, b ^ h ^ (uint64_t)len * (k | 1));
 }
 
-/*
- * The hash a version 2 table files an item under, from its fields: every
- * string's bytes and every length and small integer, each with its
- * position. Never 0.
- */
-static uint64_t item_hash_fields(const struct ctr_table *table, const struct item *item)
+static void item_init(struct item *item)
 {
-    uint64_t k = table->hash_seed ^ HASH_K1;
-    uint64_t strings = 0;
-    uint64_t numbers = item->encoded_len;
-    const struct field *first = NULL; /* a key's domain, often its policy domain too */
-    uint64_t first_hash = 0;
+    item->fields = item->inline_fields;
+    item->n = 0;
+    item->cap = INLINE_FIELDS;
+}
 
-    for (size_t i = 0; i < item->n; i++) {
-        const struct field *f = &item->fields[i];
+static void item_reset(struct item *item, const struct ctr_table *table)
+{
+    item->n = 0;
+    item->encoded_len = 0;
+    item->hash_made = false;
+    item->key = table->hash_seed ^ HASH_K1;
+    item->strings = 0;
+    item->numbers = 0;
+}
 
-        if (f->type == FIELD_STRING && f->text != NULL) {
-            uint64_t one;
+static void item_free(struct item *item)
+{
+    if (item->fields != item->inline_fields)
+        free(item->fields);
+}
 
-            if (first != NULL && f->text == first->text && f->value == first->value) {
-                one = first_hash;
-            } else {
-                one = hash_string(k, f->text, f->value);
-                if (first == NULL) {
-                    first = f;
-                    first_hash = one;
-                }
-            }
-            /* Each rotated by its position, and added: equal strings in two places do not cancel.
-             */
-            strings += one << (i & 63) | one >> (-i & 63);
-        } else { /* a U8 or U32, or 0 for NULL: an odd multiplier, so no collision */
-            numbers =
-                (numbers ^ ((uint64_t)f->type << 32 | f->value | (uint64_t)i << 40)) * (k | 1);
-            numbers ^= numbers >> 32;
-        }
+static void item_grow(struct item *item)
+{
+    struct field *bigger = xreallocarray(NULL, 2 * item->cap, sizeof(*bigger));
+
+    memcpy(bigger, item->fields, item->n * sizeof(*bigger));
+    if (item->fields != item->inline_fields)
+        free(item->fields);
+    item->fields = bigger;
+    item->cap *= 2;
+}
+
+/*
+ * Adds a field and its part of the version 2 hash: a string's own hash
+ * (one_hash, from hash_string) rotated by its position and added, so equal
+ * strings in two places do not cancel; a number (or NULL, 0) multiplied in
+ * by an odd key, so no two sequences of numbers collide.
+ */
+static inline void item_add(struct item *item, uint8_t type, const char *text, uint32_t value,
+                            uint64_t one_hash)
+{
+    uint64_t i = item->n;
+
+    if (item->n == item->cap)
+        item_grow(item);
+    if (text != NULL) {
+        item->strings += one_hash << (i & 63) | one_hash >> (-i & 63);
+    } else {
+        item->numbers =
+            (item->numbers ^ ((uint64_t)type << 32 | value | i << 40)) * (item->key | 1);
+        item->numbers ^= item->numbers >> 32;
     }
-    uint64_t h = mum(strings ^ HASH_K2, numbers ^ k);
-    return h != 0 ? h : 1;
+    item->fields[item->n++] = (struct field){text, value, type};
+    item->encoded_len += type == FIELD_U8 ? 1 : type == FIELD_U32 ? 4 : 4 + (uint64_t)value;
+}
+
+/* Length + 1 in the encoding, so that NULL ("unknown") is 0 and "" is 1. Returns its hash. */
+static uint64_t item_string(struct item *item, const char *text)
+{
+    size_t len = text != NULL ? strlen(text) : 0;
+
+    /* Events passed tr_event_check(): strings are a few kilobytes at most. */
+    if (len >= UINT32_MAX)
+        msg_panic("counter key string of %zu bytes", len);
+    uint64_t one_hash = text != NULL ? hash_string(item->key, text, len) : 0;
+
+    item_add(item, FIELD_STRING, text, (uint32_t)len, one_hash);
+    return one_hash;
+}
+
+/* The string of field `index` again (a key's domain as its policy domain): measured once. */
+static void item_string_again(struct item *item, size_t index, uint64_t one_hash)
+{
+    item_add(item, FIELD_STRING, item->fields[index].text, item->fields[index].value, one_hash);
+}
+
+static void item_string_list(struct item *item, const char *const *list, size_t count)
+{
+    if (count > UINT32_MAX)
+        msg_panic("counter key list of %zu strings", count);
+    item_add(item, FIELD_U32, NULL, (uint32_t)count, 0);
+    for (size_t i = 0; i < count; i++)
+        (void)item_string(item, list[i]);
 }
 
 /* The canonical encoding of an item into out (item->encoded_len bytes). */
@@ -291,9 +274,10 @@ static bool item_matches(const struct item *item, const unsigned char *at)
 }
 
 /*
- * The hash of an item. A version 1 table filed its keys under the hash of
- * the whole encoding: that one is made the old way (slowly, but such tables
- * are only the ones of the days before an upgrade).
+ * The hash of an item. Version 2: the two sums item_add() made, mixed
+ * once. A version 1 table filed its keys under the hash of the whole
+ * encoding: that one is made the old way (slowly, but such tables are only
+ * the ones of the days before an upgrade).
  */
 static void item_hash(const struct ctr_table *table, struct item *item)
 {
@@ -304,7 +288,9 @@ static void item_hash(const struct ctr_table *table, struct item *item)
         return;
     item->hash_made = true;
     if (!table->fixed) {
-        item->hash = item_hash_fields(table, item);
+        item->hash = mum(item->strings ^ HASH_K2, item->numbers ^ item->key ^ item->encoded_len);
+        if (item->hash == 0)
+            item->hash = 1;
         return;
     }
     if (item->encoded_len > sizeof(inline_bytes))
@@ -316,29 +302,32 @@ static void item_hash(const struct ctr_table *table, struct item *item)
 }
 
 /* The key a policy of an event counts under; NULLs resolved as documented. */
-static void item_key(struct item *item, enum ctr_slot_kind kind, const struct tr_event *event,
-                     const struct tr_policy *policy)
+static void item_key(const struct ctr_table *table, struct item *item, enum ctr_slot_kind kind,
+                     const struct tr_event *event, const struct tr_policy *policy)
 {
-    item_reset(item);
-    item_add(item, FIELD_U8, NULL, kind);
-    item_string(item, event->domain);
+    uint64_t domain_hash;
+
+    item_reset(item, table);
+    item_add(item, FIELD_U8, NULL, kind, 0);
+    domain_hash = item_string(item, event->domain);
     item_string(item, event->record != NULL ? event->record : "");
-    item_add(item, FIELD_U8, NULL, (uint32_t)policy->type);
+    item_add(item, FIELD_U8, NULL, (uint32_t)policy->type, 0);
     if (policy->domain != NULL)
         item_string(item, policy->domain);
     else
-        item_string_again(item, 1);
+        item_string_again(item, 1, domain_hash);
     item_string_list(item, policy->strings, policy->n_strings);
     item_string_list(item, policy->mx_hosts, policy->n_mx_hosts);
 }
 
 /* A detail row names its key by slot index: slots never move. */
-static void item_detail(struct item *item, uint32_t key_slot, const struct tr_failure *failure)
+static void item_detail(const struct ctr_table *table, struct item *item, uint32_t key_slot,
+                        const struct tr_failure *failure)
 {
-    item_reset(item);
-    item_add(item, FIELD_U8, NULL, CTR_KIND_DETAIL);
-    item_add(item, FIELD_U32, NULL, key_slot);
-    item_add(item, FIELD_U8, NULL, (uint32_t)failure->result);
+    item_reset(item, table);
+    item_add(item, FIELD_U8, NULL, CTR_KIND_DETAIL, 0);
+    item_add(item, FIELD_U32, NULL, key_slot, 0);
+    item_add(item, FIELD_U8, NULL, (uint32_t)failure->result, 0);
     item_string(item, failure->sending_mta_ip);
     item_string(item, failure->receiving_mx_hostname);
     item_string(item, failure->receiving_mx_helo);
@@ -642,7 +631,7 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         const struct tr_policy *policy = &event->policies[p];
         uint32_t key_slot;
 
-        item_key(&item, kind, event, policy);
+        item_key(table, &item, kind, event, policy);
         if ((key_slot = find_or_insert(table, &item)) == INSERT_FAILED) {
             *incomplete_r = true;
             continue;
@@ -651,7 +640,7 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         for (size_t f = 0; policy->failed && f < policy->n_failures && go_on; f++) {
             uint32_t detail_slot;
 
-            item_detail(&item, key_slot, &policy->failures[f]);
+            item_detail(table, &item, key_slot, &policy->failures[f]);
             if ((detail_slot = find_or_insert(table, &item)) == INSERT_FAILED)
                 *incomplete_r = true;
             else
