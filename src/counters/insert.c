@@ -25,7 +25,7 @@ enum field_type { FIELD_U8, FIELD_U32, FIELD_STRING };
 
 struct field {
     const char *text; /* FIELD_STRING: NULL stays NULL */
-    uint32_t value;   /* FIELD_STRING: the length */
+    uint32_t value;   /* as encoded; FIELD_STRING: its length + 1, 0 for NULL */
     uint8_t type;
 };
 
@@ -180,11 +180,13 @@ static inline void item_add(struct item *item, uint8_t type, const char *text, u
         item->numbers ^= item->numbers >> 32;
     }
     item->fields[item->n++] = (struct field){text, value, type};
-    item->encoded_len += type == FIELD_U8 ? 1 : type == FIELD_U32 ? 4 : 4 + (uint64_t)value;
+    item->encoded_len += type == FIELD_U8    ? 1
+                         : type == FIELD_U32 ? 4
+                                             : 4 + (uint64_t)(value > 0 ? value - 1 : 0);
 }
 
 /* Length + 1 in the encoding, so that NULL ("unknown") is 0 and "" is 1. Returns its hash. */
-static uint64_t item_string(struct item *item, const char *text)
+static inline uint64_t item_string(struct item *item, const char *text)
 {
     size_t len = text != NULL ? strlen(text) : 0;
 
@@ -193,7 +195,7 @@ static uint64_t item_string(struct item *item, const char *text)
         msg_panic("counter key string of %zu bytes", len);
     uint64_t one_hash = text != NULL ? hash_string(item->key, text, len) : 0;
 
-    item_add(item, FIELD_STRING, text, (uint32_t)len, one_hash);
+    item_add(item, FIELD_STRING, text, text != NULL ? (uint32_t)len + 1 : 0, one_hash);
     return one_hash;
 }
 
@@ -217,7 +219,7 @@ static void item_encode(const struct item *item, unsigned char *out)
 {
     for (size_t i = 0; i < item->n; i++) {
         const struct field *f = &item->fields[i];
-        uint32_t value = f->type == FIELD_STRING && f->text != NULL ? f->value + 1 : f->value;
+        uint32_t value = f->value;
 
         if (f->type == FIELD_U8) {
             *out++ = (unsigned char)value;
@@ -228,9 +230,9 @@ static void item_encode(const struct item *item, unsigned char *out)
         out[2] = (unsigned char)(value >> 16);
         out[3] = (unsigned char)(value >> 24);
         out += 4;
-        if (f->type == FIELD_STRING && f->value > 0) {
-            memcpy(out, f->text, f->value);
-            out += f->value;
+        if (f->type == FIELD_STRING && value > 1) {
+            memcpy(out, f->text, value - 1);
+            out += value - 1;
         }
     }
 }
@@ -240,8 +242,12 @@ static inline bool bytes_equal(const unsigned char *a, const char *b, uint32_t l
 {
     const char *x = (const char *)a;
 
-    if (len > 16)
+    if (len > 32)
         return memcmp(a, b, len) == 0;
+    if (len > 16)
+        return load64(x) == load64(b) && load64(x + 8) == load64(b + 8) &&
+               load64(x + len - 16) == load64(b + len - 16) &&
+               load64(x + len - 8) == load64(b + len - 8);
     if (len >= 8)
         return load64(x) == load64(b) && load64(x + len - 8) == load64(b + len - 8);
     if (len >= 4)
@@ -260,14 +266,13 @@ static bool item_matches(const struct item *item, const unsigned char *at)
                 return false;
             continue;
         }
-        if (ctr_get_u32(at) !=
-            (f->type == FIELD_STRING && f->text != NULL ? f->value + 1 : f->value))
+        if (ctr_get_u32(at) != f->value)
             return false;
         at += 4;
-        if (f->type == FIELD_STRING && f->value > 0) {
-            if (!bytes_equal(at, f->text, f->value))
+        if (f->type == FIELD_STRING && f->value > 1) {
+            if (!bytes_equal(at, f->text, f->value - 1))
                 return false;
-            at += f->value;
+            at += f->value - 1;
         }
     }
     return true;
