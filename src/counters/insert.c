@@ -399,7 +399,7 @@ static enum probe_result probe(const struct ctr_table *table, const struct item 
  * checking that the published slot holds the item, and it names the handle
  * it came from (a closed table's handle address can come back).
  */
-#define SLOT_CACHE_SIZE 8192 /* a power of two; 16 bytes an entry */
+#define SLOT_CACHE_SIZE 4096 /* a power of two; 16 bytes an entry, 64 KB a thread */
 
 struct slot_cache_entry {
     uint64_t hash;
