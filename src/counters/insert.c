@@ -1,8 +1,9 @@
 /*
- * insert.c - ctr_add(): canonical key encodings, the lock-free lookup and
- * atomic increment of existing keys, the locked insert of new ones, and the
- * per-domain overflow records used when the table is full; and the log
- * follower's cells (its own keys, stored as absolute values).
+ * insert.c - ctr_add(): the lock-free lookup (per-thread slot cache, probe
+ * of each segment) and atomic increment of existing keys, the locked insert
+ * of new ones (growing the table), and the per-domain overflow records used
+ * when the table is full; and the log follower's and the collector's cells
+ * (their own keys, stored as absolute values). Keys themselves: key.c.
  */
 #include "config.h"
 
@@ -16,33 +17,6 @@
 #include "counters.h"
 #include "table_impl.h"
 
-/*
- * A key or detail row as the fields of its encoding, taken from the event
- * without copying: hashed once from them and compared in place with what a
- * slot holds, so counting under an existing key encodes nothing.
- */
-enum field_type { FIELD_U8, FIELD_U32, FIELD_STRING };
-
-struct field {
-    const char *text; /* FIELD_STRING: NULL stays NULL */
-    uint32_t value;   /* as encoded; FIELD_STRING: its length + 1, 0 for NULL */
-    uint8_t type;
-};
-
-/* Enough for any event that passed tr_event_check(); more go to the heap. */
-#define INLINE_FIELDS (6 + TR_MAX_POLICY_STRINGS + TR_MAX_MX_HOSTS)
-
-struct item {
-    struct field *fields;
-    size_t n, cap;
-    uint64_t encoded_len;
-    uint64_t hash; /* the table's hash of it, made once (hash_made) */
-    bool hash_made;
-    /* The version 2 hash as the fields are added (item_add): its key and two sums. */
-    uint64_t key, strings, numbers;
-    struct field inline_fields[INLINE_FIELDS];
-};
-
 /* What looking for an item among the slots found. */
 enum probe_result {
     PROBE_FOUND,     /* *index is the slot holding the item */
@@ -53,303 +27,15 @@ enum probe_result {
 /* Why a new slot could not be made. */
 #define INSERT_FAILED UINT32_MAX
 
-/* Unaligned little loads for the hash below. */
-static inline uint64_t load64(const char *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-static inline uint64_t load32(const char *p)
-{
-    uint32_t v;
-
-    memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-/* 64 x 64 -> 128-bit multiply, halves folded: the mixing step of wyhash. */
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-#ifdef __SIZEOF_INT128__
-    __uint128_t r = (__uint128_t)a * b;
-
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-#else
-    uint64_t r = (a ^ (a >> 29)) * (b | 1);
-
-    return r ^ (r >> 32) ^ b;
-#endif
-}
-
-#define HASH_K1 UINT64_C(0xe7037ed1a0b428db)
-#define HASH_K2 UINT64_C(0x8ebc6af09c88c6e3)
-
-/*
- * The hash of one string with the table's key k (its seed mixed with a
- * constant, so no input can cancel a multiplier it does not know). Whole
- * 16-byte blocks, then the last bytes with overlapping loads: no byte loop,
- * no call. The strings of an item are hashed independently of each other,
- * so the processor overlaps them.
- */
-static inline uint64_t hash_string(uint64_t k, const char *p, size_t len)
-{
-    uint64_t h = k ^ HASH_K2;
-    uint64_t a = 0, b = 0;
-
-    if (len <= 16) {
-        if (len >= 8) {
-            a = load64(p);
-            b = load64(p + len - 8);
-        } else if (len >= 4) {
-            a = load32(p);
-            b = load32(p + len - 4);
-        } else if (len > 0) {
-            a = (uint64_t)(unsigned char)p[0] << 16 | (uint64_t)(unsigned char)p[len >> 1] << 8 |
-                (unsigned char)p[len - 1];
-        }
-    } else {
-        size_t left = len;
-
-        while (left > 16) {
-            h = mum(load64(p) ^ k, load64(p + 8) ^ h);
-            p += 16;
-            left -= 16;
-        }
-        a = load64(p + left - 16);
-        b = load64(p + left - 8);
-    }
-    /* len times the key: no two lengths cancel a difference the input can choose. */
-    return mum(a ^ k, b ^ h ^ (uint64_t)len * (k | 1));
-}
-
-static void item_init(struct item *item)
-{
-    item->fields = item->inline_fields;
-    item->n = 0;
-    item->cap = INLINE_FIELDS;
-}
-
-static void item_reset(struct item *item, const struct ctr_table *table)
-{
-    item->n = 0;
-    item->encoded_len = 0;
-    item->hash_made = false;
-    item->key = table->hash_seed ^ HASH_K1;
-    item->strings = 0;
-    item->numbers = 0;
-}
-
-static void item_free(struct item *item)
-{
-    if (item->fields != item->inline_fields)
-        free(item->fields);
-}
-
-static void item_grow(struct item *item)
-{
-    struct field *bigger = xreallocarray(NULL, 2 * item->cap, sizeof(*bigger));
-
-    memcpy(bigger, item->fields, item->n * sizeof(*bigger));
-    if (item->fields != item->inline_fields)
-        free(item->fields);
-    item->fields = bigger;
-    item->cap *= 2;
-}
-
-/*
- * Adds a field and its part of the version 2 hash: a string's own hash
- * (one_hash, from hash_string) rotated by its position and added, so equal
- * strings in two places do not cancel; a number (or NULL, 0) multiplied in
- * by an odd key, so no two sequences of numbers collide.
- */
-static inline void item_add(struct item *item, uint8_t type, const char *text, uint32_t value,
-                            uint64_t one_hash)
-{
-    uint64_t i = item->n;
-
-    if (item->n == item->cap)
-        item_grow(item);
-    if (text != NULL) {
-        item->strings += one_hash << (i & 63) | one_hash >> (-i & 63);
-    } else {
-        item->numbers =
-            (item->numbers ^ ((uint64_t)type << 32 | value | i << 40)) * (item->key | 1);
-        item->numbers ^= item->numbers >> 32;
-    }
-    item->fields[item->n++] = (struct field){text, value, type};
-    item->encoded_len += type == FIELD_U8    ? 1
-                         : type == FIELD_U32 ? 4
-                                             : 4 + (uint64_t)(value > 0 ? value - 1 : 0);
-}
-
-/* Length + 1 in the encoding, so that NULL ("unknown") is 0 and "" is 1. Returns its hash. */
-static inline uint64_t item_string(struct item *item, const char *text)
-{
-    size_t len = text != NULL ? strlen(text) : 0;
-
-    /* Events passed tr_event_check(): strings are a few kilobytes at most. */
-    if (len >= UINT32_MAX)
-        msg_panic("counter key string of %zu bytes", len);
-    uint64_t one_hash = text != NULL ? hash_string(item->key, text, len) : 0;
-
-    item_add(item, FIELD_STRING, text, text != NULL ? (uint32_t)len + 1 : 0, one_hash);
-    return one_hash;
-}
-
-/* The string of field `index` again (a key's domain as its policy domain): measured once. */
-static void item_string_again(struct item *item, size_t index, uint64_t one_hash)
-{
-    item_add(item, FIELD_STRING, item->fields[index].text, item->fields[index].value, one_hash);
-}
-
-static void item_string_list(struct item *item, const char *const *list, size_t count)
-{
-    if (count > UINT32_MAX)
-        msg_panic("counter key list of %zu strings", count);
-    item_add(item, FIELD_U32, NULL, (uint32_t)count, 0);
-    for (size_t i = 0; i < count; i++)
-        (void)item_string(item, list[i]);
-}
-
-/* The canonical encoding of an item into out (item->encoded_len bytes). */
-static void item_encode(const struct item *item, unsigned char *out)
-{
-    for (size_t i = 0; i < item->n; i++) {
-        const struct field *f = &item->fields[i];
-        uint32_t value = f->value;
-
-        if (f->type == FIELD_U8) {
-            *out++ = (unsigned char)value;
-            continue;
-        }
-        out[0] = (unsigned char)value;
-        out[1] = (unsigned char)(value >> 8);
-        out[2] = (unsigned char)(value >> 16);
-        out[3] = (unsigned char)(value >> 24);
-        out += 4;
-        if (f->type == FIELD_STRING && value > 1) {
-            memcpy(out, f->text, value - 1);
-            out += value - 1;
-        }
-    }
-}
-
-/* memcmp() == 0 without a call for the short strings keys are made of. */
-static inline bool bytes_equal(const unsigned char *a, const char *b, uint32_t len)
-{
-    const char *x = (const char *)a;
-
-    if (len > 32)
-        return memcmp(a, b, len) == 0;
-    if (len > 16)
-        return load64(x) == load64(b) && load64(x + 8) == load64(b + 8) &&
-               load64(x + len - 16) == load64(b + len - 16) &&
-               load64(x + len - 8) == load64(b + len - 8);
-    if (len >= 8)
-        return load64(x) == load64(b) && load64(x + len - 8) == load64(b + len - 8);
-    if (len >= 4)
-        return load32(x) == load32(b) && load32(x + len - 4) == load32(b + len - 4);
-    return x[0] == b[0] && x[len >> 1] == b[len >> 1] && x[len - 1] == b[len - 1];
-}
-
-/* Whether a slot's encoding (length already checked equal) is this item. */
-static bool item_matches(const struct item *item, const unsigned char *at)
-{
-    for (size_t i = 0; i < item->n; i++) {
-        const struct field *f = &item->fields[i];
-
-        if (f->type == FIELD_U8) {
-            if (*at++ != f->value)
-                return false;
-            continue;
-        }
-        if (ctr_get_u32(at) != f->value)
-            return false;
-        at += 4;
-        if (f->type == FIELD_STRING && f->value > 1) {
-            if (!bytes_equal(at, f->text, f->value - 1))
-                return false;
-            at += f->value - 1;
-        }
-    }
-    return true;
-}
-
-/*
- * The hash of an item. Version 2: the two sums item_add() made, mixed
- * once. A version 1 table filed its keys under the hash of the whole
- * encoding: that one is made the old way (slowly, but such tables are only
- * the ones of the days before an upgrade).
- */
-static void item_hash(const struct ctr_table *table, struct item *item)
-{
-    unsigned char inline_bytes[2048];
-    unsigned char *bytes = inline_bytes;
-
-    if (item->hash_made)
-        return;
-    item->hash_made = true;
-    if (!table->fixed) {
-        item->hash = mum(item->strings ^ HASH_K2, item->numbers ^ item->key ^ item->encoded_len);
-        if (item->hash == 0)
-            item->hash = 1;
-        return;
-    }
-    if (item->encoded_len > sizeof(inline_bytes))
-        bytes = xmalloc(item->encoded_len);
-    item_encode(item, bytes);
-    item->hash = ctr_hash(table, bytes, item->encoded_len);
-    if (bytes != inline_bytes)
-        free(bytes);
-}
-
-/* The key a policy of an event counts under; NULLs resolved as documented. */
-static void item_key(const struct ctr_table *table, struct item *item, enum ctr_slot_kind kind,
-                     const struct tr_event *event, const struct tr_policy *policy)
-{
-    uint64_t domain_hash;
-
-    item_reset(item, table);
-    item_add(item, FIELD_U8, NULL, kind, 0);
-    domain_hash = item_string(item, event->domain);
-    item_string(item, event->record != NULL ? event->record : "");
-    item_add(item, FIELD_U8, NULL, (uint32_t)policy->type, 0);
-    if (policy->domain != NULL)
-        item_string(item, policy->domain);
-    else
-        item_string_again(item, 1, domain_hash);
-    item_string_list(item, policy->strings, policy->n_strings);
-    item_string_list(item, policy->mx_hosts, policy->n_mx_hosts);
-}
-
-/* A detail row names its key by slot index: slots never move. */
-static void item_detail(const struct ctr_table *table, struct item *item, uint32_t key_slot,
-                        const struct tr_failure *failure)
-{
-    item_reset(item, table);
-    item_add(item, FIELD_U8, NULL, CTR_KIND_DETAIL, 0);
-    item_add(item, FIELD_U32, NULL, key_slot, 0);
-    item_add(item, FIELD_U8, NULL, (uint32_t)failure->result, 0);
-    item_string(item, failure->sending_mta_ip);
-    item_string(item, failure->receiving_mx_hostname);
-    item_string(item, failure->receiving_mx_helo);
-    item_string(item, failure->receiving_ip);
-    item_string(item, failure->additional_information);
-    item_string(item, failure->failure_reason_code);
-}
-
 /* Whether the slot at index, published (hash read with acquire), holds the item. */
-static bool slot_holds(const struct ctr_table *table, uint32_t index, const struct item *item)
+static bool slot_holds(const struct ctr_table *table, uint32_t index, const struct ctr_item *item)
 {
     struct ctr_slot *slot = &table->slots[index];
     const unsigned char *stored;
     uint32_t stored_len;
 
     return (stored = ctr_slot_encoding(table, slot, &stored_len)) != NULL &&
-           stored_len == item->encoded_len && item_matches(item, stored);
+           stored_len == item->encoded_len && ctr_item_matches(item, stored);
 }
 
 /*
@@ -360,7 +46,7 @@ static bool slot_holds(const struct ctr_table *table, uint32_t index, const stru
  * inserter's release). When not found, *index_r is where the item would go
  * in the newest segment.
  */
-static enum probe_result probe(const struct ctr_table *table, const struct item *item,
+static enum probe_result probe(const struct ctr_table *table, const struct ctr_item *item,
                                uint32_t *index_r)
 {
     uint32_t segments = ctr_segments(table);
@@ -409,12 +95,12 @@ struct slot_cache_entry {
 
 static _Thread_local struct slot_cache_entry slot_cache[SLOT_CACHE_SIZE];
 
-static struct slot_cache_entry *slot_cache_entry(const struct item *item)
+static struct slot_cache_entry *slot_cache_entry(const struct ctr_item *item)
 {
     return &slot_cache[(item->hash >> 40) & (SLOT_CACHE_SIZE - 1)];
 }
 
-static bool slot_cache_find(const struct ctr_table *table, const struct item *item,
+static bool slot_cache_find(const struct ctr_table *table, const struct ctr_item *item,
                             uint32_t *index_r)
 {
     const struct slot_cache_entry *entry = slot_cache_entry(item);
@@ -428,7 +114,8 @@ static bool slot_cache_find(const struct ctr_table *table, const struct item *it
     return true;
 }
 
-static void slot_cache_store(const struct ctr_table *table, const struct item *item, uint32_t index)
+static void slot_cache_store(const struct ctr_table *table, const struct ctr_item *item,
+                             uint32_t index)
 {
     *slot_cache_entry(item) = (struct slot_cache_entry){item->hash, (uint32_t)table->id, index};
 }
@@ -457,7 +144,7 @@ static bool has_room(const struct ctr_table *table, uint64_t len)
  * the table (a new segment, more arena blocks) when needed; INSERT_FAILED
  * when the disk has no room.
  */
-static uint32_t make_room(struct ctr_table *table, const struct item *item, uint32_t index)
+static uint32_t make_room(struct ctr_table *table, const struct ctr_item *item, uint32_t index)
 {
     uint32_t entries = __atomic_load_n(&table->header->entries_used, __ATOMIC_RELAXED);
     uint64_t used = __atomic_load_n(&table->header->string_used, __ATOMIC_RELAXED);
@@ -476,7 +163,7 @@ static uint32_t make_room(struct ctr_table *table, const struct item *item, uint
  * The slot of an item, made if it is new: INSERT_FAILED when the table is
  * full (or the lock cannot be had). Existing items cost no syscall.
  */
-static uint32_t find_or_insert(struct ctr_table *table, struct item *item)
+static uint32_t find_or_insert(struct ctr_table *table, struct ctr_item *item)
 {
     struct ctr_file_header *header = table->header;
     struct ctr_slot *slot;
@@ -484,7 +171,7 @@ static uint32_t find_or_insert(struct ctr_table *table, struct item *item)
     uint32_t index;
     enum probe_result found;
 
-    item_hash(table, item);
+    ctr_item_hash(table, item);
     /* In one segment the probe is one step, mostly: the cache would only add a miss. */
     if (ctr_segments(table) > 1 && slot_cache_find(table, item, &index))
         return index;
@@ -528,7 +215,7 @@ static uint32_t find_or_insert(struct ctr_table *table, struct item *item)
     __atomic_store_n(&header->entries_used,
                      __atomic_load_n(&header->entries_used, __ATOMIC_RELAXED) + 1,
                      __ATOMIC_RELAXED);
-    item_encode(item, table->strings + offset);
+    ctr_item_encode(item, table->strings + offset);
     slot = &table->slots[index];
     slot->offset = (uint32_t)offset;
     slot->length = (uint32_t)item->encoded_len;
@@ -627,16 +314,16 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
                         const struct tr_event *event, cell_fn *fn, void *context,
                         bool *incomplete_r)
 {
-    struct item item;
+    struct ctr_item item;
     bool go_on = true;
 
     *incomplete_r = false;
-    item_init(&item);
+    ctr_item_init(&item);
     for (size_t p = 0; p < event->n_policies && go_on; p++) {
         const struct tr_policy *policy = &event->policies[p];
         uint32_t key_slot;
 
-        item_key(table, &item, kind, event, policy);
+        ctr_item_key(table, &item, kind, event, policy);
         if ((key_slot = find_or_insert(table, &item)) == INSERT_FAILED) {
             *incomplete_r = true;
             continue;
@@ -645,14 +332,14 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         for (size_t f = 0; policy->failed && f < policy->n_failures && go_on; f++) {
             uint32_t detail_slot;
 
-            item_detail(table, &item, key_slot, &policy->failures[f]);
+            ctr_item_detail(table, &item, key_slot, &policy->failures[f]);
             if ((detail_slot = find_or_insert(table, &item)) == INSERT_FAILED)
                 *incomplete_r = true;
             else
                 go_on = fn(table, (struct ctr_cell){detail_slot, 0}, context);
         }
     }
-    item_free(&item);
+    ctr_item_free(&item);
     return go_on;
 }
 

@@ -1,7 +1,8 @@
 /*
  * table_impl.h - private to src/counters: the on-disk layout of a day's
- * counter table, the in-process handle, and the helpers the table, insert,
- * snapshot and days files share. Nothing outside src/counters includes it.
+ * counter table, the in-process handle, and the helpers the table, key,
+ * insert, snapshot and days files share. Nothing outside src/counters
+ * includes it.
  */
 #ifndef TLSRPT_COUNTERS_TABLE_IMPL_H
 #define TLSRPT_COUNTERS_TABLE_IMPL_H
@@ -279,6 +280,49 @@ ctr_slot_encoding(const struct ctr_table *table, const struct ctr_slot *slot, ui
     *length_r = length;
     return table->strings + offset;
 }
+
+/* key.c */
+/*
+ * A key or detail row as the fields of its encoding, taken from the event
+ * without copying: hashed once from them and compared in place with what a
+ * slot holds, so counting under an existing key encodes nothing.
+ */
+enum ctr_field_type { CTR_FIELD_U8, CTR_FIELD_U32, CTR_FIELD_STRING };
+
+struct ctr_field {
+    const char *text; /* CTR_FIELD_STRING: NULL stays NULL */
+    uint32_t value;   /* as encoded; CTR_FIELD_STRING: its length + 1, 0 for NULL */
+    uint8_t type;
+};
+
+/* Enough for any event that passed tr_event_check(); more go to the heap. */
+#define CTR_ITEM_INLINE_FIELDS (6 + TR_MAX_POLICY_STRINGS + TR_MAX_MX_HOSTS)
+
+struct ctr_item {
+    struct ctr_field *fields;
+    size_t n, cap;
+    uint64_t encoded_len;
+    uint64_t hash; /* the table's hash of it, made once (hash_made) */
+    bool hash_made;
+    /* The version 2 hash as the fields are added (item_add): its key and two sums. */
+    uint64_t key, strings, numbers;
+    struct ctr_field inline_fields[CTR_ITEM_INLINE_FIELDS];
+};
+
+void ctr_item_init(struct ctr_item *item);
+void ctr_item_free(struct ctr_item *item);
+/* The key a policy of an event counts under; NULLs resolved as documented below. */
+void ctr_item_key(const struct ctr_table *table, struct ctr_item *item, enum ctr_slot_kind kind,
+                  const struct tr_event *event, const struct tr_policy *policy);
+/* A failure-detail row of the key in slot key_slot. */
+void ctr_item_detail(const struct ctr_table *table, struct ctr_item *item, uint32_t key_slot,
+                     const struct tr_failure *failure);
+/* item->hash: the hash the table files the item under (once; never 0). */
+void ctr_item_hash(const struct ctr_table *table, struct ctr_item *item);
+/* The canonical encoding into out (item->encoded_len bytes). */
+void ctr_item_encode(const struct ctr_item *item, unsigned char *out);
+/* Whether an encoding of item->encoded_len bytes is this item. */
+bool ctr_item_matches(const struct ctr_item *item, const unsigned char *encoding);
 
 /*
  * Canonical encodings. A string is a 4-byte little-endian (length + 1) then
