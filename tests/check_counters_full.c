@@ -84,6 +84,29 @@ START_TEST(test_disk_full_growth)
 }
 END_TEST
 
+/* Whether a tmpfs can be mounted here (a container may forbid it): the reason if not. */
+static const char *try_mount(char *reason, size_t size)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *dir = xasprintf("%s/check_counters_full.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    const char *result = NULL;
+
+    if (mkdtemp(dir) == NULL) {
+        snprintf(reason, size, "mkdtemp %s: %s", dir, strerror(errno));
+        result = reason;
+    } else {
+        if (mount("tmpfs", dir, "tmpfs", 0, "size=" DISK_SIZE) < 0) {
+            snprintf(reason, size, "cannot mount a tmpfs: %s", strerror(errno));
+            result = reason;
+        } else if (umount(dir) < 0) {
+            msg_fatal("umount %s: %m", dir);
+        }
+        (void)rmdir(dir);
+    }
+    free(dir);
+    return result;
+}
+
 /* A mount namespace of our own: as root, or as the root of a user namespace. */
 static const char *private_mounts(void)
 {
@@ -121,7 +144,7 @@ made:
         snprintf(reason, sizeof(reason), "cannot make mounts private: %s", strerror(errno));
         return reason;
     }
-    return NULL;
+    return try_mount(reason, sizeof(reason));
 }
 
 int main(void)
