@@ -16,10 +16,14 @@
 
 struct ctr_table;
 
-/* Sizing of a new day's table; an existing file keeps the sizes it was made with. */
+/*
+ * The largest a new day's table may grow to (it takes disk only as it
+ * fills); an existing file keeps the sizes it was made with. NULL: the
+ * defaults, 16,777,216 entries and 3 GB of strings.
+ */
 struct ctr_limits {
     uint32_t max_entries;  /* policy keys + failure-detail rows */
-    uint64_t string_space; /* bytes for key strings */
+    uint64_t string_space; /* bytes for key strings (at most 4 GB - 1 are used) */
 };
 
 enum ctr_open_mode {

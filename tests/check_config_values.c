@@ -415,7 +415,7 @@ START_TEST(test_man_page)
     ck_assert_ptr_nonnull(strstr(text, "\n.SH SYNOPSIS\n"));
     ck_assert_ptr_nonnull(strstr(text, "\n.SH DESCRIPTION\n"));
     ck_assert_ptr_nonnull(
-        strstr(text, "(integer; default: \\fB65536\\fR; range: 1024..16777216)"));
+        strstr(text, "(integer; default: \\fB16777216\\fR; range: 1024..16777216)"));
     ck_assert_ptr_nonnull(strstr(text, "(path; default: \\fB/run/tlsrptd\\fR)"));
     ck_assert_ptr_nonnull(strstr(text, "(string; default: empty)"));
     ck_assert_ptr_nonnull(strstr(text, "(time; default: \\fB14d\\fR; range: 1d..366d)"));

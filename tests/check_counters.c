@@ -292,7 +292,7 @@ START_TEST(test_damaged_slots)
     add_plain(table, "b.example", false, NULL);
     add_plain(table, "c.example", false, NULL);
     /* Point one published slot outside the arena, give another a bogus length. */
-    for (uint32_t i = 0; i <= table->slot_mask && damaged < 2; i++) {
+    for (uint32_t i = 0; i < ctr_slots_published(table) && damaged < 2; i++) {
         slot = &table->slots[i];
         if (slot->hash == 0 || table->strings[slot->offset + 5] == 'b')
             continue;

@@ -167,6 +167,10 @@ START_TEST(test_two_processes)
                       status);
     }
     work_verify(2, WORK_PROCESS_ADDS, 0);
+    /* 20,000 new keys: the table grew a segment while both wrote. */
+    struct ctr_table *table = open_or_fail(TEST_DAY, CTR_READ_ONLY, 0, 0);
+    ck_assert_uint_eq(ctr_segments(table), 2);
+    ctr_close(table);
 }
 END_TEST
 

@@ -1,8 +1,9 @@
 /*
- * insert.c - ctr_add(): canonical key encodings, the lock-free lookup and
- * atomic increment of existing keys, the locked insert of new ones, and the
- * per-domain overflow records used when the table is full; and the log
- * follower's cells (its own keys, stored as absolute values).
+ * insert.c - ctr_add(): the lock-free lookup (per-thread slot cache, probe
+ * of each segment) and atomic increment of existing keys, the locked insert
+ * of new ones (growing the table), and the per-domain overflow records used
+ * when the table is full; and the log follower's and the collector's cells
+ * (their own keys, stored as absolute values). Keys themselves: key.c.
  */
 #include "config.h"
 
@@ -16,19 +17,9 @@
 #include "counters.h"
 #include "table_impl.h"
 
-/* Typical keys are a few hundred bytes: encode on the stack, spill to the heap. */
-#define INLINE_ENCODING_SIZE 2048
-
-struct encoding {
-    unsigned char *bytes;
-    size_t len;
-    size_t cap;
-    unsigned char inline_bytes[INLINE_ENCODING_SIZE];
-};
-
-/* What looking for an encoding among the slots found. */
+/* What looking for an item among the slots found. */
 enum probe_result {
-    PROBE_FOUND,     /* *index is the slot holding the encoding */
+    PROBE_FOUND,     /* *index is the slot holding the item */
     PROBE_EMPTY,     /* not present; *index is where it would go */
     PROBE_EXHAUSTED, /* no empty slot at all: only a damaged file does that */
 };
@@ -36,140 +27,97 @@ enum probe_result {
 /* Why a new slot could not be made. */
 #define INSERT_FAILED UINT32_MAX
 
-static void encoding_init(struct encoding *enc)
+/* Whether the slot at index, published (hash read with acquire), holds the item. */
+static bool slot_holds(const struct ctr_table *table, uint32_t index, const struct ctr_item *item)
 {
-    enc->bytes = enc->inline_bytes;
-    enc->len = 0;
-    enc->cap = sizeof(enc->inline_bytes);
-}
+    struct ctr_slot *slot = &table->slots[index];
+    const unsigned char *stored;
+    uint32_t stored_len;
 
-static void encoding_free(struct encoding *enc)
-{
-    if (enc->bytes != enc->inline_bytes)
-        free(enc->bytes);
-}
-
-static unsigned char *encoding_extend(struct encoding *enc, size_t extra)
-{
-    unsigned char *at;
-    size_t need;
-
-    if (extra > SIZE_MAX - enc->len)
-        msg_panic("counter key encoding size overflow");
-    need = enc->len + extra;
-    if (need > enc->cap) {
-        size_t new_cap = enc->cap * 2 > need ? enc->cap * 2 : need;
-
-        if (enc->bytes == enc->inline_bytes) {
-            enc->bytes = xmalloc(new_cap);
-            memcpy(enc->bytes, enc->inline_bytes, enc->len);
-        } else {
-            enc->bytes = xreallocarray(enc->bytes, new_cap, 1);
-        }
-        enc->cap = new_cap;
-    }
-    at = enc->bytes + enc->len;
-    enc->len = need;
-    return at;
-}
-
-static void encode_u8(struct encoding *enc, unsigned value)
-{
-    *encoding_extend(enc, 1) = (unsigned char)value;
-}
-
-static void encode_u32(struct encoding *enc, uint32_t value)
-{
-    unsigned char *at = encoding_extend(enc, 4);
-
-    at[0] = (unsigned char)value;
-    at[1] = (unsigned char)(value >> 8);
-    at[2] = (unsigned char)(value >> 16);
-    at[3] = (unsigned char)(value >> 24);
-}
-
-/* Length + 1, so that NULL ("unknown") encodes as 0 and "" as 1. */
-static void encode_string(struct encoding *enc, const char *text)
-{
-    size_t len;
-
-    if (text == NULL) {
-        encode_u32(enc, 0);
-        return;
-    }
-    len = strlen(text);
-    /* Events passed tr_event_check(): strings are a few kilobytes at most. */
-    if (len >= UINT32_MAX)
-        msg_panic("counter key string of %zu bytes", len);
-    encode_u32(enc, (uint32_t)len + 1);
-    memcpy(encoding_extend(enc, len), text, len);
-}
-
-static void encode_string_list(struct encoding *enc, const char *const *list, size_t count)
-{
-    if (count > UINT32_MAX)
-        msg_panic("counter key list of %zu strings", count);
-    encode_u32(enc, (uint32_t)count);
-    for (size_t i = 0; i < count; i++)
-        encode_string(enc, list[i]);
-}
-
-/* The key a policy of an event counts under; NULLs resolved as documented. */
-static void encode_key(struct encoding *enc, enum ctr_slot_kind kind, const struct tr_event *event,
-                       const struct tr_policy *policy)
-{
-    enc->len = 0;
-    encode_u8(enc, kind);
-    encode_string(enc, event->domain);
-    encode_string(enc, event->record != NULL ? event->record : "");
-    encode_u8(enc, (unsigned)policy->type);
-    encode_string(enc, policy->domain != NULL ? policy->domain : event->domain);
-    encode_string_list(enc, policy->strings, policy->n_strings);
-    encode_string_list(enc, policy->mx_hosts, policy->n_mx_hosts);
-}
-
-/* A detail row names its key by slot index: slots never move. */
-static void encode_detail(struct encoding *enc, uint32_t key_slot, const struct tr_failure *failure)
-{
-    enc->len = 0;
-    encode_u8(enc, CTR_KIND_DETAIL);
-    encode_u32(enc, key_slot);
-    encode_u8(enc, (unsigned)failure->result);
-    encode_string(enc, failure->sending_mta_ip);
-    encode_string(enc, failure->receiving_mx_hostname);
-    encode_string(enc, failure->receiving_mx_helo);
-    encode_string(enc, failure->receiving_ip);
-    encode_string(enc, failure->additional_information);
-    encode_string(enc, failure->failure_reason_code);
+    return (stored = ctr_slot_encoding(table, slot, &stored_len)) != NULL &&
+           stored_len == item->encoded_len && ctr_item_matches(item, stored);
 }
 
 /*
- * Linear probing. Runs without the lock: a slot's fields are complete once
- * its hash is visible (acquire pairs with the inserter's release).
+ * Linear probing in each published segment, the newest first (it holds
+ * half of the keys; the other half at most one step further on average);
+ * an empty slot ends a segment's run. Runs without the lock: a slot's
+ * fields are complete once its hash is visible (acquire pairs with the
+ * inserter's release). When not found, *index_r is where the item would go
+ * in the newest segment.
  */
-static enum probe_result probe(const struct ctr_table *table, uint64_t hash,
-                               const unsigned char *bytes, size_t len, uint32_t *index_r)
+static enum probe_result probe(const struct ctr_table *table, const struct ctr_item *item,
+                               uint32_t *index_r)
 {
-    uint32_t index = (uint32_t)hash & table->slot_mask;
+    uint32_t segments = ctr_segments(table);
+    enum probe_result result = PROBE_EXHAUSTED;
 
-    for (uint64_t step = 0; step <= table->slot_mask; step++) {
-        struct ctr_slot *slot = &table->slots[index];
-        uint64_t slot_hash = __atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE);
-        const unsigned char *stored;
-        uint32_t stored_len;
+    for (uint32_t s = segments; s-- > 0;) {
+        uint32_t base = ctr_segment_base(table, s);
+        uint32_t mask = ctr_segment_slots(table, s) - 1;
+        uint32_t local = (uint32_t)item->hash & mask;
 
-        if (slot_hash == 0) {
-            *index_r = index;
-            return PROBE_EMPTY;
+        for (uint64_t step = 0; step <= mask; step++) {
+            struct ctr_slot *slot = &table->slots[base + local];
+            uint64_t slot_hash = __atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE);
+
+            if (slot_hash == 0) {
+                if (s == segments - 1) {
+                    *index_r = base + local;
+                    result = PROBE_EMPTY;
+                }
+                break;
+            }
+            if (slot_hash == item->hash && slot_holds(table, base + local, item)) {
+                *index_r = base + local;
+                return PROBE_FOUND;
+            }
+            local = (local + 1) & mask;
         }
-        if (slot_hash == hash && (stored = ctr_slot_encoding(table, slot, &stored_len)) != NULL &&
-            stored_len == len && memcmp(stored, bytes, len) == 0) {
-            *index_r = index;
-            return PROBE_FOUND;
-        }
-        index = (index + 1) & table->slot_mask;
     }
-    return PROBE_EXHAUSTED;
+    return result;
+}
+
+/*
+ * Each thread remembers the slots of the items it counted last, by hash:
+ * an item found there costs no probe (with many segments, one probe per
+ * segment, each a cache miss in a big table). An entry is only a hint, used after
+ * checking that the published slot holds the item, and it names the handle
+ * it came from (a closed table's handle address can come back).
+ */
+#define SLOT_CACHE_SIZE 4096 /* a power of two; 16 bytes an entry, 64 KB a thread */
+
+struct slot_cache_entry {
+    uint64_t hash;
+    uint32_t table_id;
+    uint32_t slot;
+};
+
+static _Thread_local struct slot_cache_entry slot_cache[SLOT_CACHE_SIZE];
+
+static struct slot_cache_entry *slot_cache_entry(const struct ctr_item *item)
+{
+    return &slot_cache[(item->hash >> 40) & (SLOT_CACHE_SIZE - 1)];
+}
+
+static bool slot_cache_find(const struct ctr_table *table, const struct ctr_item *item,
+                            uint32_t *index_r)
+{
+    const struct slot_cache_entry *entry = slot_cache_entry(item);
+
+    if (entry->table_id != (uint32_t)table->id || entry->hash != item->hash ||
+        entry->slot >= ctr_slots_published(table) ||
+        __atomic_load_n(&table->slots[entry->slot].hash, __ATOMIC_ACQUIRE) != item->hash ||
+        !slot_holds(table, entry->slot, item))
+        return false;
+    *index_r = entry->slot;
+    return true;
+}
+
+static void slot_cache_store(const struct ctr_table *table, const struct ctr_item *item,
+                             uint32_t index)
+{
+    *slot_cache_entry(item) = (struct slot_cache_entry){item->hash, (uint32_t)table->id, index};
 }
 
 static void warn_full_once(struct ctr_table *table)
@@ -181,8 +129,8 @@ static void warn_full_once(struct ctr_table *table)
                  (unsigned long long)table->string_space);
 }
 
-/* Room for one more slot whose encoding takes len bytes? */
-static bool has_room(const struct ctr_table *table, size_t len)
+/* Within the table's configured size, one more slot of len bytes? */
+static bool has_room(const struct ctr_table *table, uint64_t len)
 {
     uint32_t entries = __atomic_load_n(&table->header->entries_used, __ATOMIC_RELAXED);
     uint64_t used = __atomic_load_n(&table->header->string_used, __ATOMIC_RELAXED);
@@ -192,35 +140,69 @@ static bool has_room(const struct ctr_table *table, size_t len)
 }
 
 /*
- * The slot of an encoding, made if it is new: INSERT_FAILED when the table
- * is full (or the lock cannot be had). Existing keys cost no syscall.
+ * Under the lock, with the item not found: the slot it goes into, growing
+ * the table (a new segment, more arena blocks) when needed; INSERT_FAILED
+ * when the disk has no room.
  */
-static uint32_t find_or_insert(struct ctr_table *table, const struct encoding *enc)
+static uint32_t make_room(struct ctr_table *table, const struct ctr_item *item, uint32_t index)
+{
+    uint32_t entries = __atomic_load_n(&table->header->entries_used, __ATOMIC_RELAXED);
+    uint64_t used = __atomic_load_n(&table->header->string_used, __ATOMIC_RELAXED);
+
+    /* Half of the published slots in use: the last segment is full. */
+    if (entries >= ctr_slots_published(table) / 2) {
+        if (!ctr_grow_slots(table) || probe(table, item, &index) != PROBE_EMPTY)
+            return INSERT_FAILED;
+    }
+    if (!ctr_reserve_strings(table, used + item->encoded_len))
+        return INSERT_FAILED;
+    return index;
+}
+
+/*
+ * The slot of an item, made if it is new: INSERT_FAILED when the table is
+ * full (or the lock cannot be had). Existing items cost no syscall.
+ */
+static uint32_t find_or_insert(struct ctr_table *table, struct ctr_item *item)
 {
     struct ctr_file_header *header = table->header;
-    uint64_t hash = ctr_hash(table, enc->bytes, enc->len);
     struct ctr_slot *slot;
     uint64_t offset;
     uint32_t index;
     enum probe_result found;
 
-    found = probe(table, hash, enc->bytes, enc->len, &index);
-    if (found == PROBE_FOUND)
+    ctr_item_hash(table, item);
+    /* In one segment the probe is one step, mostly: the cache would only add a miss. */
+    if (ctr_segments(table) > 1 && slot_cache_find(table, item, &index))
         return index;
+    found = probe(table, item, &index);
+    if (found == PROBE_FOUND) {
+        if (ctr_segments(table) > 1)
+            slot_cache_store(table, item, index);
+        return index;
+    }
     /* A full table stays full: spare the lock and its syscalls. */
-    if (found == PROBE_EXHAUSTED || !has_room(table, enc->len)) {
+    if (!has_room(table, item->encoded_len)) {
         warn_full_once(table);
         return INSERT_FAILED;
     }
     if (!ctr_insert_lock(table))
         return INSERT_FAILED;
-    /* Someone may have inserted it, or taken our empty slot, meanwhile. */
-    found = probe(table, hash, enc->bytes, enc->len, &index);
-    if (found != PROBE_EMPTY || !has_room(table, enc->len)) {
+    /* Someone may have inserted it, taken our empty slot or grown the table meanwhile. */
+    found = probe(table, item, &index);
+    if (found == PROBE_FOUND) {
         ctr_insert_unlock(table);
-        if (found == PROBE_FOUND)
-            return index;
+        slot_cache_store(table, item, index);
+        return index;
+    }
+    if (found != PROBE_EMPTY || !has_room(table, item->encoded_len)) {
+        ctr_insert_unlock(table);
         warn_full_once(table);
+        return INSERT_FAILED;
+    }
+    /* No room on the disk: ctr_grow_slots() or ctr_reserve_strings() said so. */
+    if ((index = make_room(table, item, index)) == INSERT_FAILED) {
+        ctr_insert_unlock(table);
         return INSERT_FAILED;
     }
     /*
@@ -229,18 +211,19 @@ static uint32_t find_or_insert(struct ctr_table *table, const struct encoding *e
      * half-written key; the next inserter overwrites the slot's fields.
      */
     offset = __atomic_load_n(&header->string_used, __ATOMIC_RELAXED);
-    __atomic_store_n(&header->string_used, offset + enc->len, __ATOMIC_RELAXED);
+    __atomic_store_n(&header->string_used, offset + item->encoded_len, __ATOMIC_RELAXED);
     __atomic_store_n(&header->entries_used,
                      __atomic_load_n(&header->entries_used, __ATOMIC_RELAXED) + 1,
                      __ATOMIC_RELAXED);
-    memcpy(table->strings + offset, enc->bytes, enc->len);
+    ctr_item_encode(item, table->strings + offset);
     slot = &table->slots[index];
     slot->offset = (uint32_t)offset;
-    slot->length = (uint32_t)enc->len;
+    slot->length = (uint32_t)item->encoded_len;
     slot->count[0] = 0;
     slot->count[1] = 0;
-    __atomic_store_n(&slot->hash, hash, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot->hash, item->hash, __ATOMIC_RELEASE);
     ctr_insert_unlock(table);
+    slot_cache_store(table, item, index);
     return index;
 }
 
@@ -331,17 +314,17 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
                         const struct tr_event *event, cell_fn *fn, void *context,
                         bool *incomplete_r)
 {
-    struct encoding enc;
+    struct ctr_item item;
     bool go_on = true;
 
     *incomplete_r = false;
-    encoding_init(&enc);
+    ctr_item_init(&item);
     for (size_t p = 0; p < event->n_policies && go_on; p++) {
         const struct tr_policy *policy = &event->policies[p];
         uint32_t key_slot;
 
-        encode_key(&enc, kind, event, policy);
-        if ((key_slot = find_or_insert(table, &enc)) == INSERT_FAILED) {
+        ctr_item_key(table, &item, kind, event, policy);
+        if ((key_slot = find_or_insert(table, &item)) == INSERT_FAILED) {
             *incomplete_r = true;
             continue;
         }
@@ -349,14 +332,14 @@ static bool event_cells(struct ctr_table *table, enum ctr_slot_kind kind,
         for (size_t f = 0; policy->failed && f < policy->n_failures && go_on; f++) {
             uint32_t detail_slot;
 
-            encode_detail(&enc, key_slot, &policy->failures[f]);
-            if ((detail_slot = find_or_insert(table, &enc)) == INSERT_FAILED)
+            ctr_item_detail(table, &item, key_slot, &policy->failures[f]);
+            if ((detail_slot = find_or_insert(table, &item)) == INSERT_FAILED)
                 *incomplete_r = true;
             else
                 go_on = fn(table, (struct ctr_cell){detail_slot, 0}, context);
         }
     }
-    encoding_free(&enc);
+    ctr_item_free(&item);
     return go_on;
 }
 
@@ -454,7 +437,7 @@ static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
 
     if (cell.slot == CTR_SLOT_LATE)
         return cell.field == 1 || cell.field == 2;
-    if (cell.slot > table->slot_mask || cell.field > 1 ||
+    if (cell.slot >= ctr_slots_published(table) || cell.field > 1 ||
         __atomic_load_n(&table->slots[cell.slot].hash, __ATOMIC_ACQUIRE) == 0 ||
         (bytes = ctr_slot_encoding(table, &table->slots[cell.slot], &length)) == NULL)
         return false;
@@ -463,7 +446,7 @@ static bool log_cell_ok(const struct ctr_table *table, struct ctr_cell cell)
     if (bytes[0] != CTR_KIND_DETAIL || cell.field != 0 || length < 5)
         return false;
     uint32_t key_slot = ctr_get_u32(bytes + 1);
-    if (key_slot > table->slot_mask ||
+    if (key_slot >= ctr_slots_published(table) ||
         __atomic_load_n(&table->slots[key_slot].hash, __ATOMIC_ACQUIRE) == 0 ||
         (bytes = ctr_slot_encoding(table, &table->slots[key_slot], &length)) == NULL)
         return false;

@@ -53,6 +53,7 @@ struct collector {
     struct snapshot_private *snap;
     const char *domain_filter;
     uint32_t *slot_state;
+    uint32_t n_slots; /* published when the scan began */
     struct collected_key *keys;
     size_t n_keys, keys_cap;
     struct collected_detail *details;
@@ -224,7 +225,7 @@ static void collect_detail(struct collector *c, uint32_t index, const unsigned c
     unsigned result = read_u8(&r);
     uint32_t key_state;
 
-    if (!r.ok || key_slot > c->table->slot_mask || key_slot == index || result >= TR_RESULT_COUNT) {
+    if (!r.ok || key_slot >= c->n_slots || key_slot == index || result >= TR_RESULT_COUNT) {
         c->damaged++;
         return;
     }
@@ -499,9 +500,10 @@ struct ctr_snapshot *ctr_snapshot(struct ctr_table *table, const char *domain_fi
     c.domain_filter = domain_filter;
     c.snap = xcalloc(1, sizeof(*c.snap));
     c.snap->pub.day = table->day;
-    c.slot_state = xcalloc((size_t)table->slot_mask + 1, sizeof(*c.slot_state));
+    c.n_slots = ctr_slots_published(table);
+    c.slot_state = xcalloc(c.n_slots, sizeof(*c.slot_state));
 
-    for (uint32_t index = 0; index <= table->slot_mask; index++) {
+    for (uint32_t index = 0; index < c.n_slots; index++) {
         struct ctr_slot *slot = &table->slots[index];
 
         /* Slots already scanned need not stay in memory beside the copy. */

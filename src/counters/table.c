@@ -47,8 +47,8 @@ static uint32_t round_up_power_of_two(uint32_t value)
     return result;
 }
 
-int ctr_layout_compute(uint32_t max_entries, uint64_t string_space, struct ctr_layout *layout,
-                       const char **error_r)
+int ctr_layout_compute(uint32_t version, uint32_t max_entries, uint64_t string_space,
+                       struct ctr_layout *layout, const char **error_r)
 {
     uint32_t overflow_slots;
 
@@ -63,6 +63,17 @@ int ctr_layout_compute(uint32_t max_entries, uint64_t string_space, struct ctr_l
     /* At most half of the slots are ever used, which keeps probe runs short. */
     layout->max_entries = max_entries;
     layout->slot_count = round_up_power_of_two(2 * max_entries);
+    layout->first_slots = layout->slot_count;
+    layout->max_segments = 1;
+    if (version != CTR_FORMAT_VERSION_FIXED) {
+        /* A quarter of the whole at most: every table can grow (and the tests see it). */
+        if (layout->first_slots > 4)
+            layout->first_slots /= 4;
+        if (layout->first_slots > CTR_FIRST_SLOTS)
+            layout->first_slots = CTR_FIRST_SLOTS;
+        while (layout->first_slots << (layout->max_segments - 1) < layout->slot_count)
+            layout->max_segments++;
+    }
     overflow_slots = layout->slot_count;
     if (overflow_slots < CTR_OVERFLOW_MIN_SLOTS)
         overflow_slots = CTR_OVERFLOW_MIN_SLOTS;
@@ -117,6 +128,7 @@ static void header_init(struct ctr_file_header *header, int day, const struct ct
     header->max_entries = layout->max_entries;
     header->slot_count = layout->slot_count;
     header->overflow_slot_count = layout->overflow_slot_count;
+    header->first_slots = layout->first_slots;
     header->string_space = layout->string_space;
     header->slots_offset = layout->slots_offset;
     header->overflow_offset = layout->overflow_offset;
@@ -125,6 +137,19 @@ static void header_init(struct ctr_file_header *header, int day, const struct ct
     header->hash_seed = random_seed();
     header->hash_check = hash64(hash_check_text, sizeof(hash_check_text) - 1, header->hash_seed);
     header->created = (int64_t)time(NULL);
+    header->segments = 1;
+    header->string_reserved = layout->string_space < CTR_STRING_RESERVE_MIN
+                                  ? layout->string_space
+                                  : CTR_STRING_RESERVE_MIN;
+}
+
+/* Disk blocks for [offset, offset + len): errno value, 0 when reserved or not possible here. */
+static int reserve_blocks(int fd, uint64_t offset, uint64_t len)
+{
+    int err = posix_fallocate(fd, (off_t)offset, (off_t)len);
+
+    /* Where the file system cannot reserve, the table stays sparse. */
+    return err == EOPNOTSUPP || err == EINVAL || err == ENOSYS ? 0 : err;
 }
 
 /*
@@ -137,6 +162,8 @@ static int table_create(const char *dir, const char *path, int day, const struct
 {
     struct ctr_limits defaults = {CTR_DEFAULT_MAX_ENTRIES, CTR_DEFAULT_STRING_SPACE};
     struct ctr_layout layout;
+    uint32_t max_entries;
+    uint64_t string_space;
     struct ctr_file_header header;
     const char *reason;
     char text[DAY_TEXT_SIZE];
@@ -148,7 +175,18 @@ static int table_create(const char *dir, const char *path, int day, const struct
 
     if (limits == NULL)
         limits = &defaults;
-    if (ctr_layout_compute(limits->max_entries, limits->string_space, &layout, &reason) < 0) {
+    max_entries = limits->max_entries;
+    /* 4g (the configuration's largest) is one byte more than offsets address. */
+    string_space = limits->string_space == CTR_STRING_SPACE_LIMIT + 1ull ? CTR_STRING_SPACE_LIMIT
+                                                                         : limits->string_space;
+#if SIZE_MAX <= UINT32_MAX
+    /* The whole file is mapped: on a 32-bit system, 512 MB of address space at most. */
+    if (max_entries > CTR_SMALL_SYSTEM_ENTRIES)
+        max_entries = CTR_SMALL_SYSTEM_ENTRIES;
+    if (string_space > CTR_SMALL_SYSTEM_STRING_SPACE)
+        string_space = CTR_SMALL_SYSTEM_STRING_SPACE;
+#endif
+    if (ctr_layout_compute(CTR_FORMAT_VERSION, max_entries, string_space, &layout, &reason) < 0) {
         *error_r = xasprintf("%s: cannot create: %s", path, reason);
         return -1;
     }
@@ -168,14 +206,19 @@ static int table_create(const char *dir, const char *path, int day, const struct
         goto out;
     }
     /*
-     * Reserve the blocks now: a store into a hole of a MAP_SHARED mapping on
-     * a full file system kills the writer with SIGBUS, much later. Where the
-     * file system cannot reserve, the table stays sparse.
+     * Reserve the blocks of what is used from the start (header, segment 0,
+     * overflow records, the arena's first bytes): a store into a hole of a
+     * MAP_SHARED mapping on a full file system kills the writer with SIGBUS,
+     * much later. The rest stays a hole until the table grows into it.
      */
-    err = posix_fallocate(fd, 0, (off_t)layout.file_size);
-    if (err != 0 && err != EOPNOTSUPP && err != EINVAL && err != ENOSYS) {
-        *error_r = xasprintf("%s: cannot allocate %" PRIu64 " bytes: %s", temp_path,
-                             layout.file_size, strerror(err));
+    if ((err = reserve_blocks(fd, 0,
+                              layout.slots_offset +
+                                  (uint64_t)layout.first_slots * sizeof(struct ctr_slot))) != 0 ||
+        (err = reserve_blocks(fd, layout.overflow_offset,
+                              layout.strings_offset - layout.overflow_offset +
+                                  header.string_reserved)) != 0) {
+        *error_r =
+            xasprintf("%s: cannot allocate the table's first blocks: %s", temp_path, strerror(err));
         goto out;
     }
     if (pwrite(fd, &header, sizeof(header), 0) != (ssize_t)sizeof(header)) {
@@ -214,9 +257,9 @@ static const char *header_problem(const struct ctr_file_header *header, off_t fi
         return "not a counter table (bad magic)";
     if (header->byte_order != CTR_BYTE_ORDER_MARK)
         return "made on a host of another byte order";
-    if (header->version != CTR_FORMAT_VERSION) {
-        *detail_r = xasprintf("format version %" PRIu32 ", this program reads version %u",
-                              header->version, CTR_FORMAT_VERSION);
+    if (header->version != CTR_FORMAT_VERSION && header->version != CTR_FORMAT_VERSION_FIXED) {
+        *detail_r = xasprintf("format version %" PRIu32 ", this program reads versions %u and %u",
+                              header->version, CTR_FORMAT_VERSION_FIXED, CTR_FORMAT_VERSION);
         return *detail_r;
     }
     if (header->header_size != CTR_HEADER_SIZE)
@@ -227,7 +270,8 @@ static const char *header_problem(const struct ctr_file_header *header, off_t fi
         *detail_r = xasprintf("holds the counters of %s, not of %s", have, want);
         return *detail_r;
     }
-    if (ctr_layout_compute(header->max_entries, header->string_space, &layout, &reason) < 0) {
+    if (ctr_layout_compute(header->version, header->max_entries, header->string_space, &layout,
+                           &reason) < 0) {
         *detail_r = xasprintf("inconsistent header (%s)", reason);
         return *detail_r;
     }
@@ -237,6 +281,10 @@ static const char *header_problem(const struct ctr_file_header *header, off_t fi
         layout.overflow_offset != header->overflow_offset ||
         layout.strings_offset != header->strings_offset || layout.file_size != header->file_size)
         return "inconsistent header (layout)";
+    if (header->version != CTR_FORMAT_VERSION_FIXED &&
+        (header->first_slots != layout.first_slots || header->segments < 1 ||
+         header->segments > layout.max_segments || header->string_reserved > header->string_space))
+        return "inconsistent header (segments)";
     if ((uint64_t)file_size != header->file_size) {
         *detail_r = xasprintf("%s: %jd bytes, the header says %" PRIu64,
                               (uint64_t)file_size < header->file_size ? "truncated" : "wrong size",
@@ -249,10 +297,14 @@ static const char *header_problem(const struct ctr_file_header *header, off_t fi
     return NULL;
 }
 
+/* Handle ids start at 1: 0 marks an empty entry of a thread's slot cache. */
+static uint64_t next_table_id;
+
 /* Validates the file open on fd and maps it; takes ownership of fd and path. */
 static struct ctr_table *table_attach(char *path, int fd, int day, bool writable, char **error_r)
 {
     struct ctr_file_header header;
+    struct ctr_layout layout;
     struct ctr_table *table;
     struct stat st;
     const char *problem;
@@ -282,6 +334,9 @@ static struct ctr_table *table_attach(char *path, int fd, int day, bool writable
         free(detail);
         goto fail;
     }
+    /* Checked by header_problem(): the same sizes give the same layout. */
+    (void)ctr_layout_compute(header.version, header.max_entries, header.string_space, &layout,
+                             &problem);
     map = mmap(NULL, (size_t)header.file_size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
                MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
@@ -298,7 +353,12 @@ static struct ctr_table *table_attach(char *path, int fd, int day, bool writable
     table->map_size = (size_t)header.file_size;
     table->header = map;
     table->slots = (struct ctr_slot *)(table->map + header.slots_offset);
-    table->slot_mask = header.slot_count - 1;
+    table->fixed = header.version == CTR_FORMAT_VERSION_FIXED;
+    table->first_slots = layout.first_slots;
+    table->max_segments = layout.max_segments;
+    table->id = __atomic_add_fetch(&next_table_id, 1, __ATOMIC_RELAXED);
+    table->slots_offset = header.slots_offset;
+    table->strings_offset = header.strings_offset;
     table->max_entries = header.max_entries;
     table->overflow = (struct ctr_overflow_slot *)(table->map + header.overflow_offset);
     table->overflow_mask = header.overflow_slot_count - 1;
@@ -430,6 +490,67 @@ void ctr_insert_unlock(struct ctr_table *table)
     pthread_mutex_unlock(&table->insert_mutex);
 }
 
+/* Seconds without a new reservation after one failed (each try costs syscalls). */
+#define GROW_RETRY_SECONDS 10
+
+static bool reserve_or_warn(struct ctr_table *table, uint64_t offset, uint64_t len,
+                            const char *what)
+{
+    int err;
+
+    if (time(NULL) < table->grow_retry)
+        return false;
+    if ((err = reserve_blocks(table->fd, offset, len)) == 0)
+        return true;
+    table->grow_retry = time(NULL) + GROW_RETRY_SECONDS;
+    if (!table->warned_grow++)
+        msg_warn("%s: cannot grow the counter table by %" PRIu64 " bytes of %s: %s; "
+                 "new keys are counted per domain only until there is room",
+                 table->path, len, what, strerror(err));
+    return false;
+}
+
+bool ctr_grow_slots(struct ctr_table *table)
+{
+    struct ctr_file_header *header = table->header;
+    uint32_t n = ctr_segments(table);
+
+    if (n >= table->max_segments)
+        return false;
+    /* The new segment was never written: its slots are the file's zeros. */
+    if (!reserve_or_warn(table,
+                         table->slots_offset +
+                             (uint64_t)ctr_segment_base(table, n) * sizeof(struct ctr_slot),
+                         (uint64_t)ctr_segment_slots(table, n) * sizeof(struct ctr_slot), "slots"))
+        return false;
+    __atomic_store_n(&header->segments, n + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+bool ctr_reserve_strings(struct ctr_table *table, uint64_t end)
+{
+    struct ctr_file_header *header = table->header;
+    uint64_t reserved = __atomic_load_n(&header->string_reserved, __ATOMIC_RELAXED);
+    uint64_t want;
+
+    if (table->fixed || end <= reserved)
+        return true;
+    if (end > table->string_space)
+        return false;
+    /* Half as much again each time: few reservations, little reserved unused. */
+    want =
+        reserved + (reserved / 2 > CTR_STRING_RESERVE_MIN ? reserved / 2 : CTR_STRING_RESERVE_MIN);
+    if (want < end)
+        want = end;
+    if (want > table->string_space)
+        want = table->string_space;
+    if (reserved > table->string_space ||
+        !reserve_or_warn(table, table->strings_offset + reserved, want - reserved, "strings"))
+        return false;
+    __atomic_store_n(&header->string_reserved, want, __ATOMIC_RELAXED);
+    return true;
+}
+
 bool ctr_table_reported(const struct ctr_table *table)
 {
     return __atomic_load_n(&table->header->reported, __ATOMIC_ACQUIRE) != 0;
@@ -470,6 +591,7 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
     const unsigned char *encoding;
     uint32_t length;
     uint32_t index;
+    uint32_t published;
 
     memset(stats, 0, sizeof(*stats));
     stats->entries_used = __atomic_load_n(&header->entries_used, __ATOMIC_RELAXED);
@@ -481,7 +603,7 @@ void ctr_stats(struct ctr_table *table, struct ctr_stats *stats)
     stats->late_events = ctr_late_events(table);
     stats->overflow_domains = __atomic_load_n(&header->overflow_domains, __ATOMIC_RELAXED);
     stats->reported = ctr_table_reported(table);
-    for (index = 0; index <= table->slot_mask; index++) {
+    for (index = 0, published = ctr_slots_published(table); index < published; index++) {
         struct ctr_slot *slot = &table->slots[index];
 
         if (__atomic_load_n(&slot->hash, __ATOMIC_ACQUIRE) == 0)
