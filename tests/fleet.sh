@@ -50,7 +50,7 @@ assert_eq "merged counts = one host counting all three" "$EXPECTED" \
     "$(on_host h1 counters --fleet --day "$DAY" --json | policies)"
 SESSIONS=$(on_host h1 counters --fleet --day "$DAY" | head -1)
 # h1 4 + 3, h2 7 + 3, h3 26 + 14 (13 domains); 17 keys and 16 detail rows
-assert_eq "merged totals" "$DAY: 37 successful and 20 failed sessions, table 33 of 65536 entries used" \
+assert_eq "merged totals" "$DAY: 37 successful and 20 failed sessions, table 33 of 16777216 entries used" \
     "$SESSIONS"
 
 # Pushing a day again (after a crash, a timeout, or by hand) adds nothing twice.
