@@ -1,15 +1,16 @@
 /*
  * bench_collector.c - the collector beside its limit, a bare recvmmsg drain
  * that discards, both fed by the SAME sender at the SAME time: one sender
- * process sends chunks alternately (ABBA) to the bare drain's socket and to
- * the collector's, so a change of the machine's load hits both alike.
- * Per receiver: datagrams/s until all of a chunk was received (the drain)
- * and until all was counted (drain + parse + count), and CPU per datagram.
- * The collector does all the bare drain does and more, so a ratio above
- * 100 % cannot be: it is reported as a measurement error (exit 1).
- * Two mixes: every datagram distinct (no parse cache hit possible) and the
- * real cycled datagrams; then a MSG_DONTWAIT burst, as libtlsrpt sends.
- * Usage: bench_collector [-p] [-c CHUNK] [-r PAIRS] [-b BURST]
+ * process sends each datagram to the bare drain's socket, then the same
+ * datagram to the collector's, so a change of the machine's load hits both
+ * alike and the bare drain is always a step ahead. Per receiver: datagrams/s
+ * until all of a chunk was received (the drain) and until all was counted
+ * (drain + parse + count), and CPU per datagram. The collector does all the
+ * bare drain does and more, so a ratio above 100 % cannot be: it is
+ * reported as a measurement error (exit 1). Two mixes: every datagram
+ * distinct (no parse cache hit possible) and the real cycled datagrams;
+ * then MSG_DONTWAIT bursts, as libtlsrpt sends, to both.
+ * Usage: bench_collector [-p] [-c CHUNK] [-r CHUNKS] [-b BURST]
  * (-p: sender pinned to CPU 0, receivers to CPU 1)
  */
 #include "config.h"
@@ -42,12 +43,12 @@ static const char *const side_names[] = {"bare recvmmsg drain", "tlsrptd collect
 
 /* What one receiver reports to the sender, in shared memory (atomics). */
 struct progress {
-    uint64_t received;    /* datagrams taken from the socket */
-    uint64_t counted;     /* ... and counted (the bare drain: = received) */
-    uint64_t target;      /* set by the sender: the chunk ends here */
-    int64_t received_ns;  /* when received reached target */
-    int64_t counted_ns;   /* when counted reached target */
-    int64_t cpu_ns;       /* the receiver's CPU (not its poller's) at counted_ns */
+    uint64_t received;   /* datagrams taken from the socket */
+    uint64_t counted;    /* ... and counted (the bare drain: = received) */
+    uint64_t target;     /* set by the sender: the chunk ends here */
+    int64_t received_ns; /* when received reached target */
+    int64_t counted_ns;  /* when counted reached target */
+    int64_t cpu_ns;      /* the receiver's CPU (not its poller's) at counted_ns */
     uint64_t cache_hits;
     int ready;
 };
@@ -77,8 +78,15 @@ static int64_t clock_ns(clockid_t clock)
 #define LOAD(p) __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 
+/* The receiver's CPU: the process's, less the watching thread's (the collector's). */
+static int64_t receiver_cpu(bool less_this_thread)
+{
+    return clock_ns(CLOCK_PROCESS_CPUTIME_ID) -
+           (less_this_thread ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0);
+}
+
 /* Marks the chunk's end times once the receiver's counts reach the target. */
-static void report(struct progress *pr, uint64_t received, uint64_t counted, int64_t cpu)
+static void report(struct progress *pr, uint64_t received, uint64_t counted, bool watcher)
 {
     uint64_t target = LOAD(pr->target);
 
@@ -86,8 +94,9 @@ static void report(struct progress *pr, uint64_t received, uint64_t counted, int
     STORE(pr->counted, counted);
     if (received >= target && LOAD(pr->received_ns) == 0)
         STORE(pr->received_ns, clock_ns(CLOCK_MONOTONIC));
+    /* The CPU clock only here: a system call per batch would slow the bare drain. */
     if (counted >= target && LOAD(pr->counted_ns) == 0) {
-        STORE(pr->cpu_ns, cpu);
+        STORE(pr->cpu_ns, receiver_cpu(watcher));
         STORE(pr->counted_ns, clock_ns(CLOCK_MONOTONIC));
     }
 }
@@ -103,18 +112,17 @@ static char *make_datagram(unsigned d, unsigned details)
             "\"mode: enforce\",\"mx: mx.domain%u.example\",\"max_age: 604800\"],"
             "\"mx-host\":[\"mx.domain%u.example\"],\"t\":0,\"f\":0}]}",
             d, d, d, d, d);
-    const char *detail =
-        "{\"c\":205,\"s\": \"192.0.2.10\",\"n\": \"mx%u.domain%u.example\",\"h\": "
-        "\"250-mx%u.domain%u.example\\r\\n250-PIPELINING\\r\\n250 SMTPUTF8\","
-        "\"r\": \"198.51.100.%u\",\"f\": \"self-signed_certificate\"}";
+    const char *detail = "{\"c\":205,\"s\": \"192.0.2.10\",\"n\": \"mx%u.domain%u.example\",\"h\": "
+                         "\"250-mx%u.domain%u.example\\r\\n250-PIPELINING\\r\\n250 SMTPUTF8\","
+                         "\"r\": \"198.51.100.%u\",\"f\": \"self-signed_certificate\"}";
     char *one = xasprintf(detail, 1u, d, 1u, d, d % 250);
     char *two = details > 1 ? xasprintf(detail, 2u, d, 2u, d, (d + 1) % 250) : NULL;
-    char *datagram = xasprintf(
-        "{\"dpv\": \"1\",\"d\": \"domain%u.example\",\"pr\": \"v=TLSRPTv1;"
-        "rua=mailto:tlsrpt@domain%u.example\",\"policies\":[{\"policy-type\":9,"
-        "\"policy-domain\": \"domain%u.example\",\"failure-details\":[%s%s%s],\"t\":%u,"
-        "\"f\":1}]}",
-        d, d, d, one, two ? "," : "", two ? two : "", details);
+    char *datagram =
+        xasprintf("{\"dpv\": \"1\",\"d\": \"domain%u.example\",\"pr\": \"v=TLSRPTv1;"
+                  "rua=mailto:tlsrpt@domain%u.example\",\"policies\":[{\"policy-type\":9,"
+                  "\"policy-domain\": \"domain%u.example\",\"failure-details\":[%s%s%s],\"t\":%u,"
+                  "\"f\":1}]}",
+                  d, d, d, one, two ? "," : "", two ? two : "", details);
     free(one);
     free(two);
     return datagram;
@@ -185,7 +193,7 @@ static void bare_receiver(const char *path, struct progress *pr)
         int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
         if (n > 0) {
             received += (uint64_t)n;
-            report(pr, received, received, clock_ns(CLOCK_PROCESS_CPUTIME_ID));
+            report(pr, received, received, false);
         }
     }
 }
@@ -218,10 +226,8 @@ static void collector_receiver(const char *path, const char *dir, struct progres
     STORE(pr->ready, 1);
     for (;;) {
         collector_stats(c, &stats);
-        /* The drain and parse threads' CPU: the process's less this watcher's. */
-        int64_t cpu = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - clock_ns(CLOCK_THREAD_CPUTIME_ID);
         STORE(pr->cache_hits, stats.parse_cache_hits);
-        report(pr, stats.received, stats.accepted + stats.rejected + stats.dropped_full, cpu);
+        report(pr, stats.received, stats.accepted + stats.rejected + stats.dropped_full, true);
         if (stats.rejected || stats.dropped_full)
             msg_fatal("collector: %llu of the mix rejected, %llu not kept (journal full)",
                       (unsigned long long)stats.rejected, (unsigned long long)stats.dropped_full);
@@ -277,48 +283,58 @@ static void wait_counted(struct bench *b, enum side s, uint64_t target)
 }
 
 struct chunk {
-    double received_s, counted_s, cpu_s;
-    uint64_t lost;
+    double received_s[2], counted_s[2], cpu_s[2];
+    uint64_t lost[2];
 };
 
 /*
- * One chunk, the n datagrams of slots, to one side; returns the seconds
- * until all were received and counted and the receiver's CPU. With
- * MSG_DONTWAIT (a burst) only how many the kernel refused.
+ * One chunk, the n datagrams of slots, each sent to the bare drain and then
+ * to the collector: the same stream at the same time, the bare drain a step
+ * ahead. Returns per side the seconds until all were received and counted
+ * and the receiver's CPU; with MSG_DONTWAIT (a burst) how many the kernel
+ * refused.
  */
-static struct chunk send_chunk(struct bench *b, enum side s, char **slots, size_t n, int flags)
+static struct chunk send_chunk(struct bench *b, char **slots, size_t n, int flags)
 {
-    struct progress *pr = b->progress[s];
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    uint64_t before = LOAD(pr->counted), lost = 0;
-    int64_t cpu_before = LOAD(pr->cpu_ns);
-    struct chunk result = {0, 0, 0, 0};
+    struct sockaddr_un sun[2];
+    uint64_t before[2];
+    int64_t cpu_before[2];
+    struct chunk result;
 
-    memcpy(sun.sun_path, b->paths[s], strlen(b->paths[s]) + 1);
-    STORE(pr->received_ns, 0);
-    STORE(pr->counted_ns, 0);
-    STORE(pr->target, flags ? UINT64_MAX : before + n);
-    int64_t start = clock_ns(CLOCK_MONOTONIC);
-    for (size_t i = 0; i < n; i++) {
-        while (sendto(b->fd, slots[i], strlen(slots[i]), flags, (struct sockaddr *)&sun,
-                      sizeof(sun)) < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                lost++;
-                break;
-            }
-            if (errno != EINTR && errno != ENOBUFS)
-                msg_fatal("sendto %s: %s", b->paths[s], strerror(errno));
-        }
+    memset(&result, 0, sizeof(result));
+    for (int s = BARE; s <= OURS; s++) {
+        struct progress *pr = b->progress[s];
+        sun[s] = (struct sockaddr_un){.sun_family = AF_UNIX};
+        memcpy(sun[s].sun_path, b->paths[s], strlen(b->paths[s]) + 1);
+        before[s] = LOAD(pr->counted);
+        cpu_before[s] = LOAD(pr->cpu_ns);
+        STORE(pr->received_ns, 0);
+        STORE(pr->counted_ns, 0);
+        STORE(pr->target, flags ? UINT64_MAX : before[s] + n);
     }
-    wait_counted(b, s, before + n - lost);
-    if (flags == 0) {
+    int64_t start = clock_ns(CLOCK_MONOTONIC);
+    for (size_t i = 0; i < n; i++)
+        for (int s = BARE; s <= OURS; s++)
+            while (sendto(b->fd, slots[i], strlen(slots[i]), flags, (struct sockaddr *)&sun[s],
+                          sizeof(sun[s])) < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    result.lost[s]++;
+                    break;
+                }
+                if (errno != EINTR && errno != ENOBUFS)
+                    msg_fatal("sendto %s: %s", b->paths[s], strerror(errno));
+            }
+    for (int s = BARE; s <= OURS; s++) {
+        struct progress *pr = b->progress[s];
+        wait_counted(b, (enum side)s, before[s] + n - result.lost[s]);
+        if (flags != 0)
+            continue;
         while (LOAD(pr->counted_ns) == 0)
             usleep(100);
-        result.received_s = (double)(LOAD(pr->received_ns) - start) / 1e9;
-        result.counted_s = (double)(LOAD(pr->counted_ns) - start) / 1e9;
-        result.cpu_s = (double)(LOAD(pr->cpu_ns) - cpu_before) / 1e9;
+        result.received_s[s] = (double)(LOAD(pr->received_ns) - start) / 1e9;
+        result.counted_s[s] = (double)(LOAD(pr->counted_ns) - start) / 1e9;
+        result.cpu_s[s] = (double)(LOAD(pr->cpu_ns) - cpu_before[s]) / 1e9;
     }
-    result.lost = lost;
     return result;
 }
 
@@ -339,18 +355,18 @@ static void print_side(enum side s, const struct totals *t, const struct totals 
     printf("  %-20s received %8.0f/s  counted %8.0f/s  CPU %5.2f us/datagram\n", side_names[s],
            rate(t, false), rate(t, true), cpu_us);
     if (s == OURS)
-        printf("  %-20s = %5.1f %%           = %5.1f %% of the bare drain;  %.2fx its CPU\n",
-               "", 100.0 * rate(t, false) / rate(bare, false),
+        printf("  %-20s = %5.1f %%           = %5.1f %% of the bare drain;  %.2fx its CPU\n", "",
+               100.0 * rate(t, false) / rate(bare, false),
                100.0 * rate(t, true) / rate(bare, false),
                cpu_us / (1e6 * bare->cpu_s / (double)bare->datagrams));
 }
 
 /*
- * 2 x pairs chunks per side in the order bare, ours, ours, bare, ...; both
- * sides get the same datagrams. false when the collector seems faster than
- * the drain it contains (or hits its cache on distinct datagrams).
+ * chunks x chunk datagrams, each to both sides. false when the collector
+ * seems faster than the drain it contains (or hits its cache on distinct
+ * datagrams): a measurement error.
  */
-static bool throughput(struct bench *b, bool distinct, size_t chunk, int pairs)
+static bool throughput(struct bench *b, bool distinct, size_t chunk, int chunks)
 {
     char **slots = xcalloc(chunk, sizeof(char *));
     struct totals totals[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
@@ -359,27 +375,24 @@ static bool throughput(struct bench *b, bool distinct, size_t chunk, int pairs)
     /* Not timed: the journal's first pass over its pages, the receivers' first faults. */
     for (size_t warm = 0; warm < JOURNAL_BYTES / 300; warm += chunk, position += chunk) {
         fill_chunk(slots, chunk, distinct, position);
-        send_chunk(b, OURS, slots, chunk, 0);
-        send_chunk(b, BARE, slots, chunk, 0);
+        send_chunk(b, slots, chunk, 0);
     }
     uint64_t hits_before = LOAD(b->progress[OURS]->cache_hits);
-    for (int k = 0; k < 4 * pairs; k++) {
-        enum side s = (k % 4 == 0 || k % 4 == 3) ? BARE : OURS;
-        if (k % 2 == 0) {
-            fill_chunk(slots, chunk, distinct, position);
-            position += chunk;
+    for (int k = 0; k < chunks; k++, position += chunk) {
+        fill_chunk(slots, chunk, distinct, position);
+        struct chunk c = send_chunk(b, slots, chunk, 0);
+        for (int s = BARE; s <= OURS; s++) {
+            totals[s].datagrams += chunk;
+            totals[s].received_s += c.received_s[s];
+            totals[s].counted_s += c.counted_s[s];
+            totals[s].cpu_s += c.cpu_s[s];
         }
-        struct chunk c = send_chunk(b, s, slots, chunk, 0);
-        totals[s].datagrams += chunk;
-        totals[s].received_s += c.received_s;
-        totals[s].counted_s += c.counted_s;
-        totals[s].cpu_s += c.cpu_s;
     }
     uint64_t hits = LOAD(b->progress[OURS]->cache_hits) - hits_before;
-    printf("%s:\n  %d chunks of %zu per side, alternating; parse cache hits %.1f %%\n",
+    printf("%s:\n  %d chunks of %zu, each datagram to both; parse cache hits %.1f %%\n",
            distinct ? "every datagram distinct (50,000 domains, no parse cache hit possible)"
                     : "the real cycled datagrams (1,000, 80 % success)",
-           2 * pairs, chunk, 100.0 * (double)hits / (double)totals[OURS].datagrams);
+           chunks, chunk, 100.0 * (double)hits / (double)totals[OURS].datagrams);
     print_side(BARE, &totals[BARE], NULL);
     print_side(OURS, &totals[OURS], &totals[BARE]);
     for (size_t i = 0; i < chunk; i++)
@@ -395,39 +408,47 @@ static bool throughput(struct bench *b, bool distinct, size_t chunk, int pairs)
     return sound;
 }
 
-/* Bursts with MSG_DONTWAIT, as libtlsrpt sends: what the kernel refused, per side and round. */
-static void burst(struct bench *b, size_t n, int rounds)
+/* Bursts with MSG_DONTWAIT, as libtlsrpt sends, each datagram to both: what the kernel refused. */
+static bool burst(struct bench *b, size_t n, int rounds)
 {
     char **slots = xcalloc(n, sizeof(char *));
     double lost[2][16];
     uint64_t total[2] = {0, 0};
 
     fill_chunk(slots, n, false, 0);
-    printf("bursts of %zu datagrams with MSG_DONTWAIT, net.unix.max_dgram_qlen = %d, lost per "
-           "round:\n",
+    printf("bursts of %zu datagrams with MSG_DONTWAIT, each to both, net.unix.max_dgram_qlen = "
+           "%d; lost per round:\n",
            n, collector_max_dgram_qlen());
-    for (int r = 0; r < rounds; r++)
-        for (int k = 0; k < 2; k++) {
-            enum side s = (enum side)(r % 2 == 0 ? k : 1 - k); /* who goes first alternates */
-            struct chunk c = send_chunk(b, s, slots, n, MSG_DONTWAIT);
-            total[s] += c.lost;
-            lost[s][r] = 100.0 * (double)c.lost / (double)n;
+    for (int r = 0; r < rounds; r++) {
+        struct chunk c = send_chunk(b, slots, n, MSG_DONTWAIT);
+        for (int s = BARE; s <= OURS; s++) {
+            total[s] += c.lost[s];
+            lost[s][r] = 100.0 * (double)c.lost[s] / (double)n;
         }
+    }
     for (int s = BARE; s <= OURS; s++) {
         printf("  %-20s", side_names[s]);
         for (int r = 0; r < rounds; r++)
             printf(" %5.1f %%", lost[s][r]);
         printf("   mean %.1f %%\n", 100.0 * (double)total[s] / (double)(n * (size_t)rounds));
     }
+    double received[2] = {(double)(n * (size_t)rounds - total[BARE]),
+                          (double)(n * (size_t)rounds - total[OURS])};
+    printf("  collector received %.1f %% of what the bare drain received\n",
+           100.0 * received[OURS] / received[BARE]);
     for (size_t i = 0; i < n; i++)
         free(slots[i]);
     free(slots);
+    /* Flagged; not an exit status: both lose nearly the same, so noise decides the sign. */
+    if (received[OURS] > received[BARE])
+        printf("  MEASUREMENT ERROR: above 100 %% cannot be; run it again\n");
+    return true;
 }
 
 int main(int argc, char **argv)
 {
     size_t chunk = 20000, burst_size = 20000;
-    int pairs = 5, ch;
+    int chunks = 10, ch;
     char template[] = "/tmp/bench_collector.XXXXXX";
     struct bench b;
 
@@ -440,23 +461,23 @@ int main(int argc, char **argv)
         else if (ch == 'b')
             burst_size = strtoull(optarg, NULL, 10);
         else if (ch == 'r')
-            pairs = atoi(optarg);
+            chunks = atoi(optarg);
         else
-            msg_fatal("usage: bench_collector [-p] [-c CHUNK] [-r PAIRS] [-b BURST]");
+            msg_fatal("usage: bench_collector [-p] [-c CHUNK] [-r CHUNKS] [-b BURST]");
     }
-    if (pairs < 1 || pairs > 16 || chunk < 1000 || chunk > 1000000 || burst_size < 1)
-        msg_fatal("-r: 1 to 16 pairs, -c: 1,000 to 1,000,000 datagrams, -b: at least 1");
+    if (chunks < 1 || chunks > 100 || chunk < 1000 || chunk > 1000000 || burst_size < 1)
+        msg_fatal("-r: 1 to 100 chunks, -c: 1,000 to 1,000,000 datagrams, -b: at least 1");
     memset(&b, 0, sizeof(b));
     if ((b.dir = mkdtemp(template)) == NULL)
         msg_fatal("mkdtemp: %s", strerror(errno));
     start_receivers(&b);
     pin_to(0);
-    printf("collector: one blocking sender, chunks alternating between a bare recvmmsg drain "
-           "and the collector%s; figures are indicative on a shared machine\n",
+    printf("collector: one blocking sender sends each datagram to a bare recvmmsg drain, then "
+           "the same to the collector%s; figures are indicative on a shared machine\n",
            pin ? ", sender on CPU 0, receivers on CPU 1" : "");
-    bool sound = throughput(&b, true, chunk, pairs);
-    sound = throughput(&b, false, chunk, pairs) && sound;
-    burst(&b, burst_size, 4);
+    bool sound = throughput(&b, true, chunk, chunks);
+    sound = throughput(&b, false, chunk, chunks) && sound;
+    sound = burst(&b, burst_size, 4) && sound;
     for (int s = BARE; s <= OURS; s++) {
         kill(b.pids[s], SIGKILL);
         waitpid(b.pids[s], NULL, 0);

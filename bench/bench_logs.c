@@ -487,11 +487,12 @@ static void write_config(void)
     config_path = path_join(temp_dir, "tlsrptd.cf");
     if ((f = fopen(config_path, "w")) == NULL)
         msg_fatal("%s: %s", config_path, strerror(errno));
-    fprintf(f,
-            "state_directory = %s\nruntime_directory = %s/run\ndns_resolvers = 127.0.0.1:1\n"
-            "organization_name = Example Sender Inc.\ncontact_info = tlsrpt-noreply@sender.example\n"
-            "%s%s\n",
-            state_dir, temp_dir, me ? "tlsrptd_user = " : "", me ? me->pw_name : "");
+    fprintf(
+        f,
+        "state_directory = %s\nruntime_directory = %s/run\ndns_resolvers = 127.0.0.1:1\n"
+        "organization_name = Example Sender Inc.\ncontact_info = tlsrpt-noreply@sender.example\n"
+        "%s%s\n",
+        state_dir, temp_dir, me ? "tlsrptd_user = " : "", me ? me->pw_name : "");
     if (fclose(f) != 0)
         msg_fatal("%s: %s", config_path, strerror(errno));
 }
@@ -499,8 +500,8 @@ static void write_config(void)
 /* One `tlsrpt ingest` of the whole log; its "... N TLS sessions counted" line gives the events. */
 static double run_ingest(const char *tlsrpt, uint64_t *events_r)
 {
-    char *argv[] = {(char *)tlsrpt, "-c", config_path, "ingest", "--format", "postfix",
-                    "--year",       "2026", big_path,  NULL};
+    char *argv[] = {(char *)tlsrpt, "-c",     config_path, "ingest", "--format",
+                    "postfix",      "--year", "2026",      big_path, NULL};
     struct buf out;
     const char *counted;
 
@@ -517,8 +518,7 @@ static double run_ingest(const char *tlsrpt, uint64_t *events_r)
 int main(int argc, char **argv)
 {
     const char *lab_option = NULL, *tlsrpt_option = NULL, *tmp = getenv("TMPDIR");
-    double megabytes = 300, grep_s[ROUNDS], ingest_s[ROUNDS], parse_s[ROUNDS],
-           pflogsumm_s[ROUNDS];
+    double megabytes = 300, grep_s[ROUNDS], ingest_s[ROUNDS], parse_s[ROUNDS], pflogsumm_s[ROUNDS];
     struct parse_result one, big = {0, 0, {0}};
     struct lab lab;
     char *lab_path, *tlsrpt;
