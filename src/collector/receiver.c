@@ -118,6 +118,7 @@ static void drain_store(struct collector *c, int count, time_t now)
         ring_publish(c->ring);
         journal_add_appended(c->journal, 1);
     }
+    ring_publish_done(c->ring);
     if (dropped > 0) {
         STAT_ADD(c, dropped_full, dropped);
         warn_full(c, now);
@@ -335,7 +336,8 @@ static bool process_record(struct collector *c, const struct ring_record *header
     struct ctr_table *table = table_for(c, day, time(NULL));
     if (table == NULL)
         return false;
-    struct tr_event *cached = parse_cache_lookup(c->cache, data, header->len);
+    uint64_t hash;
+    struct tr_event *cached = parse_cache_lookup(c->cache, data, header->len, &hash);
     if (cached) {
         cached->time = when;
         event = cached;
@@ -345,7 +347,7 @@ static bool process_record(struct collector *c, const struct ring_record *header
         count_reject(c, reason, detail, data, header->len, when);
         return true;
     } else {
-        parse_cache_store(c->cache, data, header->len, event);
+        parse_cache_store(c->cache, data, header->len, hash, event);
     }
     count_record(c, table, day, event);
     return true;

@@ -119,9 +119,18 @@ static void ring_wake(struct ring *ring)
 
 void ring_publish(struct ring *ring)
 {
-    /* Sequentially consistent with the consumer's sleep_ms store and head load. */
-    __atomic_store_n(ring->head, ring->reserved, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&ring->sleep_ms, __ATOMIC_SEQ_CST) >= SLEEP_WAKE_MS)
+    __atomic_store_n(ring->head, ring->reserved, __ATOMIC_RELEASE);
+}
+
+void ring_publish_done(struct ring *ring)
+{
+    /*
+     * The fence orders the head stores before the sleep_ms load against the
+     * consumer's sequentially consistent sleep_ms store and head load: either
+     * it sees the new head, or this sees it asleep and wakes it.
+     */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ring->sleep_ms, __ATOMIC_RELAXED) >= SLEEP_WAKE_MS)
         ring_wake(ring);
 }
 
