@@ -133,6 +133,8 @@ static void *drain_main(void *context)
     struct collector *c = context;
     size_t slot = c->settings.max_datagram_size + 1;
 
+    /* Named, for top -H and perf. */
+    pthread_setname_np(pthread_self(), "tlsrptd-drain");
     for (int i = 0; i < DRAIN_BATCH; i++) {
         c->iov[i].iov_base = c->recv_buffers + (size_t)i * slot;
         c->iov[i].iov_len = slot;
@@ -391,6 +393,7 @@ static void *parse_main(void *context)
     const struct ring_record *record;
     uint64_t damaged = 0;
 
+    pthread_setname_np(pthread_self(), "tlsrptd-parse");
     /* Idle priority: the drain thread and the MTA always come first. */
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
     while (!finish_intent(c))
