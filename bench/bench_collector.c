@@ -3,13 +3,17 @@
  * that discards, both fed by the SAME sender at the SAME time: one sender
  * process sends each datagram to the bare drain's socket, then the same
  * datagram to the collector's, so a change of the machine's load hits both
- * alike and the bare drain is always a step ahead. Per receiver: datagrams/s
- * until all of a chunk was received (the drain) and until all was counted
- * (drain + parse + count), and CPU per datagram. The collector does all the
- * bare drain does and more, so a ratio above 100 % cannot be: it is
- * reported as a measurement error (exit 1). Two mixes: every datagram
- * distinct (no parse cache hit possible) and the real cycled datagrams;
- * then MSG_DONTWAIT bursts, as libtlsrpt sends, to both.
+ * alike and the bare drain is always a step ahead.
+ *   Blocking (a busy MTA; the sender waits for the slower queue, so both
+ *   receive at one pace): per receiver datagrams/s until all of a chunk was
+ *   received and until all was counted (drain + parse + count), and CPU
+ *   per datagram. Two mixes: every datagram distinct (no parse cache hit
+ *   possible, checked) and the real cycled datagrams.
+ *   MSG_DONTWAIT bursts (as libtlsrpt sends; nobody waits): what each
+ *   receiver got of the same offered stream, i.e. its drain's capacity.
+ * The collector does all the bare drain does and more, so a ratio above
+ * 100 % cannot be: it is flagged as a measurement error (for the blocking
+ * figures also by the exit status 1).
  * Usage: bench_collector [-p] [-c CHUNK] [-r CHUNKS] [-b BURST]
  * (-p: sender pinned to CPU 0, receivers to CPU 1)
  */
