@@ -152,7 +152,8 @@ static char *make_variant(char *datagram, size_t v)
 
 /*
  * Datagram i of a mix. distinct: all different bytes: 50,000 domains,
- * failures with one or two details, then blanks. Else the real traffic:
+ * failures with one or two details, and in each round of 50,000 other
+ * blanks (the round's bits). Else the real traffic:
  * 1,000 datagrams (one per domain and outcome) a busy MTA sends again and again.
  */
 static char *mix_datagram(bool distinct, size_t i)
@@ -160,7 +161,7 @@ static char *mix_datagram(bool distinct, size_t i)
     size_t k = distinct ? i : i % 1000;
     unsigned d = (unsigned)(k % DISTINCT_DOMAINS), round = (unsigned)(k / DISTINCT_DOMAINS);
 
-    return make_variant(make_datagram(d, 1 + round % 2), round / 2);
+    return make_variant(make_datagram(d, 1 + round % 2), round);
 }
 
 /* Datagrams [first, first + n) of a mix, made before a chunk is timed. */
