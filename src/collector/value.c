@@ -182,13 +182,15 @@ static struct value *read_value(struct reader *r, int depth)
     if (c >= '0' && c <= '9') {
         int64_t number = 0;
         int digits = 0;
-        while (r->p < r->end && *r->p >= '0' && *r->p <= '9' && digits <= PLAIN_MAX_DIGITS) {
+        /* At most 18 digits: no overflow (found by fuzz_collector). */
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9' && digits < PLAIN_MAX_DIGITS) {
             number = number * 10 + (*r->p++ - '0');
             digits++;
         }
-        /* Leading zeros, fractions, exponents and long numbers are json-c's. */
-        if (digits > PLAIN_MAX_DIGITS || (c == '0' && digits > 1) ||
-            (r->p < r->end && (*r->p == '.' || *r->p == 'e' || *r->p == 'E')))
+        /* Leading zeros, fractions, exponents and longer numbers are json-c's. */
+        if ((c == '0' && digits > 1) ||
+            (r->p < r->end &&
+             ((*r->p >= '0' && *r->p <= '9') || *r->p == '.' || *r->p == 'e' || *r->p == 'E')))
             return NULL;
         if ((node = new_node(r->arena, VALUE_INT)) == NULL)
             return NULL;
