@@ -135,7 +135,7 @@ static struct value *read_container(struct reader *r, int depth, bool object)
             if (r->p == r->end || *r->p++ != '"' || (key = read_string(r, &key_len)) == NULL)
                 return NULL;
             for (struct value *m = container->first; m != NULL; m = m->next)
-                if (strcmp(m->key, key) == 0)
+                if (m->key_len == key_len && memcmp(m->key, key, key_len) == 0)
                     return NULL; /* json-c keeps the last one: let it */
             skip_space(r);
             if (r->p == r->end || *r->p++ != ':')
@@ -145,6 +145,7 @@ static struct value *read_container(struct reader *r, int depth, bool object)
         if (item == NULL)
             return NULL;
         item->key = key;
+        item->key_len = object ? key_len : 0;
         *link = item;
         link = &item->next;
         container->len++;
@@ -275,6 +276,7 @@ static struct value *copy_json(struct value_arena *arena, json_object *object)
             if (item == NULL)
                 return NULL;
             item->key = key;
+            item->key_len = strlen(key);
             *link = item;
             link = &item->next;
             node->len++;
@@ -293,8 +295,11 @@ const struct value *value_from_json(struct value_arena *arena, json_object *obje
 
 const struct value *value_member(const struct value *object, const char *key)
 {
+    size_t len = strlen(key);
+
+    /* The length first: most keys differ in it. */
     for (const struct value *m = object->first; m != NULL; m = m->next)
-        if (strcmp(m->key, key) == 0)
+        if (m->key_len == len && memcmp(m->key, key, len) == 0)
             return m;
     return NULL;
 }

@@ -22,7 +22,8 @@ enum value_type {
 
 struct value {
     enum value_type type;
-    const char *key;     /* of an object member */
+    const char *key; /* of an object member */
+    size_t key_len;
     const char *string;  /* VALUE_STRING: NUL-terminated; may hold NULs before len */
     size_t len;          /* string bytes, or array/object members */
     int64_t number;      /* VALUE_INT, as json_object_get_int64 gives it */
