@@ -2,7 +2,8 @@
  * cache.c - a two-way set-associative cache from datagram bytes to the
  * event parsed from them. A hit is confirmed by comparing every byte, so
  * the result is exactly what parsing would give; only successful parses are
- * kept. Memory is bounded by a budget, whatever the traffic.
+ * kept, and only from their second sighting (a table of hashes seen once),
+ * so distinct datagrams cost no copies. Memory is bounded by a budget.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #define CACHE_SETS 4096               /* power of two; two entries each */
 #define CACHE_MAX_DATAGRAM 2048       /* bigger ones are rare: not worth the memory */
 #define CACHE_BUDGET (16u << 20)      /* bytes of datagrams and event copies */
+#define SEEN_SLOTS 16384              /* power of two: hashes of datagrams missed once */
 
 struct cache_entry {
     uint64_t hash;
@@ -27,6 +29,7 @@ struct cache_entry {
 struct parse_cache {
     struct cache_entry sets[CACHE_SETS][2]; /* [0] is the more recently used */
     size_t used;
+    uint64_t seen[SEEN_SLOTS];
 };
 
 struct parse_cache *parse_cache_create(void)
@@ -60,11 +63,13 @@ static bool entry_matches(const struct cache_entry *entry, uint64_t hash, const 
            memcmp(entry->bytes, data, len) == 0;
 }
 
-struct tr_event *parse_cache_lookup(struct parse_cache *cache, const char *data, size_t len)
+struct tr_event *parse_cache_lookup(struct parse_cache *cache, const char *data, size_t len,
+                                    uint64_t *hash_r)
 {
+    *hash_r = 0;
     if (len > CACHE_MAX_DATAGRAM)
         return NULL;
-    uint64_t hash = hash64(data, len, 0);
+    uint64_t hash = *hash_r = hash64(data, len, 0);
     struct cache_entry *set = cache->sets[hash & (CACHE_SETS - 1)];
     if (entry_matches(&set[0], hash, data, len))
         return set[0].event;
@@ -77,12 +82,17 @@ struct tr_event *parse_cache_lookup(struct parse_cache *cache, const char *data,
     return NULL;
 }
 
-void parse_cache_store(struct parse_cache *cache, const char *data, size_t len,
+void parse_cache_store(struct parse_cache *cache, const char *data, size_t len, uint64_t hash,
                        const struct tr_event *event)
 {
     if (len > CACHE_MAX_DATAGRAM)
         return;
-    uint64_t hash = hash64(data, len, 0);
+    /* First sighting: only noted. A hash of 0 is never noted, so it is never taken as seen. */
+    uint64_t *seen = &cache->seen[(hash >> 32) & (SEEN_SLOTS - 1)];
+    if (*seen != hash || hash == 0) {
+        *seen = hash;
+        return;
+    }
     struct cache_entry *set = cache->sets[hash & (CACHE_SETS - 1)];
     /* The least recently used entry of the set makes room. */
     entry_clear(cache, &set[1]);

@@ -14,10 +14,14 @@
 struct parse_cache;
 struct parse_cache *parse_cache_create(void);
 void parse_cache_destroy(struct parse_cache *cache);
-/* The event parsed earlier from exactly these bytes, or NULL. */
-struct tr_event *parse_cache_lookup(struct parse_cache *cache, const char *data, size_t len);
-/* Remembers a deep copy of event as the parse of these bytes. */
-void parse_cache_store(struct parse_cache *cache, const char *data, size_t len,
+/* The event parsed earlier from exactly these bytes, or NULL; *hash_r for the store. */
+struct tr_event *parse_cache_lookup(struct parse_cache *cache, const char *data, size_t len,
+                                    uint64_t *hash_r);
+/*
+ * Remembers a deep copy of event as the parse of these bytes, from their
+ * second miss on: a datagram seen once (every one distinct) costs no copy.
+ */
+void parse_cache_store(struct parse_cache *cache, const char *data, size_t len, uint64_t hash,
                        const struct tr_event *event);
 
 #endif

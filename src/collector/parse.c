@@ -12,6 +12,7 @@
 
 #include "collector.h"
 #include "util.h"
+#include "value.h"
 
 /* Generous: libtlsrpt nests 4 levels (datagram, policies, policy, details). */
 #define PARSE_MAX_DEPTH 8
@@ -60,17 +61,25 @@ static const struct {
     int code;
     enum tr_result result;
 } failure_codes[] = {
-    {201, TR_RESULT_STARTTLS_NOT_SUPPORTED}, {202, TR_RESULT_CERTIFICATE_HOST_MISMATCH},
-    {203, TR_RESULT_CERTIFICATE_NOT_TRUSTED}, {204, TR_RESULT_CERTIFICATE_EXPIRED},
-    {205, TR_RESULT_VALIDATION_FAILURE},     {301, TR_RESULT_STS_POLICY_FETCH_ERROR},
-    {302, TR_RESULT_STS_POLICY_INVALID},     {303, TR_RESULT_STS_WEBPKI_INVALID},
-    {304, TR_RESULT_TLSA_INVALID},           {305, TR_RESULT_DNSSEC_INVALID},
+    {201, TR_RESULT_STARTTLS_NOT_SUPPORTED},
+    {202, TR_RESULT_CERTIFICATE_HOST_MISMATCH},
+    {203, TR_RESULT_CERTIFICATE_NOT_TRUSTED},
+    {204, TR_RESULT_CERTIFICATE_EXPIRED},
+    {205, TR_RESULT_VALIDATION_FAILURE},
+    {301, TR_RESULT_STS_POLICY_FETCH_ERROR},
+    {302, TR_RESULT_STS_POLICY_INVALID},
+    {303, TR_RESULT_STS_WEBPKI_INVALID},
+    {304, TR_RESULT_TLSA_INVALID},
+    {305, TR_RESULT_DNSSEC_INVALID},
     {306, TR_RESULT_DANE_REQUIRED},
 };
 
 struct collector_parser {
     json_tokener *tokener;
-    json_object *root; /* of the last datagram; its strings back the event */
+    json_object *root;         /* of the last datagram json-c read; its strings back the event */
+    struct value_arena values; /* the tree checked, read fast or copied from json-c's */
+    bool json_c_only;          /* collector_parser_json_c_only(): tests compare both ways */
+    uint64_t json_c_reads;
     size_t max_size;
     /* Copies that had to be changed (lower-cased domains, EHLO names). */
     char *scratch;
@@ -107,6 +116,7 @@ struct collector_parser *collector_parser_create(size_t max_size)
     /* Every copy is a piece of the datagram, so its size bounds them all. */
     parser->scratch_size = max_size + 1024;
     parser->scratch = xmalloc(parser->scratch_size);
+    value_arena_init(&parser->values, max_size);
     return parser;
 }
 
@@ -117,6 +127,7 @@ void collector_parser_destroy(struct collector_parser *parser)
     if (parser->root)
         json_object_put(parser->root);
     json_tokener_free(parser->tokener);
+    value_arena_free(&parser->values);
     free(parser->scratch);
     free(parser);
 }
@@ -158,26 +169,34 @@ size_t collector_helo_name(const char *reply, size_t len, char *out, size_t out_
  * A string member: absent is fine unless required; present, it must be a
  * JSON string without NUL, within max bytes, of printable UTF-8.
  */
-static int get_string(json_object *object, const char *key, bool required, size_t max,
+/* A member that is there and not null. */
+static const struct value *present(const struct value *object, const char *key)
+{
+    const struct value *member = value_member(object, key);
+
+    return member != NULL && member->type != VALUE_NULL ? member : NULL;
+}
+
+static int get_string(const struct value *object, const char *key, bool required, size_t max,
                       const char **value, size_t *len_out, struct parse_error *error)
 {
-    json_object *member;
+    const struct value *member = present(object, key);
 
     *value = NULL;
-    if (!json_object_object_get_ex(object, key, &member) || member == NULL) {
+    if (member == NULL) {
         if (!required)
             return 0;
         error->reason = COLLECTOR_REJECT_MISSING_FIELD;
         error->detail = key;
         return -1;
     }
-    if (!json_object_is_type(member, json_type_string)) {
+    if (member->type != VALUE_STRING) {
         error->reason = COLLECTOR_REJECT_BAD_TYPE;
         error->detail = key;
         return -1;
     }
-    const char *s = json_object_get_string(member);
-    size_t len = (size_t)json_object_get_string_len(member);
+    const char *s = member->string;
+    size_t len = member->len;
     if (len > max) {
         error->reason = COLLECTOR_REJECT_BAD_TEXT;
         error->detail = key;
@@ -194,43 +213,41 @@ static int get_string(json_object *object, const char *key, bool required, size_
     return 0;
 }
 
-static int get_int(json_object *object, const char *key, bool required, int64_t *value,
-                   bool *present, struct parse_error *error)
+static int get_int(const struct value *object, const char *key, bool required, int64_t *value,
+                   bool *present_r, struct parse_error *error)
 {
-    json_object *member;
+    const struct value *member = present(object, key);
 
-    *present = json_object_object_get_ex(object, key, &member) && member != NULL;
-    if (!*present) {
+    *present_r = member != NULL;
+    if (!*present_r) {
         if (!required)
             return 0;
         error->reason = COLLECTOR_REJECT_MISSING_FIELD;
         error->detail = key;
         return -1;
     }
-    if (!json_object_is_type(member, json_type_int)) {
+    if (member->type != VALUE_INT) {
         error->reason = COLLECTOR_REJECT_BAD_TYPE;
         error->detail = key;
         return -1;
     }
-    *value = json_object_get_int64(member);
+    *value = member->number;
     return 0;
 }
 
 /* An optional array member with at most `max` elements; *array NULL if absent. */
-static int get_array(json_object *object, const char *key, size_t max, json_object **array,
-                     struct parse_error *error)
+static int get_array(const struct value *object, const char *key, size_t max,
+                     const struct value **array, struct parse_error *error)
 {
-    *array = NULL;
-    if (!json_object_object_get_ex(object, key, array) || *array == NULL) {
-        *array = NULL;
+    *array = present(object, key);
+    if (*array == NULL)
         return 0;
-    }
-    if (!json_object_is_type(*array, json_type_array)) {
+    if ((*array)->type != VALUE_ARRAY) {
         error->reason = COLLECTOR_REJECT_BAD_TYPE;
         error->detail = key;
         return -1;
     }
-    if (json_object_array_length(*array) > max) {
+    if ((*array)->len > max) {
         error->reason = COLLECTOR_REJECT_TOO_MANY;
         error->detail = key;
         return -1;
@@ -259,38 +276,38 @@ static int normalize_domain(struct collector_parser *parser, const char *name, s
     return 0;
 }
 
-static int parse_string_array(json_object *policy, const char *key, size_t max,
+static int parse_string_array(const struct value *policy, const char *key, size_t max,
                               const char **items, size_t *n_items, size_t item_max,
                               struct parse_error *error)
 {
-    json_object *array;
+    const struct value *array;
 
     *n_items = 0;
     if (get_array(policy, key, max, &array, error) < 0)
         return -1;
     if (array == NULL)
         return 0;
-    for (size_t i = 0; i < json_object_array_length(array); i++) {
-        json_object *item = json_object_array_get_idx(array, i);
+    size_t i = 0;
+    for (const struct value *item = array->first; item != NULL; item = item->next, i++) {
         size_t len;
-        if (item == NULL || !json_object_is_type(item, json_type_string)) {
+        if (item->type != VALUE_STRING) {
             error->reason = COLLECTOR_REJECT_BAD_TYPE;
             error->detail = key;
             return -1;
         }
-        items[i] = json_object_get_string(item);
-        len = (size_t)json_object_get_string_len(item);
+        items[i] = item->string;
+        len = item->len;
         if (len > item_max || memchr(items[i], '\0', len)) {
             error->reason = len > item_max ? COLLECTOR_REJECT_BAD_TEXT : COLLECTOR_REJECT_NUL_BYTE;
             error->detail = key;
             return -1;
         }
     }
-    *n_items = json_object_array_length(array);
+    *n_items = array->len;
     return 0;
 }
 
-static int parse_failure(struct collector_parser *parser, json_object *detail,
+static int parse_failure(struct collector_parser *parser, const struct value *detail,
                          struct tr_failure *failure, struct parse_error *error)
 {
     int64_t code;
@@ -298,7 +315,7 @@ static int parse_failure(struct collector_parser *parser, json_object *detail,
     const char *helo;
     size_t helo_len;
 
-    if (!json_object_is_type(detail, json_type_object)) {
+    if (detail->type != VALUE_OBJECT) {
         error->reason = COLLECTOR_REJECT_BAD_TYPE;
         error->detail = "failure-details";
         return -1;
@@ -322,8 +339,8 @@ static int parse_failure(struct collector_parser *parser, json_object *detail,
         get_string(detail, "r", false, TR_MAX_STRING, &failure->receiving_ip, NULL, error) < 0 ||
         get_string(detail, "a", false, TR_MAX_STRING, &failure->additional_information, NULL,
                    error) < 0 ||
-        get_string(detail, "f", false, TR_MAX_STRING, &failure->failure_reason_code, NULL,
-                   error) < 0)
+        get_string(detail, "f", false, TR_MAX_STRING, &failure->failure_reason_code, NULL, error) <
+            0)
         return -1;
     failure->receiving_mx_helo = NULL;
     if (helo) {
@@ -344,7 +361,7 @@ static int parse_failure(struct collector_parser *parser, json_object *detail,
     return 0;
 }
 
-static int parse_policy(struct collector_parser *parser, size_t index, json_object *object,
+static int parse_policy(struct collector_parser *parser, size_t index, const struct value *object,
                         struct parse_error *error)
 {
     struct tr_policy *policy = &parser->policies[index];
@@ -352,10 +369,10 @@ static int parse_policy(struct collector_parser *parser, size_t index, json_obje
     bool present, count_present;
     const char *domain;
     size_t domain_len;
-    json_object *details;
+    const struct value *details;
 
     memset(policy, 0, sizeof(*policy));
-    if (!json_object_is_type(object, json_type_object)) {
+    if (object->type != VALUE_OBJECT) {
         error->reason = COLLECTOR_REJECT_BAD_TYPE;
         error->detail = "policies";
         return -1;
@@ -377,11 +394,11 @@ static int parse_policy(struct collector_parser *parser, size_t index, json_obje
         error->detail = "policy-type";
         return -1;
     }
-    if (get_string(object, "policy-domain", false, TR_MAX_DOMAIN + 1, &domain, &domain_len,
-                   error) < 0)
+    if (get_string(object, "policy-domain", false, TR_MAX_DOMAIN + 1, &domain, &domain_len, error) <
+        0)
         return -1;
-    if (domain && normalize_domain(parser, domain, domain_len, &policy->domain, "policy-domain",
-                                   error) < 0)
+    if (domain &&
+        normalize_domain(parser, domain, domain_len, &policy->domain, "policy-domain", error) < 0)
         return -1;
     if (parse_string_array(object, "policy-string", TR_MAX_POLICY_STRINGS, parser->strings[index],
                            &policy->n_strings, TR_MAX_STRING, error) < 0 ||
@@ -392,10 +409,10 @@ static int parse_policy(struct collector_parser *parser, size_t index, json_obje
     policy->mx_hosts = parser->mx_hosts[index];
     if (get_array(object, "failure-details", TR_MAX_FAILURES, &details, error) < 0)
         return -1;
-    size_t n_details = details ? json_object_array_length(details) : 0;
-    for (size_t i = 0; i < n_details; i++)
-        if (parse_failure(parser, json_object_array_get_idx(details, i),
-                          &parser->failures[index][i], error) < 0)
+    size_t n_details = details ? details->len : 0, i = 0;
+    for (const struct value *detail = details ? details->first : NULL; detail != NULL;
+         detail = detail->next)
+        if (parse_failure(parser, detail, &parser->failures[index][i++], error) < 0)
             return -1;
     policy->failures = parser->failures[index];
     policy->n_failures = n_details;
@@ -417,28 +434,27 @@ static int parse_policy(struct collector_parser *parser, size_t index, json_obje
     return 0;
 }
 
-static int parse_root(struct collector_parser *parser, json_object *root, time_t when,
+static int parse_root(struct collector_parser *parser, const struct value *root, time_t when,
                       struct parse_error *error)
 {
-    const char *dpv, *domain, *record;
+    const char *domain, *record;
     size_t domain_len;
-    json_object *policies;
+    const struct value *policies;
 
-    if (!json_object_is_type(root, json_type_object)) {
+    if (root == NULL || root->type != VALUE_OBJECT) {
         error->reason = COLLECTOR_REJECT_BAD_TYPE;
         error->detail = "datagram";
         return -1;
     }
     /* Older libtlsrpt releases sent no "dpv"; they speak version 1. */
-    json_object *dpv_member;
-    if (json_object_object_get_ex(root, "dpv", &dpv_member)) {
-        if (dpv_member == NULL || !json_object_is_type(dpv_member, json_type_string)) {
+    const struct value *dpv = value_member(root, "dpv");
+    if (dpv != NULL) {
+        if (dpv->type != VALUE_STRING) {
             error->reason = COLLECTOR_REJECT_BAD_DPV;
             error->detail = "dpv";
             return -1;
         }
-        dpv = json_object_get_string(dpv_member);
-        if (json_object_get_string_len(dpv_member) != 1 || strcmp(dpv, "1") != 0) {
+        if (dpv->len != 1 || strcmp(dpv->string, "1") != 0) {
             error->reason = COLLECTOR_REJECT_UNKNOWN_DPV;
             error->detail = "dpv";
             return -1;
@@ -449,26 +465,70 @@ static int parse_root(struct collector_parser *parser, json_object *root, time_t
         get_string(root, "pr", false, TR_MAX_RECORD, &record, NULL, error) < 0)
         return -1;
     parser->event.record = record;
-    if (!json_object_object_get_ex(root, "policies", &policies) || policies == NULL) {
+    if (present(root, "policies") == NULL) {
         error->reason = COLLECTOR_REJECT_MISSING_FIELD;
         error->detail = "policies";
         return -1;
     }
     if (get_array(root, "policies", TR_MAX_POLICIES, &policies, error) < 0)
         return -1;
-    size_t n = json_object_array_length(policies);
+    size_t n = policies->len, i = 0;
     if (n == 0) {
         error->reason = COLLECTOR_REJECT_MISSING_FIELD;
         error->detail = "policies";
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        if (parse_policy(parser, i, json_object_array_get_idx(policies, i), error) < 0)
+    for (const struct value *policy = policies->first; policy != NULL; policy = policy->next)
+        if (parse_policy(parser, i++, policy, error) < 0)
             return -1;
     parser->event.time = when;
     parser->event.policies = parser->policies;
     parser->event.n_policies = n;
     return 0;
+}
+
+/* json-c's strict parse, its tree copied into the parser's arena. */
+static int read_json_c(struct collector_parser *parser, const char *data, size_t len,
+                       const struct value **root, enum collector_reject *reason,
+                       const char **detail)
+{
+    parser->json_c_reads++;
+    json_tokener_reset(parser->tokener);
+    parser->root = json_tokener_parse_ex(parser->tokener, data, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(parser->tokener);
+    /* A successful parse may still give NULL (the datagram "null"): parse_root says bad-type. */
+    if (jerr != json_tokener_success) {
+        *reason = jerr == json_tokener_error_parse_utf8_string ? COLLECTOR_REJECT_BAD_UTF8
+                  : jerr == json_tokener_error_depth           ? COLLECTOR_REJECT_TOO_DEEP
+                                                               : COLLECTOR_REJECT_BAD_JSON;
+        *detail = jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr);
+        /*
+         * json_tokener_reset() keeps some state of a parse cut short (json-c
+         * 0.16: a pending \u high surrogate), which would change how the next
+         * datagram reads. A fresh tokener after every failure: failures are rare.
+         */
+        json_tokener_free(parser->tokener);
+        parser->tokener = tokener_new();
+        if (parser->root) {
+            json_object_put(parser->root);
+            parser->root = NULL;
+        }
+        return -1;
+    }
+    /* The arena has room for a value per byte: only a bug makes this fail. */
+    if ((*root = value_from_json(&parser->values, parser->root)) == NULL)
+        msg_panic("collector_parse: the tree of a %zu-byte datagram does not fit", len);
+    return 0;
+}
+
+void collector_parser_json_c_only(struct collector_parser *parser, bool json_c_only)
+{
+    parser->json_c_only = json_c_only;
+}
+
+uint64_t collector_parser_json_c_reads(const struct collector_parser *parser)
+{
+    return parser->json_c_reads;
 }
 
 int collector_parse(struct collector_parser *parser, const char *data, size_t len, time_t when,
@@ -492,29 +552,12 @@ int collector_parse(struct collector_parser *parser, const char *data, size_t le
         *detail = "datagram";
         return -1;
     }
-    json_tokener_reset(parser->tokener);
-    parser->root = json_tokener_parse_ex(parser->tokener, data, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(parser->tokener);
-    /* A successful parse may still give NULL (the datagram "null"): parse_root says bad-type. */
-    if (jerr != json_tokener_success) {
-        *reason = jerr == json_tokener_error_parse_utf8_string ? COLLECTOR_REJECT_BAD_UTF8
-                  : jerr == json_tokener_error_depth           ? COLLECTOR_REJECT_TOO_DEEP
-                                                               : COLLECTOR_REJECT_BAD_JSON;
-        *detail = jerr == json_tokener_continue ? "truncated" : json_tokener_error_desc(jerr);
-        /*
-         * json_tokener_reset() keeps some state of a parse cut short (json-c
-         * 0.16: a pending \u high surrogate), which would change how the next
-         * datagram reads. A fresh tokener after every failure: failures are rare.
-         */
-        json_tokener_free(parser->tokener);
-        parser->tokener = tokener_new();
-        if (parser->root) {
-            json_object_put(parser->root);
-            parser->root = NULL;
-        }
+    /* The plain JSON libtlsrpt writes is read fast; json-c judges everything else. */
+    const struct value *root =
+        parser->json_c_only ? NULL : value_read_plain(&parser->values, data, len);
+    if (root == NULL && read_json_c(parser, data, len, &root, reason, detail) < 0)
         return -1;
-    }
-    if (parse_root(parser, parser->root, when, &error) < 0) {
+    if (parse_root(parser, root, when, &error) < 0) {
         *reason = error.reason;
         *detail = error.detail;
         return -1;

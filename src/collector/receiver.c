@@ -118,6 +118,7 @@ static void drain_store(struct collector *c, int count, time_t now)
         ring_publish(c->ring);
         journal_add_appended(c->journal, 1);
     }
+    ring_publish_done(c->ring);
     if (dropped > 0) {
         STAT_ADD(c, dropped_full, dropped);
         warn_full(c, now);
@@ -132,6 +133,8 @@ static void *drain_main(void *context)
     struct collector *c = context;
     size_t slot = c->settings.max_datagram_size + 1;
 
+    /* Named, for top -H and perf. */
+    pthread_setname_np(pthread_self(), "tlsrptd-drain");
     for (int i = 0; i < DRAIN_BATCH; i++) {
         c->iov[i].iov_base = c->recv_buffers + (size_t)i * slot;
         c->iov[i].iov_len = slot;
@@ -335,7 +338,8 @@ static bool process_record(struct collector *c, const struct ring_record *header
     struct ctr_table *table = table_for(c, day, time(NULL));
     if (table == NULL)
         return false;
-    struct tr_event *cached = parse_cache_lookup(c->cache, data, header->len);
+    uint64_t hash;
+    struct tr_event *cached = parse_cache_lookup(c->cache, data, header->len, &hash);
     if (cached) {
         cached->time = when;
         event = cached;
@@ -345,7 +349,7 @@ static bool process_record(struct collector *c, const struct ring_record *header
         count_reject(c, reason, detail, data, header->len, when);
         return true;
     } else {
-        parse_cache_store(c->cache, data, header->len, event);
+        parse_cache_store(c->cache, data, header->len, hash, event);
     }
     count_record(c, table, day, event);
     return true;
@@ -389,6 +393,7 @@ static void *parse_main(void *context)
     const struct ring_record *record;
     uint64_t damaged = 0;
 
+    pthread_setname_np(pthread_self(), "tlsrptd-parse");
     /* Idle priority: the drain thread and the MTA always come first. */
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
     while (!finish_intent(c))

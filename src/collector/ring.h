@@ -35,8 +35,10 @@ void ring_destroy(struct ring *ring);
 struct ring_record *ring_reserve(struct ring *ring, size_t len);
 /* Sets the checksum of a filled record, before ring_publish(). */
 void ring_seal(struct ring_record *record);
-/* Makes every reserved record visible; wakes a consumer in a long sleep. */
+/* Makes every reserved record visible (a release store: cheap, once per record). */
 void ring_publish(struct ring *ring);
+/* After a batch of ring_publish(): wakes a consumer in a long sleep (one fence per batch). */
+void ring_publish_done(struct ring *ring);
 /* No more records will come; the consumer drains and then stops. */
 void ring_close(struct ring *ring);
 /* Bytes in use, for the high-water mark. */
