@@ -57,10 +57,6 @@ void collector_parser_destroy(struct collector_parser *parser);
 int collector_parse(struct collector_parser *parser, const char *data, size_t len, time_t when,
                     const struct tr_event **event, enum collector_reject *reason,
                     const char **detail);
-/* Test hook: true reads every datagram with json-c, never with the fast plain-JSON reader. */
-void collector_parser_json_c_only(struct collector_parser *parser, bool json_c_only);
-/* How many datagrams so far were not plain JSON and went to json-c. */
-uint64_t collector_parser_json_c_reads(const struct collector_parser *parser);
 /*
  * Reduces a receiving-mx-helo value to the EHLO host name: libtlsrpt sends
  * the MX's whole multi-line EHLO reply ("250-mx.example.net\r\n250-...").

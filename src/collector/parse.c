@@ -77,9 +77,7 @@ static const struct {
 struct collector_parser {
     json_tokener *tokener;
     json_object *root;         /* of the last datagram json-c read; its strings back the event */
-    struct value_arena values; /* the tree checked, read fast or copied from json-c's */
-    bool json_c_only;          /* collector_parser_json_c_only(): tests compare both ways */
-    uint64_t json_c_reads;
+    struct value_arena values; /* the tree checked, copied from json-c's */
     size_t max_size;
     /* Copies that had to be changed (lower-cased domains, EHLO names). */
     char *scratch;
@@ -492,7 +490,6 @@ static int read_json_c(struct collector_parser *parser, const char *data, size_t
                        const struct value **root, enum collector_reject *reason,
                        const char **detail)
 {
-    parser->json_c_reads++;
     json_tokener_reset(parser->tokener);
     parser->root = json_tokener_parse_ex(parser->tokener, data, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(parser->tokener);
@@ -521,16 +518,6 @@ static int read_json_c(struct collector_parser *parser, const char *data, size_t
     return 0;
 }
 
-void collector_parser_json_c_only(struct collector_parser *parser, bool json_c_only)
-{
-    parser->json_c_only = json_c_only;
-}
-
-uint64_t collector_parser_json_c_reads(const struct collector_parser *parser)
-{
-    return parser->json_c_reads;
-}
-
 int collector_parse(struct collector_parser *parser, const char *data, size_t len, time_t when,
                     const struct tr_event **event, enum collector_reject *reason,
                     const char **detail)
@@ -552,10 +539,8 @@ int collector_parse(struct collector_parser *parser, const char *data, size_t le
         *detail = "datagram";
         return -1;
     }
-    /* The plain JSON libtlsrpt writes is read fast; json-c judges everything else. */
-    const struct value *root =
-        parser->json_c_only ? NULL : value_read_plain(&parser->values, data, len);
-    if (root == NULL && read_json_c(parser, data, len, &root, reason, detail) < 0)
+    const struct value *root;
+    if (read_json_c(parser, data, len, &root, reason, detail) < 0)
         return -1;
     if (parse_root(parser, root, when, &error) < 0) {
         *reason = error.reason;

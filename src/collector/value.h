@@ -1,7 +1,7 @@
 /*
- * value.h - a datagram's JSON as a small tree in a parser-owned arena, made
- * by a fast reader for the plain JSON libtlsrpt writes, or copied from
- * json-c's tree for anything else. parse.c checks the datagram on it.
+ * value.h - a datagram's JSON as a small tree in a parser-owned arena,
+ * copied from json-c's tree (json-c parses every datagram). parse.c checks
+ * the datagram on it.
  */
 #ifndef COLLECTOR_VALUE_H
 #define COLLECTOR_VALUE_H
@@ -42,12 +42,6 @@ struct value_arena {
 void value_arena_init(struct value_arena *arena, size_t max_size);
 void value_arena_free(struct value_arena *arena);
 
-/*
- * The fast reader: the tree of data when it is one plain JSON object (no
- * \u escapes, only ASCII, integers of up to 18 digits, no duplicate keys,
- * at most 6 levels, nothing after it); NULL otherwise, and json-c decides.
- */
-const struct value *value_read_plain(struct value_arena *arena, const char *data, size_t len);
 /* json-c's tree, copied (its strings stay json-c's). */
 const struct value *value_from_json(struct value_arena *arena, json_object *object);
 
