@@ -83,44 +83,64 @@ static void group_snapshot(const struct ctr_snapshot *snap, const char *filter,
     }
 }
 
-/* Where the group's report goes: parse the captured record, or ask DNS. */
-static void find_rua(struct sched_context *ctx, struct group *g)
+/* What DNS said of the group's domain (the answer is taken over). */
+static void take_answer(struct group *g, struct dns_tlsrpt_answer *answer)
 {
+    if (answer->status == DNS_FOUND) {
+        free(g->record);
+        g->record = xstrdup(answer->record.text);
+        g->rua = answer->record;
+        memset(&answer->record, 0, sizeof(answer->record));
+        g->have_rua = true;
+    } else if (answer->status == DNS_TEMPFAIL) {
+        msg_warn("report for %s: DNS lookup of %s failed for now (%s): the report is kept "
+                 "and its destinations are looked up again later",
+                 g->domain, answer->qname, answer->detail);
+        g->rua_pending = true;
+    } else {
+        msg_info("report for %s: %s has no TLSRPT record (%s): no report", g->domain,
+                 answer->qname, answer->detail);
+    }
+    dns_tlsrpt_answer_free(answer);
+}
+
+/*
+ * Where the reports of groups[from..] go: the captured record, parsed, else
+ * DNS, dns_concurrency lookups at a time (a day can have 65,536 domains).
+ */
+static void find_rua(struct sched_context *ctx, struct groups *groups, size_t from)
+{
+    const char **domains = xcalloc(groups->n - from + 1, sizeof(*domains));
+    size_t *asking = xcalloc(groups->n - from + 1, sizeof(*asking));
+    size_t n = 0;
     char *error;
 
-    if (g->record[0] != '\0') {
-        if (dns_tlsrpt_parse(g->record, ctx->max_rua, &g->rua, &error) < 0) {
+    for (size_t i = from; i < groups->n; i++) {
+        struct group *g = &groups->items[i];
+        if (g->record[0] == '\0' && ctx->resolver == NULL) {
+            g->rua_pending = true;
+        } else if (g->record[0] == '\0') {
+            domains[n] = g->domain;
+            asking[n++] = i;
+        } else if (dns_tlsrpt_parse(g->record, ctx->max_rua, &g->rua, &error) < 0) {
             msg_warn("report for %s: the TLSRPT record the MTA used is not valid (%s): "
                      "no report is sent for it",
                      g->domain, error);
             free(error);
-            return;
+        } else {
+            g->have_rua = true;
         }
-        g->have_rua = true;
-        return;
     }
-    if (ctx->resolver == NULL) {
-        g->rua_pending = true;
-        return;
+    if (n > 0) {
+        struct dns_tlsrpt_answer *answers = xcalloc(n, sizeof(*answers));
+        dns_lookup_tlsrpt_many(ctx->resolver, domains, n, ctx->max_rua, ctx->dns_concurrency,
+                               answers);
+        for (size_t k = 0; k < n; k++)
+            take_answer(&groups->items[asking[k]], &answers[k]);
+        free(answers);
     }
-    struct dns_tlsrpt_answer answer;
-    dns_lookup_tlsrpt(ctx->resolver, g->domain, ctx->max_rua, &answer);
-    if (answer.status == DNS_FOUND) {
-        free(g->record);
-        g->record = xstrdup(answer.record.text);
-        g->rua = answer.record;
-        memset(&answer.record, 0, sizeof(answer.record));
-        g->have_rua = true;
-    } else if (answer.status == DNS_TEMPFAIL) {
-        msg_warn("report for %s: DNS lookup of %s failed for now (%s): the report is kept "
-                 "and its destinations are looked up again later",
-                 g->domain, answer.qname, answer.detail);
-        g->rua_pending = true;
-    } else {
-        msg_info("report for %s: %s has no TLSRPT record (%s): no report", g->domain,
-                 answer.qname, answer.detail);
-    }
-    dns_tlsrpt_answer_free(&answer);
+    free(domains);
+    free(asking);
 }
 
 static bool group_has_uri(const struct group *g, const char *uri)
@@ -154,11 +174,11 @@ static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
             if (target == NULL) {
                 target = group_add(groups, mx, "");
                 target->dane_extra = true;
-                find_rua(ctx, target);
             }
             group_add_key(target, key);
         }
     }
+    find_rua(ctx, groups, original);
     /* Drop the rua that already get these keys through the recipient domain's report. */
     for (size_t j = original; j < groups->n; j++) {
         struct group *extra = &groups->items[j];
@@ -311,8 +331,7 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
     if (snap == NULL)
         return 0;
     group_snapshot(snap, ctx->domain_filter, &groups);
-    for (size_t i = 0; i < groups.n; i++)
-        find_rua(ctx, &groups.items[i]);
+    find_rua(ctx, &groups, 0);
     add_dane_groups(ctx, &groups);
     if (ctx->spool && (txn = spool_day_begin(ctx->spool, day, error_r)) == NULL)
         count = -1;
