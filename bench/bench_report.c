@@ -3,6 +3,9 @@
  * five failure rows each in a real counter table, then snapshot + build +
  * gzip of every report, beside same-run baselines (the snapshot alone, a
  * memcpy of the table file) and the peak memory next to the table's size.
+ * Usage: bench_report [DOMAINS] (100,000 by default; `bench_report 1000000`
+ * for a day of a million domains: about a minute and 1.5 GB of /tmp).
+ * Wall times on a loaded machine wait for the CPU: the CPU time is shown too.
  */
 #include "config.h"
 
@@ -23,21 +26,37 @@
 #include "counters.h"
 #include "report.h"
 
-#define DOMAINS 100000
+#define DEFAULT_DOMAINS 100000
+#define MAX_DOMAINS 5000000
 #define ROWS 5                     /* failure-detail rows per domain */
 #define BENCH_DAY 19981            /* 2024-09-15 */
-#define MAX_ENTRIES 700000         /* 100,000 keys + 500,000 rows, with room */
-#define STRING_SPACE (72ULL << 20) /* 68 MiB used: see the first line of output */
-#define TARGET_SECONDS 5.0
+/* Per domain: 1 key + 5 rows, with room; ~712 bytes of key strings (see the first line). */
+#define ENTRIES_PER_DOMAIN 7
+#define STRING_BYTES_PER_DOMAIN 760
+#define TARGET_SECONDS 2.5 /* for 100,000 domains (issue 12) */
+#define TARGET_RSS 1.5     /* x the table file */
+
+static int domains = DEFAULT_DOMAINS;
 
 static const struct rpt_settings settings = {"Example Org", "tlsrpt@reporter.example.net"};
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* CPU time of this process: what a loaded machine does not inflate. */
+static int64_t cpu_ns(void)
+{
+    return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* Domain d's day: a few successes, then rows of 5, 4, 3, 2, 1 failed sessions. */
@@ -92,7 +111,8 @@ static void fill_domain(struct ctr_table *table, int d, uint64_t *successes, uin
 /* Filled in a child process, so that the peak memory below is the reports' alone. */
 static void fill_table(const char *dir, uint64_t *successes, uint64_t *failures)
 {
-    struct ctr_limits limits = {MAX_ENTRIES, STRING_SPACE};
+    struct ctr_limits limits = {(uint32_t)domains * ENTRIES_PER_DOMAIN,
+                                (uint64_t)domains * STRING_BYTES_PER_DOMAIN + (4u << 20)};
     uint64_t counts[2] = {0, 0};
     int result_pipe[2], status;
     char *error;
@@ -104,7 +124,7 @@ static void fill_table(const char *dir, uint64_t *successes, uint64_t *failures)
         struct ctr_table *table = ctr_open(dir, BENCH_DAY, CTR_READ_WRITE, &limits, &error);
         if (table == NULL)
             msg_fatal("%s", error);
-        for (int d = 0; d < DOMAINS; d++)
+        for (int d = 0; d < domains; d++)
             fill_domain(table, d, &counts[0], &counts[1]);
         ctr_close(table);
         _exit(write(result_pipe[1], counts, sizeof(counts)) == (ssize_t)sizeof(counts) ? 0 : 1);
@@ -124,6 +144,7 @@ struct totals {
     uint64_t gzip_bytes;
     uint64_t successes;
     uint64_t failures;
+    int64_t cpu_ns;      /* CPU time of the whole */
     int64_t snapshot_ns; /* where the time went */
     int64_t build_ns;
     int64_t gzip_ns;
@@ -140,7 +161,7 @@ static void build_all(const char *dir, struct totals *totals)
 
     if (table == NULL)
         msg_fatal("%s", error);
-    int64_t start = now_ns();
+    int64_t start = now_ns(), cpu_start = cpu_ns();
     struct ctr_snapshot *snapshot = ctr_snapshot(table, NULL);
     totals->snapshot_ns = now_ns() - start;
     for (size_t i = 0, j; i < snapshot->n_keys; i = j) {
@@ -173,6 +194,7 @@ static void build_all(const char *dir, struct totals *totals)
     }
     ctr_snapshot_free(snapshot);
     ctr_close(table);
+    totals->cpu_ns = cpu_ns() - cpu_start;
     free(group);
     buf_free(&gz);
 }
@@ -233,7 +255,7 @@ static double time_memcpy(const char *path, off_t size)
     return seconds;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const char *tmp = getenv("TMPDIR");
     char *dir = xasprintf("%s/bench_report.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
@@ -245,6 +267,8 @@ int main(void)
     struct stat st;
     char *error;
 
+    if (argc > 1 && ((domains = atoi(argv[1])) < 1 || domains > MAX_DOMAINS))
+        msg_fatal("usage: bench_report [DOMAINS (1..%d)]", MAX_DOMAINS);
     if (mkdtemp(dir) == NULL)
         msg_fatal("mkdtemp %s: %m", dir);
     memset(&totals, 0, sizeof(totals));
@@ -261,7 +285,7 @@ int main(void)
     ctr_close(table);
     printf("report: table: %d domains x (1 STS key + %d failure rows) = %u entries, %.1f MiB of "
            "strings used of %.1f; file %.1f MiB\n",
-           DOMAINS, ROWS, stats.entries_used, (double)stats.string_used / 1048576.0,
+           domains, ROWS, stats.entries_used, (double)stats.string_used / 1048576.0,
            (double)stats.string_space / 1048576.0, (double)st.st_size / 1048576.0);
 
     /* The baseline child first: it inherits no peak from this process. */
@@ -275,10 +299,16 @@ int main(void)
     double peak_mib = (double)usage.ru_maxrss / 1024.0, table_mib = (double)st.st_size / 1048576.0;
 
     double memcpy_seconds = time_memcpy(table_path, st.st_size);
-    printf("report: snapshot + build + gzip of %zu reports: %.2f s, %.0f reports/s (target <= "
-           "%.0f s: %s)\n",
-           totals.reports, seconds, (double)totals.reports / seconds, TARGET_SECONDS,
-           seconds <= TARGET_SECONDS ? "met" : "MISSED");
+    double cpu_seconds = (double)totals.cpu_ns / 1e9;
+    printf("report: snapshot + build + gzip of %zu reports: %.2f s (CPU %.2f s), %.0f reports/s",
+           totals.reports, seconds, cpu_seconds, (double)totals.reports / seconds);
+    if (domains == DEFAULT_DOMAINS)
+        printf(" (target <= %.1f s: %s)\n", TARGET_SECONDS,
+               seconds <= TARGET_SECONDS ? "met" : cpu_seconds <= TARGET_SECONDS
+                                                       ? "MISSED, met in CPU time: a loaded machine"
+                                                       : "MISSED");
+    else
+        printf(" = %.2f s per 100,000 domains\n", seconds * 100000.0 / domains);
     printf("report: of which snapshot %.2f s, rpt_build %.2f s (%.1f us each), rpt_gzip %.2f s "
            "(%.1f us each)\n",
            (double)totals.snapshot_ns / 1e9, (double)totals.build_ns / 1e9,
@@ -288,8 +318,10 @@ int main(void)
            (double)totals.json_bytes / 1e6, (double)totals.json_bytes / (double)totals.reports,
            (double)totals.gzip_bytes / 1e6,
            100.0 * (double)totals.gzip_bytes / (double)totals.json_bytes);
-    printf("report: peak RSS %.1f MiB beside the table file's %.1f MiB: %.2fx (target <= 2x: %s)\n",
-           peak_mib, table_mib, peak_mib / table_mib, peak_mib <= 2 * table_mib ? "met" : "MISSED");
+    printf("report: peak RSS %.1f MiB beside the table file's %.1f MiB: %.2fx (target <= %.1fx: "
+           "%s)\n",
+           peak_mib, table_mib, peak_mib / table_mib, TARGET_RSS,
+           peak_mib <= TARGET_RSS * table_mib ? "met" : "MISSED");
     printf("report: baseline ctr_snapshot alone: %.2f s, peak RSS %.1f MiB (%.2fx), so building "
            "and gzip add %.1f MiB; plain memcpy of the %.1f MiB table file: %.3f s\n",
            snapshot_seconds, snapshot_peak_mib, snapshot_peak_mib / table_mib,
@@ -298,7 +330,7 @@ int main(void)
            "counted: %s\n",
            (unsigned long long)totals.successes, (unsigned long long)totals.failures,
            (unsigned long long)successes, (unsigned long long)failures,
-           totals.successes == successes && totals.failures == failures && totals.reports == DOMAINS
+           totals.successes == successes && totals.failures == failures && totals.reports == (size_t)domains
                ? "exact"
                : "MISMATCH");
     if (dir_remove_tree(dir) < 0)
@@ -306,7 +338,7 @@ int main(void)
     free(table_path);
     free(file_name);
     free(dir);
-    if (totals.successes != successes || totals.failures != failures || totals.reports != DOMAINS)
+    if (totals.successes != successes || totals.failures != failures || totals.reports != (size_t)domains)
         return EXIT_FAILURE;
     return EXIT_SUCCESS;
 }
