@@ -35,6 +35,7 @@
 #define STRING_BYTES_PER_DOMAIN 760
 #define TARGET_SECONDS 2.5 /* for 100,000 domains (issue 12) */
 #define TARGET_RSS 1.5     /* x the table file */
+#define RUNS 3             /* the printf of the runs shows three */
 
 static int domains = DEFAULT_DOMAINS;
 
@@ -292,16 +293,34 @@ int main(int argc, char **argv)
     double snapshot_seconds, snapshot_peak_mib;
     time_snapshot(dir, &snapshot_seconds, &snapshot_peak_mib);
 
-    int64_t start = now_ns();
-    build_all(dir, &totals);
-    double seconds = (double)(now_ns() - start) / 1e9;
+    /* The median of RUNS runs (by wall time): one run on a shared machine says little. */
+    struct totals runs[RUNS];
+    double run_seconds[RUNS], seconds;
+    for (int r = 0; r < RUNS; r++) {
+        memset(&runs[r], 0, sizeof(runs[r]));
+        int64_t start = now_ns();
+        build_all(dir, &runs[r]);
+        run_seconds[r] = (double)(now_ns() - start) / 1e9;
+    }
+    int median = 0;
+    for (int r = 0; r < RUNS; r++) {
+        int below = 0;
+        for (int o = 0; o < RUNS; o++)
+            below += run_seconds[o] < run_seconds[r] || (run_seconds[o] == run_seconds[r] && o < r);
+        if (below == RUNS / 2)
+            median = r;
+    }
+    totals = runs[median];
+    seconds = run_seconds[median];
     getrusage(RUSAGE_SELF, &usage);
     double peak_mib = (double)usage.ru_maxrss / 1024.0, table_mib = (double)st.st_size / 1048576.0;
 
     double memcpy_seconds = time_memcpy(table_path, st.st_size);
     double cpu_seconds = (double)totals.cpu_ns / 1e9;
-    printf("report: snapshot + build + gzip of %zu reports: %.2f s (CPU %.2f s), %.0f reports/s",
-           totals.reports, seconds, cpu_seconds, (double)totals.reports / seconds);
+    printf("report: snapshot + build + gzip of %zu reports: median of %d runs %.2f s (CPU %.2f s; "
+           "runs %.2f, %.2f, %.2f s), %.0f reports/s",
+           totals.reports, RUNS, seconds, cpu_seconds, run_seconds[0], run_seconds[1],
+           run_seconds[2], (double)totals.reports / seconds);
     if (domains == DEFAULT_DOMAINS)
         printf(" (target <= %.1f s: %s)\n", TARGET_SECONDS,
                seconds <= TARGET_SECONDS ? "met" : cpu_seconds <= TARGET_SECONDS

@@ -223,30 +223,56 @@ static uint64_t group_failures(const struct group *g)
 }
 
 /*
- * Opens and snapshots a day; NULL snapshot (and 0) when the day has no table.
- * close_first: for a build, the day is closed first (later events are late).
+ * Opens a day's table: NULL (and 0) when the day has none, -1 with
+ * *error_r when it cannot be opened.
  */
-static int day_snapshot(const char *counters_dir, int day, bool close_first, bool set_reported,
-                        struct ctr_snapshot **snap, char **error_r)
+static int day_open(const char *counters_dir, int day, struct ctr_table **table_r, char **error_r)
 {
     char text[DAY_TEXT_SIZE];
 
-    *snap = NULL;
+    *table_r = NULL;
     day_format(day, text);
     char *name = xasprintf("%s/%s.ctr", counters_dir, text);
     bool exists = access(name, F_OK) == 0;
     free(name);
     if (!exists)
         return 0;
-    struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
-    if (table == NULL)
+    *table_r = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
+    return *table_r != NULL ? 0 : -1;
+}
+
+/*
+ * Snapshots a day; NULL snapshot (and 0) when the day has no table.
+ * close_first: for a build, the day is closed first (later events are late).
+ */
+static int day_snapshot(const char *counters_dir, int day, bool close_first,
+                        struct ctr_snapshot **snap, char **error_r)
+{
+    struct ctr_table *table;
+
+    *snap = NULL;
+    if (day_open(counters_dir, day, &table, error_r) < 0)
         return -1;
+    if (table == NULL)
+        return 0;
     if (close_first)
         ctr_set_closed(table);
     *snap = ctr_snapshot(table, NULL);
-    if (set_reported)
-        ctr_set_reported(table);
     ctr_close(table);
+    return 0;
+}
+
+/* Marks a day reported (its reports are in the outbox): no snapshot needed for that. */
+static int day_set_reported(const char *counters_dir, int day, char **error_r)
+{
+    struct ctr_table *table;
+
+    if (day_open(counters_dir, day, &table, error_r) < 0)
+        return -1;
+    if (table != NULL) {
+        ctr_set_reported(table);
+        ctr_close(table);
+    }
     return 0;
 }
 
@@ -257,7 +283,7 @@ int sched_each_report(struct sched_context *ctx, int day, sched_report_fn *each,
     struct groups groups = {0};
     int count = 0;
 
-    if (day_snapshot(ctx->counters_dir, day, false, false, &snap, error_r) < 0)
+    if (day_snapshot(ctx->counters_dir, day, false, &snap, error_r) < 0)
         return -1;
     if (snap == NULL)
         return 0;
@@ -322,11 +348,9 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
 
     if (ctx->spool && spool_day_done(ctx->spool, day)) {
         /* Built before a crash that came before the table was marked: mark it now. */
-        return day_snapshot(ctx->counters_dir, day, false, true, &snap, error_r) < 0
-                   ? -1
-                   : (snap ? (ctr_snapshot_free(snap), 0) : 0);
+        return day_set_reported(ctx->counters_dir, day, error_r) < 0 ? -1 : 0;
     }
-    if (day_snapshot(ctx->counters_dir, day, ctx->spool != NULL, false, &snap, error_r) < 0)
+    if (day_snapshot(ctx->counters_dir, day, ctx->spool != NULL, &snap, error_r) < 0)
         return -1;
     if (snap == NULL)
         return 0;
@@ -368,11 +392,8 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
         if (spool_day_commit(txn, error_r) < 0)
             return -1;
         /* Only now, with the day's reports safely in the outbox. */
-        struct ctr_snapshot *ignored;
-        if (day_snapshot(ctx->counters_dir, day, false, true, &ignored, error_r) < 0)
+        if (day_set_reported(ctx->counters_dir, day, error_r) < 0)
             return -1;
-        if (ignored)
-            ctr_snapshot_free(ignored);
         char text[DAY_TEXT_SIZE];
         day_format(day, text);
         msg_info("reports of %s: %d in the outbox", text, count);
