@@ -1,6 +1,6 @@
 /*
  * build.c - the RFC 8460 §4 report of one UTC day for one policy domain,
- * built with json-c from counter keys, with its report-id and §5.1 file name;
+ * written from counter keys, with its report-id and §5.1 file name;
  * and the checks of organization_name and contact_info it depends on.
  */
 #include "config.h"
