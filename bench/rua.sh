@@ -14,7 +14,7 @@ SERIAL_DOMAINS=25 # 5 s at 200 ms each
 DAY=2025-06-15
 
 command -v python3 >/dev/null || skip "python3 not found"
-[ -x "$FILL" ] || { echo "rua: build tests/fill_counters first (make check TESTS=)"; exit 1; }
+[ -x "$FILL" ] || { echo "rua: build tests/fill_counters first (make tests/fill_counters)"; exit 1; }
 python3 "$PEERS/slow_dns.py" 200 "$T/dns.port" "$T/dns.queries" &
 DNS_PID=$!
 wait_for "the slow DNS server" 60 test -s "$T/dns.port" || exit 1
