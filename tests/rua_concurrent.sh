@@ -6,6 +6,8 @@
 # than dns_concurrency queries at once and does see several, and the whole
 # takes far less than 300 x 200 ms. A SERVFAIL still keeps its report
 # (rua_pending) and is looked up again, concurrently too, by the next run.
+# DANE results of 60 domains go to their 3 shared MX hosts' own records
+# (each looked up once), minus a rua that already gets them.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 not found"
 FILL="$top_builddir/tests/fill_counters"
@@ -84,4 +86,40 @@ _smtp._tls.temp4.example
 _smtp._tls.temp5.example" "$(cut -d' ' -f1 "$T/dns.queries" | sort)"
 assert_eq "and keeps waiting for them" 5 \
     "$("$TLSRPT" queue --json | grep -c '"rua_pending": true')"
+
+# DANE: t00..t59.example, MX host mx(i % 3).hosting.example; t02 sends its own
+# reports to mx2's rua, so mx2's report would repeat them: it has none.
+DANE_DAY=2025-06-16
+i=0
+while [ $i -lt 60 ]; do
+    d=$(printf 't%02d.example' $i)
+    rua="tls@$d"
+    [ $i -eq 2 ] && rua=tls@mx2.hosting.example
+    printf '{"dpv": "1","d": "%s","pr": "v=TLSRPTv1;rua=mailto:%s","policies":[{"policy-type":1,"policy-domain": "mx%d.hosting.example","policy-string":["3 1 1 8D02536C887482BC34FF54E41D2BA659BF85B341A0A20AFADB5813DCFBCF286D"],"t":0,"f":0}]}\n' \
+        "$d" "$rua" $((i % 3))
+    i=$((i + 1))
+done >"$T/dane.jsonl"
+"$TLSRPT" ingest --format libtlsrpt --day "$DANE_DAY" "$T/dane.jsonl" >/dev/null 2>&1
+expected=$(
+    i=0
+    while [ $i -lt 60 ]; do
+        d=$(printf 't%02d.example' $i)
+        rua="tls@$d"
+        [ $i -eq 2 ] && rua=tls@mx2.hosting.example
+        echo "$d: 1 successful, 0 failed sessions -> mailto:$rua"
+        i=$((i + 1))
+    done
+    echo "mx0.hosting.example: 20 successful, 0 failed sessions -> mailto:tls@mx0.hosting.example"
+    echo "mx1.hosting.example: 20 successful, 0 failed sessions -> mailto:tls@mx1.hosting.example"
+)
+expected=$(echo "$expected" | sort)
+: >"$T/dns.queries"
+"$TLSRPT" -o send_all_success_reports=yes run --dry-run --day "$DANE_DAY" >"$T/dane.out" 2>/dev/null
+assert_eq "DANE: each MX host's report holds the TLSA results of its 20 domains; mx2's rua already has them" \
+    "$expected" \
+    "$(sed 's/^'"$DANE_DAY"'_\([^_]*\)_[0-9a-f]\{16\} [^ ]*: /\1: /' "$T/dane.out" | sort)"
+assert_eq "DANE: only the MX hosts are looked up, each once" \
+"_smtp._tls.mx0.hosting.example
+_smtp._tls.mx1.hosting.example
+_smtp._tls.mx2.hosting.example" "$(cut -d' ' -f1 "$T/dns.queries" | sort)"
 finish

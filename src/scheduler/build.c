@@ -151,6 +151,88 @@ static bool group_has_uri(const struct group *g, const char *uri)
     return false;
 }
 
+/* A name with where it was seen, sorted by name, then by that order. */
+struct name_ref {
+    const char *name;
+    size_t order;                /* first seen first */
+    const struct ctr_key *key;   /* the key it comes from */
+};
+
+static int compare_refs(const void *left, const void *right)
+{
+    const struct name_ref *a = left, *b = right;
+    int cmp = strcmp(a->name, b->name);
+
+    return cmp != 0 ? cmp : (a->order > b->order) - (a->order < b->order);
+}
+
+static int compare_ref_order(const void *left, const void *right)
+{
+    const struct name_ref *a = left, *b = right;
+
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+/* The first of refs[0..n) named name (refs sorted by name), or n. */
+static size_t refs_find(const struct name_ref *refs, size_t n, const char *name)
+{
+    size_t low = 0, high = n;
+
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (strcmp(refs[mid].name, name) < 0)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low < n && strcmp(refs[low].name, name) == 0 ? low : n;
+}
+
+static void add_ref(struct name_ref **refs, size_t *n, size_t *cap, struct name_ref ref)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *refs = xreallocarray(*refs, *cap, sizeof(**refs));
+    }
+    (*refs)[(*n)++] = ref;
+}
+
+/*
+ * The MX hosts' own groups, in the order their first TLSA key comes, each
+ * with its keys in order: sorted by name, not searched one by one (a day
+ * can have tens of thousands of MX hosts).
+ */
+static void make_dane_groups(struct groups *groups, size_t original)
+{
+    struct name_ref *refs = NULL, *firsts;
+    size_t n = 0, cap = 0, n_firsts = 0;
+
+    for (size_t i = 0; i < original; i++) {
+        for (size_t k = 0; k < groups->items[i].n_keys; k++) {
+            const struct ctr_key *key = groups->items[i].keys[k];
+            const char *mx = key->policy.domain;
+            if (key->policy.type == TR_POLICY_TLSA && mx != NULL && strcmp(mx, key->domain) != 0)
+                add_ref(&refs, &n, &cap, (struct name_ref){mx, n, key});
+        }
+    }
+    if (n > 1)
+        qsort(refs, n, sizeof(*refs), compare_refs);
+    firsts = xcalloc(n + 1, sizeof(*firsts));
+    for (size_t r = 0; r < n; r++)
+        if (r == 0 || strcmp(refs[r - 1].name, refs[r].name) != 0)
+            firsts[n_firsts++] = (struct name_ref){refs[r].name, refs[r].order, NULL};
+    qsort(firsts, n_firsts, sizeof(*firsts), compare_ref_order);
+    for (size_t f = 0; f < n_firsts; f++) {
+        struct group *target = group_add(groups, firsts[f].name, "");
+        target->dane_extra = true;
+        for (size_t r = refs_find(refs, n, firsts[f].name);
+             r < n && strcmp(refs[r].name, firsts[f].name) == 0; r++)
+            group_add_key(target, refs[r].key);
+    }
+    free(firsts);
+    free(refs);
+}
+
 /*
  * DANE results belong to the TLSA base domain (RFC 8460 §3, RFC 7672): a
  * TLSA key whose policy domain (the MX host) differs from its report's
@@ -159,36 +241,30 @@ static bool group_has_uri(const struct group *g, const char *uri)
  */
 static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
 {
-    size_t original = groups->n;
+    size_t original = groups->n, n = 0, cap = 0;
+    struct name_ref *holders = NULL;
 
-    for (size_t i = 0; i < original; i++) {
-        for (size_t k = 0; k < groups->items[i].n_keys; k++) {
-            const struct ctr_key *key = groups->items[i].keys[k];
-            const char *mx = key->policy.domain;
-            if (key->policy.type != TR_POLICY_TLSA || mx == NULL || strcmp(mx, key->domain) == 0)
-                continue;
-            struct group *target = NULL;
-            for (size_t j = original; j < groups->n && !target; j++)
-                if (strcmp(groups->items[j].domain, mx) == 0)
-                    target = &groups->items[j];
-            if (target == NULL) {
-                target = group_add(groups, mx, "");
-                target->dane_extra = true;
-            }
-            group_add_key(target, key);
-        }
-    }
+    make_dane_groups(groups, original);
+    if (groups->n == original)
+        return;
     find_rua(ctx, groups, original);
+    /* Which recipient domains' groups hold keys of each policy domain (order: the group). */
+    for (size_t i = 0; i < original; i++)
+        for (size_t k = 0; k < groups->items[i].n_keys; k++)
+            if (groups->items[i].keys[k]->policy.domain != NULL)
+                add_ref(&holders, &n, &cap,
+                        (struct name_ref){groups->items[i].keys[k]->policy.domain, i, NULL});
+    if (n > 1)
+        qsort(holders, n, sizeof(*holders), compare_refs);
     /* Drop the rua that already get these keys through the recipient domain's report. */
     for (size_t j = original; j < groups->n; j++) {
         struct group *extra = &groups->items[j];
+        size_t first = refs_find(holders, n, extra->domain);
         for (size_t r = 0; extra->have_rua && r < extra->rua.n_rua;) {
             bool seen = false;
-            for (size_t i = 0; i < original && !seen; i++)
-                for (size_t k = 0; k < groups->items[i].n_keys && !seen; k++)
-                    if (groups->items[i].keys[k]->policy.domain &&
-                        strcmp(groups->items[i].keys[k]->policy.domain, extra->domain) == 0)
-                        seen = group_has_uri(&groups->items[i], extra->rua.rua[r].uri);
+            for (size_t h = first; h < n && !seen && strcmp(holders[h].name, extra->domain) == 0;
+                 h++)
+                seen = group_has_uri(&groups->items[holders[h].order], extra->rua.rua[r].uri);
             if (!seen) {
                 r++;
                 continue;
@@ -200,6 +276,7 @@ static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
         if (extra->have_rua && extra->rua.n_rua == 0)
             extra->have_rua = false; /* nothing new to send: no report */
     }
+    free(holders);
 }
 
 static time_t random_delay(time_t spread)
