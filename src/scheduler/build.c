@@ -23,7 +23,7 @@ struct group {
     char *domain;
     char *record;      /* as captured ("" unknown) or as found in DNS */
     const struct ctr_key **keys;
-    size_t n_keys;
+    size_t n_keys, keys_cap;
     bool dane_extra;   /* TLSA keys reported to the MX host's own record */
     bool rua_pending;
     struct dns_tlsrpt_record rua;
@@ -50,7 +50,10 @@ static struct group *group_add(struct groups *groups, const char *domain, const 
 
 static void group_add_key(struct group *g, const struct ctr_key *key)
 {
-    g->keys = xreallocarray(g->keys, g->n_keys + 1, sizeof(*g->keys));
+    if (g->n_keys == g->keys_cap) {
+        g->keys_cap = g->keys_cap ? 2 * g->keys_cap : 4;
+        g->keys = xreallocarray(g->keys, g->keys_cap, sizeof(*g->keys));
+    }
     g->keys[g->n_keys++] = key;
 }
 
