@@ -3,6 +3,9 @@
  * five failure rows each in a real counter table, then snapshot + build +
  * gzip of every report, beside same-run baselines (the snapshot alone, a
  * memcpy of the table file) and the peak memory next to the table's size.
+ * Usage: bench_report [DOMAINS] (100,000 by default; `bench_report 1000000`
+ * for a day of a million domains: about a minute and 1.5 GB of /tmp).
+ * Wall times on a loaded machine wait for the CPU: the CPU time is shown too.
  */
 #include "config.h"
 
@@ -23,21 +26,38 @@
 #include "counters.h"
 #include "report.h"
 
-#define DOMAINS 100000
+#define DEFAULT_DOMAINS 100000
+#define MAX_DOMAINS 5000000
 #define ROWS 5                     /* failure-detail rows per domain */
 #define BENCH_DAY 19981            /* 2024-09-15 */
-#define MAX_ENTRIES 700000         /* 100,000 keys + 500,000 rows, with room */
-#define STRING_SPACE (72ULL << 20) /* 68 MiB used: see the first line of output */
-#define TARGET_SECONDS 5.0
+/* Per domain: 1 key + 5 rows, with room; ~712 bytes of key strings (see the first line). */
+#define ENTRIES_PER_DOMAIN 7
+#define STRING_BYTES_PER_DOMAIN 760
+#define TARGET_SECONDS 2.5 /* for 100,000 domains (issue 12) */
+#define TARGET_RSS 1.5     /* x the table file */
+#define RUNS 3             /* the median of 3 (of 1 above DEFAULT_DOMAINS: it takes long) */
+
+static int domains = DEFAULT_DOMAINS;
 
 static const struct rpt_settings settings = {"Example Org", "tlsrpt@reporter.example.net"};
 
-static int64_t now_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* CPU time of this process: what a loaded machine does not inflate. */
+static int64_t cpu_ns(void)
+{
+    return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* Domain d's day: a few successes, then rows of 5, 4, 3, 2, 1 failed sessions. */
@@ -92,7 +112,8 @@ static void fill_domain(struct ctr_table *table, int d, uint64_t *successes, uin
 /* Filled in a child process, so that the peak memory below is the reports' alone. */
 static void fill_table(const char *dir, uint64_t *successes, uint64_t *failures)
 {
-    struct ctr_limits limits = {MAX_ENTRIES, STRING_SPACE};
+    struct ctr_limits limits = {(uint32_t)domains * ENTRIES_PER_DOMAIN,
+                                (uint64_t)domains * STRING_BYTES_PER_DOMAIN + (4u << 20)};
     uint64_t counts[2] = {0, 0};
     int result_pipe[2], status;
     char *error;
@@ -104,7 +125,7 @@ static void fill_table(const char *dir, uint64_t *successes, uint64_t *failures)
         struct ctr_table *table = ctr_open(dir, BENCH_DAY, CTR_READ_WRITE, &limits, &error);
         if (table == NULL)
             msg_fatal("%s", error);
-        for (int d = 0; d < DOMAINS; d++)
+        for (int d = 0; d < domains; d++)
             fill_domain(table, d, &counts[0], &counts[1]);
         ctr_close(table);
         _exit(write(result_pipe[1], counts, sizeof(counts)) == (ssize_t)sizeof(counts) ? 0 : 1);
@@ -124,6 +145,7 @@ struct totals {
     uint64_t gzip_bytes;
     uint64_t successes;
     uint64_t failures;
+    int64_t cpu_ns;      /* CPU time of the whole */
     int64_t snapshot_ns; /* where the time went */
     int64_t build_ns;
     int64_t gzip_ns;
@@ -140,7 +162,7 @@ static void build_all(const char *dir, struct totals *totals)
 
     if (table == NULL)
         msg_fatal("%s", error);
-    int64_t start = now_ns();
+    int64_t start = now_ns(), cpu_start = cpu_ns();
     struct ctr_snapshot *snapshot = ctr_snapshot(table, NULL);
     totals->snapshot_ns = now_ns() - start;
     for (size_t i = 0, j; i < snapshot->n_keys; i = j) {
@@ -173,6 +195,7 @@ static void build_all(const char *dir, struct totals *totals)
     }
     ctr_snapshot_free(snapshot);
     ctr_close(table);
+    totals->cpu_ns = cpu_ns() - cpu_start;
     free(group);
     buf_free(&gz);
 }
@@ -213,6 +236,38 @@ static void time_snapshot(const char *dir, double *seconds_r, double *peak_mib_r
     *peak_mib_r = result[1];
 }
 
+/* One run of build_all in a child process: its peak memory is the run's own. */
+static void run_build(const char *dir, struct totals *totals, double *seconds_r, double *peak_mib_r)
+{
+    struct {
+        struct totals totals;
+        double seconds, peak_mib;
+    } result;
+    int result_pipe[2], status;
+    pid_t pid;
+
+    if (pipe(result_pipe) < 0 || (pid = fork()) < 0)
+        msg_fatal("pipe/fork: %m");
+    if (pid == 0) {
+        struct rusage usage;
+        memset(&result, 0, sizeof(result));
+        int64_t start = now_ns();
+        build_all(dir, &result.totals);
+        result.seconds = (double)(now_ns() - start) / 1e9;
+        getrusage(RUSAGE_SELF, &usage);
+        result.peak_mib = (double)usage.ru_maxrss / 1024.0;
+        _exit(write(result_pipe[1], &result, sizeof(result)) == (ssize_t)sizeof(result) ? 0 : 1);
+    }
+    close(result_pipe[1]);
+    if (read(result_pipe[0], &result, sizeof(result)) != (ssize_t)sizeof(result) ||
+        waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        msg_fatal("a build run failed");
+    close(result_pipe[0]);
+    *totals = result.totals;
+    *seconds_r = result.seconds;
+    *peak_mib_r = result.peak_mib;
+}
+
 /* Baseline for scale: a plain memcpy of the whole table file out of a fresh mapping. */
 static double time_memcpy(const char *path, off_t size)
 {
@@ -233,7 +288,7 @@ static double time_memcpy(const char *path, off_t size)
     return seconds;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const char *tmp = getenv("TMPDIR");
     char *dir = xasprintf("%s/bench_report.XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
@@ -241,10 +296,11 @@ int main(void)
     struct totals totals;
     uint64_t successes, failures;
     struct ctr_stats stats;
-    struct rusage usage;
     struct stat st;
     char *error;
 
+    if (argc > 1 && ((domains = atoi(argv[1])) < 1 || domains > MAX_DOMAINS))
+        msg_fatal("usage: bench_report [DOMAINS (1..%d)]", MAX_DOMAINS);
     if (mkdtemp(dir) == NULL)
         msg_fatal("mkdtemp %s: %m", dir);
     memset(&totals, 0, sizeof(totals));
@@ -261,24 +317,47 @@ int main(void)
     ctr_close(table);
     printf("report: table: %d domains x (1 STS key + %d failure rows) = %u entries, %.1f MiB of "
            "strings used of %.1f; file %.1f MiB\n",
-           DOMAINS, ROWS, stats.entries_used, (double)stats.string_used / 1048576.0,
+           domains, ROWS, stats.entries_used, (double)stats.string_used / 1048576.0,
            (double)stats.string_space / 1048576.0, (double)st.st_size / 1048576.0);
 
     /* The baseline child first: it inherits no peak from this process. */
     double snapshot_seconds, snapshot_peak_mib;
     time_snapshot(dir, &snapshot_seconds, &snapshot_peak_mib);
 
-    int64_t start = now_ns();
-    build_all(dir, &totals);
-    double seconds = (double)(now_ns() - start) / 1e9;
-    getrusage(RUSAGE_SELF, &usage);
-    double peak_mib = (double)usage.ru_maxrss / 1024.0, table_mib = (double)st.st_size / 1048576.0;
+    /* The median of RUNS runs (by wall time): one run on a shared machine says little. */
+    struct totals runs[RUNS];
+    double run_seconds[RUNS], run_peak_mib[RUNS], seconds;
+    int n_runs = domains <= DEFAULT_DOMAINS ? RUNS : 1;
+    char runs_text[64] = "";
+    for (int r = 0; r < n_runs; r++)
+        run_build(dir, &runs[r], &run_seconds[r], &run_peak_mib[r]);
+    int median = 0;
+    for (int r = 0; r < n_runs; r++) {
+        int below = 0;
+        for (int o = 0; o < n_runs; o++)
+            below += run_seconds[o] < run_seconds[r] || (run_seconds[o] == run_seconds[r] && o < r);
+        if (below == n_runs / 2)
+            median = r;
+        snprintf(runs_text + strlen(runs_text), sizeof(runs_text) - strlen(runs_text), "%s%.2f",
+                 r > 0 ? ", " : "", run_seconds[r]);
+    }
+    totals = runs[median];
+    seconds = run_seconds[median];
+    double peak_mib = run_peak_mib[median], table_mib = (double)st.st_size / 1048576.0;
 
     double memcpy_seconds = time_memcpy(table_path, st.st_size);
-    printf("report: snapshot + build + gzip of %zu reports: %.2f s, %.0f reports/s (target <= "
-           "%.0f s: %s)\n",
-           totals.reports, seconds, (double)totals.reports / seconds, TARGET_SECONDS,
-           seconds <= TARGET_SECONDS ? "met" : "MISSED");
+    double cpu_seconds = (double)totals.cpu_ns / 1e9;
+    printf("report: snapshot + build + gzip of %zu reports: median of %d runs %.2f s (CPU %.2f s; "
+           "runs %s s), %.0f reports/s",
+           totals.reports, n_runs, seconds, cpu_seconds, runs_text,
+           (double)totals.reports / seconds);
+    if (domains == DEFAULT_DOMAINS)
+        printf(" (target <= %.1f s: %s)\n", TARGET_SECONDS,
+               seconds <= TARGET_SECONDS ? "met" : cpu_seconds <= TARGET_SECONDS
+                                                       ? "MISSED, met in CPU time: a loaded machine"
+                                                       : "MISSED");
+    else
+        printf(" = %.2f s per 100,000 domains\n", seconds * 100000.0 / domains);
     printf("report: of which snapshot %.2f s, rpt_build %.2f s (%.1f us each), rpt_gzip %.2f s "
            "(%.1f us each)\n",
            (double)totals.snapshot_ns / 1e9, (double)totals.build_ns / 1e9,
@@ -288,8 +367,10 @@ int main(void)
            (double)totals.json_bytes / 1e6, (double)totals.json_bytes / (double)totals.reports,
            (double)totals.gzip_bytes / 1e6,
            100.0 * (double)totals.gzip_bytes / (double)totals.json_bytes);
-    printf("report: peak RSS %.1f MiB beside the table file's %.1f MiB: %.2fx (target <= 2x: %s)\n",
-           peak_mib, table_mib, peak_mib / table_mib, peak_mib <= 2 * table_mib ? "met" : "MISSED");
+    printf("report: peak RSS %.1f MiB beside the table file's %.1f MiB: %.2fx (target <= %.1fx: "
+           "%s)\n",
+           peak_mib, table_mib, peak_mib / table_mib, TARGET_RSS,
+           peak_mib <= TARGET_RSS * table_mib ? "met" : "MISSED");
     printf("report: baseline ctr_snapshot alone: %.2f s, peak RSS %.1f MiB (%.2fx), so building "
            "and gzip add %.1f MiB; plain memcpy of the %.1f MiB table file: %.3f s\n",
            snapshot_seconds, snapshot_peak_mib, snapshot_peak_mib / table_mib,
@@ -298,7 +379,7 @@ int main(void)
            "counted: %s\n",
            (unsigned long long)totals.successes, (unsigned long long)totals.failures,
            (unsigned long long)successes, (unsigned long long)failures,
-           totals.successes == successes && totals.failures == failures && totals.reports == DOMAINS
+           totals.successes == successes && totals.failures == failures && totals.reports == (size_t)domains
                ? "exact"
                : "MISMATCH");
     if (dir_remove_tree(dir) < 0)
@@ -306,7 +387,7 @@ int main(void)
     free(table_path);
     free(file_name);
     free(dir);
-    if (totals.successes != successes || totals.failures != failures || totals.reports != DOMAINS)
+    if (totals.successes != successes || totals.failures != failures || totals.reports != (size_t)domains)
         return EXIT_FAILURE;
     return EXIT_SUCCESS;
 }

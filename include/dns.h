@@ -87,6 +87,17 @@ void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t
                        struct dns_tlsrpt_answer *answer);
 
 /*
+ * dns_lookup_tlsrpt for n domains at once: answers[i] (caller frees each)
+ * for domains[i]. Cached answers come from the cache; the rest are asked
+ * by at most `concurrency` threads (each with ldns resolvers of its own;
+ * only the calling thread touches the cache), one query per distinct
+ * domain. 1 asks one after the other in the calling thread.
+ */
+void dns_lookup_tlsrpt_many(struct dns_resolver *resolver, const char *const *domains, size_t n,
+                            size_t max_rua, unsigned concurrency,
+                            struct dns_tlsrpt_answer *answers);
+
+/*
  * The IPv4 and IPv6 addresses of host (A and AAAA, CNAMEs followed) into at
  * most max entries with port 0. Returns the count (0: the name has no
  * address), or -1 with *error_r (caller frees) on a temporary failure.

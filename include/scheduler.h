@@ -62,6 +62,7 @@ struct sched_context {
     char *counters_dir;
     struct spool *spool;             /* NULL for a dry run */
     struct dns_resolver *resolver;
+    unsigned dns_concurrency;        /* rua lookups in flight at once */
     struct rpt_settings settings;
     bool send_all_success_reports;
     size_t max_rua;

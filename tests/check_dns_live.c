@@ -410,6 +410,63 @@ START_TEST(test_cache)
 }
 END_TEST
 
+static void expect_many(struct dns_resolver *resolver, const char *const *domains, size_t n,
+                        const char *const *expected)
+{
+    struct dns_tlsrpt_answer *answers = xcalloc(n, sizeof(*answers));
+
+    dns_lookup_tlsrpt_many(resolver, domains, n, 5, 4, answers);
+    for (size_t i = 0; i < n; i++) {
+        char *got = xasprintf("%s %s %s", answers[i].qname, dns_status_name(answers[i].status),
+                              answers[i].detail);
+        ck_assert_msg(strcmp(got, expected[i]) == 0, "%s: %s, expected %s", domains[i], got,
+                      expected[i]);
+        if (answers[i].status == DNS_FOUND)
+            ck_assert_int_eq(answers[i].record.n_rua, 1);
+        free(got);
+        dns_tlsrpt_answer_free(&answers[i]);
+    }
+    free(answers);
+}
+
+/*
+ * Many at once (4 threads): each answer as dns_lookup_tlsrpt gives it, in
+ * the caller's order, repeated names included; cached the same way (a
+ * temporary failure and TTL 0 are not).
+ */
+START_TEST(test_many)
+{
+    int port;
+    pid_t pid = testns_start(restart_data, 0, &port);
+    struct dns_resolver *resolver = resolver_for(port);
+    const char *const domains[] = {"cached.example", "nx.example",     "flaky.example",
+                                   "zero.example",   "cached.example", "Cached.Example.",
+                                   "bad..example",   "nx.example"};
+    const char *const first[] = {
+        "_smtp._tls.cached.example found 1 TLSRPT record",
+        "_smtp._tls.nx.example none NXDOMAIN",
+        "_smtp._tls.flaky.example tempfail SERVFAIL",
+        "_smtp._tls.zero.example found 1 TLSRPT record",
+        "_smtp._tls.cached.example found 1 TLSRPT record",
+        "_smtp._tls.cached.example found 1 TLSRPT record",
+        "_smtp._tls.bad..example none invalid domain name",
+        "_smtp._tls.nx.example none NXDOMAIN",
+    };
+    const char *const server_gone[] = {
+        "_smtp._tls.cached.example found 1 TLSRPT record",
+        "_smtp._tls.nx.example none NXDOMAIN",
+        "_smtp._tls.flaky.example tempfail timeout or network error",
+        "_smtp._tls.zero.example tempfail timeout or network error",
+    };
+
+    expect_many(resolver, domains, UTIL_ARRAY_LEN(domains), first);
+    testns_stop(pid);
+    expect_many(resolver, domains, UTIL_ARRAY_LEN(server_gone), server_gone);
+    expect_many(resolver, domains, 0, NULL);
+    dns_resolver_destroy(resolver);
+}
+END_TEST
+
 /* Every name is NXDOMAIN: the question is copied from the query. */
 static const char any_name_data[] =
     "$ORIGIN example.\nENTRY_BEGIN\nMATCH opcode qtype\nADJUST copy_id copy_query\n"
@@ -490,6 +547,7 @@ static Suite *dns_live_suite(void)
     suite_add_tcase(s, tc);
     tcase_set_timeout(cache, 60);
     tcase_add_test(cache, test_cache);
+    tcase_add_test(cache, test_many);
     tcase_add_test(cache, test_next_server);
     tcase_add_test(cache, test_cache_bounded);
     suite_add_tcase(s, cache);

@@ -7,7 +7,9 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "util.h"
 #include "report_keys.h"
 #include "report_validator.h"
+#include "../src/report/fields.h"
 
 /*
  * Expected JSON is written with ' for " (none of it holds a '); @STS@ stands
@@ -70,6 +73,13 @@ static void check_report(const char *label, const char *domain, const char *reco
     ck_assert_msg(strcmp(report.json, expect.data) == 0, "%s:\n got    %s\n expect %s", label,
                   report.json, expect.data);
     ck_assert_uint_eq(report.json_len, expect.len);
+    /* rpt_build writes JSON itself: json-c reading and writing it gives the same bytes. */
+    json_object *parsed = json_tokener_parse(report.json);
+    ck_assert_msg(parsed != NULL, "%s: json-c cannot read the report", label);
+    ck_assert_str_eq(json_object_to_json_string_ext(
+                         parsed, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                     report.json);
+    json_object_put(parsed);
     ck_assert_str_eq(report.file_name, file_name);
     ck_assert_str_eq(report.unique_id, id);
     ck_assert_str_eq(report.policy_domain, domain);
@@ -333,6 +343,37 @@ static const struct {
     {"", NULL},
 };
 
+/*
+ * The report module writes IPv6 text itself: the same as inet_ntop for every
+ * pattern of zero and non-zero fields (each field 0, 1-digit, 4-digit, or
+ * 0xffff), the mixed forms included, and for pseudo-random addresses.
+ */
+START_TEST(test_ipv6_text)
+{
+    static const unsigned values[4] = {0, 0x7, 0xabcd, 0xffff};
+    unsigned char address[16];
+    char ours[RPT_IP_SIZE], libc[INET6_ADDRSTRLEN];
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+
+    for (unsigned pattern = 0; pattern < (1u << 16) + 20000; pattern++) {
+        for (int i = 0; i < 8; i++) {
+            unsigned v;
+            if (pattern < (1u << 16)) {
+                v = values[(pattern >> (2 * i)) & 3];
+            } else {
+                state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+                v = (unsigned)(state >> 48) & ((state >> 20) & 1 ? 0xffff : 0);
+            }
+            address[2 * i] = (unsigned char)(v >> 8);
+            address[2 * i + 1] = (unsigned char)v;
+        }
+        rpt_ipv6_text(address, ours);
+        ck_assert_ptr_nonnull(inet_ntop(AF_INET6, address, libc, sizeof(libc)));
+        ck_assert_str_eq(ours, libc);
+    }
+}
+END_TEST
+
 START_TEST(test_mx_hostnames)
 {
     const char *in = host_cases[_i].input, *expect = host_cases[_i].expect;
@@ -593,6 +634,7 @@ static Suite *report_suite(void)
 
     tcase_add_loop_test(tc, test_json_cases, 0, (int)UTIL_ARRAY_LEN(json_cases));
     tcase_add_loop_test(tc, test_ip_addresses, 0, (int)UTIL_ARRAY_LEN(ip_cases));
+    tcase_add_test(tc, test_ipv6_text);
     tcase_add_loop_test(tc, test_mx_hostnames, 0, (int)UTIL_ARRAY_LEN(host_cases));
     tcase_add_loop_test(tc, test_additional_information, 0, (int)UTIL_ARRAY_LEN(uri_cases));
     tcase_add_test(tc, test_text_fields);

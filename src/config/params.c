@@ -78,6 +78,8 @@ const struct cfg_param cfg_params[] = {
      "PEM private key (RSA or Ed25519) for DKIM; readable by tlsrptd_user only"},
     {"dkim_selector", CFG_STRING, "", 0, 0,
      "the s= selector of the DKIM signature"},
+    {"dns_concurrency", CFG_INT, "64", 1, 256,
+     "rua (_smtp._tls TXT) lookups in flight at once when a day's reports are built"},
     {"dns_resolvers", CFG_LIST, "", 0, 0,
      "DNS servers as host[:port]; empty means /etc/resolv.conf"},
     {"dns_timeout", CFG_TIME, "5s", 1, 60, "timeout of one DNS query"},

@@ -306,14 +306,12 @@ static int compare_failures(const struct tr_failure *fa, const struct tr_failure
     return compare_strings(fa->failure_reason_code, fb->failure_reason_code);
 }
 
-/* Details grouped by key, then by their fields: equal rows become neighbours. */
+/* A key's rows by their fields: equal rows become neighbours. */
 static int compare_detail_rows(const void *left, const void *right)
 {
     const struct collected_detail *a = left;
     const struct collected_detail *b = right;
 
-    if (a->key != b->key)
-        return a->key < b->key ? -1 : 1;
     return compare_failures(&a->detail.failure, &b->detail.failure);
 }
 
@@ -413,61 +411,89 @@ static size_t *merge_keys(struct collector *c)
     return position;
 }
 
-/* Moves the details to their merged keys and adds up equal rows of one key. */
-static void merge_details(struct collector *c, const size_t *position)
+/*
+ * The rows of each merged key, in the snapshot's order, straight into the
+ * snapshot: equal rows of a key added up, then by count descending. Rows are
+ * found per key through a counting sort of their indices (sequential, 4
+ * bytes a row) and each is read once, instead of sorting them all by (key,
+ * fields): with 100,000 keys that sort was most of a snapshot. first[k] ..
+ * first[k + 1] are then key k's rows in snap->details.
+ */
+static size_t *merge_details(struct collector *c, const size_t *position)
 {
-    size_t n = 0, merged = 0;
+    size_t *first = xcalloc(c->n_keys + 1, sizeof(*first));
+    size_t *next = xcalloc(c->n_keys + 1, sizeof(*next));
+    uint32_t *order = xcalloc(c->n_details + 1, sizeof(*order));
+    struct collected_detail *rows = NULL;
+    size_t rows_cap = 0, merged = 0;
 
     for (size_t i = 0; i < c->n_details; i++) {
         size_t key = position[c->details[i].key];
+        c->details[i].key = key;
+        if (key != SIZE_MAX && c->details[i].detail.count > 0)
+            next[key + 1]++;
+    }
+    for (size_t k = 0; k < c->n_keys; k++)
+        next[k + 1] += next[k];
+    for (size_t i = 0; i < c->n_details; i++)
+        if (c->details[i].key != SIZE_MAX && c->details[i].detail.count > 0)
+            order[next[c->details[i].key]++] = (uint32_t)i;
+    if (c->n_details > 0)
+        c->snap->details = xcalloc(c->n_details, sizeof(*c->snap->details));
+    for (size_t k = 0, at = 0; k < c->n_keys; k++) {
+        size_t n_rows = next[k] - at, kept = 0;
 
-        if (key == SIZE_MAX || c->details[i].detail.count == 0)
-            continue;
-        c->details[n] = c->details[i];
-        c->details[n++].key = key;
+        if (n_rows > rows_cap) {
+            rows_cap = n_rows > 2 * rows_cap ? n_rows : 2 * rows_cap;
+            rows = xreallocarray(rows, rows_cap, sizeof(*rows));
+        }
+        for (size_t i = 0; i < n_rows; i++)
+            rows[i] = c->details[order[at + i]];
+        at = next[k];
+        if (n_rows > 1)
+            qsort(rows, n_rows, sizeof(*rows), compare_detail_rows);
+        for (size_t i = 0; i < n_rows; i++) {
+            if (kept > 0 && compare_detail_rows(&rows[kept - 1], &rows[i]) == 0)
+                rows[kept - 1].detail.count += rows[i].detail.count;
+            else
+                rows[kept++] = rows[i];
+        }
+        if (kept > 1)
+            qsort(rows, kept, sizeof(*rows), compare_details);
+        first[k] = merged;
+        for (size_t i = 0; i < kept; i++)
+            c->snap->details[merged++] = rows[i].detail;
     }
-    if (n > 1)
-        qsort(c->details, n, sizeof(*c->details), compare_detail_rows);
-    for (size_t i = 0; i < n; i++) {
-        if (merged > 0 && compare_detail_rows(&c->details[merged - 1], &c->details[i]) == 0)
-            c->details[merged - 1].detail.count += c->details[i].detail.count;
-        else
-            c->details[merged++] = c->details[i];
-    }
-    if (merged > 1)
-        qsort(c->details, merged, sizeof(*c->details), compare_details);
-    c->n_details = merged;
+    first[c->n_keys] = merged;
+    free(rows);
+    free(order);
+    free(next);
+    return first;
 }
 
 /* Sorts and merges keys and details and hands them to the public struct. */
 static void assemble(struct collector *c)
 {
     struct ctr_snapshot *pub = &c->snap->pub;
-    size_t *position;
-    size_t next = 0;
+    size_t *position, *first;
 
     if (c->n_keys == 0)
         return;
     position = merge_keys(c);
-    merge_details(c, position);
-    free(position);
-    if (c->n_keys == 0)
+    if (c->n_keys == 0) {
+        free(position);
         return;
+    }
+    first = merge_details(c, position);
+    free(position);
     pub->keys = xcalloc(c->n_keys, sizeof(*pub->keys));
     pub->n_keys = c->n_keys;
-    if (c->n_details > 0)
-        c->snap->details = xcalloc(c->n_details, sizeof(*c->snap->details));
-    for (size_t i = 0; i < c->n_details; i++)
-        c->snap->details[i] = c->details[i].detail;
     for (size_t k = 0; k < c->n_keys; k++) {
         pub->keys[k] = c->keys[k].key;
-        pub->keys[k].details = c->n_details > 0 ? &c->snap->details[next] : NULL;
-        while (next < c->n_details && c->details[next].key == k)
-            next++;
-        pub->keys[k].n_details = (size_t)(&c->snap->details[next] - pub->keys[k].details);
-        if (pub->keys[k].n_details == 0)
-            pub->keys[k].details = NULL;
+        pub->keys[k].n_details = first[k + 1] - first[k];
+        pub->keys[k].details = pub->keys[k].n_details > 0 ? &c->snap->details[first[k]] : NULL;
     }
+    free(first);
 }
 
 /* Slots scanned between two releases of table pages (a power of two). */

@@ -41,6 +41,31 @@ int dns_query_servers_flags(struct dns_resolver *resolver, const ldns_rdf *name,
                             ldns_rr_type type, uint16_t flags, ldns_pkt **reply_r,
                             char **error_r);
 
+/* The same with the given servers (each thread has its own: ldns is not thread-safe). */
+int dns_query_with(ldns_resolver *const *servers, size_t n_servers, const ldns_rdf *name,
+                   ldns_rr_type type, uint16_t flags, ldns_pkt **reply_r, char **error_r);
+/* Resolvers for the resolver's servers, with its timeout, for another thread. */
+ldns_resolver **dns_servers_clone(const struct dns_resolver *resolver, size_t *n_r);
+void dns_servers_free(ldns_resolver **servers, size_t n);
+
+/*
+ * dns_lookup_tlsrpt in three steps, so that the middle one, the only one
+ * that waits on the network and the only one that touches no shared
+ * state, can run in a thread of its own. start answers from the cache (or
+ * refuses a bad name) and returns true; else it returns false with
+ * *query_r. ask asks the servers (any thread, with servers of its own).
+ * finish (the resolver's thread) fills each of answers as
+ * dns_lookup_tlsrpt would, caches the outcome and frees query.
+ */
+struct dns_tlsrpt_query;
+bool dns_tlsrpt_start(struct dns_resolver *resolver, const char *domain, size_t max_rua,
+                      struct dns_tlsrpt_answer *answer, struct dns_tlsrpt_query **query_r);
+void dns_tlsrpt_ask(ldns_resolver *const *servers, size_t n_servers,
+                    struct dns_tlsrpt_query *query);
+void dns_tlsrpt_finish(struct dns_resolver *resolver, struct dns_tlsrpt_query *query,
+                       size_t max_rua, struct dns_tlsrpt_answer *const *answers,
+                       size_t n_answers);
+
 /*
  * The TTL cache, shared by every lookup: key is the TXT qname for
  * dns_lookup_tlsrpt, "TYPE qname" for dns_lookup_records. dns_cache_get

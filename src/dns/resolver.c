@@ -441,10 +441,17 @@ int dns_query_servers_flags(struct dns_resolver *resolver, const ldns_rdf *name,
                             ldns_rr_type type, uint16_t flags, ldns_pkt **reply_r,
                             char **error_r)
 {
+    return dns_query_with(resolver->servers, resolver->n_servers, name, type, flags, reply_r,
+                          error_r);
+}
+
+int dns_query_with(ldns_resolver *const *servers, size_t n_servers, const ldns_rdf *name,
+                   ldns_rr_type type, uint16_t flags, ldns_pkt **reply_r, char **error_r)
+{
     char *error = NULL;
 
-    for (size_t i = 0; i < resolver->n_servers; i++) {
-        ldns_resolver *server = resolver->servers[i];
+    for (size_t i = 0; i < n_servers; i++) {
+        ldns_resolver *server = servers[i];
         ldns_pkt *query = NULL, *reply = NULL;
         /* ldns marks a server that failed once as unreachable for good. */
         ldns_resolver_set_nameserver_rtt(server, 0, LDNS_RESOLV_RTT_MIN);
@@ -476,16 +483,26 @@ int dns_query_servers_flags(struct dns_resolver *resolver, const ldns_rdf *name,
     return -1;
 }
 
-static int query_servers(struct dns_resolver *resolver, const ldns_rdf *name,
-                         struct outcome *outcome, char **error_r)
+/* Resolvers of the same servers, for a thread of its own (ldns resolvers are not thread-safe). */
+ldns_resolver **dns_servers_clone(const struct dns_resolver *resolver, size_t *n_r)
 {
-    ldns_pkt *reply;
+    ldns_resolver **servers = xcalloc(resolver->n_servers + 1, sizeof(*servers));
 
-    if (dns_query_servers(resolver, name, LDNS_RR_TYPE_TXT, &reply, error_r) < 0)
-        return -1;
-    read_reply(reply, name, outcome);
-    ldns_pkt_free(reply);
-    return 0;
+    for (size_t i = 0; i < resolver->n_servers; i++) {
+        ldns_resolver *from = resolver->servers[i];
+        struct timeval timeout = ldns_resolver_timeout(from);
+        servers[i] = server_new(ldns_resolver_nameservers(from)[0], ldns_resolver_port(from),
+                                (int)(timeout.tv_sec * 1000 + timeout.tv_usec / 1000));
+    }
+    *n_r = resolver->n_servers;
+    return servers;
+}
+
+void dns_servers_free(ldns_resolver **servers, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ldns_resolver_deep_free(servers[i]);
+    free(servers);
 }
 
 /* Applies §3 to the TXT records: exactly one beginning "v=TLSRPTv1;", and valid. */
@@ -530,14 +547,22 @@ static bool domain_ok(const char *domain, size_t len)
     return len + strlen(QNAME_PREFIX) <= NAME_MAX_LENGTH && tr_hostname_ok(domain, len);
 }
 
-void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t max_rua,
-                       struct dns_tlsrpt_answer *answer)
+/* A lookup between its start and its end: what the servers said, or why they did not. */
+struct dns_tlsrpt_query {
+    char *qname;          /* _smtp._tls.<domain>, lower case */
+    int status;           /* of dns_tlsrpt_ask: 0, or -1 with error */
+    char *error;
+    struct outcome outcome;
+    time_t asked; /* lifetimes count from the start, as for a cached answer */
+};
+
+bool dns_tlsrpt_start(struct dns_resolver *resolver, const char *domain, size_t max_rua,
+                      struct dns_tlsrpt_answer *answer, struct dns_tlsrpt_query **query_r)
 {
     time_t now = time(NULL);
     size_t len = strlen(domain);
-    struct outcome outcome = {0};
-    char *error;
 
+    *query_r = NULL;
     memset(answer, 0, sizeof(*answer));
     answer->expires = now;
     if (len > 0 && domain[len - 1] == '.')
@@ -548,33 +573,81 @@ void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t
     if (!domain_ok(domain, len)) {
         answer->status = DNS_NONE;
         answer->detail = xstrdup("invalid domain name");
-        return;
+        return true;
     }
     const struct cache_entry *cached = cache_find(resolver, answer->qname, now);
     if (cached) {
         decide(answer, cached->negative, cached->txt, cached->txt_len, cached->n_txt, max_rua);
         answer->expires = cached->expires;
-        return;
+        return true;
     }
-    char *absolute = xasprintf("%s.", answer->qname);
+    struct dns_tlsrpt_query *query = xcalloc(1, sizeof(*query));
+    query->qname = answer->qname;
+    query->asked = now;
+    answer->qname = NULL;
+    dns_tlsrpt_answer_free(answer);
+    *query_r = query;
+    return false;
+}
+
+void dns_tlsrpt_ask(ldns_resolver *const *servers, size_t n_servers,
+                    struct dns_tlsrpt_query *query)
+{
+    char *absolute = xasprintf("%s.", query->qname);
     ldns_rdf *name = ldns_dname_new_frm_str(absolute);
+    ldns_pkt *reply;
+
     free(absolute);
     if (name == NULL)
         msg_fatal("ldns_dname_new_frm_str: out of memory");
-    int status = query_servers(resolver, name, &outcome, &error);
-    ldns_rdf_deep_free(name);
-    if (status < 0) {
-        /* Not cached: the next lookup asks again. */
-        answer->status = DNS_TEMPFAIL;
-        answer->detail = error;
-        return;
+    query->status = dns_query_with(servers, n_servers, name, LDNS_RR_TYPE_TXT, LDNS_RD, &reply,
+                                   &query->error);
+    if (query->status == 0) {
+        read_reply(reply, name, &query->outcome);
+        ldns_pkt_free(reply);
     }
-    decide(answer, outcome.negative, outcome.txt, outcome.txt_len, outcome.n_txt, max_rua);
-    answer->expires = now + (time_t)outcome.ttl;
-    if (outcome.ttl > 0)
-        cache_store(resolver, answer->qname, &outcome, answer->expires);
-    free_strings(outcome.txt, outcome.n_txt);
-    free(outcome.txt_len);
+    ldns_rdf_deep_free(name);
+}
+
+void dns_tlsrpt_finish(struct dns_resolver *resolver, struct dns_tlsrpt_query *query,
+                       size_t max_rua, struct dns_tlsrpt_answer *const *answers, size_t n_answers)
+{
+    struct outcome *outcome = &query->outcome;
+    time_t now = query->asked;
+
+    for (size_t i = 0; i < n_answers; i++) {
+        struct dns_tlsrpt_answer *answer = answers[i];
+        memset(answer, 0, sizeof(*answer));
+        answer->qname = xstrdup(query->qname);
+        answer->expires = now;
+        if (query->status < 0) {
+            /* Not cached: the next lookup asks again. */
+            answer->status = DNS_TEMPFAIL;
+            answer->detail = xstrdup(query->error);
+            continue;
+        }
+        decide(answer, outcome->negative, outcome->txt, outcome->txt_len, outcome->n_txt,
+               max_rua);
+        answer->expires = now + (time_t)outcome->ttl;
+    }
+    if (query->status == 0 && outcome->ttl > 0)
+        cache_store(resolver, query->qname, outcome, now + (time_t)outcome->ttl);
+    free_strings(outcome->txt, outcome->n_txt);
+    free(outcome->txt_len);
+    free(query->error);
+    free(query->qname);
+    free(query);
+}
+
+void dns_lookup_tlsrpt(struct dns_resolver *resolver, const char *domain, size_t max_rua,
+                       struct dns_tlsrpt_answer *answer)
+{
+    struct dns_tlsrpt_query *query;
+
+    if (dns_tlsrpt_start(resolver, domain, max_rua, answer, &query))
+        return;
+    dns_tlsrpt_ask(resolver->servers, resolver->n_servers, query);
+    dns_tlsrpt_finish(resolver, query, max_rua, &answer, 1);
 }
 
 void dns_tlsrpt_answer_free(struct dns_tlsrpt_answer *answer)

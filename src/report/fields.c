@@ -87,28 +87,99 @@ bool rpt_host_normalize(const char *in, bool wildcard, char out[RPT_HOST_SIZE])
     }
 }
 
+/* "a.b.c.d" of 4 bytes at out; returns the end. */
+static char *put_ipv4(char *out, const unsigned char *address)
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = address[i];
+        if (i > 0)
+            *out++ = '.';
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+    }
+    *out = '\0';
+    return out;
+}
+
+/*
+ * RFC 5952 text of an IPv6 address, as glibc's inet_ntop writes it (lower
+ * case hex without leading zeros, the longest run of two or more zero
+ * fields as "::", the leftmost on a tie; ::a.b.c.d for ::/96 and
+ * ::ffff:a.b.c.d for ::ffff:0:0/96) without a sprintf per field:
+ * tests/check_report.c compares the two over many addresses.
+ */
+static void put_ipv6(char *out, const unsigned char *address)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned words[8];
+    int best = -1, best_len = 0, run = -1, run_len = 0;
+
+    for (int i = 0; i < 8; i++) {
+        words[i] = (unsigned)address[2 * i] << 8 | address[2 * i + 1];
+        if (words[i] == 0) {
+            if (run < 0)
+                run = i, run_len = 0;
+            if (++run_len > best_len)
+                best = run, best_len = run_len;
+        } else {
+            run = -1;
+        }
+    }
+    if (best_len < 2)
+        best = -1;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best)
+                *out++ = ':';
+            continue;
+        }
+        if (i > 0)
+            *out++ = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xffff))) {
+            out = put_ipv4(out, address + 12);
+            return;
+        }
+        for (int shift = 12; shift >= 0; shift -= 4)
+            if ((words[i] >> shift) != 0 || shift == 0)
+                *out++ = hex[(words[i] >> shift) & 15];
+    }
+    if (best >= 0 && best + best_len == 8)
+        *out++ = ':';
+    *out = '\0';
+}
+
+void rpt_ipv6_text(const unsigned char address[16], char out[RPT_IP_SIZE])
+{
+    put_ipv6(out, address);
+}
+
 bool rpt_ip_normalize(const char *in, char out[RPT_IP_SIZE])
 {
     /* RFC 2765's IPv4-translated prefix ::ffff:0:0:0/96 (RFC 5952 §5). */
     static const unsigned char translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
     unsigned char address[16];
 
-    if (inet_pton(AF_INET, in, address) == 1)
-        return inet_ntop(AF_INET, address, out, RPT_IP_SIZE) != NULL;
+    if (inet_pton(AF_INET, in, address) == 1) {
+        put_ipv4(out, address);
+        return true;
+    }
     if (inet_pton(AF_INET6, in, address) != 1)
         return false;
     /*
-     * glibc already writes RFC 5952 §4 text (lower case, no leading zeros,
-     * the longest run of two or more zero fields compressed, the leftmost on
-     * a tie) and §5 mixed notation for the RFC 4291 prefixes ::ffff:0:0/96
-     * and ::/96; only the RFC 2765 prefix that §5 also names is missing.
+     * RFC 5952 §4 text and §5 mixed notation for the RFC 4291 prefixes
+     * ::ffff:0:0/96 and ::/96 as glibc writes them; only the RFC 2765
+     * prefix that §5 also names is added here.
      */
     if (memcmp(address, translated, sizeof(translated)) == 0) {
-        snprintf(out, RPT_IP_SIZE, "::ffff:0:%u.%u.%u.%u", address[12], address[13], address[14],
-                 address[15]);
+        memcpy(out, "::ffff:0:", 9);
+        put_ipv4(out + 9, address + 12);
         return true;
     }
-    return inet_ntop(AF_INET6, address, out, RPT_IP_SIZE) != NULL;
+    put_ipv6(out, address);
+    return true;
 }
 
 /* Skips unreserved characters, sub-delims, percent-encodings and those of extra. */

@@ -19,6 +19,8 @@
 bool rpt_host_normalize(const char *in, bool wildcard, char out[RPT_HOST_SIZE]);
 /* An IPv4 or IPv6 address in RFC 5952 text form; false when it does not parse. */
 bool rpt_ip_normalize(const char *in, char out[RPT_IP_SIZE]);
+/* The RFC 5952 text of 16 bytes, as inet_ntop(AF_INET6) writes it (for the tests). */
+void rpt_ipv6_text(const unsigned char address[16], char out[RPT_IP_SIZE]);
 /* An absolute URI by the RFC 3986 grammar, with a non-empty hierarchical part. */
 bool rpt_uri_ok(const char *s);
 /* Non-empty, valid UTF-8 without NUL or control characters other than tab. */

@@ -23,7 +23,7 @@ struct group {
     char *domain;
     char *record;      /* as captured ("" unknown) or as found in DNS */
     const struct ctr_key **keys;
-    size_t n_keys;
+    size_t n_keys, keys_cap;
     bool dane_extra;   /* TLSA keys reported to the MX host's own record */
     bool rua_pending;
     struct dns_tlsrpt_record rua;
@@ -50,7 +50,10 @@ static struct group *group_add(struct groups *groups, const char *domain, const 
 
 static void group_add_key(struct group *g, const struct ctr_key *key)
 {
-    g->keys = xreallocarray(g->keys, g->n_keys + 1, sizeof(*g->keys));
+    if (g->n_keys == g->keys_cap) {
+        g->keys_cap = g->keys_cap ? 2 * g->keys_cap : 4;
+        g->keys = xreallocarray(g->keys, g->keys_cap, sizeof(*g->keys));
+    }
     g->keys[g->n_keys++] = key;
 }
 
@@ -83,44 +86,64 @@ static void group_snapshot(const struct ctr_snapshot *snap, const char *filter,
     }
 }
 
-/* Where the group's report goes: parse the captured record, or ask DNS. */
-static void find_rua(struct sched_context *ctx, struct group *g)
+/* What DNS said of the group's domain (the answer is taken over). */
+static void take_answer(struct group *g, struct dns_tlsrpt_answer *answer)
 {
+    if (answer->status == DNS_FOUND) {
+        free(g->record);
+        g->record = xstrdup(answer->record.text);
+        g->rua = answer->record;
+        memset(&answer->record, 0, sizeof(answer->record));
+        g->have_rua = true;
+    } else if (answer->status == DNS_TEMPFAIL) {
+        msg_warn("report for %s: DNS lookup of %s failed for now (%s): the report is kept "
+                 "and its destinations are looked up again later",
+                 g->domain, answer->qname, answer->detail);
+        g->rua_pending = true;
+    } else {
+        msg_info("report for %s: %s has no TLSRPT record (%s): no report", g->domain,
+                 answer->qname, answer->detail);
+    }
+    dns_tlsrpt_answer_free(answer);
+}
+
+/*
+ * Where the reports of groups[from..] go: the captured record, parsed, else
+ * DNS, dns_concurrency lookups at a time (a day can have 65,536 domains).
+ */
+static void find_rua(struct sched_context *ctx, struct groups *groups, size_t from)
+{
+    const char **domains = xcalloc(groups->n - from + 1, sizeof(*domains));
+    size_t *asking = xcalloc(groups->n - from + 1, sizeof(*asking));
+    size_t n = 0;
     char *error;
 
-    if (g->record[0] != '\0') {
-        if (dns_tlsrpt_parse(g->record, ctx->max_rua, &g->rua, &error) < 0) {
+    for (size_t i = from; i < groups->n; i++) {
+        struct group *g = &groups->items[i];
+        if (g->record[0] == '\0' && ctx->resolver == NULL) {
+            g->rua_pending = true;
+        } else if (g->record[0] == '\0') {
+            domains[n] = g->domain;
+            asking[n++] = i;
+        } else if (dns_tlsrpt_parse(g->record, ctx->max_rua, &g->rua, &error) < 0) {
             msg_warn("report for %s: the TLSRPT record the MTA used is not valid (%s): "
                      "no report is sent for it",
                      g->domain, error);
             free(error);
-            return;
+        } else {
+            g->have_rua = true;
         }
-        g->have_rua = true;
-        return;
     }
-    if (ctx->resolver == NULL) {
-        g->rua_pending = true;
-        return;
+    if (n > 0) {
+        struct dns_tlsrpt_answer *answers = xcalloc(n, sizeof(*answers));
+        dns_lookup_tlsrpt_many(ctx->resolver, domains, n, ctx->max_rua, ctx->dns_concurrency,
+                               answers);
+        for (size_t k = 0; k < n; k++)
+            take_answer(&groups->items[asking[k]], &answers[k]);
+        free(answers);
     }
-    struct dns_tlsrpt_answer answer;
-    dns_lookup_tlsrpt(ctx->resolver, g->domain, ctx->max_rua, &answer);
-    if (answer.status == DNS_FOUND) {
-        free(g->record);
-        g->record = xstrdup(answer.record.text);
-        g->rua = answer.record;
-        memset(&answer.record, 0, sizeof(answer.record));
-        g->have_rua = true;
-    } else if (answer.status == DNS_TEMPFAIL) {
-        msg_warn("report for %s: DNS lookup of %s failed for now (%s): the report is kept "
-                 "and its destinations are looked up again later",
-                 g->domain, answer.qname, answer.detail);
-        g->rua_pending = true;
-    } else {
-        msg_info("report for %s: %s has no TLSRPT record (%s): no report", g->domain,
-                 answer.qname, answer.detail);
-    }
-    dns_tlsrpt_answer_free(&answer);
+    free(domains);
+    free(asking);
 }
 
 static bool group_has_uri(const struct group *g, const char *uri)
@@ -131,6 +154,88 @@ static bool group_has_uri(const struct group *g, const char *uri)
     return false;
 }
 
+/* A name with where it was seen, sorted by name, then by that order. */
+struct name_ref {
+    const char *name;
+    size_t order;                /* first seen first */
+    const struct ctr_key *key;   /* the key it comes from */
+};
+
+static int compare_refs(const void *left, const void *right)
+{
+    const struct name_ref *a = left, *b = right;
+    int cmp = strcmp(a->name, b->name);
+
+    return cmp != 0 ? cmp : (a->order > b->order) - (a->order < b->order);
+}
+
+static int compare_ref_order(const void *left, const void *right)
+{
+    const struct name_ref *a = left, *b = right;
+
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+/* The first of refs[0..n) named name (refs sorted by name), or n. */
+static size_t refs_find(const struct name_ref *refs, size_t n, const char *name)
+{
+    size_t low = 0, high = n;
+
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (strcmp(refs[mid].name, name) < 0)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low < n && strcmp(refs[low].name, name) == 0 ? low : n;
+}
+
+static void add_ref(struct name_ref **refs, size_t *n, size_t *cap, struct name_ref ref)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *refs = xreallocarray(*refs, *cap, sizeof(**refs));
+    }
+    (*refs)[(*n)++] = ref;
+}
+
+/*
+ * The MX hosts' own groups, in the order their first TLSA key comes, each
+ * with its keys in order: sorted by name, not searched one by one (a day
+ * can have tens of thousands of MX hosts).
+ */
+static void make_dane_groups(struct groups *groups, size_t original)
+{
+    struct name_ref *refs = NULL, *firsts;
+    size_t n = 0, cap = 0, n_firsts = 0;
+
+    for (size_t i = 0; i < original; i++) {
+        for (size_t k = 0; k < groups->items[i].n_keys; k++) {
+            const struct ctr_key *key = groups->items[i].keys[k];
+            const char *mx = key->policy.domain;
+            if (key->policy.type == TR_POLICY_TLSA && mx != NULL && strcmp(mx, key->domain) != 0)
+                add_ref(&refs, &n, &cap, (struct name_ref){mx, n, key});
+        }
+    }
+    if (n > 1)
+        qsort(refs, n, sizeof(*refs), compare_refs);
+    firsts = xcalloc(n + 1, sizeof(*firsts));
+    for (size_t r = 0; r < n; r++)
+        if (r == 0 || strcmp(refs[r - 1].name, refs[r].name) != 0)
+            firsts[n_firsts++] = (struct name_ref){refs[r].name, refs[r].order, NULL};
+    qsort(firsts, n_firsts, sizeof(*firsts), compare_ref_order);
+    for (size_t f = 0; f < n_firsts; f++) {
+        struct group *target = group_add(groups, firsts[f].name, "");
+        target->dane_extra = true;
+        for (size_t r = refs_find(refs, n, firsts[f].name);
+             r < n && strcmp(refs[r].name, firsts[f].name) == 0; r++)
+            group_add_key(target, refs[r].key);
+    }
+    free(firsts);
+    free(refs);
+}
+
 /*
  * DANE results belong to the TLSA base domain (RFC 8460 §3, RFC 7672): a
  * TLSA key whose policy domain (the MX host) differs from its report's
@@ -139,36 +244,30 @@ static bool group_has_uri(const struct group *g, const char *uri)
  */
 static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
 {
-    size_t original = groups->n;
+    size_t original = groups->n, n = 0, cap = 0;
+    struct name_ref *holders = NULL;
 
-    for (size_t i = 0; i < original; i++) {
-        for (size_t k = 0; k < groups->items[i].n_keys; k++) {
-            const struct ctr_key *key = groups->items[i].keys[k];
-            const char *mx = key->policy.domain;
-            if (key->policy.type != TR_POLICY_TLSA || mx == NULL || strcmp(mx, key->domain) == 0)
-                continue;
-            struct group *target = NULL;
-            for (size_t j = original; j < groups->n && !target; j++)
-                if (strcmp(groups->items[j].domain, mx) == 0)
-                    target = &groups->items[j];
-            if (target == NULL) {
-                target = group_add(groups, mx, "");
-                target->dane_extra = true;
-                find_rua(ctx, target);
-            }
-            group_add_key(target, key);
-        }
-    }
+    make_dane_groups(groups, original);
+    if (groups->n == original)
+        return;
+    find_rua(ctx, groups, original);
+    /* Which recipient domains' groups hold keys of each policy domain (order: the group). */
+    for (size_t i = 0; i < original; i++)
+        for (size_t k = 0; k < groups->items[i].n_keys; k++)
+            if (groups->items[i].keys[k]->policy.domain != NULL)
+                add_ref(&holders, &n, &cap,
+                        (struct name_ref){groups->items[i].keys[k]->policy.domain, i, NULL});
+    if (n > 1)
+        qsort(holders, n, sizeof(*holders), compare_refs);
     /* Drop the rua that already get these keys through the recipient domain's report. */
     for (size_t j = original; j < groups->n; j++) {
         struct group *extra = &groups->items[j];
+        size_t first = refs_find(holders, n, extra->domain);
         for (size_t r = 0; extra->have_rua && r < extra->rua.n_rua;) {
             bool seen = false;
-            for (size_t i = 0; i < original && !seen; i++)
-                for (size_t k = 0; k < groups->items[i].n_keys && !seen; k++)
-                    if (groups->items[i].keys[k]->policy.domain &&
-                        strcmp(groups->items[i].keys[k]->policy.domain, extra->domain) == 0)
-                        seen = group_has_uri(&groups->items[i], extra->rua.rua[r].uri);
+            for (size_t h = first; h < n && !seen && strcmp(holders[h].name, extra->domain) == 0;
+                 h++)
+                seen = group_has_uri(&groups->items[holders[h].order], extra->rua.rua[r].uri);
             if (!seen) {
                 r++;
                 continue;
@@ -180,6 +279,7 @@ static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
         if (extra->have_rua && extra->rua.n_rua == 0)
             extra->have_rua = false; /* nothing new to send: no report */
     }
+    free(holders);
 }
 
 static time_t random_delay(time_t spread)
@@ -203,30 +303,56 @@ static uint64_t group_failures(const struct group *g)
 }
 
 /*
- * Opens and snapshots a day; NULL snapshot (and 0) when the day has no table.
- * close_first: for a build, the day is closed first (later events are late).
+ * Opens a day's table: NULL (and 0) when the day has none, -1 with
+ * *error_r when it cannot be opened.
  */
-static int day_snapshot(const char *counters_dir, int day, bool close_first, bool set_reported,
-                        struct ctr_snapshot **snap, char **error_r)
+static int day_open(const char *counters_dir, int day, struct ctr_table **table_r, char **error_r)
 {
     char text[DAY_TEXT_SIZE];
 
-    *snap = NULL;
+    *table_r = NULL;
     day_format(day, text);
     char *name = xasprintf("%s/%s.ctr", counters_dir, text);
     bool exists = access(name, F_OK) == 0;
     free(name);
     if (!exists)
         return 0;
-    struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
-    if (table == NULL)
+    *table_r = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
+    return *table_r != NULL ? 0 : -1;
+}
+
+/*
+ * Snapshots a day; NULL snapshot (and 0) when the day has no table.
+ * close_first: for a build, the day is closed first (later events are late).
+ */
+static int day_snapshot(const char *counters_dir, int day, bool close_first,
+                        struct ctr_snapshot **snap, char **error_r)
+{
+    struct ctr_table *table;
+
+    *snap = NULL;
+    if (day_open(counters_dir, day, &table, error_r) < 0)
         return -1;
+    if (table == NULL)
+        return 0;
     if (close_first)
         ctr_set_closed(table);
     *snap = ctr_snapshot(table, NULL);
-    if (set_reported)
-        ctr_set_reported(table);
     ctr_close(table);
+    return 0;
+}
+
+/* Marks a day reported (its reports are in the outbox): no snapshot needed for that. */
+static int day_set_reported(const char *counters_dir, int day, char **error_r)
+{
+    struct ctr_table *table;
+
+    if (day_open(counters_dir, day, &table, error_r) < 0)
+        return -1;
+    if (table != NULL) {
+        ctr_set_reported(table);
+        ctr_close(table);
+    }
     return 0;
 }
 
@@ -237,7 +363,7 @@ int sched_each_report(struct sched_context *ctx, int day, sched_report_fn *each,
     struct groups groups = {0};
     int count = 0;
 
-    if (day_snapshot(ctx->counters_dir, day, false, false, &snap, error_r) < 0)
+    if (day_snapshot(ctx->counters_dir, day, false, &snap, error_r) < 0)
         return -1;
     if (snap == NULL)
         return 0;
@@ -302,17 +428,14 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
 
     if (ctx->spool && spool_day_done(ctx->spool, day)) {
         /* Built before a crash that came before the table was marked: mark it now. */
-        return day_snapshot(ctx->counters_dir, day, false, true, &snap, error_r) < 0
-                   ? -1
-                   : (snap ? (ctr_snapshot_free(snap), 0) : 0);
+        return day_set_reported(ctx->counters_dir, day, error_r) < 0 ? -1 : 0;
     }
-    if (day_snapshot(ctx->counters_dir, day, ctx->spool != NULL, false, &snap, error_r) < 0)
+    if (day_snapshot(ctx->counters_dir, day, ctx->spool != NULL, &snap, error_r) < 0)
         return -1;
     if (snap == NULL)
         return 0;
     group_snapshot(snap, ctx->domain_filter, &groups);
-    for (size_t i = 0; i < groups.n; i++)
-        find_rua(ctx, &groups.items[i]);
+    find_rua(ctx, &groups, 0);
     add_dane_groups(ctx, &groups);
     if (ctx->spool && (txn = spool_day_begin(ctx->spool, day, error_r)) == NULL)
         count = -1;
@@ -349,11 +472,8 @@ int sched_build_day(struct sched_context *ctx, int day, FILE *out, char **error_
         if (spool_day_commit(txn, error_r) < 0)
             return -1;
         /* Only now, with the day's reports safely in the outbox. */
-        struct ctr_snapshot *ignored;
-        if (day_snapshot(ctx->counters_dir, day, false, true, &ignored, error_r) < 0)
+        if (day_set_reported(ctx->counters_dir, day, error_r) < 0)
             return -1;
-        if (ignored)
-            ctr_snapshot_free(ignored);
         char text[DAY_TEXT_SIZE];
         day_format(day, text);
         msg_info("reports of %s: %d in the outbox", text, count);

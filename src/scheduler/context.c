@@ -138,6 +138,7 @@ int sched_context_init(struct sched_context *ctx, struct cfg *cfg, bool open_spo
     ctx->send_all_success_reports = cfg_bool(cfg, "send_all_success_reports");
     ctx->max_rua = (size_t)cfg_int(cfg, "max_rua_per_record");
     ctx->report_spread = (time_t)cfg_time(cfg, "report_spread");
+    ctx->dns_concurrency = (unsigned)cfg_int(cfg, "dns_concurrency");
     if (open_spool) {
         char *outbox = path_join(state, "outbox");
         ctx->spool = spool_open(outbox, error_r);

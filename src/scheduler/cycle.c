@@ -76,12 +76,20 @@ int sched_resolve_pending(struct sched_context *ctx)
         }
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct spool_entry *entry = &entries[i];
-        struct dns_tlsrpt_answer answer;
-        if (!entry->rua_pending)
-            continue;
-        dns_lookup_tlsrpt(ctx->resolver, entry->policy_domain, ctx->max_rua, &answer);
+    /* Every pending report's domain at once, dns_concurrency lookups at a time. */
+    const char **domains = xcalloc(n + 1, sizeof(*domains));
+    struct dns_tlsrpt_answer *answers = xcalloc(n + 1, sizeof(*answers));
+    size_t *which = xcalloc(n + 1, sizeof(*which)), n_pending = 0;
+    for (size_t i = 0; i < n; i++)
+        if (entries[i].rua_pending) {
+            domains[n_pending] = entries[i].policy_domain;
+            which[n_pending++] = i;
+        }
+    dns_lookup_tlsrpt_many(ctx->resolver, domains, n_pending, ctx->max_rua, ctx->dns_concurrency,
+                           answers);
+    for (size_t p = 0; p < n_pending; p++) {
+        struct spool_entry *entry = &entries[which[p]];
+        struct dns_tlsrpt_answer answer = answers[p];
         time_t window = ctx->delivery.ready ? ctx->delivery.retry_window : 86400;
         if (answer.status == DNS_TEMPFAIL && time(NULL) - entry->created < window) {
             dns_tlsrpt_answer_free(&answer);
@@ -125,6 +133,9 @@ int sched_resolve_pending(struct sched_context *ctx)
         close(lock);
         dns_tlsrpt_answer_free(&answer);
     }
+    free(domains);
+    free(answers);
+    free(which);
     spool_list_free(entries, n);
     return resolved;
 }
