@@ -119,10 +119,20 @@ struct fleet_host {
     uint64_t days;     /* days it has pushed */
     uint64_t sessions; /* sessions in its last pushed day */
 };
+/* A day some host built (or builds) the fleet's reports of: the latest ones. */
+struct fleet_day {
+    int day;
+    char *builder;
+    time_t lease_until;
+    bool done;
+};
+#define FLEET_STATUS_DAYS 7 /* the LIMIT in db.c */
 struct fleet_status {
     int schema_version; /* 0: no schema */
     struct fleet_host *hosts;
     size_t n_hosts;
+    struct fleet_day *days; /* newest first, at most FLEET_STATUS_DAYS */
+    size_t n_days;
 };
 int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_r);
 void fleet_status_free(struct fleet_status *status);

@@ -53,6 +53,12 @@ SESSIONS=$(on_host h1 counters --fleet --day "$DAY" | head -1)
 assert_eq "merged totals" "$DAY: 37 successful and 20 failed sessions, table 33 of 16777216 entries used" \
     "$SESSIONS"
 
+# tlsrpt top --fleet: the merged day against the one before (none here).
+assert_eq "top --fleet: d0.example merged from h3's 4 sessions, 2 failed" "d0.example 4 2" \
+    "$(on_host h1 top --fleet --day "$DAY" --json | python3 -c 'import json, sys
+for d in json.load(sys.stdin)["domains"]:
+    if d["domain"] == "d0.example": print(d["domain"], d["sessions"], d["failures"])')"
+
 # Pushing a day again (after a crash, a timeout, or by hand) adds nothing twice.
 ROWS="SELECT (SELECT count(*) FROM tlsrpt_keys) || ' ' || (SELECT count(*) FROM tlsrpt_details) || ' ' || (SELECT sum(success + failure) FROM tlsrpt_keys)"
 BEFORE=$(psql_q "$ROWS")

@@ -238,6 +238,23 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
         h->sessions = strtoull(PQgetvalue(result, (int)i, 4), NULL, 10);
     }
     PQclear(result);
+    if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
+                    "SELECT day, builder, extract(epoch FROM lease_until)::bigint, done"
+                    " FROM tlsrpt_days ORDER BY day DESC LIMIT 7",
+                    0, NULL)) {
+        fleet_status_free(status);
+        return -1;
+    }
+    status->n_days = (size_t)PQntuples(result);
+    status->days = xcalloc(status->n_days + 1, sizeof(*status->days));
+    for (size_t i = 0; i < status->n_days; i++) {
+        struct fleet_day *d = &status->days[i];
+        d->day = atoi(PQgetvalue(result, (int)i, 0));
+        d->builder = xstrdup(PQgetvalue(result, (int)i, 1));
+        d->lease_until = (time_t)strtoll(PQgetvalue(result, (int)i, 2), NULL, 10);
+        d->done = strcmp(PQgetvalue(result, (int)i, 3), "t") == 0;
+    }
+    PQclear(result);
     return 0;
 }
 
@@ -246,5 +263,8 @@ void fleet_status_free(struct fleet_status *status)
     for (size_t i = 0; i < status->n_hosts; i++)
         free(status->hosts[i].host_id);
     free(status->hosts);
+    for (size_t i = 0; i < status->n_days; i++)
+        free(status->days[i].builder);
+    free(status->days);
     memset(status, 0, sizeof(*status));
 }

@@ -84,6 +84,12 @@ int cmd_top(struct cli *cli, int argc, char **argv);
 /* The fleet database of fleet_database as fleet_host_id (fatal when unset or unreachable). */
 struct fleet *cli_fleet_connect(struct cli *cli);
 /*
+ * The fleet's merged counts of the n_days days up to last_day, written into
+ * a temporary counters directory (removed at exit) the caller reads like its
+ * own (caller frees the path).
+ */
+char *cli_fleet_merged_dir(struct cli *cli, int last_day, int n_days);
+/*
  * The report worker in a fleet: fleet_worker_begin() pushes finished days,
  * builds the merged reports of the days this host leads and puts the
  * fleet's ledger in ctx; fleet_worker_end() (after the deliveries) marks

@@ -5,8 +5,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -15,28 +13,6 @@
 
 #include "cli.h"
 #include "counters.h"
-#include "fleet.h"
-
-static char *merged_dir;
-
-/* The merged day's directory holds only what fleet_merge wrote into it. */
-static void remove_merged_dir(void)
-{
-    DIR *dir = opendir(merged_dir);
-    struct dirent *entry;
-
-    while (dir && (entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char *path = path_join(merged_dir, entry->d_name);
-        unlink(path);
-        free(path);
-    }
-    if (dir)
-        closedir(dir);
-    rmdir(merged_dir);
-    free(merged_dir);
-}
 
 static json_object *json_strings(const char *const *items, size_t n)
 {
@@ -198,29 +174,6 @@ static void print_text(int day, const struct ctr_snapshot *snap, const struct ct
                snap->late_events);
 }
 
-/*
- * The fleet's merged day, written into a temporary directory of its own
- * (removed at exit) whose table the rest of the command reads.
- */
-static char *fleet_merged_dir(struct cli *cli, int day)
-{
-    struct fleet *fleet = cli_fleet_connect(cli);
-    char template[] = "/tmp/tlsrpt-fleet-XXXXXX", *error;
-    struct ctr_limits limits = {
-        .max_entries = (uint32_t)cfg_int(cli_config(cli), "counter_table_entries"),
-        .string_space = cfg_size(cli_config(cli), "counter_string_space"),
-    };
-
-    if (mkdtemp(template) == NULL)
-        msg_fatal("mkdtemp %s: %s", template, strerror(errno));
-    merged_dir = xstrdup(template);
-    atexit(remove_merged_dir);
-    if (fleet_merge(fleet, day, merged_dir, &limits, &error) < 0)
-        msg_fatal("%s", error);
-    fleet_close(fleet);
-    return xstrdup(merged_dir);
-}
-
 int cmd_counters(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -259,7 +212,7 @@ int cmd_counters(struct cli *cli, int argc, char **argv)
     if (optind != argc) {
         return cli_usage_error(cli);
     }
-    char *dir = fleet ? fleet_merged_dir(cli, day) : cli_counters_dir(cli);
+    char *dir = fleet ? cli_fleet_merged_dir(cli, day, 1) : cli_counters_dir(cli);
     char day_text[DAY_TEXT_SIZE];
     day_format(day, day_text);
     char *file_name = xasprintf("%s.ctr", day_text);

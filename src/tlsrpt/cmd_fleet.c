@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -32,6 +33,49 @@ struct fleet *cli_fleet_connect(struct cli *cli)
     if (fleet == NULL)
         msg_fatal("%s", error);
     return fleet;
+}
+
+/* ---- The fleet's merged days, for counters and top ---- */
+
+static char *merged_dir;
+
+/* The merged days' directory holds only what fleet_merge wrote into it. */
+static void remove_merged_dir(void)
+{
+    DIR *dir = opendir(merged_dir);
+    struct dirent *entry;
+
+    while (dir && (entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        char *path = path_join(merged_dir, entry->d_name);
+        unlink(path);
+        free(path);
+    }
+    if (dir)
+        closedir(dir);
+    rmdir(merged_dir);
+    free(merged_dir);
+}
+
+char *cli_fleet_merged_dir(struct cli *cli, int last_day, int n_days)
+{
+    struct fleet *fleet = cli_fleet_connect(cli);
+    char template[] = "/tmp/tlsrpt-fleet-XXXXXX", *error;
+    struct ctr_limits limits = {
+        .max_entries = (uint32_t)cfg_int(cli_config(cli), "counter_table_entries"),
+        .string_space = cfg_size(cli_config(cli), "counter_string_space"),
+    };
+
+    if (mkdtemp(template) == NULL)
+        msg_fatal("mkdtemp %s: %s", template, strerror(errno));
+    merged_dir = xstrdup(template);
+    atexit(remove_merged_dir);
+    for (int day = last_day - n_days + 1; day <= last_day; day++)
+        if (fleet_merge(fleet, day, merged_dir, &limits, &error) < 0)
+            msg_fatal("%s", error);
+    fleet_close(fleet);
+    return xstrdup(merged_dir);
 }
 
 /* ---- The report worker in a fleet ---- */
@@ -293,6 +337,19 @@ static int fleet_status_command(struct fleet *fleet, bool json)
             json_object_array_add(hosts, host);
         }
         json_object_object_add(top, "hosts", hosts);
+        json_object *days = json_object_new_array();
+        for (size_t i = 0; i < status.n_days; i++) {
+            const struct fleet_day *d = &status.days[i];
+            json_object *entry = json_object_new_object();
+            char day[DAY_TEXT_SIZE];
+            day_format(d->day, day);
+            json_object_object_add(entry, "day", json_object_new_string(day));
+            json_object_object_add(entry, "builder", json_object_new_string(d->builder));
+            json_object_object_add(entry, "done", json_object_new_boolean(d->done));
+            json_object_object_add(entry, "lease-until", json_object_new_int64(d->lease_until));
+            json_object_array_add(days, entry);
+        }
+        json_object_object_add(top, "reports", days);
         json_print(top, stdout);
     } else if (status.schema_version == 0) {
         printf("fleet database: no schema yet (run tlsrpt fleet init)\n");
@@ -318,6 +375,26 @@ static int fleet_status_command(struct fleet *fleet, bool json)
         table_free(table);
         if (status.n_hosts == 0)
             printf("  no host has pushed a day yet\n");
+        if (status.n_days > 0) {
+            struct table *days = table_create(3);
+            table_row(days, "DAY", "BUILDER", "STATE");
+            for (size_t i = 0; i < status.n_days; i++) {
+                const struct fleet_day *d = &status.days[i];
+                char day[DAY_TEXT_SIZE], state[64];
+                day_format(d->day, day);
+                if (d->done)
+                    snprintf(state, sizeof(state), "done");
+                else if (d->lease_until > now)
+                    snprintf(state, sizeof(state), "building, lease for %lld s",
+                             (long long)(d->lease_until - now));
+                else
+                    snprintf(state, sizeof(state), "lease expired: the next host takes over");
+                table_row(days, day, d->builder, state);
+            }
+            printf("reports:\n");
+            table_print(days, stdout, "  ");
+            table_free(days);
+        }
     }
     fleet_status_free(&status);
     return 0;

@@ -311,10 +311,11 @@ int cmd_top(struct cli *cli, int argc, char **argv)
         {"sort", required_argument, NULL, 's'},
         {"filter", required_argument, NULL, 'f'},
         {"interval", required_argument, NULL, 'i'},
+        {"fleet", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     struct top_view view = {.sort = 's'};
-    bool once = false, json = false;
+    bool once = false, json = false, fleet = false, day_given = false;
     int day = day_today(), interval = 2, ch;
     char *error, *end;
 
@@ -331,6 +332,10 @@ int cmd_top(struct cli *cli, int argc, char **argv)
             break;
         case 'D':
             day = cli_parse_day(optarg);
+            day_given = true;
+            break;
+        case 'F':
+            fleet = true;
             break;
         case 's':
             if (strlen(optarg) != 1 || strchr("sfrd", optarg[0]) == NULL)
@@ -354,7 +359,10 @@ int cmd_top(struct cli *cli, int argc, char **argv)
     }
     if (optind != argc || (once && json))
         return cli_usage_error(cli);
-    char *dir = cli_counters_dir(cli);
+    /* The fleet's days are in the database once finished: by default, yesterday's. */
+    if (fleet && !day_given)
+        day = day_today() - 1;
+    char *dir = fleet ? cli_fleet_merged_dir(cli, day, 2) : cli_counters_dir(cli);
     int status = 0;
     if (!once && !json) {
         if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
@@ -378,6 +386,6 @@ const struct cli_command cli_command_top = {
     .name = "top",
     .run = cmd_top,
     .usage = "top [--once | --json] [--day D] [--sort s|f|r|d] [--filter PATTERN] "
-             "[--interval SECONDS]",
+             "[--interval SECONDS] [--fleet]",
     .summary = "outbound TLS health per recipient domain, today against yesterday, live",
 };
