@@ -335,6 +335,13 @@ void lf_sendmail_flush(struct lf_parser *parser)
     lf_table_visit(state->procs, flush_proc, parser);
 }
 
+struct lf_table *lf_sendmail_reports(struct lf_parser *parser)
+{
+    struct sm_state *state = parser->format_state;
+
+    return state->reports;
+}
+
 void lf_sendmail_destroy(void *data)
 {
     struct sm_state *state = data;

@@ -44,6 +44,19 @@ struct daemon {
     unsigned long reloads;
 };
 
+/* process.c: shared with tlsrpt-milter */
+/* -f, -v, -c, -o, -V (prints the version and exits); bad usage exits 2. */
+void process_options(struct daemon *d, const char *program, int argc, char **argv,
+                     bool *foreground);
+/* The configuration file with the -o overrides, checked; NULL and *error_r. */
+struct cfg *process_config_read(struct daemon *d, char **error_r);
+/* syslog (and stderr in the foreground) as ident, or syslog_name when NULL. */
+void process_logging(struct daemon *d, const char *ident, bool foreground);
+/* Forks twice, a new session, stdio to /dev/null. */
+void process_detach(void);
+/* Writes our pid to path (a warning when it cannot). */
+void process_pid_file(const char *path);
+
 /* privs.c */
 /* Resolves tlsrptd_user into d->uid/gid (or the current user when not root). */
 void privs_resolve(struct daemon *d);
@@ -68,6 +81,8 @@ void collect_close(struct daemon *d);
 void follow_check(struct daemon *d); /* as root: checks log_sources, makes logpos/ */
 void follow_start(struct daemon *d); /* after the drop: files are read as tlsrptd_user */
 void follow_status(struct daemon *d, struct ctl_reply *reply);
+/* `own-mail QUEUEID` from tlsrpt-milter: that message's deliveries are not counted. */
+void follow_own_mail(struct daemon *d, const char *queue_id, struct ctl_reply *reply);
 void follow_stop(struct daemon *d);
 
 /* policy.c: the MTA-STS socketmap (policy_socket) as part of the daemon */

@@ -23,17 +23,6 @@
 static volatile sig_atomic_t got_stop, got_reload;
 static int signal_pipe[2] = {-1, -1};
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
-                    "  -f  stay in the foreground and log to stderr too\n"
-                    "  -v  more verbose logging (repeat for more)\n"
-                    "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
-                    "  -o  override a parameter, as a last line of the file would\n",
-            DEF_CONFIG_FILE);
-    exit(2);
-}
-
 /* Signal handlers only note the signal; the loop acts on it. */
 static void on_signal(int signo)
 {
@@ -64,40 +53,6 @@ static void signals_setup(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static struct cfg *config_read(struct daemon *d, char **error_r)
-{
-    struct cfg *cfg = cfg_load(d->config_path, d->config_explicit, error_r);
-
-    if (cfg == NULL)
-        return NULL;
-    for (size_t i = 0; i < d->n_overrides; i++) {
-        if (cfg_set_assignment(cfg, d->overrides[i], error_r) < 0) {
-            cfg_free(cfg);
-            return NULL;
-        }
-    }
-    if (cfg_validate(cfg, error_r) < 0) {
-        cfg_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-static void logging_setup(struct daemon *d, bool foreground)
-{
-    const char *facility_name = cfg_str(d->cfg, "syslog_facility");
-    int facility = msg_facility_from_name(facility_name);
-
-    if (facility < 0)
-        msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg),
-                  facility_name);
-    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | (foreground ? MSG_STDERR : 0),
-              facility);
-    msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose
-                      ? (int)cfg_int(d->cfg, "verbose")
-                      : msg_verbose;
-}
-
 /*
  * Parameters that name sockets, paths or the user only change with a
  * restart; the daemon keeps using the values it started with.
@@ -120,7 +75,7 @@ static void restart_only_save(struct daemon *d)
 static void reload(struct daemon *d)
 {
     char *error;
-    struct cfg *fresh = config_read(d, &error);
+    struct cfg *fresh = process_config_read(d, &error);
 
     if (fresh == NULL) {
         msg_error("reload failed, keeping the running configuration: %s", error);
@@ -163,85 +118,18 @@ static void housekeeping(void *context)
     loop_timer(d->loop, 3600 * 1000, housekeeping, d);
 }
 
-static void daemonize(void)
-{
-    pid_t pid = fork();
-
-    if (pid < 0)
-        msg_fatal("fork: %s", strerror(errno));
-    if (pid > 0)
-        _exit(0);
-    if (setsid() < 0)
-        msg_fatal("setsid: %s", strerror(errno));
-    pid = fork();
-    if (pid < 0)
-        msg_fatal("fork: %s", strerror(errno));
-    if (pid > 0)
-        _exit(0);
-    int null_fd = open("/dev/null", O_RDWR);
-    if (null_fd >= 0) {
-        dup2(null_fd, 0);
-        dup2(null_fd, 1);
-        dup2(null_fd, 2);
-        if (null_fd > 2)
-            close(null_fd);
-    }
-}
-
-static void pid_file_write(const char *path)
-{
-    char *text = xasprintf("%ld\n", (long)getpid());
-    char *error;
-
-    if (file_write_atomic(path, text, strlen(text), 0644, &error) < 0) {
-        msg_warn("pid file: %s", error);
-        free(error);
-    }
-    free(text);
-}
-
 int main(int argc, char **argv)
 {
     struct daemon daemon = {.lock_fd = -1, .control_fd = -1};
     struct daemon *d = &daemon;
-    const char *config_option = NULL;
     bool foreground = false;
     char *error;
-    int ch;
 
-    msg_setup("tlsrptd", MSG_STDERR, LOG_MAIL);
-    while ((ch = getopt(argc, argv, "c:fo:vV")) != -1) {
-        switch (ch) {
-        case 'c':
-            config_option = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
-        case 'o':
-            if (strchr(optarg, '=') == NULL)
-                msg_fatal("-o %s: expected name=value", optarg);
-            d->overrides = xreallocarray(d->overrides, d->n_overrides + 1, sizeof(char *));
-            d->overrides[d->n_overrides++] = optarg;
-            break;
-        case 'v':
-            msg_verbose++;
-            break;
-        case 'V':
-            printf("tlsrptd %s\n", PACKAGE_VERSION);
-            return 0;
-        default:
-            usage();
-        }
-    }
-    if (optind != argc)
-        usage();
-
-    d->config_path = cfg_default_path(config_option, &d->config_explicit);
-    d->cfg = config_read(d, &error);
+    process_options(d, "tlsrptd", argc, argv, &foreground);
+    d->cfg = process_config_read(d, &error);
     if (d->cfg == NULL)
         msg_fatal("%s", error);
-    logging_setup(d, foreground);
+    process_logging(d, NULL, foreground);
     privs_resolve(d);
 
     restart_only_save(d);
@@ -264,9 +152,9 @@ int main(int argc, char **argv)
     free(lock_path);
 
     if (!foreground)
-        daemonize();
+        process_detach();
     char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
-    pid_file_write(pid_path);
+    process_pid_file(pid_path);
 
     d->loop = loop_create();
     d->started = time(NULL);
