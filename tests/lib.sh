@@ -154,6 +154,16 @@ start_daemon() {
     exit 1
 }
 
+# status_value NAME: that line of the running daemon's `tlsrpt status`.
+status_value() { "$TLSRPT" -c "$CONF" status | awk -v k="$1" '$1 == k { print $2 }'; }
+
+# wait_status NAME VALUE: polls `tlsrpt status` (generous deadline, the machine may be loaded).
+status_is() { [ "$(status_value "$1")" = "$2" ]; }
+wait_status() {
+    wait_for "status $1 = $2" 60 status_is "$1" "$2"
+    assert_eq "status $1" "$2" "$(status_value "$1")"
+}
+
 stop_daemon() {
     kill -TERM "$DAEMON_PID"
     wait "$DAEMON_PID"

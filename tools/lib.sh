@@ -9,7 +9,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-dev
  libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev libsystemd-dev"
 TEST_PACKAGES="ldnsutils python3 python3-dkim openssl postfix util-linux procps clang
- libclang-rt-14-dev iproute2 systemd-journal-remote"
+ libclang-rt-14-dev iproute2 systemd-journal-remote miltertest mandoc"
 
 install_packages() {
     missing=""

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -244,7 +245,15 @@ void prefetch_start(void)
     }
     pf.capacity = (size_t)cfg_int(milter.cfg, "milter_prefetch_queue");
     pf.ring = xcalloc(pf.capacity, sizeof(*pf.ring));
+    /* libmilter's own thread takes SIGTERM, SIGINT and SIGHUP; this one must not. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     int err = pthread_create(&pf.thread, NULL, prefetch_thread, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0)
         msg_fatal("prefetch: cannot start its thread: %s", strerror(err));
     pf.running = true;
