@@ -73,6 +73,8 @@ struct lf_settings {
     time_t now;
     /* Deliveries from this envelope sender are our own report mail: not counted. */
     const char *report_sender;
+    /* And from its VERP form, LOCAL DELIMITER anything @DOMAIN (NULL or "": none). */
+    const char *report_verp_delimiter;
     /* Sendmail does not log the sending address: taken from here (may be NULL). */
     const char *sending_mta_ip;
     /*
@@ -178,6 +180,7 @@ struct lf_follow_settings {
     const char *counters_dir;
     struct ctr_limits limits;
     const char *report_sender;  /* as in struct lf_settings */
+    const char *report_verp_delimiter;
     const char *sending_mta_ip;
     bool supplement;
     lf_policy_fn *policy_lookup; /* as in struct lf_settings */

@@ -9,11 +9,13 @@
 #define TLSRPT_SCHEDULER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "delivery.h"
 #include "dns.h"
+#include "dsn.h"
 #include "report.h"
 #include "spool.h"
 
@@ -29,6 +31,8 @@ struct sched_delivery {
     const char *dkim_selector;
     char *from;                     /* From: */
     char *envelope_sender;
+    const char *verp_delimiter;     /* "": report mail carries no VERP tag */
+    unsigned char verp_key[DSN_VERP_KEY_SIZE];
     time_t retry_initial;
     time_t retry_window;
     int suppress_after;
@@ -127,5 +131,40 @@ int sched_deliver_to_directory(struct spool *spool, const char *dir, time_t now)
  * made.
  */
 int sched_deliver(struct sched_context *ctx, time_t now);
+
+/*
+ * Bounces. A DSN that came back to the VERP address envelope_recipient is
+ * matched to its outbox destination (the tag's report, the MAC naming one
+ * of its destinations) and, under the report's lock, changes it: action
+ * failed marks it failed ("bounced: " the remote reason), and with a 5.x.x
+ * status counts toward suppress_after_failures; delayed is recorded and
+ * shown, nothing else; delivered resets the failure count. A DSN that
+ * matches nothing is result->matched false with the reason (the caller
+ * passes it on untouched). The counters in $state_directory/dsn.counters
+ * are updated either way. -1 with *error_r when the outbox or state cannot
+ * be read or written (try again later).
+ */
+struct sched_dsn_result {
+    bool matched;
+    char *reason;          /* unmatched: why */
+    char *report_id;       /* matched: the report and destination */
+    char *destination;
+    char *action;          /* of the recipient that decided */
+    char *status;
+    char *detail;          /* the remote reason, as the queue shows it */
+    enum spool_state state; /* the destination's state after */
+    bool changed;          /* false: this DSN was applied before */
+    bool suppressed;       /* it made the destination suppressed */
+};
+int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struct dsn *dsn,
+                    struct sched_dsn_result *result, char **error_r);
+void sched_dsn_result_free(struct sched_dsn_result *result);
+
+/* DSNs seen so far ($state_directory/dsn.counters; all 0 when there is none). */
+struct sched_dsn_counters {
+    uint64_t matched, unmatched, suppressions;
+};
+int sched_dsn_counters_read(struct cfg *cfg, struct sched_dsn_counters *counters,
+                            char **error_r);
 
 #endif

@@ -32,6 +32,10 @@ struct spool_destination {
     time_t first_try; /* the retry window (RFC 8460 §5.5) runs from here */
     time_t next_try;
     char *last_error; /* NULL when none */
+    /* What a DSN for it said (mailto: with VERP): "failed", "delayed", ... or NULL. */
+    char *dsn_action;
+    char *dsn_detail; /* its Diagnostic-Code (without "smtp;"), else its Status */
+    time_t dsn_time;  /* when it came */
 };
 
 struct spool_entry {

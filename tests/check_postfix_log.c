@@ -223,6 +223,27 @@ static const struct {
          "delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)",
       QM "AC311A76096: removed"},
      {{NULL}}},
+    {"VERP-tagged report mail excluded",
+     "noreply-tlsrpt@sender.lab",
+     {QM "BC311A76096: from=<noreply-tlsrpt+0123456789abcdef-0011223344556677@Sender.lab>, "
+         "size=511, nrcpt=1 (queue active)",
+      P1 "Verified TLS connection established to mx.ok-verify.lab[10.77.0.11]:25" CIPHER,
+      P1 "BC311A76096: to=<tlsrpt@ok-verify.lab>, relay=mx.ok-verify.lab[10.77.0.11]:25, "
+         "delay=0.1, delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)",
+      QM "BC311A76096: removed"},
+     {{NULL}}},
+    {"look-alikes of the VERP form counted",
+     "noreply-tlsrpt@sender.lab",
+     {QM "CC311A76096: from=<noreply-tlsrpt+@sender.lab>, size=511, nrcpt=1 (queue active)",
+      QM "DC311A76096: from=<noreply-tlsrpt+x@other.lab>, size=511, nrcpt=1 (queue active)",
+      P1 "Verified TLS connection established to mx.ok-verify.lab[10.77.0.11]:25" CIPHER,
+      P1 "CC311A76096: to=<u@ok-verify.lab>, relay=mx.ok-verify.lab[10.77.0.11]:25, delay=0.1, "
+         "delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)",
+      P2 "Verified TLS connection established to mx.ok-verify.lab[10.77.0.11]:25" CIPHER,
+      P2 "DC311A76096: to=<u@ok-verify.lab>, relay=mx.ok-verify.lab[10.77.0.11]:25, delay=0.1, "
+         "delays=0/0/0.05/0.05, dsn=2.0.0, status=sent (250 ok)"},
+     {OK("ok-verify.lab", "mx.ok-verify.lab", "10.77.0.11"),
+      OK("ok-verify.lab", "mx.ok-verify.lab", "10.77.0.11")}},
     {"other sender counted",
      "noreply-tlsrpt@sender.lab",
      {QM "AC311A76096: from=<lab-sender@sender.lab>, size=511, nrcpt=1 (queue active)",

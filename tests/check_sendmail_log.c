@@ -282,6 +282,19 @@ static const struct sm_case cases[] = {
      1,
      0,
      1},
+    {"VERP-tagged report mail is not counted",
+     {H "sm-mta[200]: 4AMN8Ut0000137: from=<noreply-tlsrpt+0123456789abcdef-0011223344556677"
+        "@example.net>, size=2048, class=0, nrcpts=1, msgid=<r2@example.net>, proto=ESMTP",
+      STLS("120", "mx.example.com.", "FAIL"),
+      TO("120", "4AMN8Ut0000137", "tlsrpt@example.com", MX, SENT),
+      H "sm-mta[200]: 4AMN8Ut0000138: from=<noreply-tlsrpt+x@example.org>, size=2048, class=0, "
+        "nrcpts=1",
+      STLS("120", "mx.example.com.", "FAIL"),
+      TO("120", "4AMN8Ut0000138", "user@example.com", MX, SENT)},
+     {{"example.com", "no-policy-found", false, NULL, NULL, NULL, NULL}},
+     1,
+     0,
+     1},
     {"interleaved processes",
      {STLS("121", "mx.example.com.", "FAIL"), STLS("122", "mx.example.org.", "OK"),
       H "sm-mta[121]: STARTTLS=client, cert-subject=/CN=mx.example.com, cert-issuer=/CN=x, "
@@ -398,6 +411,7 @@ static struct lf_parser *parser_new(struct recorder *recorder)
     struct lf_settings settings = {.format = LF_SENDMAIL,
                                    .year = 2026,
                                    .report_sender = "noreply-tlsrpt@example.net",
+                                   .report_verp_delimiter = "+",
                                    .sending_mta_ip = SENDER_IP};
 
     return lf_parser_create(&settings, record, recorder);

@@ -38,7 +38,8 @@ DNS
 start_dns "$T/dns.data"
 
 make_dkim_key
-write_config "tlsrptd_user = $USER_NAME" "report_spread = 0" \
+# VERP off here, on purpose: this test checks the exact untagged envelope; tests/dsn.sh the tag.
+write_config "tlsrptd_user = $USER_NAME" "report_spread = 0" "report_verp_delimiter =" \
     "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" "dkim_key_file = $T/dkim.key" \
     "https_ca_file = $T/ca.crt" "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" \
     "delivery_timeout = 10s" "suppress_after_failures = 1"

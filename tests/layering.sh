@@ -16,7 +16,8 @@ collector:util.h core.h counters.h collector.h
 report:util.h core.h counters.h report.h
 dns:util.h core.h dns.h
 spool:util.h spool.h
-scheduler:util.h core.h cfg.h counters.h dns.h report.h spool.h delivery.h scheduler.h
+dsn:util.h dsn.h
+scheduler:util.h core.h cfg.h counters.h dns.h dsn.h report.h spool.h delivery.h scheduler.h
 delivery:util.h core.h dns.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h
 policy:util.h core.h cfg.h counters.h dns.h policy.h

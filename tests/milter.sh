@@ -53,6 +53,7 @@ milter_stop() {
 }
 trap 'milter_stop; cleanup' EXIT
 milter_start() { # [-o name=value]...
+    rm -f "$T/milter.log" # an old one's "started" line must not be taken for the new one's
     "$MILTER" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/milter.log" 2>&1 &
     MILTER_PID=$!
     wait_for "tlsrpt-milter to start" 60 grep -q "tlsrpt-milter .* started" "$T/milter.log" ||

@@ -46,7 +46,8 @@ void recorder_free(struct recorder *rec)
 struct lf_parser *parser_new(struct recorder *rec, const char *report_sender)
 {
     struct lf_settings settings = {
-        .format = LF_POSTFIX, .now = NOW_2026_11_23, .report_sender = report_sender};
+        .format = LF_POSTFIX, .now = NOW_2026_11_23, .report_sender = report_sender,
+        .report_verp_delimiter = "+"};
     return lf_parser_create(&settings, record, rec);
 }
 

@@ -7,7 +7,8 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 
 # Build dependencies, then the test peers (DNS server, validators, ...).
 BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-dev
- libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev libsystemd-dev"
+ libjson-c-dev zlib1g-dev libcurl4-openssl-dev check libmilter-dev libsystemd-dev
+ libgmime-3.0-dev"
 TEST_PACKAGES="ldnsutils python3 python3-dkim openssl postfix util-linux procps clang
  libclang-rt-14-dev iproute2 systemd-journal-remote miltertest mandoc"
 

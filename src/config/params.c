@@ -132,6 +132,9 @@ const struct cfg_param cfg_params[] = {
      "each report is sent at a random moment within this time after it was built"},
     {"report_transport", CFG_STRING, "smtp", 0, 0,
      "how report mail leaves: smtp (to relayhost) or sendmail (sendmail_path)"},
+    {"report_verp_delimiter", CFG_STRING, "+", 0, 0,
+     "VERP: report mail's envelope sender gets this and a tag naming the report and "
+     "destination, so bounces find them (as recipient_delimiter; empty: off)"},
     {"retry_initial", CFG_TIME, "5m", 1, 1 * DAYS,
      "first wait after a failed delivery; it doubles after every failure"},
     {"retry_window", CFG_TIME, "24h", 60, 7 * DAYS,
@@ -282,6 +285,16 @@ static const char *check_milter_socket(const char *value)
     return "use unix:/PATH or inet:PORT@HOST (inet6:PORT@HOST)";
 }
 
+/* One to four of the characters MTAs use as recipient_delimiter, or nothing. */
+static const char *check_verp_delimiter(const char *value)
+{
+    size_t len = strlen(value);
+
+    return len <= 4 && strspn(value, "+-=_.") == len
+               ? NULL
+               : "use up to 4 of + - = _ . (as the MTA's recipient_delimiter), or nothing";
+}
+
 static const struct {
     const char *name;
     const char *(*check)(const char *value);
@@ -290,6 +303,7 @@ static const struct {
     {"milter_dsn_action", check_milter_dsn_action},
     {"milter_socket", check_milter_socket},
     {"relayhost", check_relayhost},
+    {"report_verp_delimiter", check_verp_delimiter},
     {"sts_testing_level", check_testing_level},
 };
 

@@ -436,6 +436,31 @@ char *lf_printable(const char *text, size_t len, char *out, size_t size)
     return out;
 }
 
+bool lf_own_sender(const struct lf_parser *parser, const char *address, size_t len)
+{
+    const char *sender = parser->settings.report_sender;
+    const char *delimiter = parser->settings.report_verp_delimiter;
+
+    if (sender == NULL || sender[0] == '\0')
+        return false;
+    if (sender[0] == '<')
+        sender++;
+    size_t sender_len = strcspn(sender, ">");
+    if (len == sender_len && strncasecmp(address, sender, len) == 0)
+        return true;
+    if (delimiter == NULL || delimiter[0] == '\0')
+        return false;
+    /* LOCAL DELIMITER TAG @DOMAIN: a tag of one or more characters, no '@' in it. */
+    const char *at = memchr(sender, '@', sender_len);
+    size_t local = at ? (size_t)(at - sender) : sender_len, domain = sender_len - local;
+    size_t dlen = strlen(delimiter);
+    if (len <= local + dlen + domain || strncasecmp(address, sender, local) != 0 ||
+        strncmp(address + local, delimiter, dlen) != 0 ||
+        strncasecmp(address + len - domain, sender + local, domain) != 0)
+        return false;
+    return memchr(address + local + dlen, '@', len - local - dlen - domain) == NULL;
+}
+
 struct lf_parser *lf_parser_create(const struct lf_settings *settings, lf_event_fn *emit,
                                    void *context)
 {
@@ -446,6 +471,8 @@ struct lf_parser *lf_parser_create(const struct lf_settings *settings, lf_event_
         parser->settings.report_sender = xstrdup(settings->report_sender);
     if (settings->sending_mta_ip != NULL)
         parser->settings.sending_mta_ip = xstrdup(settings->sending_mta_ip);
+    if (settings->report_verp_delimiter != NULL)
+        parser->settings.report_verp_delimiter = xstrdup(settings->report_verp_delimiter);
     parser->emit = emit;
     parser->context = context;
     switch (settings->format) {
@@ -473,6 +500,7 @@ void lf_parser_destroy(struct lf_parser *parser)
     }
     free((char *)parser->settings.report_sender);
     free((char *)parser->settings.sending_mta_ip);
+    free((char *)parser->settings.report_verp_delimiter);
     free(parser);
 }
 

@@ -290,6 +290,7 @@ static int sources_resume(struct lf_follower *f, const struct lf_checkpoint *cp,
             .format = source->spec.format,
             .now = time(NULL),
             .report_sender = f->settings.report_sender,
+            .report_verp_delimiter = f->settings.report_verp_delimiter,
             .sending_mta_ip = f->settings.sending_mta_ip,
             .supplement = f->settings.supplement,
             .policy_lookup = f->settings.policy_lookup,
@@ -407,6 +408,7 @@ struct lf_follower *lf_follower_open(const struct lf_follow_settings *settings, 
     f->settings.checkpoint_dir = xstrdup(settings->checkpoint_dir);
     f->settings.counters_dir = xstrdup(settings->counters_dir);
     f->settings.report_sender = dup_or_null(settings->report_sender);
+    f->settings.report_verp_delimiter = dup_or_null(settings->report_verp_delimiter);
     f->settings.sending_mta_ip = dup_or_null(settings->sending_mta_ip);
     f->checkpoint_path = path_join(settings->checkpoint_dir, CHECKPOINT_NAME);
     f->sources = xcalloc(n, sizeof(*f->sources));
@@ -581,6 +583,7 @@ void lf_follower_close(struct lf_follower *f)
     free((char *)f->settings.checkpoint_dir);
     free((char *)f->settings.counters_dir);
     free((char *)f->settings.report_sender);
+    free((char *)f->settings.report_verp_delimiter);
     free((char *)f->settings.sending_mta_ip);
     pthread_mutex_destroy(&f->mutex);
     pthread_mutex_destroy(&f->own_mutex);

@@ -131,6 +131,8 @@ bool lf_frame_text_ok(const struct lf_frame *frame);
 
 /* Counts a rejected line. */
 void lf_reject(struct lf_parser *parser, enum lf_reject reason);
+/* An envelope sender of our own report mail: report_sender or its VERP form. */
+bool lf_own_sender(const struct lf_parser *parser, const char *address, size_t len);
 
 /*
  * Emits an event: checks it (tr_event_check; a bad one counts as

@@ -382,7 +382,7 @@ static void qmgr_line(struct pf_state *state, const char *msg)
     if (!starts(rest, "from=<"))
         return;
     n = strcspn(rest + 6, ">");
-    if (rest[6 + n] == '>' && n == strlen(sender) && strncasecmp(rest + 6, sender, n) == 0 &&
+    if (rest[6 + n] == '>' && lf_own_sender(state->parser, rest + 6, n) &&
         lf_table_get(state->reports, qid, strlen(qid)) == NULL)
         lf_table_put(state->reports, qid, strlen(qid), state);
 }

@@ -208,7 +208,6 @@ static void on_from(struct lf_parser *parser, const char *qid, size_t qid_len, c
                     size_t len)
 {
     struct sm_state *state = parser->format_state;
-    const char *sender = parser->settings.report_sender;
     const char *from;
     size_t from_len;
 
@@ -218,10 +217,7 @@ static void on_from(struct lf_parser *parser, const char *qid, size_t qid_len, c
         from++;
         from_len -= 2;
     }
-    if (sender[0] == '<')
-        sender++;
-    size_t sender_len = strcspn(sender, ">");
-    if (from_len != sender_len || strncasecmp(from, sender, from_len) != 0)
+    if (!lf_own_sender(parser, from, from_len))
         return;
     if (!lf_table_get(state->reports, qid, qid_len))
         lf_table_put(state->reports, qid, qid_len, state); /* any non-NULL marker */

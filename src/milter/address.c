@@ -1,18 +1,17 @@
 /*
  * address.c - envelope addresses as tlsrpt-milter sees them: stripped of
  * their angle brackets, and recognised as our report sender, plain or in
- * its VERP form (local part, delimiter, tag, at the same domain), which is
- * where bounces of report mail come back to.
+ * its VERP form (local part, report_verp_delimiter, tag, at the same
+ * domain), which is where bounces of report mail come back to.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "dsn.h"
 #include "milter_impl.h"
-
-/* recipient_delimiter style: Postfix's usual choices. */
-#define VERP_DELIMITERS "+-="
 
 bool milter_address(const char *arg, char out[MILTER_MAX_ADDRESS])
 {
@@ -33,37 +32,34 @@ bool milter_address(const char *arg, char out[MILTER_MAX_ADDRESS])
 }
 
 /*
- * The tag of a VERP form of the report sender ("local" DELIM TAG "@domain"),
- * or NULL when address is not one. The plain sender has no tag.
+ * A VERP form of the report sender ("local" report_verp_delimiter TAG
+ * "@domain", the tag shaped as ours): where bounces of report mail come
+ * back to. Whether the tag is really ours, sched_dsn_apply checks.
  */
-static const char *verp_tag(const char *address, size_t *tag_len)
+static bool is_verp(const char *address)
 {
     const char *sender = milter.report_sender, *sender_at, *at;
-    size_t local_len;
+    char tag[DSN_VERP_TAG_MAX], *unique_id, *error;
 
     if (sender == NULL || (sender_at = strrchr(sender, '@')) == NULL ||
         (at = strrchr(address, '@')) == NULL || strcasecmp(at, sender_at) != 0)
-        return NULL;
-    local_len = (size_t)(sender_at - sender);
-    if ((size_t)(at - address) < local_len + 2 || strncasecmp(address, sender, local_len) != 0 ||
-        strchr(VERP_DELIMITERS, address[local_len]) == NULL)
-        return NULL;
-    *tag_len = (size_t)(at - address) - local_len - 1;
-    return address + local_len + 1;
+        return false;
+    if (dsn_verp_parse(address, sender, milter.verp_delimiter, tag, &unique_id, &error) < 0) {
+        free(error);
+        return false;
+    }
+    free(unique_id);
+    return true;
 }
 
 bool milter_is_own_sender(const char *address)
 {
-    size_t tag_len;
-
     if (milter.report_sender == NULL || address[0] == '\0')
         return false;
-    return strcasecmp(address, milter.report_sender) == 0 || verp_tag(address, &tag_len) != NULL;
+    return strcasecmp(address, milter.report_sender) == 0 || is_verp(address);
 }
 
 bool milter_is_bounce_address(const char *address)
 {
-    size_t tag_len;
-
-    return verp_tag(address, &tag_len) != NULL;
+    return is_verp(address);
 }

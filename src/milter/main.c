@@ -100,6 +100,7 @@ int main(int argc, char **argv)
     privs_resolve(d);
     milter.report_sender = sched_report_sender(d->cfg);
     milter.control_socket = xstrdup(cfg_str(d->cfg, "control_socket"));
+    milter.verp_delimiter = xstrdup(cfg_str(d->cfg, "report_verp_delimiter"));
     milter.dsn_action = dsn_action(cfg_str(d->cfg, "milter_dsn_action"));
     milter.max_message = (size_t)cfg_size(d->cfg, "milter_max_message_size");
     if (milter.report_sender == NULL)
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
     free(pid_path);
     free(milter.report_sender);
     free(milter.control_socket);
+    free(milter.verp_delimiter);
     free((char *)d->user);
     free(d->overrides);
     cfg_free(d->cfg);

@@ -44,6 +44,7 @@ struct milter_settings {
     struct cfg *cfg;
     char *report_sender; /* envelope sender of our report mail (NULL: none configured) */
     char *control_socket;
+    char *verp_delimiter; /* report_verp_delimiter; "": report mail has no VERP form */
     enum milter_dsn_action dsn_action;
     size_t max_message; /* bytes of a bounce kept for the parser */
     struct milter_counts counts;

@@ -42,6 +42,31 @@ char *sched_report_sender(struct cfg *cfg)
     return from;
 }
 
+/*
+ * VERP: the delimiter, the key (made on first use), and a check that the
+ * tagged envelope sender fits a local part, so no report leaves untagged.
+ */
+static int verp_init(struct sched_delivery *dl, struct cfg *cfg, char **error_r)
+{
+    char tag[DSN_VERP_TAG_MAX], *address, *error;
+
+    dl->verp_delimiter = cfg_str(cfg, "report_verp_delimiter");
+    if (dl->verp_delimiter[0] == '\0')
+        return 0;
+    memset(tag, 'x', DSN_VERP_TAG_LEN);
+    tag[DSN_VERP_TAG_LEN] = '\0';
+    if (dsn_verp_address(dl->envelope_sender, dl->verp_delimiter, tag, &address, &error) < 0) {
+        *error_r = xasprintf("%s: report_verp_delimiter: %s", cfg_path(cfg), error);
+        free(error);
+        return -1;
+    }
+    free(address);
+    char *key_path = path_join(cfg_str(cfg, "state_directory"), "verp.key");
+    int result = dsn_verp_key_load(key_path, true, dl->verp_key, error_r);
+    free(key_path);
+    return result;
+}
+
 static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **error_r)
 {
     struct sched_delivery *dl = &ctx->delivery;
@@ -60,6 +85,10 @@ static int delivery_init(struct sched_context *ctx, struct cfg *cfg, char **erro
     dl->from = report_from(cfg, submitter);
     dl->envelope_sender = xstrdup(sender[0] ? sender : dl->from);
     dl->dkim_domain = xstrdup(dkim_domain[0] ? dkim_domain : submitter);
+    if (verp_init(dl, cfg, error_r) < 0) {
+        free(submitter);
+        return -1;
+    }
     dl->dkim_selector = cfg_str(cfg, "dkim_selector");
     free(submitter);
     if (key_file[0] != '\0') {

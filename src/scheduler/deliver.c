@@ -25,6 +25,7 @@
 #include "delivery.h"
 #include "report.h"
 #include "scheduler.h"
+#include "sched_impl.h"
 #include "spool.h"
 #include "util.h"
 
@@ -146,8 +147,19 @@ static void send_mail(struct sched_context *ctx, const struct spool_entry *entry
         snprintf(result->error, sizeof(result->error), "%s", error);
         free(error);
     } else {
-        dlv_smtp_send(&dl->smtp, dl->envelope_sender, to, signed_message.data, signed_message.len,
-                      result);
+        char verp_tag[DSN_VERP_TAG_MAX], *sender = NULL;
+        if (dl->verp_delimiter[0]) {
+            /* Checked to fit at start: only a bad outbox entry gets here with an error. */
+            dsn_verp_tag(dl->verp_key, entry->unique_id, uri, verp_tag);
+            if (dsn_verp_address(dl->envelope_sender, dl->verp_delimiter, verp_tag, &sender,
+                                 &error) < 0) {
+                msg_warn("report %s: %s: sent without a VERP tag", entry->report_id, error);
+                free(error);
+            }
+        }
+        dlv_smtp_send(&dl->smtp, sender ? sender : dl->envelope_sender, to, signed_message.data,
+                      signed_message.len, result);
+        free(sender);
     }
     buf_free(&message);
     buf_free(&signed_message);
@@ -186,6 +198,7 @@ struct suppression_change {
     int suppress_after;
     time_t suppress_time;
     time_t now;
+    bool suppressed; /* out: this change suppressed it */
 };
 
 static void change_suppression(struct spool_suppression *record, void *context)
@@ -200,23 +213,30 @@ static void change_suppression(struct spool_suppression *record, void *context)
     if (record->failures_in_a_row >= change->suppress_after && !record->manual &&
         record->until <= change->now) {
         record->until = change->now + change->suppress_time;
+        change->suppressed = true;
         msg_warn("%s failed permanently %d times in a row: suppressed for %lld s", record->uri,
                  record->failures_in_a_row, (long long)change->suppress_time);
     }
 }
 
-static void update_suppression(struct sched_context *ctx, const char *uri, bool failed,
-                               time_t now)
+bool sched_suppression_note(const char *suppress_path, const char *uri, bool failed,
+                            int suppress_after, time_t suppress_time, time_t now)
 {
-    struct suppression_change change = {failed, ctx->delivery.suppress_after,
-                                        ctx->delivery.suppress_time, now};
+    struct suppression_change change = {failed, suppress_after, suppress_time, now, false};
     char *error;
 
-    if (spool_suppression_update(ctx->delivery.suppress_path, uri, change_suppression, &change,
-                                 &error) < 0) {
+    if (spool_suppression_update(suppress_path, uri, change_suppression, &change, &error) < 0) {
         msg_error("%s", error);
         free(error);
     }
+    return change.suppressed;
+}
+
+static void update_suppression(struct sched_context *ctx, const char *uri, bool failed,
+                               time_t now)
+{
+    sched_suppression_note(ctx->delivery.suppress_path, uri, failed, ctx->delivery.suppress_after,
+                           ctx->delivery.suppress_time, now);
 }
 
 static void record_outcome(struct sched_context *ctx, const struct spool_suppressions *known,
@@ -232,8 +252,17 @@ static void record_outcome(struct sched_context *ctx, const struct spool_suppres
         d->state = SPOOL_DELIVERED;
         d->next_try = 0;
         set_error(d, NULL);
-        /* The list is written only when there is something to forget. */
-        if (s && s->failures_in_a_row > 0)
+        free(d->dsn_action); /* a bounce of an earlier attempt is past */
+        free(d->dsn_detail);
+        d->dsn_action = d->dsn_detail = NULL;
+        d->dsn_time = 0;
+        /*
+         * The list is written only when there is something to forget. Mail with
+         * a VERP tag is only accepted by the relay: a bounce may still come, so
+         * it forgets nothing (a DSN saying "delivered" does).
+         */
+        if (s && s->failures_in_a_row > 0 &&
+            !(dl->verp_delimiter[0] && strncmp(d->uri, "mailto:", 7) == 0))
             update_suppression(ctx, d->uri, false, now);
         return;
     case DLV_TEMPORARY: {

@@ -49,6 +49,8 @@ void spool_entry_free(struct spool_entry *entry)
     for (size_t i = 0; i < entry->n_destinations; i++) {
         free(entry->destinations[i].uri);
         free(entry->destinations[i].last_error);
+        free(entry->destinations[i].dsn_action);
+        free(entry->destinations[i].dsn_detail);
     }
     free(entry->destinations);
     memset(entry, 0, sizeof(*entry));
@@ -108,6 +110,11 @@ void spool_state_format(const struct spool_entry *entry, struct buf *out)
         put_number(out, "next_try", d->next_try);
         if (d->last_error)
             put(out, "last_error", d->last_error);
+        if (d->dsn_action) {
+            put(out, "dsn_action", d->dsn_action);
+            put(out, "dsn_detail", d->dsn_detail);
+            put_number(out, "dsn_time", d->dsn_time);
+        }
     }
 }
 
@@ -181,6 +188,14 @@ int spool_state_parse(char *text, const char *name, struct spool_entry *entry, c
         } else if (d && strcmp(key, "last_error") == 0) {
             free(d->last_error);
             d->last_error = unescape(raw);
+        } else if (d && strcmp(key, "dsn_action") == 0) {
+            free(d->dsn_action);
+            d->dsn_action = unescape(raw);
+        } else if (d && strcmp(key, "dsn_detail") == 0) {
+            free(d->dsn_detail);
+            d->dsn_detail = unescape(raw);
+        } else if (d && strcmp(key, "dsn_time") == 0 && numeric) {
+            d->dsn_time = (time_t)number;
         } else if (strcmp(key, "unique_id") == 0) {
             if (set_once(&entry->unique_id, raw) < 0)
                 goto bad;

@@ -288,6 +288,7 @@ static int ingest_log(struct cli *cli, enum lf_format format, int year, char **f
         .year = year,
         .now = time(NULL),
         .report_sender = own,
+        .report_verp_delimiter = cfg_str(cfg, "report_verp_delimiter"),
         .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
     };
     char *dir = cli_counters_dir(cli);

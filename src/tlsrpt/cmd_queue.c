@@ -42,8 +42,44 @@ static void time_text(time_t t, char *out, size_t size)
     strftime(out, size, "%Y-%m-%d %H:%M", &tm);
 }
 
+/*
+ * What people are told of a destination: mail the relay took is "accepted
+ * by relay" until a bounce (DSN) says more: "bounced", "delayed", or what
+ * else it said; with a delivery_directory nothing is mailed from here.
+ */
+static const char *destination_status(const struct spool_destination *d, bool relayed)
+{
+    if (d->dsn_action && strcmp(d->dsn_action, "failed") == 0)
+        return "bounced";
+    if (d->state != SPOOL_DELIVERED)
+        return spool_state_name(d->state);
+    if (d->dsn_action)
+        return d->dsn_action;
+    return relayed && strncmp(d->uri, "mailto:", 7) == 0 ? "accepted by relay" : "delivered";
+}
+
+/* The last column: the bounce's or delay's remote reason, else the last error. */
+static char *destination_detail(const struct spool_destination *d)
+{
+    if (d->dsn_action && strcmp(d->dsn_action, "failed") != 0)
+        return xasprintf("%s: %s", d->dsn_action, d->dsn_detail ? d->dsn_detail : "");
+    return xstrdup(d->last_error ? d->last_error : "");
+}
+
+static json_object *dsn_json(const struct spool_destination *d)
+{
+    if (d->dsn_action == NULL)
+        return json_object_new_null();
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "action", json_object_new_string(d->dsn_action));
+    json_object_object_add(o, "detail", json_object_new_string(d->dsn_detail ? d->dsn_detail : ""));
+    json_object_object_add(o, "received", json_time(d->dsn_time));
+    return o;
+}
+
 static json_object *entry_json(const struct spool_entry *e,
-                               const struct spool_suppressions *suppressed, time_t now)
+                               const struct spool_suppressions *suppressed, bool relayed,
+                               time_t now)
 {
     json_object *o = json_object_new_object(), *dests = json_object_new_array();
     char day[DAY_TEXT_SIZE];
@@ -62,6 +98,9 @@ static json_object *entry_json(const struct spool_entry *e,
         json_object *dj = json_object_new_object();
         json_object_object_add(dj, "uri", json_object_new_string(d->uri));
         json_object_object_add(dj, "state", json_object_new_string(spool_state_name(d->state)));
+        json_object_object_add(dj, "status",
+                               json_object_new_string(destination_status(d, relayed)));
+        json_object_object_add(dj, "dsn", dsn_json(d));
         json_object_object_add(dj, "attempts", json_object_new_int(d->attempts));
         json_object_object_add(dj, "last_error", d->last_error
                                                      ? json_object_new_string(d->last_error)
@@ -247,13 +286,14 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
     struct spool_entry *entries;
     size_t n;
     time_t now = time(NULL);
+    bool relayed = cfg_str(cli_config(cli), "delivery_directory")[0] == '\0';
     if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0 ||
         spool_suppressions_load(suppress_path, &suppressed, &error) < 0)
         msg_fatal("%s", error);
     if (json) {
         json_object *array = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-            json_object_array_add(array, entry_json(&entries[i], &suppressed, now));
+            json_object_array_add(array, entry_json(&entries[i], &suppressed, relayed, now));
         json_print(array, stdout);
     } else if (n == 0) {
         printf("the outbox is empty\n");
@@ -276,10 +316,12 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
                 time_text(dest->next_try, next, sizeof(next));
                 bool held = spool_suppressed(&suppressed, dest->uri, now) &&
                             (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING);
+                char *detail = destination_detail(dest);
                 table_row(table, d == 0 ? day : "", d == 0 ? e->policy_domain : "",
                           d == 0 ? send_after : "", dest->uri,
-                          held ? "suppressed" : spool_state_name(dest->state), tries, next,
-                          dest->last_error ? dest->last_error : "");
+                          held ? "suppressed" : destination_status(dest, relayed), tries, next,
+                          detail);
+                free(detail);
             }
         }
         table_print(table, stdout, "");

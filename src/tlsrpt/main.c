@@ -27,6 +27,8 @@ static const struct command commands[] = {
     {"conf", cmd_conf, "conf [-n|-d] [-x] [NAME...]   print the configuration"},
     {"counters", cmd_counters,
      "counters [--day D] [--domain X] [--json]   show a day's counters"},
+    {"dsn", cmd_dsn,
+     "dsn [--recipient ADDR] < MESSAGE   apply a bounce of report mail to its destination"},
     {"ingest", cmd_ingest,
      "ingest --format libtlsrpt|postfix|sendmail FILE...   count events from files offline"},
     {"lookup", cmd_lookup, "lookup DOMAIN   show the TLSRPT record and rua of a domain"},

@@ -66,6 +66,7 @@ void follow_start(struct daemon *d)
         .limits = {.max_entries = (uint32_t)cfg_int(d->cfg, "counter_table_entries"),
                    .string_space = cfg_size(d->cfg, "counter_string_space")},
         .report_sender = NULL, /* set below, when there is something to follow */
+        .report_verp_delimiter = cfg_str(d->cfg, "report_verp_delimiter"),
         .sending_mta_ip = sending_ip[0] ? sending_ip : NULL,
         .supplement = strcmp(d->started_with[6], "yes") == 0,
         .policy_lookup = d->policy_service != NULL ? session_policy : NULL,

@@ -3,7 +3,7 @@
 dofile(DIR .. "/common.lua")
 run("own", {from = "<tlsrpt@sender.example>", rcpts = {"<tlsrpt@rua.example>"}, qid = "4ABC123DEF",
     headers = {{"Subject", "Report Domain: rua.example"}}})
-run("own-verp", {from = "<tlsrpt+5f3a9c-77e2@Sender.Example>", rcpts = {"<r@rua.example>"},
+run("own-verp", {from = "<tlsrpt+0123456789abcdef-fedcba9876543210@Sender.Example>", rcpts = {"<r@rua.example>"},
     qid = "4ABC123DF0"})
 run("third-party", {from = "<reports@other.example>", rcpts = {"<tlsrpt@rua.example>"},
     qid = "4ABC123DF1",
