@@ -79,3 +79,22 @@ function run(name, spec)
 end
 
 REPORT_TYPE = 'multipart/report; report-type="tlsrpt"; boundary="b1"'
+
+-- A message file as an MTA hands it to a milter: headers (continuation
+-- lines kept in the value), then the body with CRLF line ends.
+function message_file(path)
+    local f = assert(io.open(path, "rb"))
+    local text = f:read("*a"):gsub("\r\n", "\n")
+    f:close()
+    local head, body = text:match("^(.-)\n\n(.*)$")
+    local headers = {}
+    for line in (head .. "\n"):gmatch("(.-)\n") do
+        if line:match("^[ \t]") and #headers > 0 then
+            headers[#headers][2] = headers[#headers][2] .. "\r\n" .. line
+        else
+            local name, value = line:match("^([^:]+):[ \t]*(.*)$")
+            headers[#headers + 1] = {name, value}
+        end
+    end
+    return headers, (body:gsub("\n", "\r\n"))
+end
