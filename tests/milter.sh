@@ -7,7 +7,6 @@
 # from a local server, no failure counted), bounces passed on, hostile
 # input, a unix socket, and the totals the milter logs when it stops.
 . "$(dirname "$0")/lib.sh"
-MILTER="$top_builddir/tlsrpt-milter"
 SCRIPTS="$top_srcdir/tests/milter"
 command -v miltertest >/dev/null 2>&1 || skip "miltertest not found (apt-get install miltertest)"
 
@@ -31,10 +30,6 @@ start_sts_web enforce.example broken.example
 printf '200 text/plain\nversion: STSv1\nmode: enforce\nmx: mx.enforce.example\nmax_age: 86400\n' \
     >"$T/web/mta-sts.enforce.example"
 
-# A free port for the milter (libmilter cannot report the one it got for 0).
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 PORT=$(free_port)
 : >"$T/mail.log"
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $T/run/policy.sock" \
@@ -43,22 +38,6 @@ write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $T/run/polic
     "milter_socket = inet:$PORT@127.0.0.1" "milter_socket_group ="
 start_daemon
 
-MILTER_PID=
-milter_stop() {
-    [ -n "$MILTER_PID" ] || return 0
-    kill -TERM "$MILTER_PID"
-    wait "$MILTER_PID"
-    MILTER_STATUS=$?
-    MILTER_PID=
-}
-trap 'milter_stop; cleanup' EXIT
-milter_start() { # [-o name=value]...
-    rm -f "$T/milter.log" # an old one's "started" line must not be taken for the new one's
-    "$MILTER" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" >"$T/milter.log" 2>&1 &
-    MILTER_PID=$!
-    wait_for "tlsrpt-milter to start" 60 grep -q "tlsrpt-milter .* started" "$T/milter.log" ||
-        { cat "$T/milter.log"; exit 1; }
-}
 # mt SCRIPT [SOCKET]: runs a miltertest script; its output and exit status.
 mt() {
     out=$(miltertest -D "SOCK=${2:-inet:$PORT@127.0.0.1}" -D "DIR=$SCRIPTS" -s "$SCRIPTS/$1" 2>&1)
@@ -67,7 +46,7 @@ mt() {
     echo "exit $status"
 }
 
-milter_start
+start_milter
 assert_eq "milter logs its settings" \
     "tlsrpt-milter: tlsrpt-milter 0.1.0 started: config $CONF, socket inet:$PORT@127.0.0.1, report sender tlsrpt@sender.example, bounces discard, prefetch $T/run/policy.sock" \
     "$(grep started "$T/milter.log")"
@@ -137,7 +116,7 @@ after-abort: eom=continue tls-required=no quarantine=no
 exit 0" "$(mt hostile.lua)"
 wait_status policy.sts.prefetches 4
 
-milter_stop
+stop_milter
 assert_eq "milter exit status" 0 "$MILTER_STATUS"
 assert_eq "milter totals" \
     "tlsrpt-milter: stopping: 21 messages; report mail 7 (TLS-Required added 6, queue id told 6, not told 0, without queue id 1); bounces 5 (matched 0, passed on 3, too large 2); prefetch: queued 4, recent 8, dropped 0, sent 4, failed 0" \
@@ -145,11 +124,11 @@ assert_eq "milter totals" \
 
 # A unix socket, the daemon gone: mail still flows, the failure is told once.
 stop_daemon
-milter_start -o "milter_socket=unix:$T/run/milter.sock" -o milter_prefetch=no
+start_milter -o "milter_socket=unix:$T/run/milter.sock" -o milter_prefetch=no
 assert_eq "unix socket: permissions" 660 "$(stat -c %a "$T/run/milter.sock")"
 assert_eq "unix socket, no daemon: the same replies" "$LOOP_GUARD" \
     "$(mt loop_guard.lua "unix:$T/run/milter.sock")"
-milter_stop
+stop_milter
 assert_eq "no daemon: one warning for five failures" 1 \
     "$(grep -c "warning: tlsrptd was not told of report mail: connect" "$T/milter.log")"
 assert_eq "no daemon: totals" \

@@ -8,14 +8,13 @@
 # accepted and shown, a forged tag is passed on untouched.
 . "$(dirname "$0")/lib.sh"
 command -v miltertest >/dev/null 2>&1 || skip "miltertest not found (apt-get install miltertest)"
-MILTER="$top_builddir/tlsrpt-milter"
 SCRIPTS="$top_srcdir/tests/milter"
 DAY=2025-07-01
 start_sinks
 dns_localhost >"$T/dns.data"
 start_dns "$T/dns.data"
 make_dkim_key
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 write_config "tlsrptd_user = $(test_user)" "report_spread = 0" \
     "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" "dkim_key_file = $T/dkim.key" \
     "dns_resolvers = 127.0.0.1:$DNS_PORT" "dns_timeout = 2s" "delivery_timeout = 10s" \
@@ -32,21 +31,6 @@ VERP=$(sed -n 's/^MAIL FROM:<\([^>]*\)>.*/\1/p' "$T/smtp/"*.cmd)
 assert_match "its envelope sender is a VERP address" \
     '^noreply-tlsrpt\+[0-9a-f]{16}-[0-9a-f]{16}@sender\.example$' "$VERP"
 
-MILTER_PID=
-milter_stop() {
-    [ -n "$MILTER_PID" ] || return 0
-    kill -TERM "$MILTER_PID"
-    wait "$MILTER_PID"
-    MILTER_PID=
-}
-trap 'milter_stop; cleanup' EXIT
-milter_start() { # [-o name=value]...
-    rm -f "$T/milter.log"
-    "$MILTER" -f -c "$CONF" "$@" >"$T/milter.log" 2>&1 &
-    MILTER_PID=$!
-    wait_for "tlsrpt-milter to start" 60 grep -q "tlsrpt-milter .* started" "$T/milter.log" ||
-        { cat "$T/milter.log"; exit 1; }
-}
 dsn_through_milter() { # NAME RECIPIENT FILE
     out=$(miltertest -D "SOCK=inet:$PORT@127.0.0.1" -D "DIR=$SCRIPTS" -D "NAME=$1" -D "RCPT=$2" \
         -D "FILE=$3" -s "$SCRIPTS/dsn_file.lua" 2>&1)
@@ -58,7 +42,7 @@ sed "s/noreply-tlsrpt+[0-9a-f-]*@sender.example/$VERP/" "$DATA/postfix-failed.em
 sed -e "s/noreply-tlsrpt+[0-9a-f-]*@sender.example/$VERP/" -e 's/slow\.example/mail.example/g' \
     "$DATA/sendmail-delayed.eml" >"$T/delay.eml"
 
-milter_start
+start_milter
 assert_eq "a 550 bounce: discarded (milter_dsn_action = discard)" \
     "bounce: eom=discard tls-required=no quarantine=no (exit 0)" \
     "$(dsn_through_milter bounce "$VERP" "$T/bounce.eml")"
@@ -71,22 +55,22 @@ FORGED=$(echo "$VERP" | sed 's/-[0-9a-f]\{16\}@/-0000000000000000@/')
 assert_eq "a forged tag: passed on untouched" \
     "forged: eom=continue tls-required=no quarantine=no (exit 0)" \
     "$(dsn_through_milter forged "$FORGED" "$T/bounce.eml")"
-milter_stop
+stop_milter
 
-milter_start -o milter_dsn_action=quarantine
+start_milter -o milter_dsn_action=quarantine
 assert_eq "the same bounce again: matched, quarantined" \
     "again: eom=accept tls-required=no quarantine=yes (exit 0)" \
     "$(dsn_through_milter again "$VERP" "$T/bounce.eml")"
-milter_stop
+stop_milter
 assert_match "logged: seen before, changes nothing" \
     "bounce to $(printf '%s' "$VERP" | sed 's/[+.]/\\&/g'): report .*, destination mailto:tlsrpt@mail.example: failed 5.1.1 .* -> failed, seen before" \
     "$(cat "$T/milter.log")"
 
-milter_start -o milter_dsn_action=accept
+start_milter -o milter_dsn_action=accept
 assert_eq "a delay: matched, accepted (delivered to the report sender too)" \
     "delay: eom=accept tls-required=no quarantine=no (exit 0)" \
     "$(dsn_through_milter delay "$VERP" "$T/delay.eml")"
-milter_stop
+stop_milter
 assert_eq "the milter's totals" \
     "tlsrpt-milter: stopping: 1 messages; report mail 0 (TLS-Required added 0, queue id told 0, not told 0, without queue id 0); bounces 1 (matched 1, passed on 0, too large 0); prefetch: queued 0, recent 0, dropped 0, sent 0, failed 0" \
     "$(grep stopping: "$T/milter.log")"
