@@ -90,7 +90,7 @@ const struct cfg_param cfg_params[] = {
      "MTA-STS policy and DANE records are cached before the first delivery attempt"},
     {"milter_prefetch_queue", CFG_INT, "1000", 1, 100000,
      "recipient domains waiting to be prefetched; more are dropped and counted"},
-    {"milter_socket", CFG_STRING, "unix:$runtime_directory/milter.sock", 0, 0,
+    {"milter_socket", CFG_STRING, "inet:8460@127.0.0.1", 0, 0,
      "where tlsrpt-milter listens: unix:/PATH or inet:PORT@HOST (inet6:PORT@HOST), as "
      "Postfix's smtpd_milters and Sendmail's S= take them"},
     {"milter_socket_group", CFG_STRING, "postfix", 0, 0,
