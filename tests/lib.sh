@@ -180,7 +180,7 @@ start_milter() {
     "$top_builddir/tlsrpt-milter" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" \
         >"$T/milter.log" 2>&1 &
     MILTER_PID=$!
-    wait_for "tlsrpt-milter to start" 60 grep -q "tlsrpt-milter .* started" "$T/milter.log" ||
+    wait_for "tlsrpt-milter to start" 60 grep -qs "tlsrpt-milter .* started" "$T/milter.log" ||
         { echo "tlsrpt-milter did not start:"; cat "$T/milter.log"; exit 1; }
 }
 
