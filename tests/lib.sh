@@ -177,7 +177,8 @@ stop_daemon() {
 # $T/milter.log), as the test user; waits for its start line.
 start_milter() {
     rm -f "$T/milter.log" # an old one's "started" line must not be taken for the new one's
-    "$top_builddir/tlsrpt-milter" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" \
+    # MILTER_WRAP: a command that runs it, e.g. in a network namespace (lab_milter.sh).
+    ${MILTER_WRAP:-} "$top_builddir/tlsrpt-milter" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" \
         >"$T/milter.log" 2>&1 &
     MILTER_PID=$!
     wait_for "tlsrpt-milter to start" 60 grep -qs "tlsrpt-milter .* started" "$T/milter.log" ||
