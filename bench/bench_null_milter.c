@@ -1,7 +1,7 @@
 /*
  * bench_null_milter.c - a milter that does nothing (every callback
- * continues, the same callbacks as tlsrpt-milter's): the baseline of bench/milter.sh, what libmilter and the
- * protocol cost before tlsrpt-milter does any work of its own.
+ * continues, the same callbacks as tlsrpt-milter's): the baseline of bench/milter.sh, what
+ * libmilter and the protocol cost before tlsrpt-milter does any work of its own.
  */
 #include "config.h"
 

@@ -214,8 +214,7 @@ int lf_follower_start(struct lf_follower *follower, char **error_r);
  * a static *error_r (not a queue id, or LF_MAX_OWN_PENDING are waiting).
  */
 #define LF_MAX_OWN_PENDING 1024
-int lf_follower_own_mail(struct lf_follower *follower, const char *queue_id,
-                         const char **error_r);
+int lf_follower_own_mail(struct lf_follower *follower, const char *queue_id, const char **error_r);
 /* Stops the thread after its current round (its work is committed). */
 void lf_follower_stop(struct lf_follower *follower);
 void lf_follower_close(struct lf_follower *follower);

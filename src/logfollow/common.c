@@ -549,9 +549,8 @@ void lf_parser_flush(struct lf_parser *parser)
 bool lf_parser_own_mail(struct lf_parser *parser, const char *queue_id)
 {
     size_t len = strlen(queue_id);
-    struct lf_table *reports = parser->settings.format == LF_POSTFIX
-                                   ? lf_postfix_reports(parser)
-                                   : lf_sendmail_reports(parser);
+    struct lf_table *reports = parser->settings.format == LF_POSTFIX ? lf_postfix_reports(parser)
+                                                                     : lf_sendmail_reports(parser);
     time_t now = time(NULL);
 
     if (reports == NULL || !lf_queue_id_ok(queue_id))

@@ -34,8 +34,7 @@ int bounce_apply(const char *recipient, const char *message, size_t len)
     pthread_mutex_unlock(&apply_lock);
     dsn_free(dsn);
     if (status < 0) {
-        msg_warn("bounce to %s: passed on, the outbox could not be updated: %s", recipient,
-                 error);
+        msg_warn("bounce to %s: passed on, the outbox could not be updated: %s", recipient, error);
         free(error);
         return 0;
     }

@@ -57,8 +57,7 @@ static void socket_open(struct daemon *d, const char *conn)
         smfi_register(milter_callbacks) != MI_SUCCESS)
         msg_fatal("libmilter: registration failed");
     if (smfi_opensocket(true) != MI_SUCCESS)
-        msg_fatal("milter_socket = %s: cannot listen there (in use, or no such directory?)",
-                  conn);
+        msg_fatal("milter_socket = %s: cannot listen there (in use, or no such directory?)", conn);
     umask(old_mask);
     if (path == NULL)
         return;

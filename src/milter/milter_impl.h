@@ -34,10 +34,10 @@ struct milter_counts {
     atomic_uint_fast64_t bounces_unmatched; /* not a DSN, or no destination: passed on */
     atomic_uint_fast64_t bounces_too_large; /* over milter_max_message_size: passed on */
     atomic_uint_fast64_t prefetch_queued;
-    atomic_uint_fast64_t prefetch_recent;   /* asked for recently: not again */
-    atomic_uint_fast64_t prefetch_dropped;  /* the queue was full */
-    atomic_uint_fast64_t prefetch_sent;     /* answered by the daemon */
-    atomic_uint_fast64_t prefetch_failed;   /* the daemon could not be asked */
+    atomic_uint_fast64_t prefetch_recent;  /* asked for recently: not again */
+    atomic_uint_fast64_t prefetch_dropped; /* the queue was full */
+    atomic_uint_fast64_t prefetch_sent;    /* answered by the daemon */
+    atomic_uint_fast64_t prefetch_failed;  /* the daemon could not be asked */
 };
 
 struct milter_settings {

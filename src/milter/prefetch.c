@@ -24,8 +24,8 @@
 #include "milter_impl.h"
 
 #define PREFETCH_BATCH 64
-#define RECENT_SLOTS 4096     /* domains remembered (direct-mapped by hash) */
-#define RECENT_SECONDS 600    /* a domain asked for is not asked again for this long */
+#define RECENT_SLOTS 4096  /* domains remembered (direct-mapped by hash) */
+#define RECENT_SECONDS 600 /* a domain asked for is not asked again for this long */
 #define CONNECT_TIMEOUT_MS 2000
 #define REPLY_TIMEOUT_MS 60000 /* a batch's lookups may fetch policies over HTTPS */
 #define STOP_CHECK_MS 200
@@ -61,8 +61,7 @@ static bool domain_normalize(const char *domain, domain_name out)
         char c = domain[i];
         if (c >= 'A' && c <= 'Z')
             c = (char)(c - 'A' + 'a');
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-              c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'))
             return false;
         out[i] = c;
     }

@@ -69,7 +69,8 @@ static int inet_address(const char *listen, bool passive, struct addrinfo **ai_r
     /* Numeric only: the socket is bound before any resolver is set up. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+                             .ai_flags =
+                                 AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
     int gai = getaddrinfo(host, port_text, &hints, ai_r);
     free(host);
     if (gai != 0) {

@@ -17,17 +17,17 @@
 
 static void usage(const char *program)
 {
-    fprintf(stderr, "usage: %s [-f] [-v] [-c config_file] [-o name=value]...\n"
-                    "  -f  stay in the foreground and log to stderr too\n"
-                    "  -v  more verbose logging (repeat for more)\n"
-                    "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
-                    "  -o  override a parameter, as a last line of the file would\n",
+    fprintf(stderr,
+            "usage: %s [-f] [-v] [-c config_file] [-o name=value]...\n"
+            "  -f  stay in the foreground and log to stderr too\n"
+            "  -v  more verbose logging (repeat for more)\n"
+            "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
+            "  -o  override a parameter, as a last line of the file would\n",
             program, DEF_CONFIG_FILE);
     exit(2);
 }
 
-void process_options(struct daemon *d, const char *program, int argc, char **argv,
-                     bool *foreground)
+void process_options(struct daemon *d, const char *program, int argc, char **argv, bool *foreground)
 {
     const char *config_option = NULL;
     int ch;
@@ -87,13 +87,11 @@ void process_logging(struct daemon *d, const char *ident, bool foreground)
     int facility = msg_facility_from_name(facility_name);
 
     if (facility < 0)
-        msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg),
-                  facility_name);
-    msg_setup(ident ? ident : cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | (foreground ? MSG_STDERR : 0),
-              facility);
-    msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose
-                      ? (int)cfg_int(d->cfg, "verbose")
-                      : msg_verbose;
+        msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg), facility_name);
+    msg_setup(ident ? ident : cfg_str(d->cfg, "syslog_name"),
+              MSG_SYSLOG | (foreground ? MSG_STDERR : 0), facility);
+    msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose ? (int)cfg_int(d->cfg, "verbose")
+                                                                : msg_verbose;
 }
 
 void process_detach(void)
