@@ -10,11 +10,11 @@
 #include <stddef.h>
 
 /* Limits: larger input is refused (the message itself: only its start is read). */
-#define DSN_MAX_MESSAGE (1024 * 1024)      /* bytes of the message parsed */
-#define DSN_MAX_STATUS_PART (512 * 1024)   /* bytes of the delivery-status part */
+#define DSN_MAX_MESSAGE (1024 * 1024)    /* bytes of the message parsed */
+#define DSN_MAX_STATUS_PART (512 * 1024) /* bytes of the delivery-status part */
 #define DSN_MAX_RECIPIENTS 1000
-#define DSN_MAX_FIELD 2048                 /* bytes of one field, unfolded */
-#define DSN_MAX_FIELDS 64                  /* fields in one group */
+#define DSN_MAX_FIELD 2048 /* bytes of one field, unfolded */
+#define DSN_MAX_FIELDS 64  /* fields in one group */
 
 struct dsn_recipient {
     char *final_recipient;    /* the address, without "rfc822;" */
@@ -80,8 +80,8 @@ void dsn_verp_tag(const unsigned char key[DSN_VERP_KEY_SIZE], const char *unique
  * "local" delimiter tag "@domain". -1 with *error_r when the local part
  * would exceed 64 octets (RFC 5321 §4.5.3.1.1) or sender has no '@'.
  */
-int dsn_verp_address(const char *sender, const char *delimiter, const char *tag,
-                     char **address_r, char **error_r);
+int dsn_verp_address(const char *sender, const char *delimiter, const char *tag, char **address_r,
+                     char **error_r);
 /*
  * The tag in a VERP address made from sender: the part after
  * "local" delimiter, up to the '@' (local part compared case-insensitively).

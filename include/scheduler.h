@@ -142,7 +142,8 @@ int sched_deliver(struct sched_context *ctx, time_t now);
  * matches nothing is result->matched false with the reason (the caller
  * passes it on untouched). The counters in $state_directory/dsn.counters
  * are updated either way. -1 with *error_r when the outbox or state cannot
- * be read or written (try again later).
+ * be read or written, or a delivery attempt holds the report's lock for
+ * more than 2 s (a milter callback must not wait longer): try again later.
  */
 struct sched_dsn_result {
     bool matched;

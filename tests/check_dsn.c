@@ -102,11 +102,12 @@ START_TEST(test_real_formats)
 }
 END_TEST
 
-#define HEAD                                                                                   \
-    "From: MAILER-DAEMON@relay.example\n"                                                      \
-    "To: bounces@sender.example\n"                                                              \
+#define HEAD                                                                                       \
+    "From: MAILER-DAEMON@relay.example\n"                                                          \
+    "To: bounces@sender.example\n"                                                                 \
     "MIME-Version: 1.0\n"
-#define REPORT_TYPE "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+#define REPORT_TYPE                                                                                \
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
 #define STATUS_PART "--b\nContent-Type: message/delivery-status\n\n"
 #define PER_MESSAGE "Reporting-MTA: dns; relay.example\n\n"
 #define FAILED "Final-Recipient: rfc822; a@x.example\nAction: failed\nStatus: 5.1.1\n"
@@ -119,8 +120,9 @@ static const struct refusal_case {
     {"empty input", "", "not a mail message (no header could be read)"},
     {"plain text", HEAD "Subject: hi\n\nhello\n",
      "not a DSN: the message is text/plain, not multipart/report"},
-    {"multipart/mixed", HEAD "Content-Type: multipart/mixed; boundary=\"b\"\n\n" STATUS_PART
-                             PER_MESSAGE FAILED "--b--\n",
+    {"multipart/mixed",
+     HEAD "Content-Type: multipart/mixed; boundary=\"b\"\n\n" STATUS_PART PER_MESSAGE FAILED
+          "--b--\n",
      "not a DSN: the message is multipart/mixed, not multipart/report"},
     {"another report type",
      HEAD "Content-Type: multipart/report; report-type=disposition-notification; boundary=b\n\n"
@@ -130,12 +132,12 @@ static const struct refusal_case {
      HEAD REPORT_TYPE "--b\nContent-Type: text/plain\n\nIt failed.\n--b--\n",
      "not a DSN: the multipart/report has no message/delivery-status part"},
     {"broken MIME: no boundary parameter",
-     HEAD "Content-Type: multipart/report; report-type=delivery-status\n\n" STATUS_PART
-          PER_MESSAGE FAILED "--b--\n",
+     HEAD "Content-Type: multipart/report; report-type=delivery-status\n\n" STATUS_PART PER_MESSAGE
+         FAILED "--b--\n",
      "not a DSN: the multipart/report has no message/delivery-status part"},
     {"broken MIME: boundary never used",
-     HEAD "Content-Type: multipart/report; report-type=delivery-status; boundary=zz\n\n"
-          STATUS_PART PER_MESSAGE FAILED "--b--\n",
+     HEAD "Content-Type: multipart/report; report-type=delivery-status; boundary=zz\n\n" STATUS_PART
+         PER_MESSAGE FAILED "--b--\n",
      "not a DSN: the multipart/report has no message/delivery-status part"},
     {"two status parts",
      HEAD REPORT_TYPE STATUS_PART PER_MESSAGE FAILED STATUS_PART PER_MESSAGE FAILED "--b--\n",
@@ -145,8 +147,9 @@ static const struct refusal_case {
      "delivery-status: no per-recipient fields"},
     {"no Reporting-MTA", HEAD REPORT_TYPE STATUS_PART "Arrival-Date: today\n\n" FAILED "--b--\n",
      "delivery-status line 1: no Reporting-MTA: \"dns; host\" in the per-message fields"},
-    {"no Status", HEAD REPORT_TYPE STATUS_PART PER_MESSAGE
-                  "Final-Recipient: rfc822; a@x.example\nAction: failed\n--b--\n",
+    {"no Status",
+     HEAD REPORT_TYPE STATUS_PART PER_MESSAGE
+     "Final-Recipient: rfc822; a@x.example\nAction: failed\n--b--\n",
      "delivery-status line 3 (recipient 1): no Status"},
     {"bad Status",
      HEAD REPORT_TYPE STATUS_PART PER_MESSAGE
@@ -166,7 +169,8 @@ static const struct refusal_case {
      HEAD REPORT_TYPE STATUS_PART PER_MESSAGE
      "Final-Recipient: a@x.example\nAction: failed\nStatus: 5.1.1\n--b--\n",
      "delivery-status line 3 (recipient 1): Final-Recipient is not \"type; address\""},
-    {"a field given twice", HEAD REPORT_TYPE STATUS_PART PER_MESSAGE FAILED "Status: 2.0.0\n--b--\n",
+    {"a field given twice",
+     HEAD REPORT_TYPE STATUS_PART PER_MESSAGE FAILED "Status: 2.0.0\n--b--\n",
      "delivery-status line 3 (recipient 1): a field given twice"},
     {"not a field", HEAD REPORT_TYPE STATUS_PART PER_MESSAGE FAILED "garbage line\n--b--\n",
      "delivery-status line 6: not a \"Name: value\" field"},
@@ -183,8 +187,8 @@ START_TEST(test_refusals)
     struct dsn *dsn = NULL;
     char *error = NULL;
 
-    ck_assert_msg(dsn_parse(c->message, strlen(c->message), &dsn, &error) == -1,
-                  "%s: accepted", c->name);
+    ck_assert_msg(dsn_parse(c->message, strlen(c->message), &dsn, &error) == -1, "%s: accepted",
+                  c->name);
     ck_assert_ptr_null(dsn);
     ck_assert_msg(strcmp(error, c->error) == 0, "%s: \"%s\", expected \"%s\"", c->name, error,
                   c->error);
@@ -200,8 +204,9 @@ static char *many(size_t n, size_t diag_len, bool fold)
     buf_init(&out);
     buf_puts(&out, HEAD REPORT_TYPE STATUS_PART PER_MESSAGE);
     for (size_t i = 0; i < n; i++) {
-        buf_printf(&out, "Final-Recipient: rfc822; r%zu@x.example\nAction: failed\n"
-                         "Status: 5.1.1\nDiagnostic-Code: smtp; ",
+        buf_printf(&out,
+                   "Final-Recipient: rfc822; r%zu@x.example\nAction: failed\n"
+                   "Status: 5.1.1\nDiagnostic-Code: smtp; ",
                    i);
         for (size_t k = 0; k < diag_len; k++)
             buf_puts(&out, fold && k > 0 && k % 70 == 0 ? "\n x" : "x");
@@ -245,7 +250,8 @@ START_TEST(test_field_limit)
     ck_assert_str_eq(error, "delivery-status line 6: field Diagnostic-Code longer than 2048 bytes");
     free(error);
     ck_assert_int_eq(dsn_parse(folded, strlen(folded), &dsn, &error), -1);
-    ck_assert_str_eq(error, "delivery-status line 34: field Diagnostic-Code longer than 2048 bytes");
+    ck_assert_str_eq(error,
+                     "delivery-status line 34: field Diagnostic-Code longer than 2048 bytes");
     free(error);
     free(ok);
     free(over);
@@ -303,8 +309,7 @@ START_TEST(test_decisive)
     ck_assert_str_eq(dsn_decisive(dsn, "wsnell@sdcc13.ucsd.edu")->final_recipient,
                      "wsnell@sdcc13.ucsd.edu");
     /* Not named (or no mailbox): the first failure. */
-    ck_assert_str_eq(dsn_decisive(dsn, "other@x.example")->final_recipient,
-                     "arathib@vnet.ibm.com");
+    ck_assert_str_eq(dsn_decisive(dsn, "other@x.example")->final_recipient, "arathib@vnet.ibm.com");
     ck_assert_str_eq(dsn_decisive(dsn, NULL)->final_recipient, "arathib@vnet.ibm.com");
     ck_assert(dsn_permanent(dsn_decisive(dsn, NULL)));
     ck_assert(!dsn_permanent(dsn_decisive(dsn, "johnh@hpnjld.njd.hp.com")));
@@ -334,36 +339,34 @@ START_TEST(test_verp_tag)
 
     ck_assert_int_eq(dsn_verp_address("noreply-tlsrpt@sender.example", "+", tag, &address, &error),
                      0);
-    ck_assert_str_eq(address, "noreply-tlsrpt+0123456789abcdef-" VERP_EXPECTED_MAC
-                              "@sender.example");
-    ck_assert_int_eq(dsn_verp_parse(address, "noreply-tlsrpt@sender.example", "+", parsed, &id,
-                                    &error),
-                     0);
+    ck_assert_str_eq(address,
+                     "noreply-tlsrpt+0123456789abcdef-" VERP_EXPECTED_MAC "@sender.example");
+    ck_assert_int_eq(
+        dsn_verp_parse(address, "noreply-tlsrpt@sender.example", "+", parsed, &id, &error), 0);
     ck_assert_str_eq(parsed, tag);
     ck_assert_str_eq(id, "0123456789abcdef");
     free(id);
     /* An MTA may change the case of the local part; <> around it is fine too. */
-    char *upper = xasprintf("<NOREPLY-TLSRPT+0123456789ABCDEF-%s@sender.example>",
-                            VERP_EXPECTED_MAC);
-    ck_assert_int_eq(dsn_verp_parse(upper, "noreply-tlsrpt@sender.example", "+", parsed, &id,
-                                    &error),
-                     0);
+    char *upper =
+        xasprintf("<NOREPLY-TLSRPT+0123456789ABCDEF-%s@sender.example>", VERP_EXPECTED_MAC);
+    ck_assert_int_eq(
+        dsn_verp_parse(upper, "noreply-tlsrpt@sender.example", "+", parsed, &id, &error), 0);
     ck_assert_str_eq(parsed, tag);
     free(id);
     free(upper);
     free(address);
 
     /* 31 bytes of local part and 34 of delimiter and tag: 65, one too many. */
-    ck_assert_int_eq(dsn_verp_address("a234567890123456789012345678901@x.example", "+", tag,
-                                      &address, &error),
-                     -1);
+    ck_assert_int_eq(
+        dsn_verp_address("a234567890123456789012345678901@x.example", "+", tag, &address, &error),
+        -1);
     ck_assert_str_eq(error, "envelope sender a234567890123456789012345678901@x.example: with "
                             "report_verp_delimiter and the 33-byte tag its local part is 65 "
                             "bytes, more than 64 (RFC 5321)");
     free(error);
-    ck_assert_int_eq(dsn_verp_address("a23456789012345678901234567890@x.example", "+", tag,
-                                      &address, &error),
-                     0);
+    ck_assert_int_eq(
+        dsn_verp_address("a23456789012345678901234567890@x.example", "+", tag, &address, &error),
+        0);
     free(address);
 }
 END_TEST
@@ -386,9 +389,10 @@ static const struct verp_refusal {
     {"noreply-tlsrpt+0123456789abcdeg-0011223344556677@sender.example",
      "noreply-tlsrpt+0123456789abcdeg-0011223344556677@sender.example: the VERP tag is not ours "
      "(ID-MAC, 33 characters)"},
-    {"noreply-tlsrpt+0123456789abcdef-0011223344556677", "noreply-tlsrpt+0123456789abcdef-"
-                                                        "0011223344556677 is not a VERP address of "
-                                                        "noreply-tlsrpt@sender.example"},
+    {"noreply-tlsrpt+0123456789abcdef-0011223344556677",
+     "noreply-tlsrpt+0123456789abcdef-"
+     "0011223344556677 is not a VERP address of "
+     "noreply-tlsrpt@sender.example"},
 };
 
 START_TEST(test_verp_refusals)
@@ -396,9 +400,8 @@ START_TEST(test_verp_refusals)
     const struct verp_refusal *c = &verp_refusals[_i];
     char tag[DSN_VERP_TAG_MAX], *id = NULL, *error = NULL;
 
-    ck_assert_int_eq(dsn_verp_parse(c->address, "noreply-tlsrpt@sender.example", "+", tag, &id,
-                                    &error),
-                     -1);
+    ck_assert_int_eq(
+        dsn_verp_parse(c->address, "noreply-tlsrpt@sender.example", "+", tag, &id, &error), -1);
     ck_assert_ptr_null(id);
     ck_assert_str_eq(error, c->error);
     free(error);

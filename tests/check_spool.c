@@ -59,6 +59,49 @@ START_TEST(test_state_round_trip)
 }
 END_TEST
 
+/* What a bounce wrote (issue 13) is read back, and written again the same. */
+START_TEST(test_state_dsn_round_trip)
+{
+    struct spool_entry entry;
+    struct buf out;
+    char *error = NULL;
+    const char *text = STATE_HEAD "record=\n"
+                                  "destination=mailto:r@example.com\n"
+                                  "state=failed\nattempts=1\nfirst_try=1750000000\nnext_try=0\n"
+                                  "last_error=bounced: 550 5.1.1 no%25such user\n"
+                                  "dsn_action=failed\ndsn_detail=550 5.1.1 no%25such user\n"
+                                  "dsn_time=1750003600\n"
+                                  "destination=mailto:s@example.com\n"
+                                  "state=delivered\nattempts=1\nfirst_try=1750000000\n"
+                                  "next_try=0\n";
+
+    ck_assert_int_eq(parse(text, &entry, &error), 0);
+    ck_assert_str_eq(entry.destinations[0].dsn_action, "failed");
+    ck_assert_str_eq(entry.destinations[0].dsn_detail, "550 5.1.1 no%such user");
+    ck_assert_int_eq(entry.destinations[0].dsn_time, 1750003600);
+    ck_assert_ptr_null(entry.destinations[1].dsn_action);
+    buf_init(&out);
+    spool_state_format(&entry, &out);
+    ck_assert_str_eq(buf_cstr(&out), "unique_id=a1b2\n"
+                                     "report_id=2025-06-16T00:00:00Z_example.com@sender.example\n"
+                                     "policy_domain=example.com\n"
+                                     "day=2025-06-16\n"
+                                     "file_name=sender.example!example.com!1750032000!1750118399.json.gz\n"
+                                     "record=\ncreated=0\nsend_after=0\nsuccesses=0\nfailures=0\n"
+                                     "rua_pending=0\n"
+                                     "destination=mailto:r@example.com\n"
+                                     "state=failed\nattempts=1\nfirst_try=1750000000\nnext_try=0\n"
+                                     "last_error=bounced: 550 5.1.1 no%25such user\n"
+                                     "dsn_action=failed\ndsn_detail=550 5.1.1 no%25such user\n"
+                                     "dsn_time=1750003600\n"
+                                     "destination=mailto:s@example.com\n"
+                                     "state=delivered\nattempts=1\nfirst_try=1750000000\n"
+                                     "next_try=0\n");
+    spool_entry_free(&entry);
+    buf_free(&out);
+}
+END_TEST
+
 /* Found by fuzz_spool_state: a field given twice leaked its first value. */
 static const char *const twice_cases[] = {"unique_id", "report_id", "policy_domain", "file_name",
                                           "record"};
@@ -114,6 +157,7 @@ static Suite *spool_suite(void)
     TCase *tc = tcase_create("files");
 
     tcase_add_test(tc, test_state_round_trip);
+    tcase_add_test(tc, test_state_dsn_round_trip);
     tcase_add_loop_test(tc, test_state_field_twice_is_damage, 0,
                         (int)UTIL_ARRAY_LEN(twice_cases));
     tcase_add_test(tc, test_state_incomplete);

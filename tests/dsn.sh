@@ -210,6 +210,14 @@ out=$("$TLSRPT" dsn --recipient "postmaster@sender.example" <"$T/bounce1.eml" 2>
 assert_eq "a bounce to another address is not ours (exit 1)" "1 matched=no
 reason=postmaster@sender.example is not a VERP address of noreply-tlsrpt@sender.example" \
     "$status $out"
+out=$("$TLSRPT" dsn --recipient "noreply-tlsrpt+00000000000000ff-0011223344556677@sender.example" \
+    <"$T/bounce1.eml" 2>&1); status=$?
+assert_eq "a report no longer in the outbox (exit 1)" "1 matched=no
+reason=no report 00000000000000ff in the outbox (expired or deleted)" "$status $out"
+out=$("$TLSRPT" -o report_verp_delimiter= dsn --recipient "$B_VERP" <"$T/bounce1.eml" 2>&1)
+status=$?
+assert_eq "VERP turned off: nothing can match (exit 1)" "1 matched=no
+reason=report_verp_delimiter is empty: report mail has no VERP tag" "$status $out"
 printf 'From: a@b.example\nSubject: hello\n\nnot a bounce\n' >"$T/plain.eml"
 out=$("$TLSRPT" dsn --recipient "$B_VERP" <"$T/plain.eml" 2>&1); status=$?
 assert_eq "a message that is not a DSN (exit 3)" \
@@ -217,6 +225,21 @@ assert_eq "a message that is not a DSN (exit 3)" \
     "$status $out"
 assert_eq "the refusals changed nothing" \
     "failed bounced 1 bounced: $REASON | failed $REASON" "$(state_of "$DAY1" bounce.example)"
+
+# A delivery attempt holds the report's lock: after 2 s, "try again" (75), nothing lost.
+state_file=$(ls "$T/state/outbox/$DAY1/$B_ID.json")
+python3 -c 'import fcntl, os, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close()
+deadline = time.time() + 120
+while not os.path.exists(sys.argv[3]) and time.time() < deadline: time.sleep(0.05)' \
+    "$state_file" "$T/held" "$T/release" &
+HOLDER=$!
+wait_for "the lock holder" 60 test -e "$T/held"
+out=$("$TLSRPT" dsn --recipient "$B_VERP" <"$T/bounce1.eml" 2>&1); status=$?
+touch "$T/release"; wait "$HOLDER"
+assert_eq "a report locked by a delivery attempt: exit 75, try again" \
+    "75 tlsrpt: error: report $B_REPORT is locked by a delivery attempt (waited 2000 ms): try again later" \
+    "$status $out"
 
 # Day 2: the relay accepts again (that is no success), then the second bounce in a row.
 "$TLSRPT" run --day "$DAY2" >"$T/run2.out" 2>"$T/run2.err"
@@ -230,14 +253,22 @@ assert_eq "the second bounce in a row suppresses the destination" "0 suppressed=
 assert_match "tlsrpt suppress list: automatic, 2 failures" \
     "^mailto:tlsrpt@bounce\\.example +[0-9-]+ [0-9:]+ +2 +automatic\$" "$("$TLSRPT" suppress list)"
 
+# Eight at once: the counters file is changed under its lock, none is lost.
+pids=
+for i in 1 2 3 4 5 6 7 8; do
+    "$TLSRPT" dsn --recipient "other$i@sender.example" <"$T/bounce1.eml" >/dev/null 2>&1 &
+    pids="$pids $!"
+done
+for pid in $pids; do wait "$pid"; done
+
 out=$("$TLSRPT" status 2>"$T/status.err"); status=$?
 assert_eq "tlsrpt status without a daemon: the DSN counters, then exit 1" "1
 dsn.matched       4
-dsn.unmatched     2
+dsn.unmatched     12
 dsn.suppressions  1" "$status
 $out"
 assert_match "and it says the daemon is not there" "none\\.sock" "$(cat "$T/status.err")"
 out=$("$TLSRPT" status --json 2>/dev/null)
-assert_eq "status --json nests them" '{"matched": 4, "unmatched": 2, "suppressions": 1}' \
+assert_eq "status --json nests them" '{"matched": 4, "unmatched": 12, "suppressions": 1}' \
     "$(echo "$out" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["dsn"]))')"
 finish

@@ -43,6 +43,12 @@ case "$json_users" in
     echo "FAIL: json-c used outside collector/report/tlsrpt: $json_users"; echo fail >"$T/failed" ;;
 *) echo "ok: json-c only in $json_users" ;;
 esac
+gmime_users=$(grep -rl --include='*.[ch]' 'gmime/' "$src" | sed "s|$src/||" | sort | tr '\n' ' ')
+if [ -n "$(echo "$gmime_users" | tr ' ' '\n' | grep -v '^dsn/' | grep .)" ]; then
+    echo "FAIL: GMime used outside dsn: $gmime_users"; echo fail >"$T/failed"
+else
+    echo "ok: GMime only in $gmime_users"
+fi
 # Every header is in Makefile.am, or `make dist` leaves it out of the tarball.
 for h in $(cd "$top_srcdir" && find src include -name '*.h'); do
     grep -q "$h" "$top_srcdir/Makefile.am" || { echo "FAIL: $h is not listed in Makefile.am"; echo fail >"$T/failed"; }

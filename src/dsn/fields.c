@@ -96,8 +96,8 @@ static int per_message(struct group *g, struct dsn *dsn, char **error_r)
 
     if (group_get(g, "Reporting-MTA", &mta) < 0 ||
         group_get(g, "Original-Envelope-Id", &envid) < 0) {
-        *error_r = xasprintf("delivery-status line %d: a per-message field given twice",
-                             g->first_line);
+        *error_r =
+            xasprintf("delivery-status line %d: a per-message field given twice", g->first_line);
         return -1;
     }
     if (mta == NULL || (dsn->reporting_mta = typed_value(mta)) == NULL) {
@@ -111,22 +111,22 @@ static int per_message(struct group *g, struct dsn *dsn, char **error_r)
     return 0;
 }
 
-static int per_recipient(struct group *g, struct dsn_recipient *r, size_t number,
-                         char **error_r)
+static int per_recipient(struct group *g, struct dsn_recipient *r, size_t number, char **error_r)
 {
     const char *final, *original, *action, *status, *diagnostic, *remote;
 
     if (group_get(g, "Final-Recipient", &final) < 0 ||
-        group_get(g, "Original-Recipient", &original) < 0 ||
-        group_get(g, "Action", &action) < 0 || group_get(g, "Status", &status) < 0 ||
-        group_get(g, "Diagnostic-Code", &diagnostic) < 0 ||
+        group_get(g, "Original-Recipient", &original) < 0 || group_get(g, "Action", &action) < 0 ||
+        group_get(g, "Status", &status) < 0 || group_get(g, "Diagnostic-Code", &diagnostic) < 0 ||
         group_get(g, "Remote-MTA", &remote) < 0) {
         *error_r = xasprintf("delivery-status line %d (recipient %zu): a field given twice",
                              g->first_line, number);
         return -1;
     }
-    const char *missing = final == NULL ? "Final-Recipient" : action == NULL ? "Action"
-                        : status == NULL ? "Status" : NULL;
+    const char *missing = final == NULL    ? "Final-Recipient"
+                          : action == NULL ? "Action"
+                          : status == NULL ? "Status"
+                                           : NULL;
     if (missing) {
         *error_r = xasprintf("delivery-status line %d (recipient %zu): no %s", g->first_line,
                              number, missing);
@@ -180,8 +180,8 @@ static int group_end(struct group *g, struct dsn *dsn, bool *seen_message, char 
                              DSN_MAX_RECIPIENTS);
         result = -1;
     } else {
-        dsn->recipients = xreallocarray(dsn->recipients, dsn->n_recipients + 1,
-                                        sizeof(*dsn->recipients));
+        dsn->recipients =
+            xreallocarray(dsn->recipients, dsn->n_recipients + 1, sizeof(*dsn->recipients));
         struct dsn_recipient *r = &dsn->recipients[dsn->n_recipients++];
         memset(r, 0, sizeof(*r));
         result = per_recipient(g, r, dsn->n_recipients, error_r);
@@ -204,8 +204,8 @@ static int add_line(struct group *g, const char *line, size_t len, int lineno, c
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)line[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            *error_r = xasprintf("delivery-status line %d: a control character (0x%02x)", lineno,
-                                 c);
+            *error_r =
+                xasprintf("delivery-status line %d: a control character (0x%02x)", lineno, c);
             return -1;
         }
     }
@@ -223,8 +223,8 @@ static int add_line(struct group *g, const char *line, size_t len, int lineno, c
             skip++;
         struct buf *value = &g->fields[g->n - 1].value;
         if (value->len + 1 + len - skip > DSN_MAX_FIELD) {
-            *error_r = xasprintf("delivery-status line %d: field %s longer than %d bytes",
-                                 lineno, g->fields[g->n - 1].name, DSN_MAX_FIELD);
+            *error_r = xasprintf("delivery-status line %d: field %s longer than %d bytes", lineno,
+                                 g->fields[g->n - 1].name, DSN_MAX_FIELD);
             return -1;
         }
         if (value->len > 0)

@@ -109,16 +109,15 @@ static int walk_report(GMimeMultipart *report, struct dsn *dsn, char **error_r)
                                    : xstrdup("the delivery-status part has no content");
                 return -1;
             }
-            int result = dsn_fields_parse((const char *)content->data, content->len, dsn,
-                                          error_r);
+            int result = dsn_fields_parse((const char *)content->data, content->len, dsn, error_r);
             g_byte_array_unref(content);
             if (result < 0)
                 return -1;
         } else if (dsn->returned_report_domain == NULL && GMIME_IS_MESSAGE_PART(part)) {
             GMimeMessage *returned = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
-            const char *value = returned ? g_mime_object_get_header(GMIME_OBJECT(returned),
-                                                                    "TLS-Report-Domain")
-                                         : NULL;
+            const char *value =
+                returned ? g_mime_object_get_header(GMIME_OBJECT(returned), "TLS-Report-Domain")
+                         : NULL;
             if (value && strlen(value) < 256)
                 dsn->returned_report_domain = xstrdup(value);
         } else if (dsn->returned_report_domain == NULL && type != NULL && GMIME_IS_PART(part) &&
@@ -191,15 +190,14 @@ int dsn_parse(const char *message, size_t len, struct dsn **dsn_r, char **error_
     } else if (!g_mime_content_type_is_type(type, "multipart", "report") ||
                !GMIME_IS_MULTIPART(body)) {
         char *name = g_mime_content_type_get_mime_type(type);
-        *error_r = xasprintf("not a DSN: the message is %.64s, not multipart/report",
-                             name ? name : "?");
+        *error_r =
+            xasprintf("not a DSN: the message is %.64s, not multipart/report", name ? name : "?");
         g_free(name);
     } else {
         const char *report_type = g_mime_content_type_get_parameter(type, "report-type");
         if (report_type != NULL && strcasecmp(report_type, "delivery-status") != 0 &&
             strcasecmp(report_type, "global-delivery-status") != 0)
-            *error_r = xasprintf("not a DSN: a multipart/report of report-type %.64s",
-                                 report_type);
+            *error_r = xasprintf("not a DSN: a multipart/report of report-type %.64s", report_type);
         else
             result = walk_report(GMIME_MULTIPART(body), dsn, error_r);
         if (result == 0)

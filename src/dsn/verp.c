@@ -49,7 +49,8 @@ static int key_read(const char *path, unsigned char key[DSN_VERP_KEY_SIZE], char
     size_t len = strcspn(hex, "\r\n");
     bool ok = len == KEY_HEX;
     for (size_t i = 0; ok && i < DSN_VERP_KEY_SIZE; i++) {
-        int hi = hex_value((unsigned char)hex[2 * i]), lo = hex_value((unsigned char)hex[2 * i + 1]);
+        int hi = hex_value((unsigned char)hex[2 * i]),
+            lo = hex_value((unsigned char)hex[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
         key[i] = (unsigned char)(hi << 4 | lo);
     }
@@ -115,8 +116,8 @@ void dsn_verp_tag(const unsigned char key[DSN_VERP_KEY_SIZE], const char *unique
     buf_puts(&data, unique_id);
     buf_putc(&data, '\0');
     buf_puts(&data, uri);
-    if (HMAC(EVP_sha256(), key, DSN_VERP_KEY_SIZE, (const unsigned char *)data.data, data.len,
-             mac, &mac_len) == NULL)
+    if (HMAC(EVP_sha256(), key, DSN_VERP_KEY_SIZE, (const unsigned char *)data.data, data.len, mac,
+             &mac_len) == NULL)
         msg_panic("HMAC-SHA256 failed");
     buf_free(&data);
     int n = snprintf(out, DSN_VERP_TAG_MAX, "%.*s-", ID_LEN, unique_id);
@@ -124,8 +125,8 @@ void dsn_verp_tag(const unsigned char key[DSN_VERP_KEY_SIZE], const char *unique
         snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
 }
 
-int dsn_verp_address(const char *sender, const char *delimiter, const char *tag,
-                     char **address_r, char **error_r)
+int dsn_verp_address(const char *sender, const char *delimiter, const char *tag, char **address_r,
+                     char **error_r)
 {
     const char *at = strrchr(sender, '@');
 

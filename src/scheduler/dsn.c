@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -27,6 +28,9 @@
 
 #define COUNTERS_FILE "dsn.counters"
 #define COUNTERS_MAX_SIZE 4096
+/* A report in a delivery attempt stays locked for it: wait this long, then say "try again". */
+#define LOCK_WAIT_MS 2000
+#define LOCK_POLL_MS 50
 
 void sched_dsn_result_free(struct sched_dsn_result *r)
 {
@@ -104,9 +108,9 @@ static void counters_add(const char *state_dir, bool matched, bool suppressed)
         c.matched += matched;
         c.unmatched += !matched;
         c.suppressions += suppressed;
-        char *text = xasprintf("matched=%" PRIu64 "\nunmatched=%" PRIu64
-                               "\nsuppressions=%" PRIu64 "\n",
-                               c.matched, c.unmatched, c.suppressions);
+        char *text =
+            xasprintf("matched=%" PRIu64 "\nunmatched=%" PRIu64 "\nsuppressions=%" PRIu64 "\n",
+                      c.matched, c.unmatched, c.suppressions);
         file_write_atomic(path, text, strlen(text), 0640, &error);
         free(text);
     }
@@ -165,9 +169,8 @@ static void apply_verdict(const struct apply_settings *s, struct spool_destinati
             set_text(&d->dsn_detail, detail);
             d->dsn_time = s->now;
             if (dsn_permanent(r))
-                result->suppressed =
-                    sched_suppression_note(s->suppress_path, d->uri, true, s->suppress_after,
-                                           s->suppress_time, s->now);
+                result->suppressed = sched_suppression_note(
+                    s->suppress_path, d->uri, true, s->suppress_after, s->suppress_time, s->now);
         }
     } else if (!was_bounced) {
         /* delayed: shown, nothing else; delivered: a real success forgets failures. */
@@ -181,6 +184,30 @@ static void apply_verdict(const struct apply_settings *s, struct spool_destinati
     }
     result->state = d->state;
     free(detail);
+}
+
+/*
+ * The report's lock, waited for at most LOCK_WAIT_MS: a milter callback and
+ * a pipe alias must not hang for a whole delivery attempt (delivery_timeout).
+ */
+static int lock_bounded(struct spool *spool, struct spool_entry *entry, char **error_r)
+{
+    bool busy = false;
+
+    for (int64_t deadline = clock_ms() + LOCK_WAIT_MS;;) {
+        int lock = spool_lock_entry(spool, entry, false, &busy, error_r);
+        if (lock >= 0 || !busy)
+            return lock;
+        free(*error_r);
+        if (clock_ms() >= deadline) {
+            *error_r = xasprintf("report %s is locked by a delivery attempt (waited %d ms): "
+                                 "try again later",
+                                 entry->report_id, LOCK_WAIT_MS);
+            return -1;
+        }
+        struct timespec pause = {0, LOCK_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 /*
@@ -201,8 +228,7 @@ static int find_destination(struct spool *spool, const unsigned char *key, const
     for (size_t i = 0; i < n && status == 0; i++) {
         if (strcasecmp(entries[i].unique_id, unique_id) != 0)
             continue;
-        bool busy;
-        int lock = spool_lock_entry(spool, &entries[i], true, &busy, error_r);
+        int lock = lock_bounded(spool, &entries[i], error_r);
         if (lock < 0) {
             status = -1;
             break;
@@ -257,14 +283,13 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
         result->reason = xstrdup("no report sender is configured (contact_info, report_from)");
     } else if (envelope_recipient == NULL || envelope_recipient[0] == '\0') {
         result->reason = xstrdup("no envelope recipient: the VERP tag is unknown");
-    } else if (dsn_verp_parse(envelope_recipient, sender, delimiter, tag, &unique_id, &error) <
-               0) {
+    } else if (dsn_verp_parse(envelope_recipient, sender, delimiter, tag, &unique_id, &error) < 0) {
         result->reason = error;
     } else {
         char *key_path = path_join(state_dir, "verp.key");
         if (access(key_path, F_OK) < 0 && errno == ENOENT)
-            result->reason = xasprintf("%s does not exist: no report mail was tagged here",
-                                       key_path);
+            result->reason =
+                xasprintf("%s does not exist: no report mail was tagged here", key_path);
         else if (dsn_verp_key_load(key_path, false, key, error_r) < 0)
             status = -1;
         free(key_path);
@@ -279,8 +304,8 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
         struct spool_entry entry;
         size_t index;
         int lock;
-        status = find_destination(spool, key, unique_id, tag, &entry, &index, &lock, result,
-                                  error_r);
+        status =
+            find_destination(spool, key, unique_id, tag, &entry, &index, &lock, result, error_r);
         if (status == 1) {
             struct spool_destination *d = &entry.destinations[index];
             struct apply_settings settings = {
@@ -295,8 +320,15 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
             result->report_id = xstrdup(entry.report_id);
             result->destination = xstrdup(d->uri);
             const struct dsn_recipient *r = dsn_decisive(dsn, mailbox_of(d->uri));
-            apply_verdict(&settings, d, r, result);
-            status = result->changed ? spool_update(spool, &entry, error_r) : 0;
+            if (r == NULL) {
+                /* dsn_parse never gives one without recipients; a caller's own might. */
+                result->matched = false;
+                result->reason = xstrdup("the DSN has no per-recipient fields");
+                status = 0;
+            } else {
+                apply_verdict(&settings, d, r, result);
+                status = result->changed ? spool_update(spool, &entry, error_r) : 0;
+            }
             close(lock);
             free(suppress_path);
             spool_entry_free(&entry);

@@ -20,8 +20,8 @@ enum {
     EXIT_MATCHED = 0,   /* applied to its destination */
     EXIT_UNMATCHED = 1, /* a DSN, not for our report mail (or forged): left alone */
     EXIT_USAGE = 2,
-    EXIT_NOT_DSN = 3,      /* not a DSN, or malformed / over a limit */
-    EXIT_TEMPFAIL = 75,    /* the outbox could not be read or written: try again */
+    EXIT_NOT_DSN = 3,   /* not a DSN, or malformed / over a limit */
+    EXIT_TEMPFAIL = 75, /* the outbox could not be read or written: try again */
 };
 
 /* At most DSN_MAX_MESSAGE + 1 bytes are kept; the rest is read and dropped. */
@@ -95,8 +95,8 @@ int cmd_dsn(struct cli *cli, int argc, char **argv)
     char *counters = cli_counters_dir(cli);
     cli_become_daemon_user(cli, counters);
     free(counters);
-    if (sched_dsn_apply(cli_config(cli), envelope_recipient(recipient, dsn), dsn, &result,
-                        &error) < 0) {
+    if (sched_dsn_apply(cli_config(cli), envelope_recipient(recipient, dsn), dsn, &result, &error) <
+        0) {
         msg_error("%s", error);
         free(error);
         dsn_free(dsn);
