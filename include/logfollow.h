@@ -126,8 +126,7 @@ bool lf_queue_id_ok(const char *queue_id);
 /*
  * Marks queue_id as our own report mail (tlsrpt-milter recognised it before
  * the MTA logged its deliveries): its sessions are never counted. False when
- * the id is not a queue id or the format keeps no such table (Sendmail
- * without a report sender).
+ * the id is not a queue id.
  */
 bool lf_parser_own_mail(struct lf_parser *parser, const char *queue_id);
 

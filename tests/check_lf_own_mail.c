@@ -97,14 +97,14 @@ static const struct own_case cases[] = {
      {SM_TLS, SM_SENT},
      0,
      1},
-    {"sendmail without a report sender keeps no ids: counted",
+    {"sendmail, no report sender, marked: own report",
      LF_SENDMAIL,
      NULL,
      "5AMBK01002101",
-     false,
+     true,
      {SM_TLS, SM_SENT},
-     1,
-     0},
+     0,
+     1},
 };
 
 static uint64_t emitted;
