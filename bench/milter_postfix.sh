@@ -19,16 +19,7 @@ trap 'exit 1' INT TERM HUP
 MESSAGES=${BENCH_MESSAGES:-400}
 lab_require
 
-LAB_HOSTS="sink 127.0.0.21 plain"
-mkdir -p "$LAB"
-echo "sink.lab mx.sink.lab=sink may" >"$LAB/domains"
-: >"$LAB/tlsa"
-lab_up_namespace
-lab_write_dns
-lab_start_dns
-lab_start_mx
-lab_postfix_config
-echo "127.0.0.1:2525 inet n - n - - smtpd" >>"$LAB_PF/etc/master.cf"
+lab_single_mx sink 127.0.0.21 plain sink.lab
 cp "$LAB_PF/etc/main.cf" "$LAB_PF/main.cf.plain"
 MPORT=8460
 write_config "tlsrptd_user = $(test_user)" "control_socket = $T/run/none.sock" \

@@ -17,15 +17,7 @@ DAY=2025-07-01
 RUA=tlsrpt@refuse550.lab
 
 # One MX host: no STARTTLS, 550 to every recipient.
-LAB_HOSTS="reject 127.0.0.20 reject"
-mkdir -p "$LAB"
-echo "refuse550.lab mx.refuse550.lab=reject may" >"$LAB/domains"
-: >"$LAB/tlsa"
-lab_up_namespace
-lab_write_dns
-lab_start_dns
-lab_start_mx
-lab_postfix_config
+lab_single_mx reject 127.0.0.20 reject refuse550.lab
 MPORT=8460
 cat >>"$LAB_PF/etc/main.cf" <<EOF_MAIN
 smtpd_milters = inet:127.0.0.1:$MPORT
@@ -33,7 +25,6 @@ non_smtpd_milters = inet:127.0.0.1:$MPORT
 milter_default_action = accept
 internal_mail_filter_classes = bounce
 EOF_MAIN
-echo "127.0.0.1:2525 inet n - n - - smtpd" >>"$LAB_PF/etc/master.cf"
 mkdir -p "$LAB_PF"
 : >"$LAB_MAILLOG"
 chmod 644 "$LAB_MAILLOG"
