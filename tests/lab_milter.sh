@@ -5,7 +5,8 @@
 # milter in smtpd_milters), which relays it to the rua's MX; that MX answers
 # 550 5.1.1, Postfix's bounce(8) writes a DSN to the report's VERP sender,
 # and the milter (non_smtpd_milters, internal_mail_filter_classes = bounce)
-# discards it after marking the destination failed and suppressed.
+# discards it after marking the destination failed and suppressed. With the
+# milter stopped, milter_default_action = accept lets mail through.
 # Skips (77) without root or netns.
 . "$(dirname "$0")/lib.sh"
 export TZ=UTC
@@ -50,8 +51,13 @@ assert_match "tlsrpt queue: accepted by relay" "mailto:tlsrpt@refuse550\\.lab +a
 bounced() { "$TLSRPT" queue | grep -q "mailto:tlsrpt@refuse550\\.lab  *bounced"; }
 wait_for "the bounce to reach the outbox" 90 bounced ||
     { cat "$LAB_MAILLOG" "$T/milter.log"; }
-lab_postfix_stop
 stop_milter
+# Fail-safe: with the milter down, milter_default_action = accept lets mail through.
+nsx python3 -c 'import smtplib; s = smtplib.SMTP("127.0.0.1", 2525, timeout=60)
+s.sendmail("user@sender.lab", ["after@refuse550.lab"], "Subject: milter down\r\n\r\nstill flows\r\n")
+s.quit()' || fail "smtpd refused mail with the milter down"
+lab_postfix_wait after@refuse550.lab
+lab_postfix_stop
 assert_match "Postfix: the relayed report was refused with 550 after the relay accepted it" \
     "to=<tlsrpt@refuse550\\.lab>, relay=mx\\.refuse550\\.lab\\[127\\.0\\.0\\.20\\]:25, .* status=bounced \\(host mx\\.refuse550\\.lab\\[127\\.0\\.0\\.20\\] said: 550 5\\.1\\.1" \
     "$(cat "$LAB_MAILLOG")"
@@ -66,4 +72,9 @@ assert_match "the destination is suppressed" \
 assert_eq "the milter: the report recognised (tlsrptd writes TLS-Required itself), the bounce matched and discarded" \
     "tlsrpt-milter: stopping: 2 messages; report mail 1 (TLS-Required added 0, queue id told 0, not told 1, without queue id 0); bounces 1 (matched 1, passed on 0, too large 0); prefetch: queued 0, recent 0, dropped 0, sent 0, failed 0" \
     "$(grep stopping: "$T/milter.log")"
+assert_match "milter down: Postfix says so" \
+    "warning: connect to Milter service inet:127\\.0\\.0\\.1:$MPORT: Connection refused" \
+    "$(cat "$LAB_MAILLOG")"
+assert_match "milter down: the mail went on to the MX all the same" \
+    "to=<after@refuse550\\.lab>, relay=mx\\.refuse550\\.lab\\[127\\.0\\.0\\.20\\]:25" "$(cat "$LAB_MAILLOG")"
 finish
