@@ -5,7 +5,8 @@
 # Postfix log lines of that message then count no TLS session), prefetch of
 # recipient domains into the policy service (a policy fetched over HTTPS
 # from a local server, no failure counted), bounces passed on, hostile
-# input, a unix socket, and the totals the milter logs when it stops.
+# input, a unix socket, the totals the milter logs when it stops, and a
+# daemon that is gone or never answers (mail flows, each wait bounded).
 . "$(dirname "$0")/lib.sh"
 SCRIPTS="$top_srcdir/tests/milter"
 command -v miltertest >/dev/null 2>&1 || skip "miltertest not found (apt-get install miltertest)"
@@ -135,4 +136,31 @@ assert_eq "no daemon: totals" \
     "tlsrpt-milter: stopping: 9 messages; report mail 6 (TLS-Required added 5, queue id told 0, not told 5, without queue id 1); bounces 0 (matched 0, passed on 0, too large 0); prefetch: queued 0, recent 0, dropped 0, sent 0, failed 0" \
     "$(grep stopping: "$T/milter.log")"
 assert_eq "the unix socket is removed" no "$([ -e "$T/run/milter.sock" ] && echo yes || echo no)"
+
+# A daemon that takes the connection and never answers: each report's queue id
+# costs the end-of-message callback 500 ms at most, then the mail goes on.
+python3 -c 'import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])' "$T/run/control.sock" &
+HUNG_PID=$!
+SINK_PIDS="$SINK_PIDS $HUNG_PID" # killed on exit too
+wait_for "the silent control socket" 60 test -S "$T/run/control.sock"
+start_milter -o milter_prefetch=no
+started=$(date +%s%N)
+assert_eq "a silent daemon: the same replies" "$LOOP_GUARD" "$(mt loop_guard.lua)"
+elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+kill "$HUNG_PID"
+stop_milter
+checks=$((checks + 1))
+if [ "$elapsed_ms" -ge 2500 ] && [ "$elapsed_ms" -lt 20000 ]; then
+    echo "ok: a silent daemon: 5 waits of 500 ms, $elapsed_ms ms in all"
+else
+    fail "a silent daemon: $elapsed_ms ms for 5 waits of 500 ms"
+fi
+assert_eq "a silent daemon: one warning, the timeout" \
+    "tlsrpt-milter: warning: tlsrptd was not told of report mail: no reply from $T/run/control.sock within 500 ms (0 more since the last warning)" \
+    "$(grep "not told of report mail" "$T/milter.log")"
 finish
