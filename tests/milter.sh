@@ -6,7 +6,8 @@
 # recipient domains into the policy service (a policy fetched over HTTPS
 # from a local server, no failure counted), bounces passed on, hostile
 # input, a unix socket, the totals the milter logs when it stops, and a
-# daemon that is gone or never answers (mail flows, each wait bounded).
+# daemon that is gone or never answers (mail flows, each wait bounded), and
+# a full prefetch queue.
 . "$(dirname "$0")/lib.sh"
 SCRIPTS="$top_srcdir/tests/milter"
 command -v miltertest >/dev/null 2>&1 || skip "miltertest not found (apt-get install miltertest)"
@@ -163,4 +164,35 @@ fi
 assert_eq "a silent daemon: one warning, the timeout" \
     "tlsrpt-milter: warning: tlsrptd was not told of report mail: no reply from $T/run/control.sock within 500 ms (0 more since the last warning)" \
     "$(grep "not told of report mail" "$T/milter.log")"
+
+# A full prefetch queue (milter_prefetch_queue = 1) while the daemon's policy
+# socket takes a request and never answers: the next domain waits, the rest
+# are dropped and counted, and the callbacks do not wait.
+python3 -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666); s.listen(4)
+c = s.accept()[0]
+with open(sys.argv[2], "ab", buffering=0) as log:
+    while True:
+        data = c.recv(4096)
+        if not data:
+            break
+        log.write(data)' "$T/run/silent-policy.sock" "$T/silent-policy.log" &
+SINK_PIDS="$SINK_PIDS $!"
+wait_for "the silent policy socket" 60 test -S "$T/run/silent-policy.sock"
+start_milter -o "policy_socket=$T/run/silent-policy.sock" -o milter_prefetch_queue=1
+rcpts() { # NAME RECIPIENTS
+    miltertest -D "SOCK=inet:$PORT@127.0.0.1" -D "DIR=$SCRIPTS" -D "NAME=$1" -D "RCPTS=$2" \
+        -s "$SCRIPTS/rcpts.lua" 2>&1
+}
+assert_eq "prefetch: the first domain" "first: eom=continue tls-required=no quarantine=no" \
+    "$(rcpts first a@d0.example)"
+wait_for "the prefetch request to arrive" 60 grep -q d0.example "$T/silent-policy.log"
+assert_eq "the request as sent" "26:tlsrpt-prefetch d0.example," "$(cat "$T/silent-policy.log")"
+assert_eq "prefetch: five more while it waits" "more: eom=continue tls-required=no quarantine=no" \
+    "$(rcpts more "a@d1.example b@d2.example c@d3.example d@d4.example e@d5.example")"
+stop_milter
+assert_eq "prefetch: one queued behind, four dropped, the one in flight failed at the stop" \
+    "tlsrpt-milter: stopping: 2 messages; report mail 0 (TLS-Required added 0, queue id told 0, not told 0, without queue id 0); bounces 0 (matched 0, passed on 0, too large 0); prefetch: queued 2, recent 0, dropped 4, sent 0, failed 1" \
+    "$(grep stopping: "$T/milter.log")"
 finish
