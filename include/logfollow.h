@@ -120,6 +120,16 @@ void lf_parser_line(struct lf_parser *parser, const char *line, size_t len);
 void lf_parser_flush(struct lf_parser *parser);
 const struct lf_stats *lf_parser_stats(const struct lf_parser *parser);
 
+/* Queue ids are letters and digits (Postfix short and long ids, Sendmail's). */
+#define LF_MAX_QUEUE_ID 31
+bool lf_queue_id_ok(const char *queue_id);
+/*
+ * Marks queue_id as our own report mail (tlsrpt-milter recognised it before
+ * the MTA logged its deliveries): its sessions are never counted. False when
+ * the id is not a queue id.
+ */
+bool lf_parser_own_mail(struct lf_parser *parser, const char *queue_id);
+
 struct buf;
 /*
  * Checkpoints: the parser's state between two lines (open sessions, queue
@@ -197,6 +207,13 @@ struct lf_follower *lf_follower_open(const struct lf_follow_settings *settings, 
 long lf_follower_poll(struct lf_follower *follower);
 /* Polls in a thread of its own, every 200 ms when the sources are idle. */
 int lf_follower_start(struct lf_follower *follower, char **error_r);
+/*
+ * Thread-safe and quick (never waits for a round): queue_id is our own
+ * report mail; its parsers learn it before their next round. 0, or -1 with
+ * a static *error_r (not a queue id, or LF_MAX_OWN_PENDING are waiting).
+ */
+#define LF_MAX_OWN_PENDING 1024
+int lf_follower_own_mail(struct lf_follower *follower, const char *queue_id, const char **error_r);
 /* Stops the thread after its current round (its work is committed). */
 void lf_follower_stop(struct lf_follower *follower);
 void lf_follower_close(struct lf_follower *follower);
@@ -208,6 +225,8 @@ struct lf_source_status {
     struct lf_stats stats;
 };
 struct lf_follower_totals {
+    uint64_t own_mail;         /* queue ids of own report mail handed over (milter) */
+    uint64_t own_mail_dropped; /* not taken: the list of pending ones was full */
     uint64_t commits;
     uint64_t rollbacks;
     uint64_t table_full_events; /* counted in overflow records only */

@@ -99,6 +99,16 @@ void pol_query(struct pol_service *svc, const char *domain, struct buf *reply);
 bool pol_query_cached(struct pol_service *svc, const char *domain, struct buf *reply);
 
 /*
+ * Warms the caches for a domain mail is about to go to (tlsrpt-milter's
+ * prefetch): the lookup of pol_query, or of pol_query_cached with
+ * cache_only (false: it would block), without an answer and without
+ * counting a failure (no mail was sent; the delivery's own lookup counts).
+ */
+bool pol_prefetch(struct pol_service *svc, const char *domain, bool cache_only);
+/* The socketmap name under which tlsrpt-milter asks the daemon for pol_prefetch. */
+#define POL_PREFETCH_MAP "tlsrpt-prefetch"
+
+/*
  * pol_query() that also appends to `why` "name: value" lines saying how the
  * answer came about (TXT record, policy, cache age, errors), for
  * `tlsrpt sts DOMAIN`. why may be NULL.

@@ -139,4 +139,11 @@ void smap_server_stop(struct smap_server *server);
 void smap_server_close(struct smap_server *server);
 void smap_server_stats(struct smap_server *server, struct smap_stats *stats);
 
+/*
+ * Client side: connects to a socketmap server at an address written as
+ * smap_settings.listen (numeric, never a name lookup) within timeout_ms.
+ * A non-blocking socket, or -1 with *error_r.
+ */
+int smap_connect(const char *address, int timeout_ms, char **error_r);
+
 #endif

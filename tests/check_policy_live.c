@@ -508,7 +508,8 @@ START_TEST(test_stats)
                   "OK secure match=mx1.enforce.example servername=hostname");
     assert_answer(svc, "norecord.example", "NOTFOUND ");
     pol_stats(svc, emit, &text);
-    ck_assert_str_eq(text.data, "sts.lookups=3\nsts.cache_hits=1\nsts.fetches=1\nsts.fetches_ok=1\n"
+    ck_assert_str_eq(text.data, "sts.lookups=3\nsts.cache_hits=1\nsts.prefetches=0\n"
+                                "sts.fetches=1\nsts.fetches_ok=1\n"
                                 "sts.errors.fetch=0\nsts.errors.invalid=0\nsts.errors.webpki=0\n"
                                 "sts.answers.dane=0\nsts.answers.enforce=2\n"
                                 "sts.answers.testing=0\nsts.answers.notfound=1\n"

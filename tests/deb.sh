@@ -24,10 +24,12 @@ assert_match "dpkg-buildpackage made tlsrptd_VERSION_ARCH.deb" "/tlsrptd_[0-9.]+
 
 # Everything it ships: a new file is a new line here.
 expected="/etc/tlsrptd/tlsrptd.cf
+/lib/systemd/system/tlsrpt-milter.service
 /lib/systemd/system/tlsrptd.service
 /usr/lib/sysusers.d/tlsrptd.conf
 /usr/lib/tmpfiles.d/tlsrptd.conf
 /usr/sbin/tlsrpt
+/usr/sbin/tlsrpt-milter
 /usr/sbin/tlsrptd
 /usr/share/doc/tlsrptd/DKIM.md.gz
 /usr/share/doc/tlsrptd/README.md.gz
@@ -37,6 +39,7 @@ expected="/etc/tlsrptd/tlsrptd.cf
 /usr/share/doc/tlsrptd/tlsrptd.cf
 /usr/share/man/man1/tlsrpt.1.gz
 /usr/share/man/man5/tlsrptd.cf.5.gz
+/usr/share/man/man8/tlsrpt-milter.8.gz
 /usr/share/man/man8/tlsrptd.8.gz"
 R="$T/root"
 dpkg-deb -x "$deb" "$R"

@@ -21,6 +21,8 @@ $MAKE -s -C "$top_builddir" install DESTDIR="$D" >"$T/install.log" 2>&1 ||
     { cat "$T/install.log"; echo "FAIL: make install"; exit 1; }
 expected=$(for f in "$sbindir/tlsrpt" "$sbindir/tlsrptd" "$mandir/man1/tlsrpt.1" \
     "$mandir/man5/tlsrptd.cf.5" "$mandir/man8/tlsrptd.8" "$sysconfdir/tlsrptd/tlsrptd.cf" \
+    "$sbindir/tlsrpt-milter" "$mandir/man8/tlsrpt-milter.8" \
+    ${unitdir:+"$unitdir/tlsrpt-milter.service"} \
     "$docdir/tlsrptd.cf" ${unitdir:+"$unitdir/tlsrptd.service"} \
     ${sysusersdir:+"$sysusersdir/tlsrptd.conf"} ${tmpfilesdir:+"$tmpfilesdir/tlsrptd.conf"}; do
     echo "$f"; done | sort)

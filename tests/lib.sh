@@ -14,11 +14,13 @@ checks=0
 T=$(mktemp -d "/tmp/tlsrpt-$TEST_NAME.XXXXXX")
 chmod 755 "$T"
 DAEMON_PID=
+MILTER_PID=
 DNS_PID=
 WEB_PID=
 SINK_PIDS=
 PEERS="$top_srcdir/tests/peers"
 cleanup() {
+    [ -n "$MILTER_PID" ] && kill "$MILTER_PID" 2>/dev/null && wait "$MILTER_PID" 2>/dev/null
     [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null
     [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null
     [ -n "$SINK_PIDS" ] && kill $SINK_PIDS 2>/dev/null
@@ -154,11 +156,46 @@ start_daemon() {
     exit 1
 }
 
+# status_value NAME: that line of the running daemon's `tlsrpt status`.
+status_value() { "$TLSRPT" -c "$CONF" status | awk -v k="$1" '$1 == k { print $2 }'; }
+
+# wait_status NAME VALUE: polls `tlsrpt status` (generous deadline, the machine may be loaded).
+status_is() { [ "$(status_value "$1")" = "$2" ]; }
+wait_status() {
+    wait_for "status $1 = $2" 60 status_is "$1" "$2"
+    assert_eq "status $1" "$2" "$(status_value "$1")"
+}
+
 stop_daemon() {
     kill -TERM "$DAEMON_PID"
     wait "$DAEMON_PID"
     DAEMON_STATUS=$?
     DAEMON_PID=
+}
+
+# start_milter [tlsrpt-milter options]: in the foreground with $CONF (log in
+# $T/milter.log), as the test user; waits for its start line.
+start_milter() {
+    rm -f "$T/milter.log" # an old one's "started" line must not be taken for the new one's
+    # MILTER_WRAP: a command that runs it, e.g. in a network namespace (lab_milter.sh).
+    ${MILTER_WRAP:-} "$top_builddir/tlsrpt-milter" -f -c "$CONF" -o "tlsrptd_user=$(test_user)" "$@" \
+        >"$T/milter.log" 2>&1 &
+    MILTER_PID=$!
+    wait_for "tlsrpt-milter to start" 60 grep -qs "tlsrpt-milter .* started" "$T/milter.log" ||
+        { echo "tlsrpt-milter did not start:"; cat "$T/milter.log"; exit 1; }
+}
+
+# stop_milter: SIGTERM, then its exit status in MILTER_STATUS.
+stop_milter() {
+    kill -TERM "$MILTER_PID"
+    wait "$MILTER_PID"
+    MILTER_STATUS=$?
+    MILTER_PID=
+}
+
+# free_port: a TCP port free on 127.0.0.1 now (for servers that cannot report the one they got).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # dns_entry RCODE QNAME TYPE [SECTION RECORDS]: one entry of an ldns-testns

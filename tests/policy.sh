@@ -81,15 +81,6 @@ if replies and replies[-1].startswith("PERM protocol error"):
 EOF
 }
 
-status_value() { "$TLSRPT" -c "$CONF" status | awk -v k="$1" '$1 == k { print $2 }'; }
-
-# wait_status NAME VALUE: polls `tlsrpt status` (generous deadline, the machine may be loaded).
-status_is() { [ "$(status_value "$1")" = "$2" ]; }
-wait_status() {
-    wait_for "status $1 = $2" 60 status_is "$1" "$2"
-    assert_eq "status $1" "$2" "$(status_value "$1")"
-}
-
 SOCK="$T/run/policy.sock"
 write_config "dns_resolvers = 127.0.0.1:$DNS_PORT" "policy_socket = $SOCK" "policy_threads = 2" \
     "$STS" "$STS_PORT"

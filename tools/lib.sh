@@ -11,7 +11,7 @@ BUILD_PACKAGES="build-essential autoconf automake pkg-config libssl-dev libldns-
  libgmime-3.0-dev libmicrohttpd-dev libpq-dev"
 TEST_PACKAGES="ldnsutils python3 python3-dkim openssl postfix util-linux procps clang
  libclang-rt-14-dev iproute2 systemd-journal-remote prometheus postgresql
- systemd mandoc debhelper dpkg-dev lintian pflogsumm"
+ systemd mandoc debhelper dpkg-dev lintian pflogsumm miltertest"
 
 install_packages() {
     missing=""

@@ -111,6 +111,22 @@ const struct cfg_param cfg_params[] = {
     {"metrics_listen", CFG_STRING, "", 0, 0,
      "Prometheus metrics (GET /metrics) on this numeric IP:port, e.g. 127.0.0.1:9473 "
      "(empty: off)"},
+    {"milter_dsn_action", CFG_STRING, "discard", 0, 0,
+     "what tlsrpt-milter does with a bounce of report mail it matched to the outbox: discard, "
+     "quarantine (held in the MTA's hold queue) or accept (delivered to the report sender too)"},
+    {"milter_max_message_size", CFG_SIZE, "1m", 64 * KIB, 64 * MIB,
+     "tlsrpt-milter reads at most this much of a bounce; a larger one is passed on untouched"},
+    {"milter_prefetch", CFG_BOOL, "yes", 0, 0,
+     "tlsrpt-milter asks tlsrptd's policy_socket about each recipient domain at RCPT TO, so the "
+     "MTA-STS policy and DANE records are cached before the first delivery attempt"},
+    {"milter_prefetch_queue", CFG_INT, "1000", 1, 100000,
+     "recipient domains waiting to be prefetched; more are dropped and counted"},
+    {"milter_socket", CFG_STRING, "inet:8460@127.0.0.1", 0, 0,
+     "where tlsrpt-milter listens: unix:/PATH or inet:PORT@HOST (inet6:PORT@HOST), as "
+     "Postfix's smtpd_milters and Sendmail's S= take them"},
+    {"milter_socket_group", CFG_STRING, "postfix", 0, 0,
+     "group that may connect to a unix milter socket (empty: the group of tlsrptd_user)"},
+    {"milter_socket_mode", CFG_MODE, "0660", 0, 0, "permissions of a unix milter socket"},
     {"organization_name", CFG_STRING, "", 0, 0,
      "RFC 8460 organization-name of the reporting organization"},
     {"policy_idle_timeout", CFG_TIME, "300s", 1, 1 * DAYS,
@@ -309,6 +325,32 @@ static const char *check_testing_level(const char *value)
     return "use may, encrypt or dane (the level Postfix applies to the domain anyway)";
 }
 
+static const char *check_milter_dsn_action(const char *value)
+{
+    if (strcmp(value, "discard") == 0 || strcmp(value, "quarantine") == 0 ||
+        strcmp(value, "accept") == 0)
+        return NULL;
+    return "use discard, quarantine or accept";
+}
+
+/* libmilter's smfi_setconn syntax, limited to what we document. */
+static const char *check_milter_socket(const char *value)
+{
+    const char *at;
+    char *end;
+
+    if (strncmp(value, "unix:/", 6) == 0 || strncmp(value, "local:/", 7) == 0)
+        return NULL;
+    if (strncmp(value, "inet:", 5) == 0 || strncmp(value, "inet6:", 6) == 0) {
+        const char *port = strchr(value, ':') + 1;
+        long number = strtol(port, &end, 10);
+        at = strchr(port, '@');
+        if (end != port && number > 0 && number < 65536 && (*end == '\0' || end == at))
+            return NULL;
+    }
+    return "use unix:/PATH or inet:PORT@HOST (inet6:PORT@HOST)";
+}
+
 /* One to four of the characters MTAs use as recipient_delimiter, or nothing. */
 static const char *check_verp_delimiter(const char *value)
 {
@@ -327,6 +369,8 @@ static const struct {
     {"alert_threshold", check_alert_threshold},
     {"dns_resolvers", check_dns_server},
     {"metrics_listen", check_metrics_listen},
+    {"milter_dsn_action", check_milter_dsn_action},
+    {"milter_socket", check_milter_socket},
     {"relayhost", check_relayhost},
     {"report_verp_delimiter", check_verp_delimiter},
     {"sts_testing_level", check_testing_level},

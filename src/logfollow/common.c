@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +544,34 @@ void lf_parser_flush(struct lf_parser *parser)
         lf_sendmail_flush(parser);
         break;
     }
+}
+
+bool lf_parser_own_mail(struct lf_parser *parser, const char *queue_id)
+{
+    size_t len = strlen(queue_id);
+    struct lf_table *reports = parser->settings.format == LF_POSTFIX ? lf_postfix_reports(parser)
+                                                                     : lf_sendmail_reports(parser);
+    time_t now = time(NULL);
+
+    if (reports == NULL || !lf_queue_id_ok(queue_id))
+        return false;
+    if (lf_table_get(reports, queue_id, len) == NULL)
+        /* Live: the wall clock, or the log's when ahead, so the next line keeps it. */
+        lf_table_put_touched(reports, queue_id, len, parser->format_state,
+                             parser->log_time > now ? parser->log_time : now);
+    return true;
+}
+
+bool lf_queue_id_ok(const char *queue_id)
+{
+    size_t len = strlen(queue_id);
+
+    if (len == 0 || len > LF_MAX_QUEUE_ID)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)queue_id[i]))
+            return false;
+    return true;
 }
 
 const struct lf_stats *lf_parser_stats(const struct lf_parser *parser)

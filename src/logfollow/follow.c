@@ -417,6 +417,8 @@ struct lf_follower *lf_follower_open(const struct lf_follow_settings *settings, 
         f->sources[i].spec = specs[i];
     free(specs); /* the strings now belong to the sources */
     pthread_mutex_init(&f->mutex, NULL);
+    pthread_mutex_init(&f->own_mutex, NULL);
+    f->own_pending = xcalloc(LF_MAX_OWN_PENDING, sizeof(*f->own_pending));
     pthread_mutex_init(&f->stop_mutex, NULL);
     pthread_cond_init(&f->stop_cond, NULL);
     buf_init(&f->committed);
@@ -463,11 +465,46 @@ struct lf_follower *lf_follower_open(const struct lf_follow_settings *settings, 
     return f;
 }
 
+int lf_follower_own_mail(struct lf_follower *f, const char *queue_id, const char **error_r)
+{
+    int status = 0;
+
+    if (!lf_queue_id_ok(queue_id)) {
+        *error_r = "not a queue id (letters and digits, at most 31)";
+        return -1;
+    }
+    pthread_mutex_lock(&f->own_mutex);
+    if (f->n_own_pending >= LF_MAX_OWN_PENDING) {
+        f->own_mail_dropped++;
+        *error_r = "too many queue ids waiting for the follower";
+        status = -1;
+    } else {
+        snprintf(f->own_pending[f->n_own_pending++], LF_MAX_QUEUE_ID + 1, "%s", queue_id);
+        f->own_mail++;
+    }
+    pthread_mutex_unlock(&f->own_mutex);
+    return status;
+}
+
+/* Before a round: every parser learns the own report mail announced since the last. */
+static void own_mail_take(struct lf_follower *f)
+{
+    pthread_mutex_lock(&f->own_mutex);
+    for (size_t k = 0; k < f->n_own_pending; k++)
+        for (size_t i = 0; i < f->n_sources; i++)
+            (void)lf_parser_own_mail(f->sources[i].parser, f->own_pending[k]);
+    f->n_own_pending = 0;
+    f->totals.own_mail = f->own_mail;
+    f->totals.own_mail_dropped = f->own_mail_dropped;
+    pthread_mutex_unlock(&f->own_mutex);
+}
+
 long lf_follower_poll(struct lf_follower *f)
 {
     long lines = 0;
 
     pthread_mutex_lock(&f->mutex);
+    own_mail_take(f);
     for (size_t i = 0; i < f->n_sources; i++) {
         struct lf_source *source = &f->sources[i];
         lines += source->spec.journal ? lf_journal_poll(source) : lf_file_poll(source);
@@ -549,6 +586,8 @@ void lf_follower_close(struct lf_follower *f)
     free((char *)f->settings.report_verp_delimiter);
     free((char *)f->settings.sending_mta_ip);
     pthread_mutex_destroy(&f->mutex);
+    pthread_mutex_destroy(&f->own_mutex);
+    free(f->own_pending);
     pthread_mutex_destroy(&f->stop_mutex);
     pthread_cond_destroy(&f->stop_cond);
     free(f);

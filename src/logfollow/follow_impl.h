@@ -89,6 +89,11 @@ struct lf_follower {
     struct lf_follower_totals totals;
     unsigned commits_this_run;
     pthread_mutex_t mutex; /* status, taken by lf_follower_status() and each round */
+    /* Own report mail queue ids from the milter, for the next round (own_mutex). */
+    pthread_mutex_t own_mutex;
+    char (*own_pending)[LF_MAX_QUEUE_ID + 1];
+    size_t n_own_pending;
+    uint64_t own_mail, own_mail_dropped;
     pthread_mutex_t stop_mutex;
     pthread_cond_t stop_cond;
     pthread_t thread;

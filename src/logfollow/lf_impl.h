@@ -246,6 +246,8 @@ void lf_postfix_flush(struct lf_parser *parser);
 void lf_postfix_destroy(void *state);
 void lf_postfix_save(const struct lf_parser *parser, struct buf *out);
 bool lf_postfix_restore(struct lf_parser *parser, struct lf_reader *reader);
+/* The format's table of own report mail queue ids (NULL when it keeps none). */
+struct lf_table *lf_postfix_reports(struct lf_parser *parser);
 
 void *lf_sendmail_create(struct lf_parser *parser);
 void lf_sendmail_line(struct lf_parser *parser, const struct lf_frame *frame);
@@ -254,5 +256,6 @@ void lf_sendmail_flush(struct lf_parser *parser);
 void lf_sendmail_destroy(void *state);
 void lf_sendmail_save(const struct lf_parser *parser, struct buf *out);
 bool lf_sendmail_restore(struct lf_parser *parser, struct lf_reader *reader);
+struct lf_table *lf_sendmail_reports(struct lf_parser *parser);
 
 #endif

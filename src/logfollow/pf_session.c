@@ -45,6 +45,13 @@ void *lf_postfix_create(struct lf_parser *parser)
     return state;
 }
 
+struct lf_table *lf_postfix_reports(struct lf_parser *parser)
+{
+    struct pf_state *state = parser->format_state;
+
+    return state->reports;
+}
+
 void lf_postfix_destroy(void *data)
 {
     struct pf_state *state = data;

@@ -267,9 +267,8 @@ void *lf_sendmail_create(struct lf_parser *parser)
     struct sm_state *state = xcalloc(1, sizeof(*state));
 
     state->procs = lf_table_create(parser, LF_MAX_SESSIONS, LF_IDLE_SECONDS, proc_drop);
-    if (parser->settings.report_sender && parser->settings.report_sender[0])
-        state->reports =
-            lf_table_create(parser, LF_MAX_SESSIONS, SM_REPORT_IDLE_SECONDS, marker_drop);
+    /* Always: tlsrpt-milter may hand over queue ids without a report sender (lf_parser_own_mail). */
+    state->reports = lf_table_create(parser, LF_MAX_SESSIONS, SM_REPORT_IDLE_SECONDS, marker_drop);
     return state;
 }
 
@@ -333,6 +332,13 @@ void lf_sendmail_flush(struct lf_parser *parser)
     struct sm_state *state = parser->format_state;
 
     lf_table_visit(state->procs, flush_proc, parser);
+}
+
+struct lf_table *lf_sendmail_reports(struct lf_parser *parser)
+{
+    struct sm_state *state = parser->format_state;
+
+    return state->reports;
 }
 
 void lf_sendmail_destroy(void *data)

@@ -105,7 +105,7 @@ int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **er
 /* The service object, shared by service.c (lookups) and view.c (stats, cache, sessions). */
 struct pol_stats_counts {
     uint64_t lookups, cache_hits, fetches, fetch_ok, answered_dane, answered_enforce,
-        answered_testing, answered_notfound, answered_temp, counted;
+        answered_testing, answered_notfound, answered_temp, counted, prefetches;
     uint64_t failures[POL_FAIL_COUNT];
 };
 

@@ -38,6 +38,7 @@ struct lookup {
     struct buf *why;
     bool cache_only;  /* answer from memory or not at all (pol_query_cached) */
     bool would_block; /* cache_only, and something is not in memory */
+    bool no_count;    /* a prefetch: not a delivery attempt, no failure is counted */
 };
 
 static void why(struct lookup *l, const char *fmt, ...) UTIL_PRINTF(2, 3);
@@ -663,9 +664,9 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
  * the pol_query that then answers it.
  */
 static bool query(struct pol_service *svc, const char *domain, struct buf *reply,
-                  struct buf *why_out, bool cache_only)
+                  struct buf *why_out, bool cache_only, bool count)
 {
-    struct lookup l = {.why = why_out, .cache_only = cache_only};
+    struct lookup l = {.why = why_out, .cache_only = cache_only, .no_count = !count};
     char id[POL_ID_MAX + 1] = "";
     enum pol_failure failure = POL_FAIL_NONE;
     char *error = NULL;
@@ -701,7 +702,7 @@ static bool query(struct pol_service *svc, const char *domain, struct buf *reply
     if (!l.would_block)
         svc->stats.lookups++;
     pthread_mutex_unlock(&svc->lock);
-    if (failure != POL_FAIL_NONE)
+    if (failure != POL_FAIL_NONE && !l.no_count)
         count_failure(svc, l.domain, failure, error);
     free(error);
     answered = !l.would_block;
@@ -713,17 +714,30 @@ out:
 void pol_query_explain(struct pol_service *svc, const char *domain, struct buf *reply,
                        struct buf *why_out)
 {
-    (void)query(svc, domain, reply, why_out, false);
+    (void)query(svc, domain, reply, why_out, false, true);
 }
 
 void pol_query(struct pol_service *svc, const char *domain, struct buf *reply)
 {
-    (void)query(svc, domain, reply, NULL, false);
+    (void)query(svc, domain, reply, NULL, false, true);
 }
 
 bool pol_query_cached(struct pol_service *svc, const char *domain, struct buf *reply)
 {
-    return query(svc, domain, reply, NULL, true);
+    return query(svc, domain, reply, NULL, true, true);
+}
+
+bool pol_prefetch(struct pol_service *svc, const char *domain, bool cache_only)
+{
+    struct buf reply = {0};
+    bool answered = query(svc, domain, &reply, NULL, cache_only, false);
+
+    pthread_mutex_lock(&svc->lock);
+    if (answered)
+        svc->stats.prefetches++;
+    pthread_mutex_unlock(&svc->lock);
+    buf_free(&reply);
+    return answered;
 }
 
 /* ---- Refresh ---- */

@@ -35,6 +35,7 @@ void pol_stats(struct pol_service *svc,
     } rows[] = {
         {"sts.lookups", s.lookups},
         {"sts.cache_hits", s.cache_hits},
+        {"sts.prefetches", s.prefetches},
         {"sts.fetches", s.fetches},
         {"sts.fetches_ok", s.fetch_ok},
         {"sts.errors.fetch", s.failures[POL_FAIL_FETCH]},

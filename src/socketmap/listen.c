@@ -6,11 +6,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "smap_impl.h"
@@ -34,7 +37,8 @@ bad:
     return -1;
 }
 
-static int inet_bind(const char *listen, int *port_r, char **error_r)
+/* inet:HOST:PORT or inet:[V6]:PORT, numeric only: for bind (passive) and connect. */
+static int inet_address(const char *listen, bool passive, struct addrinfo **ai_r, char **error_r)
 {
     const char *rest = listen + strlen("inet:");
     char *host;
@@ -65,15 +69,24 @@ static int inet_bind(const char *listen, int *port_r, char **error_r)
     /* Numeric only: the socket is bound before any resolver is set up. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
-    struct addrinfo *ai;
-    int gai = getaddrinfo(host, port_text, &hints, &ai);
+                             .ai_flags =
+                                 AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
+    int gai = getaddrinfo(host, port_text, &hints, ai_r);
     free(host);
     if (gai != 0) {
         *error_r = xasprintf("%s: the host must be a numeric IPv4 or IPv6 address: %s", listen,
                              gai_strerror(gai));
         return -1;
     }
+    return 0;
+}
+
+static int inet_bind(const char *listen, int *port_r, char **error_r)
+{
+    struct addrinfo *ai;
+
+    if (inet_address(listen, true, &ai, error_r) < 0)
+        return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
@@ -119,6 +132,58 @@ int smap_listen(struct smap_server *server, const struct smap_settings *settings
         close(fd);
         if (server->unix_path)
             unlink(server->unix_path);
+        return -1;
+    }
+    return fd;
+}
+
+int smap_connect(const char *address, int timeout_ms, char **error_r)
+{
+    struct sockaddr_storage storage;
+    struct sockaddr *sa = (struct sockaddr *)&storage;
+    struct addrinfo *ai = NULL;
+    socklen_t sa_len;
+    int fd;
+
+    if (strncmp(address, "unix:", 5) == 0)
+        address += 5;
+    if (address[0] == '/') {
+        struct sockaddr_un *sun = (struct sockaddr_un *)&storage;
+        if (strlen(address) >= sizeof(sun->sun_path)) {
+            *error_r = xasprintf("%s: path too long for a unix socket", address);
+            return -1;
+        }
+        memset(sun, 0, sizeof(*sun));
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, address, strlen(address));
+        sa_len = sizeof(*sun);
+    } else if (strncmp(address, "inet:", 5) == 0) {
+        if (inet_address(address, false, &ai, error_r) < 0)
+            return -1;
+        memcpy(&storage, ai->ai_addr, ai->ai_addrlen);
+        sa_len = ai->ai_addrlen;
+        freeaddrinfo(ai);
+    } else {
+        *error_r = xasprintf("%s: expected an absolute path, unix:PATH or inet:HOST:PORT", address);
+        return -1;
+    }
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *error_r = xasprintf("socket: %s", strerror(errno));
+        return -1;
+    }
+    int err = connect(fd, sa, sa_len) == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        socklen_t err_len = sizeof(err);
+        if (poll(&pfd, 1, timeout_ms) != 1)
+            err = ETIMEDOUT;
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0)
+            err = errno;
+    }
+    if (err != 0) {
+        *error_r = xasprintf("connect %s: %s", address, strerror(err));
+        close(fd);
         return -1;
     }
     return fd;

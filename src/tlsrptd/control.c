@@ -199,6 +199,8 @@ static void dispatch(struct daemon *d, const char *request, struct ctl_reply *re
         schedule_flush(d, reply);
     else if (strncmp(request, "sts-flush ", 10) == 0)
         policy_flush(d, request + 10, reply);
+    else if (strncmp(request, "own-mail ", 9) == 0)
+        follow_own_mail(d, request + 9, reply);
     else if (strcmp(request, "ping") == 0)
         ctl_reply_add(reply, "pong", "1");
     else

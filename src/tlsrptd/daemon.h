@@ -48,6 +48,19 @@ struct daemon {
     char *reload_warnings; /* NULL: none */
 };
 
+/* process.c: shared with tlsrpt-milter */
+/* -f, -v, -c, -o, -V (prints the version and exits); bad usage exits 2. */
+void process_options(struct daemon *d, const char *program, int argc, char **argv,
+                     bool *foreground);
+/* The configuration file with the -o overrides, checked; NULL and *error_r. */
+struct cfg *process_config_read(struct daemon *d, char **error_r);
+/* syslog and stderr as ident, or syslog_name when NULL: stderr until process_detach(). */
+void process_logging(struct daemon *d, const char *ident);
+/* Forks twice, a new session, stdio to /dev/null; then messages go to syslog only. */
+void process_detach(struct daemon *d);
+/* Writes our pid to path (a warning when it cannot). */
+void process_pid_file(const char *path);
+
 /* privs.c */
 /* Resolves tlsrptd_user into d->uid/gid (or the current user when not root). */
 void privs_resolve(struct daemon *d);
@@ -72,6 +85,8 @@ void collect_close(struct daemon *d);
 void follow_check(struct daemon *d); /* as root: checks log_sources, makes logpos/ */
 void follow_start(struct daemon *d); /* after the drop: files are read as tlsrptd_user */
 void follow_status(struct daemon *d, struct ctl_reply *reply);
+/* `own-mail QUEUEID` from tlsrpt-milter: that message's deliveries are not counted. */
+void follow_own_mail(struct daemon *d, const char *queue_id, struct ctl_reply *reply);
 void follow_stop(struct daemon *d);
 
 /* policy.c: the MTA-STS socketmap (policy_socket) as part of the daemon */

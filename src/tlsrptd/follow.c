@@ -101,6 +101,9 @@ void follow_status(struct daemon *d, struct ctl_reply *reply)
     ctl_reply_add(reply, "logfollow.rollbacks", "%llu", (unsigned long long)totals.rollbacks);
     ctl_reply_add(reply, "logfollow.table_full_events", "%llu",
                   (unsigned long long)totals.table_full_events);
+    ctl_reply_add(reply, "logfollow.own_mail", "%llu", (unsigned long long)totals.own_mail);
+    ctl_reply_add(reply, "logfollow.own_mail_dropped", "%llu",
+                  (unsigned long long)totals.own_mail_dropped);
     for (size_t i = 0; i < n; i++) {
         const struct lf_stats *stats = &status[i].stats;
         char name[96];
@@ -125,6 +128,21 @@ void follow_status(struct daemon *d, struct ctl_reply *reply)
         }
 #undef SOURCE_LINE
     }
+}
+
+void follow_own_mail(struct daemon *d, const char *queue_id, struct ctl_reply *reply)
+{
+    const char *error;
+
+    if (d->follower == NULL) {
+        ctl_reply_fail(reply, "no log follower (log_sources is empty)");
+        return;
+    }
+    if (lf_follower_own_mail(d->follower, queue_id, &error) < 0) {
+        ctl_reply_fail(reply, "own-mail %.40s: %s", queue_id, error);
+        return;
+    }
+    ctl_reply_add(reply, "queued", "1");
 }
 
 void follow_stop(struct daemon *d)

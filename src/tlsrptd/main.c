@@ -24,20 +24,6 @@
 static volatile sig_atomic_t got_stop, got_reload;
 static int signal_pipe[2] = {-1, -1};
 
-/* --help prints this on stdout and exits 0; a usage error on stderr with 2. */
-static void usage(FILE *out, int status)
-{
-    fprintf(out,
-            "usage: tlsrptd [-f] [-v] [-c config_file] [-o name=value]...\n"
-            "       tlsrptd -h|--help | -V|--version\n"
-            "  -f  stay in the foreground and log to stderr too\n"
-            "  -v  more verbose logging (repeat for more)\n"
-            "  -c  configuration file (default: $TLSRPTD_CONFIG or %s)\n"
-            "  -o  override a parameter, as a last line of the file would\n",
-            DEF_CONFIG_FILE);
-    exit(status);
-}
-
 /* Signal handlers only note the signal; the loop acts on it. */
 static void on_signal(int signo)
 {
@@ -68,40 +54,6 @@ static void signals_setup(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static struct cfg *config_read(struct daemon *d, char **error_r)
-{
-    struct cfg *cfg = cfg_load(d->config_path, d->config_explicit, error_r);
-
-    if (cfg == NULL)
-        return NULL;
-    for (size_t i = 0; i < d->n_overrides; i++) {
-        if (cfg_set_assignment(cfg, d->overrides[i], error_r) < 0) {
-            cfg_free(cfg);
-            return NULL;
-        }
-    }
-    if (cfg_validate(cfg, error_r) < 0) {
-        cfg_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-static void logging_setup(struct daemon *d)
-{
-    const char *facility_name = cfg_str(d->cfg, "syslog_facility");
-    int facility = msg_facility_from_name(facility_name);
-
-    if (facility < 0)
-        msg_fatal("%s: syslog_facility = %s: unknown facility", cfg_path(d->cfg),
-                  facility_name);
-    /* Until the daemon detaches, whoever started it sees every message (a fatal one too). */
-    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG | MSG_STDERR, facility);
-    msg_verbose = (int)cfg_int(d->cfg, "verbose") > msg_verbose
-                      ? (int)cfg_int(d->cfg, "verbose")
-                      : msg_verbose;
-}
-
 /*
  * Parameters that name sockets, paths or the user only change with a
  * restart; the daemon keeps using the values it started with.
@@ -129,7 +81,7 @@ static void reload(struct daemon *d)
     notify_reloading();
     /* What the file warns of (an unknown name, a typo) is shown by `tlsrpt status` too. */
     msg_keep_warnings(&warnings);
-    struct cfg *fresh = config_read(d, &error);
+    struct cfg *fresh = process_config_read(d, &error);
     msg_keep_warnings(NULL);
     d->reload_time = time(NULL);
     free(d->reload_refused);
@@ -181,100 +133,18 @@ static void housekeeping(void *context)
     loop_timer(d->loop, 3600 * 1000, housekeeping, d);
 }
 
-/*
- * Detaches from the terminal; from then on messages go to syslog only. Called
- * once everything that can fail at start has been done, so those failures
- * reach the terminal (and the exit status) of whoever started the daemon.
- */
-static void daemonize(struct daemon *d)
-{
-    pid_t pid = fork();
-
-    if (pid < 0)
-        msg_fatal("fork: %s", strerror(errno));
-    if (pid > 0)
-        _exit(0);
-    if (setsid() < 0)
-        msg_fatal("setsid: %s", strerror(errno));
-    pid = fork();
-    if (pid < 0)
-        msg_fatal("fork: %s", strerror(errno));
-    if (pid > 0)
-        _exit(0);
-    int null_fd = open("/dev/null", O_RDWR);
-    if (null_fd >= 0) {
-        dup2(null_fd, 0);
-        dup2(null_fd, 1);
-        dup2(null_fd, 2);
-        if (null_fd > 2)
-            close(null_fd);
-    }
-    msg_setup(cfg_str(d->cfg, "syslog_name"), MSG_SYSLOG,
-              msg_facility_from_name(cfg_str(d->cfg, "syslog_facility")));
-}
-
-static void pid_file_write(const char *path)
-{
-    char *text = xasprintf("%ld\n", (long)getpid());
-    char *error;
-
-    if (file_write_atomic(path, text, strlen(text), 0644, &error) < 0) {
-        msg_warn("pid file: %s", error);
-        free(error);
-    }
-    free(text);
-}
-
 int main(int argc, char **argv)
 {
     struct daemon daemon = {.lock_fd = -1, .control_fd = -1};
     struct daemon *d = &daemon;
-    const char *config_option = NULL;
     bool foreground = false;
     char *error;
-    int ch;
 
-    msg_setup("tlsrptd", MSG_STDERR, LOG_MAIL);
-    static const struct option options[] = {
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    while ((ch = getopt_long(argc, argv, "c:fho:vV", options, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            config_option = optarg;
-            break;
-        case 'f':
-            foreground = true;
-            break;
-        case 'o':
-            if (strchr(optarg, '=') == NULL)
-                msg_fatal("-o %s: expected name=value", optarg);
-            d->overrides = xreallocarray(d->overrides, d->n_overrides + 1, sizeof(char *));
-            d->overrides[d->n_overrides++] = optarg;
-            break;
-        case 'v':
-            msg_verbose++;
-            break;
-        case 'V':
-            printf("tlsrptd %s\n", PACKAGE_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout, 0);
-            break;
-        default:
-            usage(stderr, 2);
-        }
-    }
-    if (optind != argc)
-        usage(stderr, 2);
-
-    d->config_path = cfg_default_path(config_option, &d->config_explicit);
-    d->cfg = config_read(d, &error);
+    process_options(d, "tlsrptd", argc, argv, &foreground);
+    d->cfg = process_config_read(d, &error);
     if (d->cfg == NULL)
         msg_fatal("%s", error);
-    logging_setup(d);
+    process_logging(d, NULL);
     privs_resolve(d);
 
     restart_only_save(d);
@@ -308,10 +178,10 @@ int main(int argc, char **argv)
     schedule_check(d);
     /* Under systemd (Type=notify) the process it started is the daemon. */
     if (!foreground && !notify_supervised())
-        daemonize(d);
+        process_detach(d);
     /* Written by the daemon's user into its runtime directory, after the fork that sets the pid. */
     char *pid_path = path_join(runtime_dir, "tlsrptd.pid");
-    pid_file_write(pid_path);
+    process_pid_file(pid_path);
     collect_start(d);
     policy_start(d); /* before the follower, which asks the service about sessions */
     follow_start(d);

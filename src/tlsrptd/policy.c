@@ -70,16 +70,36 @@ void policy_open(struct daemon *d)
         msg_fatal("%s: policy_socket: %s", cfg_path(d->cfg), error);
 }
 
+/*
+ * Whatever else the client calls the map, it asks for an MTA-STS policy.
+ * tlsrpt-milter's prefetch asks under POL_PREFETCH_MAP: the same lookup
+ * without counting failures, answered NOTFOUND (a Postfix configured with
+ * that name by mistake gets no policy rather than a wrong one).
+ */
+static bool is_prefetch(const char *map)
+{
+    return strcmp(map, POL_PREFETCH_MAP) == 0;
+}
+
 static void policy_lookup(void *context, const char *map, const char *key, struct buf *reply)
 {
-    (void)map; /* whatever the client calls the map, it asks for an MTA-STS policy */
+    if (is_prefetch(map)) {
+        (void)pol_prefetch(context, key, false);
+        buf_puts(reply, "NOTFOUND ");
+        return;
+    }
     pol_query(context, key, reply);
 }
 
 /* In the socketmap server's event loops: false sends the lookup to a worker thread. */
 static bool policy_lookup_cached(void *context, const char *map, const char *key, struct buf *reply)
 {
-    (void)map;
+    if (is_prefetch(map)) {
+        if (!pol_prefetch(context, key, true))
+            return false;
+        buf_puts(reply, "NOTFOUND ");
+        return true;
+    }
     return pol_query_cached(context, key, reply);
 }
 

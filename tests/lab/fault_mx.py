@@ -10,6 +10,7 @@ happens to STARTTLS:
     plain     not offered (502 if the client asks anyway)
     refuse    offered, then answered "454 4.7.0"
     garbage   offered, "220" and then bytes that are not TLS
+    reject    not offered; every RCPT TO answered "550 5.1.1" (a bounce after the relay)
 Mail is accepted and thrown away. One line per session goes to standard
 output. When every socket is bound, the --ready file is created.
 Standard library only.
@@ -67,7 +68,7 @@ class Session(socketserver.StreamRequestHandler):
 
     def starttls(self, state):
         mode = self.server.mode
-        if mode == "plain" or state["tls"]:
+        if mode in ("plain", "reject") or state["tls"]:
             self.reply("502 5.5.1 STARTTLS not offered")
             return True
         if mode == "refuse":
@@ -100,7 +101,7 @@ class Session(socketserver.StreamRequestHandler):
                 verb = line.decode("latin-1").strip().split(" ", 1)[0].upper()
                 if verb == "EHLO":
                     lines = [name, "PIPELINING", "8BITMIME"]
-                    if mode != "plain" and not state["tls"]:
+                    if mode not in ("plain", "reject") and not state["tls"]:
                         lines.append("STARTTLS")
                     for i, text in enumerate(lines):
                         self.reply("250%s%s" % (" " if i == len(lines) - 1 else "-", text))
@@ -118,6 +119,9 @@ class Session(socketserver.StreamRequestHandler):
                 elif verb == "QUIT":
                     self.reply("221 2.0.0 Bye")
                     break
+                elif verb == "RCPT" and mode == "reject":
+                    address = line.decode("latin-1").strip()[8:].strip()
+                    self.reply("550 5.1.1 %s: Recipient address rejected: User unknown" % address)
                 elif verb in ("HELO", "MAIL", "RCPT", "RSET", "NOOP"):
                     self.reply("250 2.0.0 Ok")
                 else:

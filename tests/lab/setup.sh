@@ -253,6 +253,21 @@ reuse unix - - n - - smtp -o smtp_tls_connection_reuse=yes -o smtp_connection_ca
 EOF
 }
 
+# A lab of one MX host (fault_mx.py MODE at ADDRESS) for DOMAIN at level
+# may, and its Postfix, which also takes mail on 127.0.0.1:2525 (smtpd).
+lab_single_mx() { # ROLE ADDRESS MODE DOMAIN
+    LAB_HOSTS="$1 $2 $3"
+    mkdir -p "$LAB"
+    echo "$4 mx.$4=$1 may" >"$LAB/domains"
+    : >"$LAB/tlsa"
+    lab_up_namespace
+    lab_write_dns
+    lab_start_dns
+    lab_start_mx
+    lab_postfix_config
+    echo "127.0.0.1:2525 inet n - n - - smtpd" >>"$LAB_PF/etc/master.cf"
+}
+
 lab_postfix_start() {
     nsx "$POSTFIX" -c "$LAB_PF/etc" start >"$LAB_PF/start.log" 2>&1 ||
         lab_broken "Postfix did not start" "$LAB_PF/start.log" "$LAB_MAILLOG"
