@@ -63,16 +63,17 @@ done
 assert_match "postinst creates the user tlsrpt" "adduser --system --group --home /var/lib/tlsrptd" "$(cat "$C/postinst")"
 assert_match "postinst makes the state directory (tmpfiles.d)" "systemd-tmpfiles .*--create tlsrptd.conf" "$(cat "$C/postinst")"
 # dh_installsystemd --no-enable: enable only a unit the admin had enabled before.
-assert_eq "postinst enables the unit only when it was enabled before (an upgrade)" \
-    "if deb-systemd-helper debian-installed 'tlsrptd.service'; then
-if deb-systemd-helper --quiet was-enabled 'tlsrptd.service'; then
-deb-systemd-helper enable 'tlsrptd.service' >/dev/null || true" \
+assert_eq "postinst enables the units only when they were enabled before (an upgrade)" \
+    "$(for u in tlsrpt-milter.service tlsrptd.service; do
+        echo "if deb-systemd-helper debian-installed '$u'; then"
+        echo "if deb-systemd-helper --quiet was-enabled '$u'; then"
+        echo "deb-systemd-helper enable '$u' >/dev/null || true"; done)" \
     "$(grep -e 'deb-systemd-helper debian-installed' -e 'was-enabled' -e 'deb-systemd-helper enable' "$C/postinst" | sed 's/^[[:space:]]*//')"
 assert_eq "no script starts the unit" "" \
     "$(grep -h -e 'deb-systemd-invoke start' -e 'deb-systemd-invoke restart' -e 'systemctl.* start' \
         "$C/postinst" "$C/prerm" "$C/postrm")"
-assert_match "an upgrade restarts it only if it runs (try-restart)" \
-    "deb-systemd-invoke try-restart 'tlsrptd.service'" "$(cat "$C/postinst")"
+assert_match "an upgrade restarts them only if they run (try-restart)" \
+    "deb-systemd-invoke try-restart 'tlsrpt-milter.service' 'tlsrptd.service'" "$(cat "$C/postinst")"
 assert_match "prerm stops it when the package is removed" "deb-systemd-invoke stop tlsrptd.service" "$(cat "$C/prerm")"
 assert_match "it depends on adduser" "^Depends: .*adduser" "$(dpkg-deb -f "$deb" Depends | sed 's/^/Depends: /')"
 

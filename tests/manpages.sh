@@ -45,7 +45,7 @@ done
 # letters OPTSTRING: the option letters of a getopt string.
 letters() { echo "$1" | tr -d '+:' | sed 's/./& /g'; }
 tlsrpt_opts=$(sed -n 's/.*getopt_long(argc, argv, "\([^"]*\)".*/\1/p' "$top_srcdir/src/tlsrpt/main.c")
-tlsrptd_opts=$(sed -n 's/.*getopt[_a-z]*(argc, argv, "\([^"]*\)".*/\1/p' "$top_srcdir/src/tlsrptd/main.c")
+tlsrptd_opts=$(sed -n 's/.*getopt[_a-z]*(argc, argv, "\([^"]*\)".*/\1/p' "$top_srcdir/src/tlsrptd/process.c")
 assert_match "tlsrpt's option string is found" "c" "$tlsrpt_opts"
 assert_match "tlsrptd's option string is found" "c" "$tlsrptd_opts"
 for l in $(letters "$tlsrpt_opts"); do
