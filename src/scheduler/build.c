@@ -276,8 +276,10 @@ static void add_dane_groups(struct sched_context *ctx, struct groups *groups)
             free(extra->rua.rua[r].target);
             extra->rua.rua[r] = extra->rua.rua[--extra->rua.n_rua];
         }
-        if (extra->have_rua && extra->rua.n_rua == 0)
+        if (extra->have_rua && extra->rua.n_rua == 0) {
+            dns_tlsrpt_record_free(&extra->rua);
             extra->have_rua = false; /* nothing new to send: no report */
+        }
     }
     free(holders);
 }
