@@ -114,6 +114,15 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 int dir_remove_tree(const char *path);
 /* fsync(2) of a directory, so renames in it reach the disk; -1 and *error_r. */
 int dir_sync(const char *dir, char **error_r);
+/*
+ * A new file (never an existing one, never through a symlink), written
+ * without fsync: for a directory of many files made durable at once with
+ * dir_sync_all() before it is renamed into place.
+ */
+int file_write_new(const char *path, const void *data, size_t len, mode_t mode,
+                   char **error_r);
+/* Everything written to dir's file system reaches the disk (syncfs(2)), then dir itself. */
+int dir_sync_all(const char *dir, char **error_r);
 /* Read a whole regular file of at most max_size bytes (symlinks are followed). */
 int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r);
 /* Exclusive non-blocking flock on path (created 0644); the fd, or -1. */

@@ -82,6 +82,36 @@ START_TEST(test_day_from_time)
 }
 END_TEST
 
+/* A new file is never an old one, nor reached through a symlink; the whole directory syncs. */
+START_TEST(test_file_write_new)
+{
+    char *dir = make_temp_dir(), *error = NULL;
+    char *file = path_join(dir, "new"), *link_path = path_join(dir, "link");
+    struct buf content = {0};
+
+    ck_assert_int_eq(file_write_new(file, "first", 5, 0640, &error), 0);
+    ck_assert_int_eq(file_write_new(file, "second", 6, 0640, &error), -1);
+    ck_assert_ptr_nonnull(strstr(error, "File exists"));
+    free(error);
+    ck_assert_int_eq(file_read_all(file, 100, &content, &error), 0);
+    ck_assert_str_eq(buf_cstr(&content), "first");
+    ck_assert_int_eq(symlink(file, link_path), 0);
+    ck_assert_int_eq(file_write_new(link_path, "x", 1, 0640, &error), -1);
+    free(error);
+    ck_assert_int_eq(dir_sync_all(dir, &error), 0);
+    ck_assert_int_eq(dir_sync_all(file, &error), -1); /* not a directory */
+    ck_assert_ptr_nonnull(strstr(error, file));
+    free(error);
+    buf_free(&content);
+    char *cmd = xasprintf("rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(cmd);
+    free(link_path);
+    free(file);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_file_atomic_write_and_read)
 {
     char *dir = make_temp_dir(), *error = NULL;
@@ -290,6 +320,7 @@ static Suite *util_suite(void)
     tcase_add_loop_test(tc, test_day_parse_format, 0, (int)UTIL_ARRAY_LEN(day_cases));
     tcase_add_test(tc, test_day_from_time);
     tcase_add_test(tc, test_file_atomic_write_and_read);
+    tcase_add_test(tc, test_file_write_new);
     tcase_add_test(tc, test_file_lock_excludes);
     tcase_add_test(tc, test_loop_fd_then_timer);
     tcase_add_test(tc, test_hash_spreads);

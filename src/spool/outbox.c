@@ -123,15 +123,16 @@ int spool_day_add(struct spool_day *txn, const struct spool_entry *entry, const 
         *error_r = xasprintf("report %s: bad id or day", entry->report_id);
         return -1;
     }
+    /* No fsync per file: the commit syncs the whole day once (a crash before leaves no day). */
     char *name = xasprintf("%s/%s.json", txn->tmp_dir, entry->unique_id);
-    result = file_write_atomic(name, json, json_len, 0640, error_r);
+    result = file_write_new(name, json, json_len, 0640, error_r);
     free(name);
     if (result < 0)
         return -1;
     buf_init(&state);
     spool_state_format(entry, &state);
     name = xasprintf("%s/%s.state", txn->tmp_dir, entry->unique_id);
-    result = file_write_atomic(name, state.data, state.len, 0640, error_r);
+    result = file_write_new(name, state.data, state.len, 0640, error_r);
     free(name);
     buf_free(&state);
     return result;
@@ -142,8 +143,8 @@ int spool_day_commit(struct spool_day *txn, char **error_r)
     char *final = day_dir(txn->spool, txn->day, false);
     int result = 0;
 
-    /* The reports' entries in the temporary directory first, then the rename. */
-    if (dir_sync(txn->tmp_dir, error_r) < 0) {
+    /* The reports (their data and entries) on the disk first, then the rename. */
+    if (dir_sync_all(txn->tmp_dir, error_r) < 0) {
         result = -1;
     } else if (rename(txn->tmp_dir, final) < 0) {
         *error_r = xasprintf("rename %s to %s: %s", txn->tmp_dir, final, strerror(errno));

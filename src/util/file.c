@@ -97,12 +97,65 @@ int dir_sync(const char *dir, char **error_r)
     return 0;
 }
 
+/* The whole buffer into fd; -1 and errno on failure. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int file_write_new(const char *path, const void *data, size_t len, mode_t mode,
+                   char **error_r)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+    if (fd < 0) {
+        *error_r = xasprintf("create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (write_all(fd, data, len) < 0) {
+        *error_r = xasprintf("write %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (close(fd) < 0) {
+        *error_r = xasprintf("close %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int dir_sync_all(const char *dir, char **error_r)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || syncfs(fd) < 0 || fsync(fd) < 0) {
+        *error_r = xasprintf("sync %s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       char **error_r)
 {
     char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    const char *p = data;
-    size_t left = len;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
 
     if (fd < 0) {
@@ -110,16 +163,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
         free(tmp);
         return -1;
     }
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            *error_r = xasprintf("write %s: %s", tmp, strerror(errno));
-            goto fail;
-        }
-        p += n;
-        left -= (size_t)n;
+    if (write_all(fd, data, len) < 0) {
+        *error_r = xasprintf("write %s: %s", tmp, strerror(errno));
+        goto fail;
     }
     if (fsync(fd) < 0) {
         *error_r = xasprintf("fsync %s: %s", tmp, strerror(errno));
