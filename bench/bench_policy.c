@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sockaddr.h"
 #include "socketmap.h"
 #include "util.h"
 
@@ -32,15 +32,16 @@ struct client {
     pthread_t thread;
 };
 
+/* A blocking connection, as Postfix's client has (smap_connect's is non-blocking). */
 static int connect_to(const char *address)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
+    char *error;
+    int fd = smap_connect(address, 10000, &error);
 
-    bench_address(address, &ss, &len);
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
-        msg_fatal("connect %s: %s", address, strerror(errno));
+    if (fd < 0)
+        msg_fatal("%s", error);
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+        msg_fatal("fcntl %s: %s", address, strerror(errno));
     return fd;
 }
 
