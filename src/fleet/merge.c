@@ -211,16 +211,10 @@ int fleet_merge(struct fleet *fleet, int day, const char *dir, const struct ctr_
     return ok ? (int)hosts : -1;
 }
 
-int fleet_push_day(struct fleet *fleet, const char *counters_dir, int day,
-                   struct fleet_push_stats *stats, char **error_r)
+/* Closes the day, pushes its snapshot, marks it reported once the database has it. */
+static int push_table(struct fleet *fleet, struct ctr_table *table, struct fleet_push_stats *stats,
+                      char **error_r)
 {
-    struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
-
-    if (table == NULL)
-        return -1;
-    ctr_close(table);
-    if ((table = ctr_open(counters_dir, day, CTR_READ_WRITE, NULL, error_r)) == NULL)
-        return -1;
     /* Closed first: the counts pushed are all the day will ever have (later ones are late). */
     ctr_set_closed(table);
     struct ctr_snapshot *snap = ctr_snapshot(table, NULL);
@@ -228,6 +222,21 @@ int fleet_push_day(struct fleet *fleet, const char *counters_dir, int day,
     if (status == 0)
         ctr_set_reported(table); /* acknowledged: counter_retention may remove the day now */
     ctr_snapshot_free(snap);
+    return status;
+}
+
+int fleet_push_day(struct fleet *fleet, const char *counters_dir, int day,
+                   struct fleet_push_stats *stats, char **error_r)
+{
+    /* Read-only first: a day without a table is an error, not a new empty table. */
+    struct ctr_table *table = ctr_open(counters_dir, day, CTR_READ_ONLY, NULL, error_r);
+
+    if (table == NULL)
+        return -1;
+    ctr_close(table);
+    if ((table = ctr_open(counters_dir, day, CTR_READ_WRITE, NULL, error_r)) == NULL)
+        return -1;
+    int status = push_table(fleet, table, stats, error_r);
     ctr_close(table);
     return status;
 }
@@ -250,15 +259,19 @@ int fleet_push_due(struct fleet *fleet, const char *counters_dir, time_t now,
         if (days[i] >= today || now < day_start(days[i] + 1) + report_delay)
             continue;
         day_format(days[i], text);
+        /* The day is listed, so it has a table: opened for writing only when it waits. */
         struct ctr_table *table = ctr_open(counters_dir, days[i], CTR_READ_ONLY, NULL, &error);
         if (table != NULL) {
             ctr_stats(table, &stats);
             ctr_close(table);
             if (stats.reported)
                 continue;
+            table = ctr_open(counters_dir, days[i], CTR_READ_WRITE, NULL, &error);
         }
-        if (table == NULL || fleet_push_day(fleet, counters_dir, days[i], &pushed_stats,
-                                            &error) < 0) {
+        int status = table ? push_table(fleet, table, &pushed_stats, &error) : -1;
+        if (table)
+            ctr_close(table);
+        if (status < 0) {
             msg_error("fleet push of %s: %s; the day is kept and pushed again later", text,
                       error);
             free(error);
