@@ -4,8 +4,10 @@
 # (`tlsrpt fleet push`: snapshot, COPY, one transaction), beside a plain COPY
 # of the same rows into the same server, the limit; then the elected host
 # builds the merged day's reports (`tlsrpt run --due`: merge from the
-# database, build, into the outbox) beside one host building the same day
-# from its own table (`tlsrpt run --day`).
+# database, build, into the outbox, stored in the fleet's outbox) beside one
+# host building the same day from its own table (`tlsrpt run --day`) and
+# beside the database's own part done by psql alone (the key rows read out,
+# the stored reports' rows COPYed in).
 # usage: bench/fleet.sh [DOMAINS [HOSTS [BUILD]]]   (default 100000 10 yes: 10^6 key rows;
 # BUILD=no skips the report builds, which write every report into the outbox)
 set -u
@@ -71,5 +73,21 @@ out=$(on_host hall run --day "$DAY" 2>&1)
 alone_ms=$(( $(now_ms) - start ))
 echo "$out" | grep -q "$DAY: $DOMAINS reports added" ||
     { echo "the single host's build did not give $DOMAINS reports:"; echo "$out" | tail -5; exit 1; }
-printf 'build %8d reports: %6d ms merged from the database (tlsrpt run --due) vs %d ms from one host'"'"'s own table (tlsrpt run --day): x%.2f\n' \
+printf 'build %8d reports: %6d ms merged from the database, built, stored in the fleet'"'"'s outbox (tlsrpt run --due) vs %d ms from one host'"'"'s own table (tlsrpt run --day): x%.2f\n' \
     "$DOMAINS" "$fleet_ms" "$alone_ms" "$(calc "$fleet_ms / $alone_ms")"
+# The limits of the database's part: reading the rows the merge reads, and
+# COPYing the stored reports' rows (JSON and all) into a table of their shape.
+start=$(now_ms)
+psql_q "COPY (SELECT * FROM tlsrpt_keys) TO STDOUT" >/dev/null
+read_ms=$(( $(now_ms) - start ))
+stored=$(psql_q "SELECT count(*) FROM tlsrpt_reports")
+[ "$stored" -eq "$DOMAINS" ] || { echo "expected $DOMAINS stored reports, found $stored"; exit 1; }
+psql_q "COPY (SELECT * FROM tlsrpt_reports) TO STDOUT" >"$T/reports.copy"
+psql_q "CREATE TABLE reports_limit (LIKE tlsrpt_reports INCLUDING ALL)" >/dev/null
+start=$(now_ms)
+PGPASSFILE="$PG_PASSFILE" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres \
+    -c "\\copy reports_limit FROM '$T/reports.copy'" || exit 1
+store_ms=$(( $(now_ms) - start ))
+printf 'limit %8d reports: %6d ms = %d ms reading the %d key rows out (COPY TO) + %d ms COPYing the stored reports (%d MB) in  -> the build takes x%.1f the database'"'"'s part alone\n' \
+    "$DOMAINS" "$((read_ms + store_ms))" "$read_ms" "$rows" "$store_ms" \
+    "$(( $(stat -c %s "$T/reports.copy") / 1048576 ))" "$(calc "$fleet_ms / ($read_ms + $store_ms)")"

@@ -11,9 +11,10 @@
 #include <time.h>
 
 #include "counters.h"
+#include "spool.h"
 
 /* The schema version this program creates and expects (tlsrpt_meta). */
-#define FLEET_SCHEMA_VERSION 2
+#define FLEET_SCHEMA_VERSION 3
 #define FLEET_HOST_ID_MAX 255
 
 struct fleet;
@@ -102,14 +103,54 @@ int fleet_day_finish(struct fleet *fleet, int day, char **error_r);
  * The delivery ledger. Before an attempt, its builder claims it: 1 go
  * ahead; 0 do not, with state_r the ledger's word ("delivered", "failed":
  * settled by a host of the fleet; "" or another: this host is no longer the
- * day's builder); -1 with *error_r. After the attempt, fleet_record()
- * writes its outcome ("delivered", "retrying", "failed").
+ * day's builder, or the day's reports are not stored yet); -1 with
+ * *error_r. After the attempt, fleet_record() writes its outcome: the
+ * destination's state, last error, and first and next try (for a host that
+ * takes the day over).
  */
 #define FLEET_STATE_SIZE 16
 int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char *destination,
                 char state_r[FLEET_STATE_SIZE], char **error_r);
-int fleet_record(struct fleet *fleet, const char *report_id, const char *destination,
-                 const char *state, const char *last_error, char **error_r);
+int fleet_record(struct fleet *fleet, const char *report_id, const struct spool_destination *d,
+                 char **error_r);
+/*
+ * `tlsrpt queue retry` in a fleet: a destination the ledger has as failed
+ * gets a new retry window there too (else no host would claim it again),
+ * and its day is open again: led by this host for lease_seconds, unless
+ * another host holds a live lease on it. 1 renewed, 0 it was not failed,
+ * -1 with *error_r.
+ */
+int fleet_retry(struct fleet *fleet, const char *report_id, const char *destination,
+                long lease_seconds, char **error_r);
+
+/*
+ * The fleet's outbox. The day's builder builds the merged reports into its
+ * own outbox, then stores them in the database (fleet_store_day): every
+ * report's JSON and fields, and a ledger row per destination, in one
+ * transaction made only while it holds the day's lease and only once; no
+ * delivery of the day is claimed before. 1 stored (*n_reports_r: how
+ * many), 0 not (the lease is not ours, or the day is stored already), -1.
+ */
+int fleet_store_day(struct fleet *fleet, struct spool *spool, int day, int *n_reports_r,
+                    char **error_r);
+/* How many reports of the day are stored, -1 when none are yet; -2 with *error_r. */
+int fleet_day_stored(struct fleet *fleet, int day, char **error_r);
+/*
+ * A host that takes a stored day over writes its reports into its outbox
+ * (which must not hold the day) exactly as stored, each destination in the
+ * ledger's state: settled ones stay settled, retries keep their window, the
+ * one in flight when the builder died is due again. The count, or -1.
+ */
+int fleet_restore_day(struct fleet *fleet, struct spool *spool, int day, char **error_r);
+/*
+ * Every stored report of days first_day..last_day with its ledger state,
+ * oldest day first, then by policy domain (`tlsrpt queue --fleet`); hosts[i]
+ * is the host that last had destination i in hand. The count, or -1.
+ */
+typedef void fleet_report_fn(const struct spool_entry *entry, const char *const *hosts,
+                             void *context);
+int fleet_outbox_each(struct fleet *fleet, int first_day, int last_day, fleet_report_fn *each,
+                      void *context, char **error_r);
 
 /* One host as the database knows it. */
 struct fleet_host {
@@ -125,6 +166,7 @@ struct fleet_day {
     char *builder;
     time_t lease_until;
     bool done;
+    int stored_reports; /* reports in the fleet's outbox, -1: not stored yet */
 };
 #define FLEET_STATUS_DAYS 7 /* the LIMIT in db.c */
 struct fleet_status {

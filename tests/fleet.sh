@@ -3,7 +3,8 @@
 # on a temporary directory and a loopback port): the schema is created and
 # found again, the fleet's merged counts equal one host counting everything,
 # a day pushed again changes nothing, the database stopped during the
-# worker's push loses nothing, and the status names each host.
+# worker's push loses nothing, the status names each host, and a database
+# schema version 1 made is migrated.
 . "$(dirname "$0")/lib.sh"
 SAMPLE="$top_srcdir/tests/data/libtlsrpt-sample.jsonl"
 start_postgres
@@ -32,9 +33,9 @@ done
 
 assert_eq "no schema before init" "fleet database: no schema yet (run tlsrpt fleet init)" \
     "$(on_host h1 fleet status 2>&1)"
-assert_eq "init creates the schema" "fleet database: schema version 2 created" \
+assert_eq "init creates the schema" "fleet database: schema version 3 created" \
     "$(on_host h1 fleet init 2>&1)"
-assert_eq "init again finds it" "fleet database: schema version 2, nothing to do" \
+assert_eq "init again finds it" "fleet database: schema version 3, nothing to do" \
     "$(on_host h2 fleet init 2>&1)"
 
 for h in h1 h2 h3; do
@@ -88,7 +89,7 @@ assert_match "merged second day" "^$DAY2: 4 successful and 3 failed sessions" \
 # What an operator sees.
 STATUS=$(on_host h3 fleet status | sed 's/[0-9-]*T[0-9:]*Z/YYYY-MM-DDTHH:MM:SSZ/')
 lag() { echo $(( $(date -u +%s) / 86400 - 1 - $(date -u -d "$1" +%s) / 86400 )); }
-assert_eq "fleet status" "fleet database: schema version 2, this host is h3
+assert_eq "fleet status" "fleet database: schema version 3, this host is h3
   HOST  LAST DAY    PUSHED                DAYS  LAG
   h1    $DAY2  YYYY-MM-DDTHH:MM:SSZ  2     $(lag "$DAY2") days
   h2    $DAY  YYYY-MM-DDTHH:MM:SSZ  1     $(lag "$DAY") days
@@ -97,6 +98,24 @@ assert_eq "fleet status --json hosts" "h1 $DAY2 2
 h2 $DAY 1
 h3 $DAY 1" "$(on_host h1 fleet status --json | python3 -c 'import json, sys
 for h in json.load(sys.stdin)["hosts"]: print(h["host-id"], h["last-day"], h["days-pushed"])')"
+
+# A database schema version 1 made is migrated in place, step by step, its data kept.
+psql_q "CREATE DATABASE v1" >/dev/null
+PGPASSFILE="$PG_PASSFILE" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d v1 \
+    -f "$top_srcdir/tests/data/fleet-schema-v1.sql" >/dev/null
+V1="fleet_database=postgresql://tlsrpt@127.0.0.1:$PG_PORT/v1?passfile=$PG_PASSFILE"
+assert_eq "a version 1 schema is migrated" "fleet database: schema migrated from version 1 to 3" \
+    "$(on_host h1 -o "$V1" fleet init 2>&1)"
+assert_eq "and found migrated" "fleet database: schema version 3, nothing to do" \
+    "$(on_host h1 -o "$V1" fleet init 2>&1)"
+assert_match "the day version 1 held is merged as before" \
+    "^2025-01-10: 5 successful and 1 failed sessions, table 2 of" \
+    "$(on_host h1 -o "$V1" counters --fleet --day 2025-01-10 | head -1)"
+assert_eq "version 3's tables and columns are there" "0 0 t" \
+    "$(PGPASSFILE="$PG_PASSFILE" psql -X -A -t -F ' ' -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d v1 -c \
+        "SELECT (SELECT count(*) FROM tlsrpt_reports), (SELECT count(*) FROM tlsrpt_deliveries),
+                (SELECT count(*) = 2 FROM information_schema.columns
+                 WHERE table_name = 'tlsrpt_days' AND column_name IN ('stored_reports', 'stored_at'))")"
 
 # A password in fleet_database is refused: it belongs in a passfile.
 assert_match "a password in fleet_database is refused" \

@@ -3,8 +3,10 @@
 # reports, on a real PostgreSQL: it waits for every known host's push (or
 # fleet_push_deadline, then names the missing host), and when it is killed
 # (-9) in the middle of its deliveries another host takes the day over once
-# the lease expired and sends only what was not delivered: the SMTP sink
-# gets every report once.
+# the lease expired, restores the reports the first one stored in the
+# fleet's outbox and sends only what was not delivered: the SMTP sink gets
+# every report once, byte for byte as stored, even when late data changed
+# the merged counts in between.
 . "$(dirname "$0")/lib.sh"
 start_postgres
 mkdir -p "$T/smtp"
@@ -51,13 +53,57 @@ assert_match "the missing host is named" "$(date -u -d "$DAY" +%F): reported wit
     "$(cat "$T/h1.out")"
 assert_eq "two reports reached the sink before h1 died" "2" "$(ls "$T/smtp" | grep -c '\.eml$')"
 
+# The fleet's outbox, from any host: what h1 stored, and how far it got.
+queue_states() {
+    on_host "$1" queue --fleet --json | python3 -c 'import json, sys
+from collections import Counter
+c = Counter((d["state"], d["host"]) for r in json.load(sys.stdin) for d in r["destinations"])
+print(", ".join("%s %s %d" % (s, h, n) for (s, h), n in sorted(c.items())))'
+}
+assert_eq "queue --fleet: 2 delivered, the one in flight to be tried again, 2 waiting" \
+    "delivered h1 2, pending h1 2, retrying h1 1" "$(queue_states h3)"
+assert_match "queue --fleet: the attempt in flight is named" "in flight at h1 when it stopped" \
+    "$(on_host h3 queue --fleet)"
+
+# Late data for the day reaches the database after h1 built it: the reports
+# are what h1 built and stored, whoever sends them.
+psql_q "UPDATE tlsrpt_keys SET success = success + 10 WHERE host_id = 'h3'" >/dev/null
+
 # h2 cannot take the day while h1's lease lasts, then takes it over and sends the rest.
 takeover() {
     on_host h2 run --due >>"$T/h2.out" 2>&1
     grep -q "taking over its reports from h1" "$T/h2.out"
 }
 wait_for "h2 to take the day over" 120 takeover || { cat "$T/h2.out"; fail "no takeover"; finish; }
-assert_match "h2 rebuilt the same reports" "$DAY: 5 reports of the fleet added to the outbox" "$(cat "$T/h2.out")"
+assert_match "h2 restored the reports h1 stored" \
+    "$DAY: 5 reports restored from the fleet's outbox, each destination in the state the ledger has" \
+    "$(cat "$T/h2.out")"
+assert_eq "no report was built twice" "1" "$(grep -c 'reports stored in the fleet' "$T/h1.out" "$T/h2.out" |
+    awk -F: '{ n += $2 } END { print n }')"
+# Every message carries, byte for byte, the report the fleet's outbox holds (3 sessions each).
+for eml in "$T/smtp"/*.eml; do
+    python3 - "$eml" <<'PY'
+import email, gzip, json, sys
+msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
+for part in msg.walk():
+    if part.get_content_type() == "application/tlsrpt+gzip":
+        report = gzip.decompress(part.get_payload(decode=True))
+        doc = json.loads(report)
+        print(doc["report-id"], doc["policies"][0]["summary"]["total-successful-session-count"])
+        open(sys.argv[1] + ".json", "wb").write(report)
+PY
+done >"$T/sent.txt"
+assert_eq "each report counts the 3 sessions h1 built it from" "3 3 3 3 3" \
+    "$(awk '{ print $2 }' "$T/sent.txt" | xargs)"
+same=0
+while read -r id _; do
+    printf '%s' "$(psql_q "SELECT report FROM tlsrpt_reports WHERE report_id = '$id'")" >"$T/stored.json"
+    for sent in "$T/smtp"/*.eml.json; do
+        [ "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["report-id"])' "$sent")" = "$id" ] &&
+            cmp -s "$sent" "$T/stored.json" && same=$((same + 1))
+    done
+done <"$T/sent.txt"
+assert_eq "each message's report is the stored one, byte for byte" "5" "$same"
 assert_eq "every destination got its report once" "tls@d0.example
 tls@d1.example
 tls@d2.example
@@ -71,5 +117,17 @@ assert_match "fleet status names the day's builder" "^  $DAY  h2 +done\$" "$(on_
 OUT=$(on_host h3 run --due 2>&1)
 assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbox" 2>/dev/null | grep -c .)"
 assert_eq "still five messages" "5" "$(ls "$T/smtp" | grep -c '\.eml$')"
+
+# A destination that failed for good, retried by hand: the ledger gives it a new window too.
+DAY2=$(date -u -d '2 days ago' +%F)
+echo '{"dpv": "1","d": "d5.example","pr": "v=TLSRPTv1;rua=mailto:reject@d5.example","policies":[{"policy-type":9,"t":0,"f":0}]}' >"$T/d5.jsonl"
+on_host h2 ingest --format libtlsrpt --day "$DAY2" "$T/d5.jsonl" >/dev/null 2>&1
+on_host h2 run --due >"$T/h2-day2.out" 2>&1
+ledger_d5() { psql_q "SELECT state || ' ' || attempts FROM tlsrpt_deliveries WHERE destination = 'mailto:reject@d5.example'"; }
+assert_eq "refused with 550: failed in the ledger after one attempt" "failed 1" "$(ledger_d5)"
+D5_ID=$(on_host h2 queue --json | python3 -c 'import json, sys
+print([r["report_id"] for r in json.load(sys.stdin) if r["policy_domain"] == "d5.example"][0])')
+on_host h2 queue retry "$D5_ID" >"$T/retry.out" 2>&1
+assert_eq "queue retry: the ledger granted a second attempt (refused again)" "failed 2" "$(ledger_d5)"
 
 finish

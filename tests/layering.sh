@@ -23,7 +23,7 @@ delivery:util.h core.h dns.h tlstrust.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h
 policy:util.h core.h cfg.h counters.h dns.h tlstrust.h policy.h
 socketmap:util.h socketmap.h
-fleet:util.h core.h counters.h fleet.h"
+fleet:util.h core.h counters.h spool.h fleet.h"
 
 echo "$rules" | while IFS=: read -r module allowed; do
     [ -d "$src/$module" ] || continue

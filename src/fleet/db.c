@@ -59,8 +59,31 @@ static const char *const schema_v2[] = {
     NULL,
 };
 
+/*
+ * Version 3: the fleet's outbox. A day's builder stores the reports it built
+ * (tlsrpt_reports) with a ledger row per destination, so a host that takes
+ * over sends the very reports the first one built, and carries on each
+ * destination's retries from the ledger's first and next try.
+ */
+static const char *const schema_v3[] = {
+    "CREATE TABLE tlsrpt_reports ("
+    " day integer NOT NULL, report_id text NOT NULL, unique_id text NOT NULL,"
+    " policy_domain text NOT NULL, file_name text NOT NULL, record text NOT NULL,"
+    " created bigint NOT NULL, send_after bigint NOT NULL,"
+    " successes bigint NOT NULL, failures bigint NOT NULL, rua_pending boolean NOT NULL,"
+    " report text NOT NULL,"
+    " PRIMARY KEY (day, report_id))",
+    "ALTER TABLE tlsrpt_days ADD COLUMN stored_reports integer,"
+    " ADD COLUMN stored_at timestamptz",
+    "ALTER TABLE tlsrpt_deliveries ADD COLUMN first_try bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN next_try bigint NOT NULL DEFAULT 0",
+    "CREATE INDEX tlsrpt_deliveries_day ON tlsrpt_deliveries (day)",
+    NULL,
+};
+
 /* migrations[v] takes a database from version v to v + 1. */
-static const char *const *const migrations[FLEET_SCHEMA_VERSION] = {schema_v1, schema_v2};
+static const char *const *const migrations[FLEET_SCHEMA_VERSION] = {schema_v1, schema_v2,
+                                                                      schema_v3};
 
 bool fleet_exec(struct fleet *fleet, ExecStatusType expect, PGresult **result_r, char **error_r,
                 const char *sql, int n_params, const char *const *params)
@@ -239,7 +262,8 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
     }
     PQclear(result);
     if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
-                    "SELECT day, builder, extract(epoch FROM lease_until)::bigint, done"
+                    "SELECT day, builder, extract(epoch FROM lease_until)::bigint, done,"
+                    " coalesce(stored_reports, -1)"
                     " FROM tlsrpt_days ORDER BY day DESC LIMIT 7",
                     0, NULL)) {
         fleet_status_free(status);
@@ -253,6 +277,7 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
         d->builder = xstrdup(PQgetvalue(result, (int)i, 1));
         d->lease_until = (time_t)strtoll(PQgetvalue(result, (int)i, 2), NULL, 10);
         d->done = strcmp(PQgetvalue(result, (int)i, 3), "t") == 0;
+        d->stored_reports = atoi(PQgetvalue(result, (int)i, 4));
     }
     PQclear(result);
     return 0;

@@ -126,7 +126,7 @@ int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char 
                     " attempts, updated_at)"
                     " SELECT $1, $2, $3, 'sending', $4, 1, now() WHERE EXISTS"
                     " (SELECT 1 FROM tlsrpt_days WHERE day = $3 AND builder = $4"
-                    "  AND lease_until > now())"
+                    "  AND lease_until > now() AND stored_reports IS NOT NULL)"
                     " ON CONFLICT (report_id, destination) DO UPDATE SET state = 'sending',"
                     " host = excluded.host, attempts = l.attempts + 1, updated_at = now()"
                     " WHERE l.state NOT IN ('delivered', 'failed')"
@@ -148,15 +148,63 @@ int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char 
     return 0;
 }
 
-int fleet_record(struct fleet *fleet, const char *report_id, const char *destination,
-                 const char *state, const char *last_error, char **error_r)
+int fleet_record(struct fleet *fleet, const char *report_id, const struct spool_destination *d,
+                 char **error_r)
 {
-    const char *params[] = {report_id, destination, state, last_error, fleet->host_id};
+    char first[24], next[24];
+    const char *params[] = {report_id, d->uri, spool_state_name(d->state),
+                            d->last_error ? d->last_error : "", fleet->host_id, first, next};
 
+    snprintf(first, sizeof(first), "%lld", (long long)d->first_try);
+    snprintf(next, sizeof(next), "%lld", (long long)d->next_try);
     return fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
-                      "UPDATE tlsrpt_deliveries SET state = $3, last_error = $4, updated_at = now()"
+                      "UPDATE tlsrpt_deliveries SET state = $3, last_error = $4, first_try = $6,"
+                      " next_try = $7, updated_at = now()"
                       " WHERE report_id = $1 AND destination = $2 AND host = $5",
-                      5, params)
+                      7, params)
                ? 0
                : -1;
+}
+
+int fleet_retry(struct fleet *fleet, const char *report_id, const char *destination,
+                long lease_seconds, char **error_r)
+{
+    char lease[24];
+    const char *params[] = {report_id, destination};
+    const char *reopen[] = {report_id, fleet->host_id, lease};
+    PGresult *result;
+
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r, "BEGIN", 0, NULL))
+        return -1;
+    if (!fleet_exec(fleet, PGRES_COMMAND_OK, &result, error_r,
+                    "UPDATE tlsrpt_deliveries SET state = 'pending', first_try = 0, next_try = 0,"
+                    " updated_at = now() WHERE report_id = $1 AND destination = $2"
+                    " AND state = 'failed'",
+                    2, params)) {
+        fleet_rollback(fleet);
+        return -1;
+    }
+    int renewed = atoi(PQcmdTuples(result)) > 0;
+    PQclear(result);
+    /*
+     * The day is open again; this host leads it unless another one holds a
+     * live lease (that one then sends it).
+     */
+    if (renewed &&
+        !fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
+                    "UPDATE tlsrpt_days d SET done = false,"
+                    " builder = CASE WHEN d.done OR d.lease_until < now() THEN $2 ELSE d.builder END,"
+                    " lease_until = CASE WHEN d.done OR d.lease_until < now() OR d.builder = $2"
+                    "  THEN now() + $3 * interval '1 second' ELSE d.lease_until END"
+                    " FROM tlsrpt_reports r WHERE r.report_id = $1 AND d.day = r.day",
+                    3, reopen)) {
+        fleet_rollback(fleet);
+        return -1;
+    }
+    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r, "COMMIT", 0, NULL)) {
+        fleet_rollback(fleet);
+        return -1;
+    }
+    return renewed;
 }

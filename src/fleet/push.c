@@ -18,43 +18,6 @@
 
 #define HASH_HEX 32 /* 128 bits of SHA-256: no collision among a day's keys */
 
-/* COPY's text format: backslash, tab, newline and carriage return escaped. */
-static void copy_text(struct buf *line, const char *text)
-{
-    for (const char *p = text; *p; p++)
-        switch (*p) {
-        case '\\':
-            buf_puts(line, "\\\\");
-            break;
-        case '\t':
-            buf_puts(line, "\\t");
-            break;
-        case '\n':
-            buf_puts(line, "\\n");
-            break;
-        case '\r':
-            buf_puts(line, "\\r");
-            break;
-        default:
-            buf_putc(line, *p);
-        }
-}
-
-/* NULL (a field the capture path did not have) is COPY's \N, apart from "". */
-static void copy_field(struct buf *line, const char *text)
-{
-    if (text == NULL)
-        buf_puts(line, "\\N");
-    else
-        copy_text(line, text);
-    buf_putc(line, '\t');
-}
-
-static void copy_number(struct buf *line, uint64_t value, bool last)
-{
-    buf_printf(line, "%llu%c", (unsigned long long)value, last ? '\n' : '\t');
-}
-
 /* A list of strings as a JSON array: the database keeps it as text, exactly. */
 static char *json_list(const char *const *items, size_t n)
 {
@@ -125,67 +88,12 @@ static void detail_hash(const struct tr_failure *f, char out[HASH_HEX + 1])
     buf_free(&in);
 }
 
-/* One COPY in progress: rows are sent 256 KB at a time. */
-struct copy {
-    struct fleet *fleet;
-    struct buf rows;
-    bool failed;
-};
-
-static bool copy_begin(struct copy *copy, struct fleet *fleet, const char *sql, char **error_r)
-{
-    PGresult *result;
-
-    memset(copy, 0, sizeof(*copy));
-    copy->fleet = fleet;
-    if (!fleet_exec(fleet, PGRES_COPY_IN, &result, error_r, sql, 0, NULL))
-        return false;
-    PQclear(result);
-    return true;
-}
-
-static void copy_flush(struct copy *copy, size_t above)
-{
-    if (copy->rows.len <= above || copy->failed)
-        return;
-    if (PQputCopyData(copy->fleet->conn, copy->rows.data, (int)copy->rows.len) != 1)
-        copy->failed = true;
-    buf_reset(&copy->rows);
-}
-
-static bool copy_end(struct copy *copy, char **error_r)
-{
-    PGconn *conn = copy->fleet->conn;
-    PGresult *result;
-
-    copy_flush(copy, 0);
-    buf_free(&copy->rows);
-    bool ok = !copy->failed &&
-              PQputCopyEnd(conn, NULL) == 1;
-    if (!ok)
-        PQputCopyEnd(conn, "the client could not send every row");
-    result = PQgetResult(conn);
-    if (!ok || PQresultStatus(result) != PGRES_COMMAND_OK) {
-        const char *message = PQresultErrorMessage(result);
-        if (message == NULL || message[0] == '\0')
-            message = PQerrorMessage(conn);
-        *error_r = xasprintf("fleet database: COPY: %.*s", (int)strcspn(message, "\n"), message);
-        ok = false;
-    }
-    PQclear(result);
-    while ((result = PQgetResult(conn)) != NULL)
-        PQclear(result);
-    return ok;
-}
-
-#define FLUSH_ABOVE (256 * 1024)
-
 static bool copy_keys(struct fleet *fleet, const struct ctr_snapshot *snap, const char *day,
                       struct fleet_push_stats *stats, char **error_r)
 {
-    struct copy copy;
+    struct fleet_copy copy;
 
-    if (!copy_begin(&copy, fleet,
+    if (!fleet_copy_begin(&copy, fleet,
                     "COPY tlsrpt_keys (domain, day, host_id, key_hash, record, policy_type,"
                     " policy_domain, policy_strings, mx_hosts, success, failure) FROM STDIN",
                     error_r))
@@ -200,24 +108,24 @@ static bool copy_keys(struct fleet *fleet, const struct ctr_snapshot *snap, cons
                                 tr_policy_type_name(key->policy.type), key->policy.domain,
                                 strings, mx};
         for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
-            copy_field(&copy.rows, fields[f]);
-        copy_number(&copy.rows, key->success, false);
-        copy_number(&copy.rows, key->failure, true);
+            fleet_copy_field(&copy.rows, fields[f]);
+        fleet_copy_number(&copy.rows, key->success, false);
+        fleet_copy_number(&copy.rows, key->failure, true);
         free(strings);
         free(mx);
         stats->keys++;
         stats->sessions += key->success + key->failure;
-        copy_flush(&copy, FLUSH_ABOVE);
+        fleet_copy_flush(&copy, FLEET_COPY_BLOCK);
     }
-    return copy_end(&copy, error_r);
+    return fleet_copy_end(&copy, error_r);
 }
 
 static bool copy_details(struct fleet *fleet, const struct ctr_snapshot *snap, const char *day,
                          struct fleet_push_stats *stats, char **error_r)
 {
-    struct copy copy;
+    struct fleet_copy copy;
 
-    if (!copy_begin(&copy, fleet,
+    if (!fleet_copy_begin(&copy, fleet,
                     "COPY tlsrpt_details (domain, day, host_id, key_hash, detail_hash,"
                     " result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo,"
                     " receiving_ip, additional_information, failure_reason_code, count)"
@@ -239,32 +147,32 @@ static bool copy_details(struct fleet *fleet, const struct ctr_snapshot *snap, c
                                  f->receiving_ip, f->additional_information,
                                  f->failure_reason_code};
             for (size_t c = 0; c < sizeof(row) / sizeof(row[0]); c++)
-                copy_field(&copy.rows, row[c]);
-            copy_number(&copy.rows, key->details[d].count, true);
+                fleet_copy_field(&copy.rows, row[c]);
+            fleet_copy_number(&copy.rows, key->details[d].count, true);
             stats->details++;
         }
-        copy_flush(&copy, FLUSH_ABOVE);
+        fleet_copy_flush(&copy, FLEET_COPY_BLOCK);
     }
-    return copy_end(&copy, error_r);
+    return fleet_copy_end(&copy, error_r);
 }
 
 static bool copy_overflow(struct fleet *fleet, const struct ctr_snapshot *snap, const char *day,
                           struct fleet_push_stats *stats, char **error_r)
 {
-    struct copy copy;
+    struct fleet_copy copy;
 
-    if (!copy_begin(&copy, fleet, "COPY tlsrpt_overflow (domain, day, host_id, events) FROM STDIN",
+    if (!fleet_copy_begin(&copy, fleet, "COPY tlsrpt_overflow (domain, day, host_id, events) FROM STDIN",
                     error_r))
         return false;
     for (size_t i = 0; i < snap->n_overflow; i++) {
-        copy_field(&copy.rows, snap->overflow[i].domain);
-        copy_field(&copy.rows, day);
-        copy_field(&copy.rows, fleet->host_id);
-        copy_number(&copy.rows, snap->overflow[i].events, true);
+        fleet_copy_field(&copy.rows, snap->overflow[i].domain);
+        fleet_copy_field(&copy.rows, day);
+        fleet_copy_field(&copy.rows, fleet->host_id);
+        fleet_copy_number(&copy.rows, snap->overflow[i].events, true);
         stats->overflow++;
-        copy_flush(&copy, FLUSH_ABOVE);
+        fleet_copy_flush(&copy, FLEET_COPY_BLOCK);
     }
-    return copy_end(&copy, error_r);
+    return fleet_copy_end(&copy, error_r);
 }
 
 int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap,

@@ -98,6 +98,8 @@ char *cli_fleet_merged_dir(struct cli *cli, int last_day, int n_days);
 struct sched_context;
 void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay, bool quiet);
 void fleet_worker_end(struct sched_context *ctx);
+/* Deliveries from ctx's outbox claim each attempt in the fleet's ledger (connected as fleet). */
+void fleet_ledger_use(struct cfg *cfg, struct sched_context *ctx, struct fleet *fleet);
 
 /*
  * A text table: rows of cells printed with columns padded to the widest

@@ -124,7 +124,8 @@ static int ledger_claim(void *context, const struct spool_entry *entry,
     else if (claimed == 0 && strcmp(state, "failed") == 0)
         *settled_r = SPOOL_FAILED;
     else if (claimed == 0)
-        msg_info("report %s to %s: another host of the fleet builds this day now",
+        msg_info("report %s to %s: not sent now: this host does not lead the day (or its "
+                 "reports are not in the fleet's outbox yet)",
                  entry->report_id, d->uri);
     return claimed;
 }
@@ -135,8 +136,7 @@ static void ledger_record(void *context, const struct spool_entry *entry,
     struct fleet *fleet = ledger_connection(context);
     char *error;
 
-    if (fleet && fleet_record(fleet, entry->report_id, d->uri, spool_state_name(d->state),
-                              d->last_error ? d->last_error : "", &error) < 0) {
+    if (fleet && fleet_record(fleet, entry->report_id, d, &error) < 0) {
         msg_error("report %s to %s: %s", entry->report_id, d->uri, error);
         free(error);
     }
@@ -181,6 +181,45 @@ static void build_merged_day(struct fleet *fleet, struct cfg *cfg, struct sched_
     free(state_fleet);
 }
 
+/*
+ * A led day in this host's outbox and in the fleet's: restored as stored
+ * when a builder before us stored it, else built from the merged counts;
+ * then stored, once, so that deliveries can be claimed.
+ */
+static void outbox_day(struct fleet *fleet, struct cfg *cfg, struct sched_context *ctx, int day,
+                       const char *text)
+{
+    char *error;
+    int stored = fleet_day_stored(fleet, day, &error), n;
+
+    if (stored == -2) {
+        msg_error("fleet: %s: %s", text, error);
+        free(error);
+        return;
+    }
+    if (!spool_day_done(ctx->spool, day)) {
+        if (stored < 0) {
+            build_merged_day(fleet, cfg, ctx, day, text);
+        } else if ((n = fleet_restore_day(fleet, ctx->spool, day, &error)) < 0) {
+            msg_error("fleet: %s: restoring its reports: %s", text, error);
+            free(error);
+            return;
+        } else {
+            msg_info("fleet: %s: %d reports restored from the fleet's outbox, each destination "
+                     "in the state the ledger has", text, n);
+        }
+    }
+    if (stored < 0 && spool_day_done(ctx->spool, day)) {
+        int result = fleet_store_day(fleet, ctx->spool, day, &n, &error);
+        if (result < 0) {
+            msg_error("fleet: %s: storing its reports: %s; its deliveries wait", text, error);
+            free(error);
+        } else if (result == 1) {
+            msg_info("fleet: %s: %d reports stored in the fleet's outbox", text, n);
+        }
+    }
+}
+
 /* Days this host leads now: built (once), their deliveries under the ledger. */
 static int lead_days(struct fleet *fleet, struct cfg *cfg, struct sched_context *ctx,
                      time_t delay, int **led_r)
@@ -217,8 +256,7 @@ static int lead_days(struct fleet *fleet, struct cfg *cfg, struct sched_context 
             if (n_missing > 0)
                 msg_warn("fleet: %s: reported without %s, which did not push it within "
                          "fleet_push_deadline", text, missing);
-            if (!spool_day_done(ctx->spool, day))
-                build_merged_day(fleet, cfg, ctx, day, text);
+            outbox_day(fleet, cfg, ctx, day, text);
             (*led_r)[n_led++] = day;
             free(previous);
         }
@@ -226,6 +264,14 @@ static int lead_days(struct fleet *fleet, struct cfg *cfg, struct sched_context 
     }
     free(days);
     return n_led;
+}
+
+void fleet_ledger_use(struct cfg *cfg, struct sched_context *ctx, struct fleet *fleet)
+{
+    ledger = (struct ledger){cfg_str(cfg, "fleet_database"), fleet_host_id(fleet), fleet,
+                             getpid()};
+    sched_ledger = (struct sched_ledger){ledger_claim, ledger_record, &ledger};
+    ctx->ledger = &sched_ledger;
 }
 
 static struct fleet *worker_fleet;
@@ -247,10 +293,7 @@ void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay
         printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));
     if (ctx->spool)
         worker_n_days = lead_days(fleet, cfg, ctx, delay, &worker_days);
-    ledger = (struct ledger){cfg_str(cfg, "fleet_database"), fleet_host_id(fleet), fleet,
-                             getpid()};
-    sched_ledger = (struct sched_ledger){ledger_claim, ledger_record, &ledger};
-    ctx->ledger = &sched_ledger;
+    fleet_ledger_use(cfg, ctx, fleet);
     worker_fleet = fleet;
 }
 
@@ -347,6 +390,9 @@ static int fleet_status_command(struct fleet *fleet, bool json)
             json_object_object_add(entry, "builder", json_object_new_string(d->builder));
             json_object_object_add(entry, "done", json_object_new_boolean(d->done));
             json_object_object_add(entry, "lease-until", json_object_new_int64(d->lease_until));
+            json_object_object_add(entry, "stored-reports",
+                                   d->stored_reports < 0 ? json_object_new_null()
+                                                         : json_object_new_int(d->stored_reports));
             json_object_array_add(days, entry);
         }
         json_object_object_add(top, "reports", days);
@@ -384,6 +430,9 @@ static int fleet_status_command(struct fleet *fleet, bool json)
                 day_format(d->day, day);
                 if (d->done)
                     snprintf(state, sizeof(state), "done");
+                else if (d->lease_until > now && d->stored_reports >= 0)
+                    snprintf(state, sizeof(state), "delivering %d reports, lease for %lld s",
+                             d->stored_reports, (long long)(d->lease_until - now));
                 else if (d->lease_until > now)
                     snprintf(state, sizeof(state), "building, lease for %lld s",
                              (long long)(d->lease_until - now));

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "ctl.h"
+#include "fleet.h"
 #include "scheduler.h"
 #include "spool.h"
 
@@ -156,8 +157,16 @@ static void deliver_now(struct cli *cli, struct sched_context *ctx, time_t now)
     int owner = sched_own_outbox(ctx, &error);
     if (owner < 0)
         msg_fatal("%s", error);
+    /* In a fleet, as in the worker: no attempt the ledger does not grant. */
+    struct fleet *fleet = NULL;
+    if (cfg_str(cli_config(cli), "fleet_database")[0] != '\0') {
+        fleet = cli_fleet_connect(cli);
+        fleet_ledger_use(cli_config(cli), ctx, fleet);
+    }
     int done = directory[0] ? sched_deliver_to_directory(ctx->spool, directory, now)
                             : sched_deliver(ctx, now);
+    ctx->ledger = NULL;
+    fleet_close(fleet);
     close(owner);
     printf("%d %s\n", done, directory[0] ? "reports written" : "delivery attempts made");
 }
@@ -190,6 +199,24 @@ static bool make_due(struct spool_entry *e, bool retry, time_t now, bool apply)
     return changed;
 }
 
+/* In a fleet, a failed destination retried here is retried in the ledger too. */
+static void fleet_renew(struct cli *cli, struct fleet **fleet, const struct spool_entry *e)
+{
+    char *error;
+
+    if (cfg_str(cli_config(cli), "fleet_database")[0] == '\0')
+        return;
+    for (size_t d = 0; d < e->n_destinations; d++) {
+        if (e->destinations[d].state != SPOOL_FAILED)
+            continue;
+        if (*fleet == NULL)
+            *fleet = cli_fleet_connect(cli);
+        if (fleet_retry(*fleet, e->report_id, e->destinations[d].uri,
+                        (long)cfg_time(cli_config(cli), "fleet_lease"), &error) < 0)
+            msg_fatal("%s", error);
+    }
+}
+
 /*
  * flush, retry ID, delete ID: change the outbox as the daemon's user, each
  * report under its lock and from its state read under it (a delivery may
@@ -202,6 +229,7 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
     size_t n;
     char *error;
     int matched = 0, status = 0;
+    struct fleet *fleet = NULL;
     bool delete = strcmp(action, "delete") == 0, retry = strcmp(action, "retry") == 0;
     time_t now = time(NULL);
 
@@ -230,13 +258,16 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
             if (spool_delete(ctx.spool, e, &error) < 0)
                 msg_fatal("%s", error);
             printf("%s: deleted\n", e->report_id);
-        } else if (make_due(e, retry, now, true) &&
-                   spool_update(ctx.spool, e, &error) < 0) {
-            msg_fatal("%s", error);
+        } else {
+            if (retry)
+                fleet_renew(cli, &fleet, e);
+            if (make_due(e, retry, now, true) && spool_update(ctx.spool, e, &error) < 0)
+                msg_fatal("%s", error);
         }
         close(lock);
     }
     spool_list_free(entries, n);
+    fleet_close(fleet);
     if (id && matched == 0) {
         msg_error("no report %s in the outbox", id);
         status = 1;
@@ -247,13 +278,108 @@ static int queue_action(struct cli *cli, const char *action, const char *id)
     return status;
 }
 
+/* ---- The listing ---- */
+
+struct queue_view {
+    struct table *table;  /* for people, or */
+    json_object *array;   /* for scripts */
+    struct spool_suppressions suppressed;
+    bool relayed, fleet;
+    time_t now;
+    size_t n_reports;
+};
+
+/* A table row; HOST only in the fleet's view. */
+static void view_row(struct queue_view *v, const char *day, const char *domain,
+                     const char *send_after, const char *destination, const char *state,
+                     const char *host, const char *tries, const char *next, const char *detail)
+{
+    if (v->table == NULL)
+        return;
+    if (v->fleet)
+        table_row(v->table, day, domain, send_after, destination, state, host, tries, next,
+                  detail);
+    else
+        table_row(v->table, day, domain, send_after, destination, state, tries, next, detail);
+}
+
+static void view_add(struct queue_view *v, const struct spool_entry *e, const char *const *hosts)
+{
+    char day[DAY_TEXT_SIZE], send_after[32], next[32], tries[16];
+
+    v->n_reports++;
+    if (v->array) {
+        json_object *o = entry_json(e, &v->suppressed, v->relayed, v->now);
+        json_object *dests = json_object_object_get(o, "destinations");
+        for (size_t d = 0; hosts && d < e->n_destinations; d++)
+            json_object_object_add(json_object_array_get_idx(dests, d), "host",
+                                   json_object_new_string(hosts[d]));
+        json_object_array_add(v->array, o);
+        return;
+    }
+    day_format(e->day, day);
+    time_text(e->send_after, send_after, sizeof(send_after));
+    if (e->n_destinations == 0)
+        view_row(v, day, e->policy_domain, send_after,
+                 e->rua_pending ? "(DNS failed: looked up again later)" : "(none)", "-", "-", "-",
+                 "-", "-");
+    for (size_t d = 0; d < e->n_destinations; d++) {
+        const struct spool_destination *dest = &e->destinations[d];
+        snprintf(tries, sizeof(tries), "%d", dest->attempts);
+        time_text(dest->next_try, next, sizeof(next));
+        bool held = spool_suppressed(&v->suppressed, dest->uri, v->now) &&
+                    (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING);
+        char *detail = destination_detail(dest);
+        view_row(v, d == 0 ? day : "", d == 0 ? e->policy_domain : "", d == 0 ? send_after : "",
+                 dest->uri, held ? "suppressed" : destination_status(dest, v->relayed),
+                 hosts ? hosts[d] : "", tries, next, detail);
+        free(detail);
+    }
+}
+
+/* This host's outbox. */
+static void local_view(struct cli *cli, struct queue_view *v)
+{
+    char *outbox = path_join(cfg_str(cli_config(cli), "state_directory"), "outbox"), *error;
+    struct spool *spool = spool_open(outbox, &error);
+    struct spool_entry *entries;
+    size_t n;
+
+    if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0)
+        msg_fatal("%s", error);
+    for (size_t i = 0; i < n; i++)
+        view_add(v, &entries[i], NULL);
+    spool_list_free(entries, n);
+    spool_close(spool);
+    free(outbox);
+}
+
+static void fleet_view_add(const struct spool_entry *entry, const char *const *hosts,
+                           void *context)
+{
+    view_add(context, entry, hosts);
+}
+
+/* The fleet's outbox: the reports of the counter_retention window, from the database. */
+static void fleet_view(struct cli *cli, struct queue_view *v)
+{
+    struct fleet *fleet = cli_fleet_connect(cli);
+    int today = day_today(), retention = (int)(cfg_time(cli_config(cli), "counter_retention") / 86400);
+    char *error;
+
+    if (fleet_outbox_each(fleet, today - retention, today, fleet_view_add, v, &error) < 0)
+        msg_fatal("%s", error);
+    fleet_close(fleet);
+}
+
 int cmd_queue(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
+        {"fleet", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false;
+    bool json = false, fleet = false;
     int ch;
     char *error;
 
@@ -265,10 +391,15 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'F':
+            fleet = true;
+            break;
         default:
             return cli_usage_error(cli);
         }
     }
+    if (optind < argc && fleet)
+        return cli_usage_error(cli);
     if (optind < argc) {
         const char *action = argv[optind];
         bool needs_id = strcmp(action, "retry") == 0 || strcmp(action, "delete") == 0;
@@ -277,58 +408,33 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
         }
         return queue_action(cli, action, needs_id ? argv[optind + 1] : NULL);
     }
-    char *outbox = path_join(cfg_str(cli_config(cli), "state_directory"), "outbox");
     char *suppress_path = path_join(cfg_str(cli_config(cli), "state_directory"), "suppressed");
-    struct spool *spool = spool_open(outbox, &error);
-    struct spool_suppressions suppressed;
-    struct spool_entry *entries;
-    size_t n;
-    time_t now = time(NULL);
-    bool relayed = cfg_str(cli_config(cli), "delivery_directory")[0] == '\0';
-    if (spool == NULL || spool_list(spool, &entries, &n, &error) < 0 ||
-        spool_suppressions_load(suppress_path, &suppressed, &error) < 0)
+    struct queue_view view = {
+        .now = time(NULL),
+        .relayed = cfg_str(cli_config(cli), "delivery_directory")[0] == '\0',
+        .fleet = fleet,
+    };
+    if (spool_suppressions_load(suppress_path, &view.suppressed, &error) < 0)
         msg_fatal("%s", error);
+    if (json)
+        view.array = json_object_new_array();
+    else
+        view.table = table_create(fleet ? 9 : 8);
+    view_row(&view, "DAY", "POLICY DOMAIN", "SEND AFTER", "DESTINATION", "STATE", "HOST", "TRIES",
+             "NEXT TRY", "LAST ERROR");
+    if (fleet)
+        fleet_view(cli, &view);
+    else
+        local_view(cli, &view);
     if (json) {
-        json_object *array = json_object_new_array();
-        for (size_t i = 0; i < n; i++)
-            json_object_array_add(array, entry_json(&entries[i], &suppressed, relayed, now));
-        json_print(array, stdout);
-    } else if (n == 0) {
-        printf("the outbox is empty\n");
+        json_print(view.array, stdout);
+    } else if (view.n_reports == 0) {
+        printf(fleet ? "the fleet's outbox is empty\n" : "the outbox is empty\n");
     } else {
-        struct table *table = table_create(8);
-        table_row(table, "DAY", "POLICY DOMAIN", "SEND AFTER", "DESTINATION", "STATE", "TRIES",
-                  "NEXT TRY", "LAST ERROR");
-        for (size_t i = 0; i < n; i++) {
-            const struct spool_entry *e = &entries[i];
-            char day[DAY_TEXT_SIZE], send_after[32], next[32], tries[16];
-            day_format(e->day, day);
-            time_text(e->send_after, send_after, sizeof(send_after));
-            if (e->n_destinations == 0)
-                table_row(table, day, e->policy_domain, send_after,
-                          e->rua_pending ? "(DNS failed: looked up again later)" : "(none)",
-                          "-", "-", "-", "-");
-            for (size_t d = 0; d < e->n_destinations; d++) {
-                const struct spool_destination *dest = &e->destinations[d];
-                snprintf(tries, sizeof(tries), "%d", dest->attempts);
-                time_text(dest->next_try, next, sizeof(next));
-                bool held = spool_suppressed(&suppressed, dest->uri, now) &&
-                            (dest->state == SPOOL_PENDING || dest->state == SPOOL_RETRYING);
-                char *detail = destination_detail(dest);
-                table_row(table, d == 0 ? day : "", d == 0 ? e->policy_domain : "",
-                          d == 0 ? send_after : "", dest->uri,
-                          held ? "suppressed" : destination_status(dest, relayed), tries, next,
-                          detail);
-                free(detail);
-            }
-        }
-        table_print(table, stdout, "");
-        table_free(table);
+        table_print(view.table, stdout, "");
     }
-    spool_list_free(entries, n);
-    spool_suppressions_free(&suppressed);
-    spool_close(spool);
-    free(outbox);
+    table_free(view.table);
+    spool_suppressions_free(&view.suppressed);
     free(suppress_path);
     return 0;
 }
@@ -336,7 +442,7 @@ int cmd_queue(struct cli *cli, int argc, char **argv)
 const struct cli_command cli_command_queue = {
     .name = "queue",
     .run = cmd_queue,
-    .usage = "queue [--json] | flush | retry ID | delete ID",
+    .usage = "queue [--json] [--fleet] | flush | retry ID | delete ID",
     .summary = "the outbox and what to do with it",
     .broken_config_ok = true,
 };

@@ -68,6 +68,8 @@ void table_print(struct table *table, FILE *out, const char *indent)
 
 void table_free(struct table *table)
 {
+    if (table == NULL)
+        return;
     for (size_t i = 0; i < table->rows * table->columns; i++)
         free(table->cells[i]);
     free(table->cells);
