@@ -6,6 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 command -v dpkg-buildpackage >/dev/null || skip "dpkg-buildpackage not found (apt-get install dpkg-dev debhelper)"
 [ -z "${DEB_RULES_REQUIRES_ROOT:-}" ] || skip "running inside a package build (dh_auto_test): no package within it"
+[ -z "${TLSRPT_DEB_IN_DISTCHECK:-}" ] ||
+    skip "tools/test builds and checks the package in its make distcheck run (from the tarball), not twice"
 [ -f "$top_srcdir/debian/control" ] || skip "no debian/ directory in $top_srcdir"
 missing=$(cd "$top_srcdir" && dpkg-checkbuilddeps 2>&1) ||
     skip "build dependencies missing: ${missing#*Unmet build dependencies: }"
