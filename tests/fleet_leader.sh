@@ -4,17 +4,15 @@
 # fleet_push_deadline, then names the missing host), and when it is killed
 # (-9) in the middle of its deliveries another host takes the day over once
 # the lease expired, restores the reports the first one stored in the
-# fleet's outbox and sends only what was not delivered: the SMTP sink gets
-# every report once, byte for byte as stored, even when late data changed
-# the merged counts in between.
+# fleet's outbox and sends only what was not delivered: the SMTP and HTTPS
+# sinks get every report once, byte for byte as stored, even when late data
+# changed the merged counts in between.
 . "$(dirname "$0")/lib.sh"
 start_postgres
-mkdir -p "$T/smtp"
-# Each message is held 1 s before the sink takes it: a client killed then has sent nothing.
-python3 "$PEERS/smtp_sink.py" --dir "$T/smtp" --port-file "$T/smtp.port" --hold-ms 1000 &
-SINK_PIDS=$!
-wait_for "the SMTP sink" 60 test -s "$T/smtp.port" || { fail "no SMTP sink"; finish; }
-SMTP_PORT=$(cat "$T/smtp.port")
+# Each message (and POST) is held 1 s before the sink takes it: a client killed then has sent nothing.
+start_sinks --hold-ms 1000
+dns_localhost >"$T/zone"
+start_dns "$T/zone"
 DAY=$(date -u -d yesterday +%F)
 OLD_DAY=$(date -u -d '3 days ago' +%F)
 
@@ -22,14 +20,19 @@ make_dkim_key
 for h in h1 h2 h3; do
     fleet_host "$h" "relayhost = [127.0.0.1]:$SMTP_PORT" "dkim_selector = tlsrpt1" \
         "dkim_key_file = $T/dkim.key" "report_delay = 0" "report_spread = 0" \
-        "delivery_concurrency = 1" "fleet_lease = 5s" "fleet_push_deadline = 0"
+        "delivery_concurrency = 1" "fleet_lease = 5s" "fleet_push_deadline = 0" \
+        "dns_resolvers = 127.0.0.1:$DNS_PORT" "https_ca_file = $T/ca.crt" \
+        "https_allow_private_destinations = yes"
 done
 on_host h1 fleet init >/dev/null
 
-# Five domains, each with its own rua; every host saw each of them.
+# Seven domains, each with its own rua: five by mail, a0 and e0 by HTTPS
+# (a0 is delivered first, e0 last); every host saw each of them.
 for h in h1 h2 h3; do
-    awk -v host="$h" 'BEGIN { for (i = 0; i < 5; i++)
-        printf "{\"dpv\": \"1\",\"d\": \"d%d.example\",\"pr\": \"v=TLSRPTv1;rua=mailto:tls@d%d.example\",\"policies\":[{\"policy-type\":9,\"t\":0,\"f\":0}]}\n", i, i }' \
+    awk -v port="$HTTPS_PORT" 'BEGIN { for (i = 0; i < 7; i++) {
+        d = i == 0 ? "a0" : i == 6 ? "e0" : "d" (i - 1)
+        rua = i == 0 || i == 6 ? "https://localhost:" port "/ok" : "mailto:tls@" d ".example"
+        printf "{\"dpv\": \"1\",\"d\": \"%s.example\",\"pr\": \"v=TLSRPTv1;rua=%s\",\"policies\":[{\"policy-type\":9,\"t\":0,\"f\":0}]}\n", d, rua } }' \
         >"$T/$h.jsonl"
     on_host "$h" ingest --format libtlsrpt --day "$DAY" "$T/$h.jsonl" >/dev/null 2>&1
     on_host "$h" fleet push >/dev/null 2>&1
@@ -41,7 +44,8 @@ OUT=$(on_host h1 -o fleet_push_deadline=7d run --due 2>&1)
 assert_eq "the day waits for every known host within fleet_push_deadline" "0" \
     "$(psql_q "SELECT count(*) FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
 
-# Past the deadline, h1 builds the day (naming h9) and is killed -9 after 2 of 5 deliveries.
+# Past the deadline, h1 builds the day (naming h9) and is killed -9 after 3
+# of 7 deliveries (a0 by HTTPS, then d0 and d1 by mail; d2 is in flight).
 setsid sh -c 'TLSRPTD_CONFIG="$1" exec "$2" run --due' sh "$T/h1/tlsrptd.cf" "$TLSRPT" \
     >"$T/h1.out" 2>&1 &
 H1=$!
@@ -51,7 +55,8 @@ kill -KILL -"$H1" 2>/dev/null
 wait "$H1" 2>/dev/null
 assert_match "the missing host is named" "$(date -u -d "$DAY" +%F): reported without h9, which did not push it within fleet_push_deadline" \
     "$(cat "$T/h1.out")"
-assert_eq "two reports reached the sink before h1 died" "2" "$(ls "$T/smtp" | grep -c '\.eml$')"
+assert_eq "two messages and one POST reached the sinks before h1 died" "2 1" \
+    "$(ls "$T/smtp" | grep -c '\.eml$') $(ls "$T/https" | grep -c '\.body$')"
 
 # The fleet's outbox, from any host: what h1 stored, and how far it got.
 queue_states() {
@@ -60,8 +65,8 @@ from collections import Counter
 c = Counter((d["state"], d["host"]) for r in json.load(sys.stdin) for d in r["destinations"])
 print(", ".join("%s %s %d" % (s, h, n) for (s, h), n in sorted(c.items())))'
 }
-assert_eq "queue --fleet: 2 delivered, the one in flight to be tried again, 2 waiting" \
-    "delivered h1 2, pending h1 2, retrying h1 1" "$(queue_states h3)"
+assert_eq "queue --fleet: 3 delivered, the one in flight to be tried again, 3 waiting" \
+    "delivered h1 3, pending h1 3, retrying h1 1" "$(queue_states h3)"
 assert_match "queue --fleet: the attempt in flight is named" "in flight at h1 when it stopped" \
     "$(on_host h3 queue --fleet)"
 
@@ -76,47 +81,52 @@ takeover() {
 }
 wait_for "h2 to take the day over" 120 takeover || { cat "$T/h2.out"; fail "no takeover"; finish; }
 assert_match "h2 restored the reports h1 stored" \
-    "$DAY: 5 reports restored from the fleet's outbox, each destination in the state the ledger has" \
+    "$DAY: 7 reports restored from the fleet's outbox, each destination in the state the ledger has" \
     "$(cat "$T/h2.out")"
 assert_eq "no report was built twice" "1" "$(grep -c 'reports stored in the fleet' "$T/h1.out" "$T/h2.out" |
     awk -F: '{ n += $2 } END { print n }')"
-# Every message carries, byte for byte, the report the fleet's outbox holds (3 sessions each).
-for eml in "$T/smtp"/*.eml; do
-    python3 - "$eml" <<'PY'
-import email, gzip, json, sys
-msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
-for part in msg.walk():
-    if part.get_content_type() == "application/tlsrpt+gzip":
-        report = gzip.decompress(part.get_payload(decode=True))
-        doc = json.loads(report)
-        print(doc["report-id"], doc["policies"][0]["summary"]["total-successful-session-count"])
-        open(sys.argv[1] + ".json", "wb").write(report)
+# Every message and POST carries, byte for byte, the report the fleet's
+# outbox holds (3 sessions each); every destination got it once.
+psql_q "SELECT report_id FROM tlsrpt_reports" | while read -r id; do
+    printf '%s' "$(psql_q "SELECT report FROM tlsrpt_reports WHERE report_id = '$id'")" >"$T/stored-$id.json"
+done
+python3 - "$T" >"$T/sent.txt" <<'PY'
+import email, glob, gzip, json, os, sys
+t = sys.argv[1]
+sent = []  # (destination, report)
+for eml in glob.glob(t + "/smtp/*.eml"):
+    to = [l[3:] for l in open(eml[:-4] + ".env").read().splitlines() if l.startswith("to=")][0]
+    for part in email.message_from_binary_file(open(eml, "rb")).walk():
+        if part.get_content_type() == "application/tlsrpt+gzip":
+            sent.append(("mailto:" + to, gzip.decompress(part.get_payload(decode=True))))
+for body in glob.glob(t + "/https/*.body"):
+    path, ctype = open(body[:-5] + ".type").read().split()
+    sent.append(("https " + path + " " + ctype, gzip.decompress(open(body, "rb").read())))
+for dest, report in sorted(sent):
+    doc = json.loads(report)
+    stored = os.path.join(t, "stored-%s.json" % doc["report-id"])
+    same = os.path.exists(stored) and open(stored, "rb").read() == report
+    print(dest, doc["policies"][0]["policy"]["policy-domain"],
+          doc["policies"][0]["summary"]["total-successful-session-count"],
+          "as-stored" if same else "NOT-AS-STORED")
 PY
-done >"$T/sent.txt"
-assert_eq "each report counts the 3 sessions h1 built it from" "3 3 3 3 3" \
-    "$(awk '{ print $2 }' "$T/sent.txt" | xargs)"
-same=0
-while read -r id _; do
-    printf '%s' "$(psql_q "SELECT report FROM tlsrpt_reports WHERE report_id = '$id'")" >"$T/stored.json"
-    for sent in "$T/smtp"/*.eml.json; do
-        [ "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["report-id"])' "$sent")" = "$id" ] &&
-            cmp -s "$sent" "$T/stored.json" && same=$((same + 1))
-    done
-done <"$T/sent.txt"
-assert_eq "each message's report is the stored one, byte for byte" "5" "$same"
-assert_eq "every destination got its report once" "tls@d0.example
-tls@d1.example
-tls@d2.example
-tls@d3.example
-tls@d4.example" "$(cat "$T/smtp"/*.env | sed -n 's/^to=//p' | sort)"
-assert_eq "the ledger: every destination delivered" "delivered 5" \
+assert_eq "every destination got its report once, as stored, with the 3 sessions h1 built it from" \
+"https /ok application/tlsrpt+gzip a0.example 3 as-stored
+https /ok application/tlsrpt+gzip e0.example 3 as-stored
+mailto:tls@d0.example d0.example 3 as-stored
+mailto:tls@d1.example d1.example 3 as-stored
+mailto:tls@d2.example d2.example 3 as-stored
+mailto:tls@d3.example d3.example 3 as-stored
+mailto:tls@d4.example d4.example 3 as-stored" "$(cat "$T/sent.txt")"
+assert_eq "the ledger: every destination delivered" "delivered 7" \
     "$(psql_q "SELECT state || ' ' || count(*) FROM tlsrpt_deliveries GROUP BY state")"
 assert_eq "the day is done" "true h2" \
     "$(psql_q "SELECT done || ' ' || builder FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
 assert_match "fleet status names the day's builder" "^  $DAY  h2 +done\$" "$(on_host h3 fleet status)"
 OUT=$(on_host h3 run --due 2>&1)
 assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbox" 2>/dev/null | grep -c .)"
-assert_eq "still five messages" "5" "$(ls "$T/smtp" | grep -c '\.eml$')"
+assert_eq "still five messages and two POSTs" "5 2" \
+    "$(ls "$T/smtp" | grep -c '\.eml$') $(ls "$T/https" | grep -c '\.body$')"
 
 # A destination that failed for good, retried by hand: the ledger gives it a new window too.
 DAY2=$(date -u -d '2 days ago' +%F)

@@ -255,7 +255,7 @@ start_dns() {
     exit 1
 }
 
-# start_sinks [--delay-ms N]: the SMTP sink (messages in $T/smtp) and the
+# start_sinks [--delay-ms N] [--hold-ms N]: the SMTP sink (messages in $T/smtp) and the
 # HTTPS sink (requests in $T/https; a certificate for localhost from a test
 # CA made here, $T/ca.crt) on 127.0.0.1; sets SMTP_PORT and HTTPS_PORT.
 start_sinks() {

@@ -4,7 +4,8 @@
 Answers POSTs by path: /ok 200, /created 201, /fail 500, /busy 429,
 /gone 404, /redirect 302; saves each request as DIR/N.body with its
 Content-Type in DIR/N.type. Writes its port to --port-file. --delay-ms
-holds the answer to a request already saved.
+holds the answer to a request already saved; --hold-ms holds a request
+before it is saved and answered (a client killed then delivered nothing).
 
 GETs serve MTA-STS policies: the answer for Host H is the file DIR/H, its
 first line "STATUS CONTENT-TYPE" ("-": no Content-Type header), the rest
@@ -29,6 +30,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
+        time.sleep(self.server.hold)
         with self.server.lock:  # concurrent requests each get their own number
             n = next(self.server.numbers)
         base = os.path.join(self.server.dir, str(n))
@@ -90,10 +92,12 @@ def main():
     parser.add_argument("--key", required=True)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--hold-ms", type=int, default=0)
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
     server.dir = args.dir
     server.delay = args.delay_ms / 1000.0
+    server.hold = args.hold_ms / 1000.0
     server.lock = threading.Lock()
     server.numbers = itertools.count()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
