@@ -106,13 +106,14 @@ int fleet_day_finish(struct fleet *fleet, int day, char **error_r);
  * day's builder, or the day's reports are not stored yet); -1 with
  * *error_r. After the attempt, fleet_record() writes its outcome: the
  * destination's state, last error, and first and next try (for a host that
- * takes the day over).
+ * takes the day over) and what a bounce said of it; only the host that
+ * claimed it, unless any_host (a bounce can reach any host).
  */
 #define FLEET_STATE_SIZE 16
 int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char *destination,
                 char state_r[FLEET_STATE_SIZE], char **error_r);
 int fleet_record(struct fleet *fleet, const char *report_id, const struct spool_destination *d,
-                 char **error_r);
+                 bool any_host, char **error_r);
 /*
  * `tlsrpt queue retry` in a fleet: a destination the ledger has as failed
  * gets a new retry window there too (else no host would claim it again),
@@ -151,6 +152,22 @@ typedef void fleet_report_fn(const struct spool_entry *entry, const char *const 
                              void *context);
 int fleet_outbox_each(struct fleet *fleet, int first_day, int last_day, fleet_report_fn *each,
                       void *context, char **error_r);
+
+/*
+ * A value every host of the fleet shares (tlsrpt_meta): the first host to
+ * propose one sets it; *value_r (caller frees) is the fleet's. 0, or -1.
+ */
+int fleet_shared_value(struct fleet *fleet, const char *name, const char *proposed,
+                       char **value_r, char **error_r);
+
+/*
+ * A bounce in a fleet. fleet_find_report: the stored report with this
+ * unique id (case apart), each destination in the ledger's state: 1 found
+ * (*entry filled, caller frees), 0 none, -1 with *error_r. The verdict
+ * goes back with fleet_record(..., any_host = true).
+ */
+int fleet_find_report(struct fleet *fleet, const char *unique_id, struct spool_entry *entry,
+                      char **error_r);
 
 /* One host as the database knows it. */
 struct fleet_host {

@@ -128,6 +128,24 @@ assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbo
 assert_eq "still five messages and two POSTs" "5 2" \
     "$(ls "$T/smtp" | grep -c '\.eml$') $(ls "$T/https" | grep -c '\.body$')"
 
+# Bounces: every host tags with the fleet's VERP key, so a bounce reaching
+# any host is matched, here at h3 for a report h2 sent (h3's outbox is empty).
+assert_eq "one VERP key for the whole fleet" "1" "$(cat "$T"/h[123]/state/verp.key | sort -u | wc -l)"
+env=$(grep -lxF "to=tls@d3.example" "$T/smtp/"*.env)
+D3_VERP=$(sed -n 's/^MAIL FROM:<\([^>]*\)>.*/\1/p' "${env%.env}.cmd")
+sed 's/tlsrpt@mail\.example/tls@d3.example/g' "$top_srcdir/tests/data/dsn/postfix-failed.eml" >"$T/d3-bounce.eml"
+assert_match "a bounce at a host that did not send the report is matched in the fleet's outbox" \
+    "^matched=yes report_id=[^ ]+ destination=mailto:tls@d3\.example action=failed status=5\.1\.1 .* state=failed changed=yes" \
+    "$(on_host h3 dsn --recipient "$D3_VERP" <"$T/d3-bounce.eml" 2>/dev/null | xargs)"
+assert_eq "the ledger has it" "failed failed" \
+    "$(psql_q "SELECT state || ' ' || dsn_action FROM tlsrpt_deliveries WHERE destination = 'mailto:tls@d3.example'")"
+assert_match "queue --fleet shows it bounced" "mailto:tls@d3\.example +bounced +h2 +1 .*550 5\.1\.1" \
+    "$(on_host h1 queue --fleet)"
+FORGED=$(echo "$D3_VERP" | sed 's/-[0-9a-f]*@/-0011223344556677@/')
+assert_match "a forged tag for a report of the fleet is not" \
+    "^matched=no reason=the VERP tag names report [^ ]+ of the fleet but none of its destinations" \
+    "$(on_host h3 dsn --recipient "$FORGED" <"$T/d3-bounce.eml" 2>/dev/null | xargs)"
+
 # A destination that failed for good, retried by hand: the ledger gives it a new window too.
 DAY2=$(date -u -d '2 days ago' +%F)
 echo '{"dpv": "1","d": "d5.example","pr": "v=TLSRPTv1;rua=mailto:reject@d5.example","policies":[{"policy-type":9,"t":0,"f":0}]}' >"$T/d5.jsonl"

@@ -17,7 +17,7 @@ report:util.h core.h counters.h report.h
 dns:util.h core.h dns.h
 spool:util.h spool.h
 dsn:util.h dsn.h
-scheduler:util.h core.h cfg.h counters.h dns.h dsn.h report.h spool.h delivery.h scheduler.h
+scheduler:util.h core.h cfg.h counters.h dns.h dsn.h report.h spool.h delivery.h fleet.h scheduler.h
 tlstrust:util.h tlstrust.h
 delivery:util.h core.h dns.h tlstrust.h delivery.h
 logfollow:util.h core.h counters.h logfollow.h

@@ -63,7 +63,8 @@ static const char *const schema_v2[] = {
  * Version 3: the fleet's outbox. A day's builder stores the reports it built
  * (tlsrpt_reports) with a ledger row per destination, so a host that takes
  * over sends the very reports the first one built, and carries on each
- * destination's retries from the ledger's first and next try.
+ * destination's retries from the ledger's first and next try; a bounce that
+ * reaches any host of the fleet is written to its ledger row.
  */
 static const char *const schema_v3[] = {
     "CREATE TABLE tlsrpt_reports ("
@@ -76,7 +77,8 @@ static const char *const schema_v3[] = {
     "ALTER TABLE tlsrpt_days ADD COLUMN stored_reports integer,"
     " ADD COLUMN stored_at timestamptz",
     "ALTER TABLE tlsrpt_deliveries ADD COLUMN first_try bigint NOT NULL DEFAULT 0,"
-    " ADD COLUMN next_try bigint NOT NULL DEFAULT 0",
+    " ADD COLUMN next_try bigint NOT NULL DEFAULT 0, ADD COLUMN dsn_action text,"
+    " ADD COLUMN dsn_detail text, ADD COLUMN dsn_time bigint NOT NULL DEFAULT 0",
     "CREATE INDEX tlsrpt_deliveries_day ON tlsrpt_deliveries (day)",
     NULL,
 };
@@ -292,4 +294,27 @@ void fleet_status_free(struct fleet_status *status)
         free(status->days[i].builder);
     free(status->days);
     memset(status, 0, sizeof(*status));
+}
+
+int fleet_shared_value(struct fleet *fleet, const char *name, const char *proposed,
+                       char **value_r, char **error_r)
+{
+    const char *params[] = {name, proposed};
+    PGresult *result;
+
+    *value_r = NULL;
+    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
+                    "INSERT INTO tlsrpt_meta VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", 2,
+                    params) ||
+        !fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
+                    "SELECT value FROM tlsrpt_meta WHERE name = $1", 1, params))
+        return -1;
+    if (PQntuples(result) != 1) {
+        PQclear(result);
+        *error_r = xasprintf("fleet database: tlsrpt_meta has no %s", name);
+        return -1;
+    }
+    *value_r = xstrdup(PQgetvalue(result, 0, 0));
+    PQclear(result);
+    return 0;
 }

@@ -149,19 +149,23 @@ int fleet_claim(struct fleet *fleet, int day, const char *report_id, const char 
 }
 
 int fleet_record(struct fleet *fleet, const char *report_id, const struct spool_destination *d,
-                 char **error_r)
+                 bool any_host, char **error_r)
 {
-    char first[24], next[24];
+    char first[24], next[24], dsn_time[24];
     const char *params[] = {report_id, d->uri, spool_state_name(d->state),
-                            d->last_error ? d->last_error : "", fleet->host_id, first, next};
+                            d->last_error ? d->last_error : "", any_host ? NULL : fleet->host_id,
+                            first, next, d->dsn_action, d->dsn_detail, dsn_time};
 
     snprintf(first, sizeof(first), "%lld", (long long)d->first_try);
     snprintf(next, sizeof(next), "%lld", (long long)d->next_try);
+    snprintf(dsn_time, sizeof(dsn_time), "%lld", (long long)d->dsn_time);
     return fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
                       "UPDATE tlsrpt_deliveries SET state = $3, last_error = $4, first_try = $6,"
-                      " next_try = $7, updated_at = now()"
-                      " WHERE report_id = $1 AND destination = $2 AND host = $5",
-                      7, params)
+                      " next_try = $7, dsn_action = $8, dsn_detail = $9, dsn_time = $10,"
+                      " updated_at = now()"
+                      " WHERE report_id = $1 AND destination = $2"
+                      " AND ($5::text IS NULL OR host = $5)",
+                      10, params)
                ? 0
                : -1;
 }

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +224,13 @@ static bool parse_destinations(const char *text, struct spool_entry *e, char ***
         d->last_error = error && error[0] ? xstrdup(error)
                         : in_flight     ? xasprintf("in flight at %s when it stopped", host)
                                         : NULL;
+        const char *dsn_action = json_text(row, "dsn_action");
+        if (dsn_action) {
+            const char *dsn_detail = json_text(row, "dsn_detail");
+            d->dsn_action = xstrdup(dsn_action);
+            d->dsn_detail = xstrdup(dsn_detail ? dsn_detail : "");
+            d->dsn_time = (time_t)json_number(row, "dsn_time");
+        }
         (*hosts_r)[i] = xstrdup(host ? host : "");
     }
     json_object_put(list);
@@ -261,11 +269,11 @@ static bool row_entry(PGresult *r, struct spool_entry *e, char ***hosts_r)
  * The stored reports of days first..last, one row at a time (a day may
  * hold a million), each with its ledger rows; with_json also their JSON.
  */
-static int read_reports(struct fleet *fleet, int first_day, int last_day, bool with_json,
-                        report_row_fn *each, void *context, char **error_r)
+static int read_reports(struct fleet *fleet, int first_day, int last_day, const char *unique_id,
+                        bool with_json, report_row_fn *each, void *context, char **error_r)
 {
     char first[16], last[16];
-    const char *params[] = {first, last};
+    const char *params[] = {first, last, unique_id};
     PGresult *r;
     int count = 0, status = 0;
     char *sql = xasprintf(
@@ -273,15 +281,17 @@ static int read_reports(struct fleet *fleet, int first_day, int last_day, bool w
         " r.send_after, r.successes, r.failures, r.rua_pending, r.day,"
         " coalesce((SELECT json_agg(json_build_object('uri', d.destination, 'state', d.state,"
         "  'attempts', d.attempts, 'first_try', d.first_try, 'next_try', d.next_try,"
-        "  'last_error', d.last_error, 'host', d.host) ORDER BY d.destination)"
+        "  'last_error', d.last_error, 'host', d.host, 'dsn_action', d.dsn_action,"
+        "  'dsn_detail', d.dsn_detail, 'dsn_time', d.dsn_time) ORDER BY d.destination)"
         "  FROM tlsrpt_deliveries d WHERE d.report_id = r.report_id)::text, '')%s"
         " FROM tlsrpt_reports r WHERE r.day BETWEEN $1 AND $2"
+        " AND ($3::text IS NULL OR lower(r.unique_id) = lower($3))"
         " ORDER BY r.day, r.policy_domain, r.unique_id",
         with_json ? ", r.report" : "");
 
     snprintf(first, sizeof(first), "%d", first_day);
     snprintf(last, sizeof(last), "%d", last_day);
-    if (!PQsendQueryParams(fleet->conn, sql, 2, NULL, params, NULL, NULL, 0) ||
+    if (!PQsendQueryParams(fleet->conn, sql, 3, NULL, params, NULL, NULL, 0) ||
         !PQsetSingleRowMode(fleet->conn)) {
         const char *message = PQerrorMessage(fleet->conn);
         *error_r = xasprintf("fleet database: %.*s", (int)strcspn(message, "\n"), message);
@@ -330,7 +340,7 @@ int fleet_restore_day(struct fleet *fleet, struct spool *spool, int day, char **
 
     if (txn == NULL)
         return -1;
-    int count = read_reports(fleet, day, day, true, restore_one, txn, error_r);
+    int count = read_reports(fleet, day, day, NULL, true, restore_one, txn, error_r);
     if (count < 0) {
         spool_day_abort(txn);
         return -1;
@@ -360,5 +370,32 @@ int fleet_outbox_each(struct fleet *fleet, int first_day, int last_day, fleet_re
 {
     struct list_context list = {each, context};
 
-    return read_reports(fleet, first_day, last_day, false, list_one, &list, error_r);
+    return read_reports(fleet, first_day, last_day, NULL, false, list_one, &list, error_r);
+}
+
+static int find_one(struct spool_entry *entry, char **hosts, const char *json, size_t json_len,
+                    void *context, char **error_r)
+{
+    struct spool_entry *found = context;
+
+    (void)hosts;
+    (void)json;
+    (void)json_len;
+    (void)error_r;
+    if (found->report_id == NULL) { /* the first of its name: unique ids are random */
+        *found = *entry;
+        memset(entry, 0, sizeof(*entry));
+    }
+    return 0;
+}
+
+int fleet_find_report(struct fleet *fleet, const char *unique_id, struct spool_entry *entry,
+                      char **error_r)
+{
+    memset(entry, 0, sizeof(*entry));
+    if (read_reports(fleet, INT32_MIN, INT32_MAX, unique_id, false, find_one, entry, error_r) < 0) {
+        spool_entry_free(entry);
+        return -1;
+    }
+    return entry->report_id != NULL;
 }

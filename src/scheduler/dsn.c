@@ -21,6 +21,7 @@
 
 #include "cfg.h"
 #include "dsn.h"
+#include "fleet.h"
 #include "sched_impl.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -210,6 +211,21 @@ static int lock_bounded(struct spool *spool, struct spool_entry *entry, char **e
     }
 }
 
+/* The destination of entry whose VERP tag is `tag`: true with *index_r. */
+static bool tagged_destination(const unsigned char *key, const struct spool_entry *entry,
+                               const char *tag, size_t *index_r)
+{
+    for (size_t k = 0; k < entry->n_destinations; k++) {
+        char expected[DSN_VERP_TAG_MAX];
+        dsn_verp_tag(key, entry->unique_id, entry->destinations[k].uri, expected);
+        if (strlen(expected) == strlen(tag) && CRYPTO_memcmp(expected, tag, strlen(tag)) == 0) {
+            *index_r = k;
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * The report with this unique id, locked, and its destination whose tag is
  * `tag`: 1 when found (the lock fd in *lock_r), 0 when not (reason set),
@@ -233,19 +249,12 @@ static int find_destination(struct spool *spool, const unsigned char *key, const
             status = -1;
             break;
         }
-        for (size_t k = 0; k < entries[i].n_destinations; k++) {
-            char expected[DSN_VERP_TAG_MAX];
-            dsn_verp_tag(key, entries[i].unique_id, entries[i].destinations[k].uri, expected);
-            if (strlen(expected) == strlen(tag) && CRYPTO_memcmp(expected, tag, strlen(tag)) == 0) {
-                *found = entries[i];
-                memset(&entries[i], 0, sizeof(entries[i]));
-                *index_r = k;
-                *lock_r = lock;
-                status = 1;
-                break;
-            }
-        }
-        if (status == 0) {
+        if (tagged_destination(key, &entries[i], tag, index_r)) {
+            *found = entries[i];
+            memset(&entries[i], 0, sizeof(entries[i]));
+            *lock_r = lock;
+            status = 1;
+        } else {
             close(lock);
             result->reason = xasprintf("the VERP tag names report %s but none of its destinations "
                                        "(forged, or from another host's key)",
@@ -263,6 +272,106 @@ static int find_destination(struct spool *spool, const unsigned char *key, const
 static const char *mailbox_of(const char *uri)
 {
     return strncmp(uri, "mailto:", 7) == 0 ? uri + 7 : NULL;
+}
+
+/* The DSN's verdict on entry's destination `index`, into it and result. */
+static void apply_found(struct cfg *cfg, const struct dsn *dsn, struct spool_entry *entry,
+                        size_t index, struct sched_dsn_result *result)
+{
+    struct spool_destination *d = &entry->destinations[index];
+    char *suppress_path = path_join(cfg_str(cfg, "state_directory"), "suppressed");
+    struct apply_settings settings = {
+        .suppress_path = suppress_path,
+        .suppress_after = (int)cfg_int(cfg, "suppress_after_failures"),
+        .suppress_time = (time_t)cfg_time(cfg, "suppress_time"),
+        .now = time(NULL),
+    };
+
+    result->matched = true;
+    result->report_id = xstrdup(entry->report_id);
+    result->destination = xstrdup(d->uri);
+    const struct dsn_recipient *r = dsn_decisive(dsn, mailbox_of(d->uri));
+    if (r == NULL) {
+        /* dsn_parse never gives one without recipients; a caller's own might. */
+        result->matched = false;
+        result->reason = xstrdup("the DSN has no per-recipient fields");
+    } else {
+        apply_verdict(&settings, d, r, result);
+    }
+    free(suppress_path);
+}
+
+static bool fleet_wanted(struct cfg *cfg)
+{
+    return cfg_str(cfg, "fleet_database")[0] != '\0';
+}
+
+/*
+ * Writes a destination's state after a bounce into the fleet's ledger, on
+ * `fleet` or a connection of its own. -1 (logged) when it could not.
+ */
+static int fleet_bounce(struct cfg *cfg, const struct spool_entry *entry, size_t index,
+                        struct fleet *fleet)
+{
+    char *error;
+    struct fleet *own = fleet ? NULL
+                              : fleet_connect(cfg_str(cfg, "fleet_database"),
+                                              cfg_str(cfg, "fleet_host_id"), &error);
+    int status = -1;
+
+    if (fleet || own)
+        status = fleet_record(fleet ? fleet : own, entry->report_id,
+                              &entry->destinations[index], true, &error);
+    if (status < 0) {
+        msg_warn("DSN for report %s to %s: not written to the fleet's ledger: %s",
+                 entry->report_id, entry->destinations[index].uri, error);
+        free(error);
+    }
+    fleet_close(own);
+    return status;
+}
+
+/*
+ * A bounce for a report this host's outbox does not hold: another host of
+ * the fleet built or sends it. Looked up in the fleet's outbox (the VERP
+ * key is the fleet's: `tlsrpt fleet init` and the worker share it) and
+ * written to its ledger row. 0 (result says whether it matched), -1.
+ */
+static int fleet_apply(struct cfg *cfg, const struct dsn *dsn, const unsigned char *key,
+                       const char *unique_id, const char *tag, struct sched_dsn_result *result,
+                       char **error_r)
+{
+    struct spool_entry entry;
+    size_t index;
+    struct fleet *fleet =
+        fleet_connect(cfg_str(cfg, "fleet_database"), cfg_str(cfg, "fleet_host_id"), error_r);
+
+    if (fleet == NULL)
+        return -1;
+    int found = fleet_find_report(fleet, unique_id, &entry, error_r);
+    if (found == 1 && tagged_destination(key, &entry, tag, &index)) {
+        free(result->reason);
+        result->reason = NULL;
+        apply_found(cfg, dsn, &entry, index, result);
+        if (result->changed && fleet_bounce(cfg, &entry, index, fleet) < 0) {
+            *error_r = xasprintf("report %s: the fleet's ledger could not be updated",
+                                 entry.report_id);
+            found = -1;
+        }
+    } else if (found == 1) {
+        free(result->reason);
+        result->reason = xasprintf("the VERP tag names report %s of the fleet but none of its "
+                                   "destinations (forged, or made with another key)",
+                                   entry.report_id);
+    } else if (found == 0) {
+        free(result->reason);
+        result->reason = xasprintf("no report %s in the outbox nor in the fleet's (expired or "
+                                   "deleted)", unique_id);
+    }
+    if (found >= 0)
+        spool_entry_free(&entry);
+    fleet_close(fleet);
+    return found < 0 ? -1 : 0;
 }
 
 int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struct dsn *dsn,
@@ -307,31 +416,15 @@ int sched_dsn_apply(struct cfg *cfg, const char *envelope_recipient, const struc
         status =
             find_destination(spool, key, unique_id, tag, &entry, &index, &lock, result, error_r);
         if (status == 1) {
-            struct spool_destination *d = &entry.destinations[index];
-            struct apply_settings settings = {
-                .suppress_path = NULL,
-                .suppress_after = (int)cfg_int(cfg, "suppress_after_failures"),
-                .suppress_time = (time_t)cfg_time(cfg, "suppress_time"),
-                .now = time(NULL),
-            };
-            char *suppress_path = path_join(state_dir, "suppressed");
-            settings.suppress_path = suppress_path;
-            result->matched = true;
-            result->report_id = xstrdup(entry.report_id);
-            result->destination = xstrdup(d->uri);
-            const struct dsn_recipient *r = dsn_decisive(dsn, mailbox_of(d->uri));
-            if (r == NULL) {
-                /* dsn_parse never gives one without recipients; a caller's own might. */
-                result->matched = false;
-                result->reason = xstrdup("the DSN has no per-recipient fields");
-                status = 0;
-            } else {
-                apply_verdict(&settings, d, r, result);
-                status = result->changed ? spool_update(spool, &entry, error_r) : 0;
-            }
+            apply_found(cfg, dsn, &entry, index, result);
+            status = result->changed ? spool_update(spool, &entry, error_r) : 0;
             close(lock);
-            free(suppress_path);
+            /* In a fleet, its ledger row shows it too (tlsrpt queue --fleet). */
+            if (status == 0 && result->changed && fleet_wanted(cfg))
+                fleet_bounce(cfg, &entry, index, NULL);
             spool_entry_free(&entry);
+        } else if (status == 0 && fleet_wanted(cfg)) {
+            status = fleet_apply(cfg, dsn, key, unique_id, tag, result, error_r);
         }
     }
     OPENSSL_cleanse(key, sizeof(key));

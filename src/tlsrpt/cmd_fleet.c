@@ -14,8 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 #include "counters.h"
+#include "dsn.h"
 #include "fleet.h"
 #include "scheduler.h"
 #include "spool.h"
@@ -136,7 +139,7 @@ static void ledger_record(void *context, const struct spool_entry *entry,
     struct fleet *fleet = ledger_connection(context);
     char *error;
 
-    if (fleet && fleet_record(fleet, entry->report_id, d, &error) < 0) {
+    if (fleet && fleet_record(fleet, entry->report_id, d, false, &error) < 0) {
         msg_error("report %s to %s: %s", entry->report_id, d->uri, error);
         free(error);
     }
@@ -274,6 +277,47 @@ void fleet_ledger_use(struct cfg *cfg, struct sched_context *ctx, struct fleet *
     ctx->ledger = &sched_ledger;
 }
 
+/*
+ * Every host of a fleet tags its report mail with the fleet's VERP key, so
+ * that a bounce reaching any of them can be matched: the first host's key
+ * becomes the fleet's (tlsrpt_meta), the others adopt it into their
+ * $state_directory/verp.key.
+ */
+static void share_verp_key(struct cfg *cfg, struct fleet *fleet, struct sched_context *ctx)
+{
+    char *path = path_join(cfg_str(cfg, "state_directory"), "verp.key"), *error = NULL, *fleet_key;
+    unsigned char key[DSN_VERP_KEY_SIZE];
+    char hex[2 * DSN_VERP_KEY_SIZE + 2];
+
+    if (dsn_verp_key_load(path, true, key, &error) == 0) {
+        for (size_t i = 0; i < sizeof(key); i++)
+            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        OPENSSL_cleanse(key, sizeof(key));
+        if (fleet_shared_value(fleet, "verp_key", hex, &fleet_key, &error) == 0) {
+            if (strcmp(fleet_key, hex) != 0) {
+                char *line = xasprintf("%s\n", fleet_key);
+                if (file_write_atomic(path, line, strlen(line), 0600, &error) == 0) {
+                    msg_info("%s: the fleet's VERP key adopted (report mail tagged before "
+                             "with this host's own key is no longer matched)", path);
+                    /* This run's deliveries tag with it already. */
+                    if (ctx->delivery.ready)
+                        dsn_verp_key_load(path, false, ctx->delivery.verp_key, &error);
+                }
+                OPENSSL_cleanse(line, strlen(line));
+                free(line);
+            }
+            OPENSSL_cleanse(fleet_key, strlen(fleet_key));
+            free(fleet_key);
+        }
+        OPENSSL_cleanse(hex, sizeof(hex));
+    }
+    if (error) {
+        msg_error("fleet: VERP key: %s", error);
+        free(error);
+    }
+    free(path);
+}
+
 static struct fleet *worker_fleet;
 static int *worker_days, worker_n_days;
 
@@ -288,6 +332,7 @@ void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay
         free(error);
         return;
     }
+    share_verp_key(cfg, fleet, ctx);
     int pushed = fleet_push_due(fleet, ctx->counters_dir, time(NULL), delay);
     if (pushed > 0 || (!quiet && pushed == 0))
         printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));
