@@ -184,6 +184,7 @@ struct fleet_day {
     time_t lease_until;
     bool done;
     int stored_reports; /* reports in the fleet's outbox, -1: not stored yet */
+    uint64_t destinations, delivered, failed; /* the day's ledger rows */
 };
 #define FLEET_STATUS_DAYS 7 /* the LIMIT in db.c */
 struct fleet_status {

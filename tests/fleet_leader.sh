@@ -122,7 +122,8 @@ assert_eq "the ledger: every destination delivered" "delivered 7" \
     "$(psql_q "SELECT state || ' ' || count(*) FROM tlsrpt_deliveries GROUP BY state")"
 assert_eq "the day is done" "true h2" \
     "$(psql_q "SELECT done || ' ' || builder FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
-assert_match "fleet status names the day's builder" "^  $DAY  h2 +done\$" "$(on_host h3 fleet status)"
+assert_match "fleet status names the day's builder and its deliveries" \
+    "^  $DAY  h2 +done: 7 reports, 7 of 7 destinations delivered, 0 failed\$" "$(on_host h3 fleet status)"
 OUT=$(on_host h3 run --due 2>&1)
 assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbox" 2>/dev/null | grep -c .)"
 assert_eq "still five messages and two POSTs" "5 2" \

@@ -264,9 +264,14 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
     }
     PQclear(result);
     if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
-                    "SELECT day, builder, extract(epoch FROM lease_until)::bigint, done,"
-                    " coalesce(stored_reports, -1)"
-                    " FROM tlsrpt_days ORDER BY day DESC LIMIT 7",
+                    "SELECT d.day, d.builder, extract(epoch FROM d.lease_until)::bigint, d.done,"
+                    " coalesce(d.stored_reports, -1),"
+                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = d.day),"
+                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = d.day"
+                    "  AND l.state = 'delivered'),"
+                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = d.day"
+                    "  AND l.state = 'failed')"
+                    " FROM tlsrpt_days d ORDER BY d.day DESC LIMIT 7",
                     0, NULL)) {
         fleet_status_free(status);
         return -1;
@@ -280,6 +285,9 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
         d->lease_until = (time_t)strtoll(PQgetvalue(result, (int)i, 2), NULL, 10);
         d->done = strcmp(PQgetvalue(result, (int)i, 3), "t") == 0;
         d->stored_reports = atoi(PQgetvalue(result, (int)i, 4));
+        d->destinations = strtoull(PQgetvalue(result, (int)i, 5), NULL, 10);
+        d->delivered = strtoull(PQgetvalue(result, (int)i, 6), NULL, 10);
+        d->failed = strtoull(PQgetvalue(result, (int)i, 7), NULL, 10);
     }
     PQclear(result);
     return 0;

@@ -438,6 +438,10 @@ static int fleet_status_command(struct fleet *fleet, bool json)
             json_object_object_add(entry, "stored-reports",
                                    d->stored_reports < 0 ? json_object_new_null()
                                                          : json_object_new_int(d->stored_reports));
+            json_object_object_add(entry, "destinations",
+                                   json_object_new_int64((int64_t)d->destinations));
+            json_object_object_add(entry, "delivered", json_object_new_int64((int64_t)d->delivered));
+            json_object_object_add(entry, "failed", json_object_new_int64((int64_t)d->failed));
             json_object_array_add(days, entry);
         }
         json_object_object_add(top, "reports", days);
@@ -471,13 +475,19 @@ static int fleet_status_command(struct fleet *fleet, bool json)
             table_row(days, "DAY", "BUILDER", "STATE");
             for (size_t i = 0; i < status.n_days; i++) {
                 const struct fleet_day *d = &status.days[i];
-                char day[DAY_TEXT_SIZE], state[64];
+                char day[DAY_TEXT_SIZE], state[160];
                 day_format(d->day, day);
                 if (d->done)
-                    snprintf(state, sizeof(state), "done");
+                    snprintf(state, sizeof(state), "done: %d reports, %llu of %llu destinations "
+                             "delivered, %llu failed", d->stored_reports,
+                             (unsigned long long)d->delivered,
+                             (unsigned long long)d->destinations, (unsigned long long)d->failed);
                 else if (d->lease_until > now && d->stored_reports >= 0)
-                    snprintf(state, sizeof(state), "delivering %d reports, lease for %lld s",
-                             d->stored_reports, (long long)(d->lease_until - now));
+                    snprintf(state, sizeof(state), "delivering %d reports: %llu of %llu "
+                             "destinations delivered, %llu failed; lease for %lld s",
+                             d->stored_reports, (unsigned long long)d->delivered,
+                             (unsigned long long)d->destinations, (unsigned long long)d->failed,
+                             (long long)(d->lease_until - now));
                 else if (d->lease_until > now)
                     snprintf(state, sizeof(state), "building, lease for %lld s",
                              (long long)(d->lease_until - now));
