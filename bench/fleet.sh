@@ -7,7 +7,8 @@
 # database, build, into the outbox, stored in the fleet's outbox) beside one
 # host building the same day from its own table (`tlsrpt run --day`) and
 # beside the database's own part done by psql alone (the key rows read out,
-# the stored reports' rows COPYed in).
+# the stored reports' rows COPYed in); then another host takes the day over
+# and restores the stored reports (beside reading them out with COPY).
 # usage: bench/fleet.sh [DOMAINS [HOSTS [BUILD]]]   (default 100000 10 yes: 10^6 key rows;
 # BUILD=no skips the report builds, which write every report into the outbox)
 set -u
@@ -91,3 +92,17 @@ store_ms=$(( $(now_ms) - start ))
 printf 'limit %8d reports: %6d ms = %d ms reading the %d key rows out (COPY TO) + %d ms COPYing the stored reports (%d MB) in  -> the build takes x%.1f the database'"'"'s part alone\n' \
     "$DOMAINS" "$((read_ms + store_ms))" "$read_ms" "$rows" "$store_ms" \
     "$(( $(stat -c %s "$T/reports.copy") / 1048576 ))" "$(calc "$fleet_ms / ($read_ms + $store_ms)")"
+
+# A host taking the day over restores the stored reports into its outbox
+# (no rebuild), beside reading the same rows out of the database alone.
+psql_q "UPDATE tlsrpt_days SET lease_until = now() - interval '1 second'" >/dev/null
+start=$(now_ms)
+out=$(on_host h2 run --due 2>&1)
+restore_ms=$(( $(now_ms) - start ))
+echo "$out" | grep -q "$DOMAINS reports restored from the fleet's outbox" ||
+    { echo "the takeover did not restore $DOMAINS reports:"; echo "$out" | tail -5; exit 1; }
+start=$(now_ms)
+psql_q "COPY (SELECT * FROM tlsrpt_reports) TO STDOUT" >/dev/null
+out_ms=$(( $(now_ms) - start ))
+printf 'takeover %5d reports: %6d ms restored from the fleet'"'"'s outbox into the new builder'"'"'s (tlsrpt run --due) vs %d ms reading the same rows out (COPY TO): x%.1f\n' \
+    "$DOMAINS" "$restore_ms" "$out_ms" "$(calc "$restore_ms / $out_ms")"
