@@ -177,10 +177,12 @@ struct fleet_host {
     uint64_t days;     /* days it has pushed */
     uint64_t sessions; /* sessions in its last pushed day */
 };
-/* A day some host built (or builds) the fleet's reports of: the latest ones. */
+/* One of the latest days hosts pushed: who did, and its reports (if led). */
 struct fleet_day {
     int day;
-    char *builder;
+    char *pushed;       /* the hosts that pushed it: "h1, h2" */
+    char *missing;      /* known hosts (pushed a day of the window before) that did not */
+    char *builder;      /* "": nobody leads it yet */
     time_t lease_until;
     bool done;
     int stored_reports; /* reports in the fleet's outbox, -1: not stored yet */
@@ -194,7 +196,9 @@ struct fleet_status {
     struct fleet_day *days; /* newest first, at most FLEET_STATUS_DAYS */
     size_t n_days;
 };
-int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_r);
+/* The hosts, and the latest days pushed; a host is known for window_days after it pushed. */
+int fleet_status(struct fleet *fleet, int window_days, struct fleet_status *status,
+                 char **error_r);
 void fleet_status_free(struct fleet_status *status);
 
 #endif

@@ -93,7 +93,11 @@ assert_eq "fleet status" "fleet database: schema version 3, this host is h3
   HOST  LAST DAY    PUSHED                DAYS  LAG
   h1    $DAY2  YYYY-MM-DDTHH:MM:SSZ  2     $(lag "$DAY2") days
   h2    $DAY  YYYY-MM-DDTHH:MM:SSZ  1     $(lag "$DAY") days
-  h3    $DAY  YYYY-MM-DDTHH:MM:SSZ  1     $(lag "$DAY") days" "$STATUS"
+  h3    $DAY  YYYY-MM-DDTHH:MM:SSZ  1     $(lag "$DAY") days
+days:
+  DAY         PUSHED BY   BUILDER  STATE
+  $DAY2  h1          -        older than counter_retention: not reported
+  $DAY  h1, h2, h3  -        older than counter_retention: not reported" "$STATUS"
 assert_eq "fleet status --json hosts" "h1 $DAY2 2
 h2 $DAY 1
 h3 $DAY 1" "$(on_host h1 fleet status --json | python3 -c 'import json, sys

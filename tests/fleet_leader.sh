@@ -43,6 +43,9 @@ psql_q "INSERT INTO tlsrpt_pushes (host_id, day, keys, details, overflow, sessio
 OUT=$(on_host h1 -o fleet_push_deadline=7d run --due 2>&1)
 assert_eq "the day waits for every known host within fleet_push_deadline" "0" \
     "$(psql_q "SELECT count(*) FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
+assert_match "fleet status: the day waits for h9" \
+    "^  $DAY  h1, h2, h3  -  +waiting for h9 until $(date -u -d "$DAY + 8 days" +%F) 00:00 \\(fleet_push_deadline\\)\$" \
+    "$(on_host h1 -o fleet_push_deadline=7d fleet status)"
 
 # Past the deadline, h1 builds the day (naming h9) and is killed -9 after 3
 # of 7 deliveries (a0 by HTTPS, then d0 and d1 by mail; d2 is in flight).
@@ -123,7 +126,8 @@ assert_eq "the ledger: every destination delivered" "delivered 7" \
 assert_eq "the day is done" "true h2" \
     "$(psql_q "SELECT done || ' ' || builder FROM tlsrpt_days WHERE day = $(( $(date -u -d "$DAY" +%s) / 86400 ))")"
 assert_match "fleet status names the day's builder and its deliveries" \
-    "^  $DAY  h2 +done: 7 reports, 7 of 7 destinations delivered, 0 failed\$" "$(on_host h3 fleet status)"
+    "^  $DAY  h1, h2, h3  h2 +done: 7 reports, 7 of 7 destinations delivered, 0 failed\$" \
+    "$(on_host h3 fleet status)"
 OUT=$(on_host h3 run --due 2>&1)
 assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbox" 2>/dev/null | grep -c .)"
 assert_eq "still five messages and two POSTs" "5 2" \

@@ -236,7 +236,8 @@ fail:
     return -1;
 }
 
-int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_r)
+int fleet_status(struct fleet *fleet, int window_days, struct fleet_status *status,
+                 char **error_r)
 {
     PGresult *result;
 
@@ -263,16 +264,31 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
         h->sessions = strtoull(PQgetvalue(result, (int)i, 4), NULL, 10);
     }
     PQclear(result);
+    char window[16];
+    snprintf(window, sizeof(window), "%d", window_days);
+    const char *params[] = {window};
+    /*
+     * The latest days any host pushed: who pushed them, who did not (a host
+     * that pushed another day of the window before), and their reports.
+     */
     if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
-                    "SELECT d.day, d.builder, extract(epoch FROM d.lease_until)::bigint, d.done,"
-                    " coalesce(d.stored_reports, -1),"
-                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = d.day),"
-                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = d.day"
+                    "WITH days AS (SELECT day, string_agg(host_id, ', ' ORDER BY host_id) AS pushed"
+                    "  FROM tlsrpt_pushes GROUP BY day ORDER BY day DESC LIMIT 7)"
+                    " SELECT p.day, coalesce(d.builder, ''),"
+                    " coalesce(extract(epoch FROM d.lease_until)::bigint, 0),"
+                    " coalesce(d.done, false), coalesce(d.stored_reports, -1),"
+                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = p.day),"
+                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = p.day"
                     "  AND l.state = 'delivered'),"
-                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = d.day"
-                    "  AND l.state = 'failed')"
-                    " FROM tlsrpt_days d ORDER BY d.day DESC LIMIT 7",
-                    0, NULL)) {
+                    " (SELECT count(*) FROM tlsrpt_deliveries l WHERE l.day = p.day"
+                    "  AND l.state = 'failed'),"
+                    " p.pushed,"
+                    " coalesce((SELECT string_agg(DISTINCT k.host_id, ', ') FROM tlsrpt_pushes k"
+                    "  WHERE k.day BETWEEN p.day - $1::integer AND p.day AND NOT EXISTS"
+                    "  (SELECT 1 FROM tlsrpt_pushes q WHERE q.host_id = k.host_id AND q.day = p.day)),"
+                    "  '')"
+                    " FROM days p LEFT JOIN tlsrpt_days d ON d.day = p.day ORDER BY p.day DESC",
+                    1, params)) {
         fleet_status_free(status);
         return -1;
     }
@@ -288,6 +304,8 @@ int fleet_status(struct fleet *fleet, struct fleet_status *status, char **error_
         d->destinations = strtoull(PQgetvalue(result, (int)i, 5), NULL, 10);
         d->delivered = strtoull(PQgetvalue(result, (int)i, 6), NULL, 10);
         d->failed = strtoull(PQgetvalue(result, (int)i, 7), NULL, 10);
+        d->pushed = xstrdup(PQgetvalue(result, (int)i, 8));
+        d->missing = xstrdup(PQgetvalue(result, (int)i, 9));
     }
     PQclear(result);
     return 0;
@@ -298,8 +316,11 @@ void fleet_status_free(struct fleet_status *status)
     for (size_t i = 0; i < status->n_hosts; i++)
         free(status->hosts[i].host_id);
     free(status->hosts);
-    for (size_t i = 0; i < status->n_days; i++)
+    for (size_t i = 0; i < status->n_days; i++) {
         free(status->days[i].builder);
+        free(status->days[i].pushed);
+        free(status->days[i].missing);
+    }
     free(status->days);
     memset(status, 0, sizeof(*status));
 }

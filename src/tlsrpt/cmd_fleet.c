@@ -394,13 +394,49 @@ static int fleet_init_command(struct fleet *fleet)
     return 0;
 }
 
-static int fleet_status_command(struct fleet *fleet, bool json)
+/* What a day of the status is at: waiting for hosts, building, delivering, done. */
+static void day_state(const struct fleet_day *d, time_t now, time_t deadline, int window,
+                      char *out, size_t size)
+{
+    time_t until = day_start(d->day + 1) + deadline;
+    struct tm tm;
+    char when[32];
+
+    gmtime_r(&until, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+    if (d->done)
+        snprintf(out, size, "done: %d reports, %llu of %llu destinations delivered, %llu failed",
+                 d->stored_reports, (unsigned long long)d->delivered,
+                 (unsigned long long)d->destinations, (unsigned long long)d->failed);
+    else if (d->builder[0] && d->lease_until > now && d->stored_reports >= 0)
+        snprintf(out, size,
+                 "delivering %d reports: %llu of %llu destinations delivered, %llu failed; "
+                 "lease for %lld s",
+                 d->stored_reports, (unsigned long long)d->delivered,
+                 (unsigned long long)d->destinations, (unsigned long long)d->failed,
+                 (long long)(d->lease_until - now));
+    else if (d->builder[0] && d->lease_until > now)
+        snprintf(out, size, "building, lease for %lld s", (long long)(d->lease_until - now));
+    else if (d->builder[0])
+        snprintf(out, size, "lease expired: the next host takes over");
+    else if (d->day < day_from_time(now) - window)
+        snprintf(out, size, "older than counter_retention: not reported");
+    else if (d->missing[0] && now < until)
+        snprintf(out, size, "waiting for %s until %s (fleet_push_deadline)", d->missing, when);
+    else if (d->missing[0])
+        snprintf(out, size, "the next report worker builds it without %s", d->missing);
+    else
+        snprintf(out, size, "every host pushed it: the next report worker builds it");
+}
+
+static int fleet_status_command(struct fleet *fleet, struct cfg *cfg, bool json)
 {
     struct fleet_status status;
     char *error;
-    time_t now = time(NULL);
+    time_t now = time(NULL), deadline = (time_t)cfg_time(cfg, "fleet_push_deadline");
+    int window = (int)(cfg_time(cfg, "counter_retention") / 86400);
 
-    if (fleet_status(fleet, &status, &error) < 0) {
+    if (fleet_status(fleet, window, &status, &error) < 0) {
         msg_error("%s", error);
         free(error);
         return 1;
@@ -432,6 +468,8 @@ static int fleet_status_command(struct fleet *fleet, bool json)
             char day[DAY_TEXT_SIZE];
             day_format(d->day, day);
             json_object_object_add(entry, "day", json_object_new_string(day));
+            json_object_object_add(entry, "pushed-by", json_object_new_string(d->pushed));
+            json_object_object_add(entry, "missing", json_object_new_string(d->missing));
             json_object_object_add(entry, "builder", json_object_new_string(d->builder));
             json_object_object_add(entry, "done", json_object_new_boolean(d->done));
             json_object_object_add(entry, "lease-until", json_object_new_int64(d->lease_until));
@@ -444,7 +482,7 @@ static int fleet_status_command(struct fleet *fleet, bool json)
             json_object_object_add(entry, "failed", json_object_new_int64((int64_t)d->failed));
             json_object_array_add(days, entry);
         }
-        json_object_object_add(top, "reports", days);
+        json_object_object_add(top, "days", days);
         json_print(top, stdout);
     } else if (status.schema_version == 0) {
         printf("fleet database: no schema yet (run tlsrpt fleet init)\n");
@@ -471,31 +509,16 @@ static int fleet_status_command(struct fleet *fleet, bool json)
         if (status.n_hosts == 0)
             printf("  no host has pushed a day yet\n");
         if (status.n_days > 0) {
-            struct table *days = table_create(3);
-            table_row(days, "DAY", "BUILDER", "STATE");
+            struct table *days = table_create(4);
+            table_row(days, "DAY", "PUSHED BY", "BUILDER", "STATE");
             for (size_t i = 0; i < status.n_days; i++) {
                 const struct fleet_day *d = &status.days[i];
-                char day[DAY_TEXT_SIZE], state[160];
+                char day[DAY_TEXT_SIZE], state[200];
                 day_format(d->day, day);
-                if (d->done)
-                    snprintf(state, sizeof(state), "done: %d reports, %llu of %llu destinations "
-                             "delivered, %llu failed", d->stored_reports,
-                             (unsigned long long)d->delivered,
-                             (unsigned long long)d->destinations, (unsigned long long)d->failed);
-                else if (d->lease_until > now && d->stored_reports >= 0)
-                    snprintf(state, sizeof(state), "delivering %d reports: %llu of %llu "
-                             "destinations delivered, %llu failed; lease for %lld s",
-                             d->stored_reports, (unsigned long long)d->delivered,
-                             (unsigned long long)d->destinations, (unsigned long long)d->failed,
-                             (long long)(d->lease_until - now));
-                else if (d->lease_until > now)
-                    snprintf(state, sizeof(state), "building, lease for %lld s",
-                             (long long)(d->lease_until - now));
-                else
-                    snprintf(state, sizeof(state), "lease expired: the next host takes over");
-                table_row(days, day, d->builder, state);
+                day_state(d, now, deadline, window, state, sizeof(state));
+                table_row(days, day, d->pushed, d->builder[0] ? d->builder : "-", state);
             }
-            printf("reports:\n");
+            printf("days:\n");
             table_print(days, stdout, "  ");
             table_free(days);
         }
@@ -567,7 +590,7 @@ static int cmd_fleet(struct cli *cli, int argc, char **argv)
     if (strcmp(what, "init") == 0) {
         status = fleet_init_command(fleet);
     } else if (strcmp(what, "status") == 0) {
-        status = fleet_status_command(fleet, json);
+        status = fleet_status_command(fleet, cli_config(cli), json);
     } else {
         char *counters = cli_counters_dir(cli);
         cli_become_daemon_user(cli, counters);
