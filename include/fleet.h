@@ -169,6 +169,21 @@ int fleet_shared_value(struct fleet *fleet, const char *name, const char *propos
 int fleet_find_report(struct fleet *fleet, const char *unique_id, struct spool_entry *entry,
                       char **error_r);
 
+/*
+ * Suppressions made by hand (`tlsrpt suppress add|del`) hold for the whole
+ * fleet: each is written to the database (until 0: lifted), and every
+ * host's report worker takes them into its own list.
+ */
+struct fleet_suppression {
+    char *uri;
+    time_t until; /* 0: lifted */
+    char *set_by; /* the host it was set on */
+};
+int fleet_suppression_set(struct fleet *fleet, const char *uri, time_t until, char **error_r);
+int fleet_suppressions(struct fleet *fleet, struct fleet_suppression **list_r, size_t *n_r,
+                       char **error_r);
+void fleet_suppressions_free(struct fleet_suppression *list, size_t n);
+
 /* One host as the database knows it. */
 struct fleet_host {
     char *host_id;

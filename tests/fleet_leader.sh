@@ -151,6 +151,19 @@ assert_match "a forged tag for a report of the fleet is not" \
     "^matched=no reason=the VERP tag names report [^ ]+ of the fleet but none of its destinations" \
     "$(on_host h3 dsn --recipient "$FORGED" <"$T/d3-bounce.eml" 2>/dev/null | xargs)"
 
+# A suppression made by hand on one host holds for the fleet: the others'
+# report workers take it over, and its lifting too.
+assert_eq "suppress add on h1: for every host" "mailto:tls@d4.example: suppressed
+mailto:tls@d4.example: suppressed for every host of the fleet" \
+    "$(on_host h1 suppress add mailto:tls@d4.example --until 2099-01-01 2>&1)"
+on_host h3 run --due >/dev/null 2>&1
+assert_match "h3's worker took it over" "^mailto:tls@d4\.example +2099-01-01 00:00 +0 +by hand\$" \
+    "$(on_host h3 suppress list)"
+on_host h3 suppress del mailto:tls@d4.example >/dev/null 2>&1
+on_host h1 run --due >/dev/null 2>&1
+assert_eq "lifted on h3, lifted on h1 by its worker" "no destination is suppressed" \
+    "$(on_host h1 suppress list)"
+
 # A destination that failed for good, retried by hand: the ledger gives it a new window too.
 DAY2=$(date -u -d '2 days ago' +%F)
 echo '{"dpv": "1","d": "d5.example","pr": "v=TLSRPTv1;rua=mailto:reject@d5.example","policies":[{"policy-type":9,"t":0,"f":0}]}' >"$T/d5.jsonl"

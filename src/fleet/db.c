@@ -64,7 +64,8 @@ static const char *const schema_v2[] = {
  * (tlsrpt_reports) with a ledger row per destination, so a host that takes
  * over sends the very reports the first one built, and carries on each
  * destination's retries from the ledger's first and next try; a bounce that
- * reaches any host of the fleet is written to its ledger row.
+ * reaches any host of the fleet is written to its ledger row. Suppressions
+ * made by hand hold for the whole fleet (until 0: lifted).
  */
 static const char *const schema_v3[] = {
     "CREATE TABLE tlsrpt_reports ("
@@ -80,6 +81,9 @@ static const char *const schema_v3[] = {
     " ADD COLUMN next_try bigint NOT NULL DEFAULT 0, ADD COLUMN dsn_action text,"
     " ADD COLUMN dsn_detail text, ADD COLUMN dsn_time bigint NOT NULL DEFAULT 0",
     "CREATE INDEX tlsrpt_deliveries_day ON tlsrpt_deliveries (day)",
+    "CREATE TABLE tlsrpt_suppressions ("
+    " uri text PRIMARY KEY, until bigint NOT NULL, set_by text NOT NULL,"
+    " set_at timestamptz NOT NULL)",
     NULL,
 };
 

@@ -212,3 +212,48 @@ int fleet_retry(struct fleet *fleet, const char *report_id, const char *destinat
     }
     return renewed;
 }
+
+int fleet_suppression_set(struct fleet *fleet, const char *uri, time_t until, char **error_r)
+{
+    char until_text[24];
+    const char *params[] = {uri, until_text, fleet->host_id};
+
+    snprintf(until_text, sizeof(until_text), "%lld", (long long)until);
+    return fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
+                      "INSERT INTO tlsrpt_suppressions VALUES ($1, $2, $3, now())"
+                      " ON CONFLICT (uri) DO UPDATE SET until = excluded.until,"
+                      " set_by = excluded.set_by, set_at = excluded.set_at",
+                      3, params)
+               ? 0
+               : -1;
+}
+
+int fleet_suppressions(struct fleet *fleet, struct fleet_suppression **list_r, size_t *n_r,
+                       char **error_r)
+{
+    PGresult *result;
+
+    *list_r = NULL;
+    *n_r = 0;
+    if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
+                    "SELECT uri, until, set_by FROM tlsrpt_suppressions ORDER BY uri", 0, NULL))
+        return -1;
+    *n_r = (size_t)PQntuples(result);
+    *list_r = xcalloc(*n_r + 1, sizeof(**list_r));
+    for (size_t i = 0; i < *n_r; i++) {
+        (*list_r)[i].uri = xstrdup(PQgetvalue(result, (int)i, 0));
+        (*list_r)[i].until = (time_t)strtoll(PQgetvalue(result, (int)i, 1), NULL, 10);
+        (*list_r)[i].set_by = xstrdup(PQgetvalue(result, (int)i, 2));
+    }
+    PQclear(result);
+    return 0;
+}
+
+void fleet_suppressions_free(struct fleet_suppression *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].uri);
+        free(list[i].set_by);
+    }
+    free(list);
+}

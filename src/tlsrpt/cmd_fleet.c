@@ -318,6 +318,52 @@ static void share_verp_key(struct cfg *cfg, struct fleet *fleet, struct sched_co
     free(path);
 }
 
+/* A suppression the fleet holds, into this host's list (only when it differs). */
+static void take_suppression(struct spool_suppression *record, void *context)
+{
+    const struct fleet_suppression *fs = context;
+
+    if (fs->until > 0) {
+        record->manual = true;
+        record->until = fs->until;
+    } else if (record->manual) { /* lifted by hand on some host */
+        record->manual = false;
+        record->until = 0;
+        record->failures_in_a_row = 0;
+    }
+}
+
+static void take_suppressions(struct cfg *cfg, struct fleet *fleet)
+{
+    char *path = path_join(cfg_str(cfg, "state_directory"), "suppressed"), *error = NULL;
+    struct fleet_suppression *list;
+    struct spool_suppressions local;
+    size_t n;
+
+    if (fleet_suppressions(fleet, &list, &n, &error) < 0) {
+        list = NULL;
+        n = 0;
+    } else if (spool_suppressions_load(path, &local, &error) == 0) {
+        for (size_t i = 0; i < n && error == NULL; i++) {
+            const struct spool_suppression *have = spool_suppression_find(&local, list[i].uri, false);
+            bool same = list[i].until > 0 ? have && have->manual && have->until == list[i].until
+                                          : have == NULL || !have->manual;
+            if (!same &&
+                spool_suppression_update(path, list[i].uri, take_suppression, &list[i], &error) == 0)
+                msg_info("%s: %s by hand on %s, for the whole fleet", list[i].uri,
+                         list[i].until > 0 ? "suppressed" : "no longer suppressed",
+                         list[i].set_by);
+        }
+        spool_suppressions_free(&local);
+    }
+    fleet_suppressions_free(list, n);
+    if (error) {
+        msg_error("fleet: suppressions: %s", error);
+        free(error);
+    }
+    free(path);
+}
+
 static struct fleet *worker_fleet;
 static int *worker_days, worker_n_days;
 
@@ -333,6 +379,7 @@ void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay
         return;
     }
     share_verp_key(cfg, fleet, ctx);
+    take_suppressions(cfg, fleet);
     int pushed = fleet_push_due(fleet, ctx->counters_dir, time(NULL), delay);
     if (pushed > 0 || (!quiet && pushed == 0))
         printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));

@@ -4,6 +4,7 @@
  * permanent failures), `add RUA [--until YYYY-MM-DD]` suppresses by hand
  * (default: for suppress_time), `del RUA` lifts it. A mailto: RUA is taken
  * as a record publishes it (percent-encoded) or as tlsrpt shows it (decoded).
+ * In a fleet, add and del hold for every host (fleet_suppression_set).
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include "cli.h"
 #include "core.h"
 #include "dns.h"
+#include "fleet.h"
 #include "spool.h"
 
 struct manual_change {
@@ -127,6 +129,15 @@ int cmd_suppress(struct cli *cli, int argc, char **argv)
         if (spool_suppression_update(path, uri, change_by_hand, &change, &error) < 0)
             msg_fatal("%s", error);
         printf("%s: %s\n", uri, change.add ? "suppressed" : "no longer suppressed");
+        /* In a fleet, for every host: their report workers take it over. */
+        if (cfg_str(cfg, "fleet_database")[0] != '\0') {
+            struct fleet *fleet = cli_fleet_connect(cli);
+            if (fleet_suppression_set(fleet, uri, change.add ? change.until : 0, &error) < 0)
+                msg_fatal("%s: changed on this host only: %s", uri, error);
+            printf("%s: %s for every host of the fleet\n", uri,
+                   change.add ? "suppressed" : "no longer suppressed");
+            fleet_close(fleet);
+        }
         free(uri);
         free(path);
         return 0;
