@@ -45,9 +45,13 @@ struct fleet_push_stats {
  * Stores a finished day's snapshot as this host's counts for snap->day, in
  * one transaction that first removes what the host pushed for that day
  * before: pushing the same day again, after a crash or a timeout, changes
- * nothing. -1 with *error_r (the transaction is rolled back).
+ * nothing. `instance` names the counters directory pushed from (its
+ * .fleet-instance): a day the same host id pushed from another one is
+ * refused (two machines share a fleet_host_id). A push after the day's
+ * reports were built is warned about (its counts are in no report). -1
+ * with *error_r (the transaction is rolled back).
  */
-int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap,
+int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap, const char *instance,
                struct fleet_push_stats *stats, char **error_r);
 
 /*

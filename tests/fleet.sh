@@ -103,6 +103,23 @@ h2 $DAY 1
 h3 $DAY 1" "$(on_host h1 fleet status --json | python3 -c 'import json, sys
 for h in json.load(sys.stdin)["hosts"]: print(h["host-id"], h["last-day"], h["days-pushed"])')"
 
+# Two machines configured with the same fleet_host_id: the second one's push
+# of a day the first pushed is refused (it would replace the first's
+# counts), and the day stays on it.
+fleet_host dup "fleet_host_id = h2"
+on_host dup ingest --format libtlsrpt --day "$DAY" "$T/h1.jsonl" >/dev/null 2>&1
+OUT=$(on_host dup fleet push --day "$DAY" 2>&1); status=$?
+assert_match "a second machine as h2 is refused" \
+    "fleet push of $DAY: fleet_host_id h2 pushed $DAY before from another machine \\(counters instance [0-9a-f]{32}, this one is [0-9a-f]{32}\\): two hosts share this fleet_host_id; give each its own" \
+    "$OUT"
+assert_eq "and says so in its exit status" 1 "$status"
+assert_match "h2's counts are untouched" "^$DAY: 37 successful and 20 failed sessions" \
+    "$(on_host h1 counters --fleet --day "$DAY" | head -1)"
+assert_match "the day stays on the second machine, unreported" "^$DAY: 4 successful and 3 failed" \
+    "$(on_host dup counters --day "$DAY" | head -1)"
+assert_eq "h2 itself pushes its day again" "$DAY pushed as h2: 4 keys, 3 failure details, 10 sessions" \
+    "$(on_host h2 fleet push --day "$DAY" 2>/dev/null)"
+
 # A database schema version 1 made is migrated in place, step by step, its data kept.
 psql_q "CREATE DATABASE v1" >/dev/null
 PGPASSFILE="$PG_PASSFILE" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d v1 \

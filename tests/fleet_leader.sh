@@ -133,6 +133,15 @@ assert_eq "a third host finds nothing left to send" "0" "$(ls "$T/h3/state/outbo
 assert_eq "still five messages and two POSTs" "5 2" \
     "$(ls "$T/smtp" | grep -c '\.eml$') $(ls "$T/https" | grep -c '\.body$')"
 
+# A host that pushes the day after its reports were built is told its
+# sessions are in no report.
+fleet_host h4 "report_delay = 0"
+head -1 "$T/h1.jsonl" >"$T/h4.jsonl"
+on_host h4 ingest --format libtlsrpt --day "$DAY" "$T/h4.jsonl" >/dev/null 2>&1
+assert_match "a push after the build is warned about" \
+    "$DAY pushed by h4 after h2 built the fleet's reports of that day: its 1 sessions are in no report" \
+    "$(on_host h4 fleet push 2>&1)"
+
 # Bounces: every host tags with the fleet's VERP key, so a bounce reaching
 # any host is matched, here at h3 for a report h2 sent (h3's outbox is empty).
 assert_eq "one VERP key for the whole fleet" "1" "$(cat "$T"/h[123]/state/verp.key | sort -u | wc -l)"

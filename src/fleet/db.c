@@ -81,6 +81,7 @@ static const char *const schema_v3[] = {
     " ADD COLUMN next_try bigint NOT NULL DEFAULT 0, ADD COLUMN dsn_action text,"
     " ADD COLUMN dsn_detail text, ADD COLUMN dsn_time bigint NOT NULL DEFAULT 0",
     "CREATE INDEX tlsrpt_deliveries_day ON tlsrpt_deliveries (day)",
+    "ALTER TABLE tlsrpt_pushes ADD COLUMN instance text",
     "CREATE TABLE tlsrpt_suppressions ("
     " uri text PRIMARY KEY, until bigint NOT NULL, set_by text NOT NULL,"
     " set_at timestamptz NOT NULL)",

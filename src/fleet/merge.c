@@ -7,14 +7,19 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "core.h"
 #include "fleet_impl.h"
 #include "util.h"
+
+#define INSTANCE_HEX 32
 
 /* Keys with their summed counts and each of their summed detail rows (NULL: none). */
 static const char merge_sql[] =
@@ -212,13 +217,65 @@ int fleet_merge(struct fleet *fleet, int day, const char *dir, const struct ctr_
 }
 
 /* Closes the day, pushes its snapshot, marks it reported once the database has it. */
-static int push_table(struct fleet *fleet, struct ctr_table *table, struct fleet_push_stats *stats,
-                      char **error_r)
+/*
+ * The counters directory's instance: 128 random bits made once, linked into
+ * place (when another process made it first, its id wins), so the database
+ * can tell two machines that share a fleet_host_id apart.
+ */
+static int instance_id(const char *counters_dir, char out[INSTANCE_HEX + 1], char **error_r)
 {
+    char *path = path_join(counters_dir, ".fleet-instance"), *tmp = NULL;
+    struct buf text = {0};
+    unsigned char random[INSTANCE_HEX / 2];
+    int result = -1;
+
+    if (access(path, F_OK) < 0 && errno == ENOENT) {
+        char fresh[INSTANCE_HEX + 2];
+        if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random)) {
+            *error_r = xasprintf("getrandom: %s", strerror(errno));
+            goto out;
+        }
+        for (size_t i = 0; i < sizeof(random); i++)
+            snprintf(fresh + 2 * i, 3, "%02x", random[i]);
+        strcpy(fresh + INSTANCE_HEX, "\n");
+        tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+        if (file_write_new(tmp, fresh, INSTANCE_HEX + 1, 0640, error_r) < 0)
+            goto out;
+        if (link(tmp, path) < 0 && errno != EEXIST) {
+            *error_r = xasprintf("link %s: %s", path, strerror(errno));
+            goto out;
+        }
+    }
+    if (file_read_all(path, 256, &text, error_r) < 0)
+        goto out;
+    const char *hex = buf_cstr(&text);
+    if (strspn(hex, "0123456789abcdef") != INSTANCE_HEX) {
+        *error_r = xasprintf("%s: not an instance id (%d hex digits)", path, INSTANCE_HEX);
+        goto out;
+    }
+    memcpy(out, hex, INSTANCE_HEX);
+    out[INSTANCE_HEX] = '\0';
+    result = 0;
+out:
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
+    buf_free(&text);
+    free(path);
+    return result;
+}
+
+static int push_table(struct fleet *fleet, const char *counters_dir, struct ctr_table *table,
+                      struct fleet_push_stats *stats, char **error_r)
+{
+    char instance[INSTANCE_HEX + 1];
+
+    if (instance_id(counters_dir, instance, error_r) < 0)
+        return -1;
     /* Closed first: the counts pushed are all the day will ever have (later ones are late). */
     ctr_set_closed(table);
     struct ctr_snapshot *snap = ctr_snapshot(table, NULL);
-    int status = fleet_push(fleet, snap, stats, error_r);
+    int status = fleet_push(fleet, snap, instance, stats, error_r);
     if (status == 0)
         ctr_set_reported(table); /* acknowledged: counter_retention may remove the day now */
     ctr_snapshot_free(snap);
@@ -236,7 +293,7 @@ int fleet_push_day(struct fleet *fleet, const char *counters_dir, int day,
     ctr_close(table);
     if ((table = ctr_open(counters_dir, day, CTR_READ_WRITE, NULL, error_r)) == NULL)
         return -1;
-    int status = push_table(fleet, table, stats, error_r);
+    int status = push_table(fleet, counters_dir, table, stats, error_r);
     ctr_close(table);
     return status;
 }
@@ -268,7 +325,7 @@ int fleet_push_due(struct fleet *fleet, const char *counters_dir, time_t now,
                 continue;
             table = ctr_open(counters_dir, days[i], CTR_READ_WRITE, NULL, &error);
         }
-        int status = table ? push_table(fleet, table, &pushed_stats, &error) : -1;
+        int status = table ? push_table(fleet, counters_dir, table, &pushed_stats, &error) : -1;
         if (table)
             ctr_close(table);
         if (status < 0) {

@@ -175,7 +175,58 @@ static bool copy_overflow(struct fleet *fleet, const struct ctr_snapshot *snap, 
     return fleet_copy_end(&copy, error_r);
 }
 
-int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap,
+/*
+ * A day this host id pushed before from another counters directory: two
+ * machines share one fleet_host_id, and each push would replace the
+ * other's counts. Refused (-1): the day stays on this host.
+ */
+static bool same_machine(struct fleet *fleet, const char *day, const char *instance,
+                         char **error_r)
+{
+    const char *params[] = {day, fleet->host_id};
+    PGresult *result;
+    char text[DAY_TEXT_SIZE];
+
+    if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
+                    "SELECT coalesce(instance, '') FROM tlsrpt_pushes"
+                    " WHERE day = $1 AND host_id = $2 FOR UPDATE",
+                    2, params))
+        return false;
+    const char *before = PQntuples(result) == 1 ? PQgetvalue(result, 0, 0) : "";
+    bool same = before[0] == '\0' || strcmp(before, instance) == 0;
+    if (!same) {
+        day_format(atoi(day), text);
+        *error_r = xasprintf("fleet_host_id %s pushed %s before from another machine (counters "
+                             "instance %s, this one is %s): two hosts share this fleet_host_id; "
+                             "give each its own",
+                             fleet->host_id, text, before, instance);
+    }
+    PQclear(result);
+    return same;
+}
+
+/* A push after the fleet's reports of the day were built: its counts are in none. */
+static void warn_if_built(struct fleet *fleet, const char *day, uint64_t sessions)
+{
+    const char *params[] = {day};
+    PGresult *result;
+    char *error, text[DAY_TEXT_SIZE];
+
+    if (!fleet_exec(fleet, PGRES_TUPLES_OK, &result, &error,
+                    "SELECT builder FROM tlsrpt_days WHERE day = $1 AND stored_reports IS NOT NULL",
+                    1, params)) {
+        free(error);
+        return;
+    }
+    day_format(atoi(day), text);
+    if (PQntuples(result) == 1)
+        msg_warn("fleet: %s pushed by %s after %s built the fleet's reports of that day: its %llu "
+                 "sessions are in no report (fleet_push_deadline passed before it pushed)",
+                 text, fleet->host_id, PQgetvalue(result, 0, 0), (unsigned long long)sessions);
+    PQclear(result);
+}
+
+int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap, const char *instance,
                struct fleet_push_stats *stats, char **error_r)
 {
     char day[16], counts[6][24];
@@ -185,7 +236,8 @@ int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap,
     const char *host_day[] = {day, fleet->host_id};
     if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r, "BEGIN", 0, NULL))
         return -1;
-    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
+    if (!same_machine(fleet, day, instance, error_r) ||
+        !fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
                     "DELETE FROM tlsrpt_keys WHERE day = $1 AND host_id = $2", 2, host_day) ||
         !fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
                     "DELETE FROM tlsrpt_details WHERE day = $1 AND host_id = $2", 2, host_day) ||
@@ -199,17 +251,21 @@ int fleet_push(struct fleet *fleet, const struct ctr_snapshot *snap,
                           stats->sessions, snap->lost_events, snap->late_events};
     for (int i = 0; i < 6; i++)
         snprintf(counts[i], sizeof(counts[i]), "%llu", (unsigned long long)values[i]);
-    const char *push[] = {fleet->host_id, day,       counts[0], counts[1],
-                          counts[2],      counts[3], counts[4], counts[5]};
-    return fleet_finish(fleet,
-                        "INSERT INTO tlsrpt_pushes (host_id, day, keys, details, overflow,"
-                        " sessions, lost_events, late_events)"
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                        " ON CONFLICT (host_id, day) DO UPDATE SET keys = excluded.keys,"
-                        " details = excluded.details, overflow = excluded.overflow,"
-                        " sessions = excluded.sessions, lost_events = excluded.lost_events,"
-                        " late_events = excluded.late_events, pushed_at = now()",
-                        8, push, error_r);
+    const char *push[] = {fleet->host_id, day,       counts[0], counts[1], counts[2],
+                          counts[3],      counts[4], counts[5], instance};
+    if (fleet_finish(fleet,
+                     "INSERT INTO tlsrpt_pushes (host_id, day, keys, details, overflow,"
+                     " sessions, lost_events, late_events, instance)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                     " ON CONFLICT (host_id, day) DO UPDATE SET keys = excluded.keys,"
+                     " details = excluded.details, overflow = excluded.overflow,"
+                     " sessions = excluded.sessions, lost_events = excluded.lost_events,"
+                     " late_events = excluded.late_events, instance = excluded.instance,"
+                     " pushed_at = now()",
+                     9, push, error_r) < 0)
+        return -1;
+    warn_if_built(fleet, day, stats->sessions);
+    return 0;
 rollback:
     fleet_rollback(fleet);
     return -1;
