@@ -24,32 +24,8 @@ slow_dns() {
 }
 
 # smap MAP DOMAIN...: one connection, every lookup sent before any reply is
-# read; prints the replies, one a line. Each reply is due at once: 5 s at most.
-smap() {
-    python3 - "$T/run/policy.sock" "$@" <<'PY'
-import socket, sys
-path, name, domains = sys.argv[1], sys.argv[2], sys.argv[3:]
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(path)
-s.sendall(b"".join(b"%d:%s %s," % (len(name) + 1 + len(d), name.encode(), d.encode())
-                   for d in domains))
-data = b""
-replies = 0
-while replies < len(domains):
-    colon = data.find(b":")
-    if colon > 0 and len(data) >= colon + int(data[:colon]) + 2:
-        length = int(data[:colon])
-        print(data[colon + 1:colon + 1 + length].decode())
-        data = data[colon + length + 2:]
-        replies += 1
-        continue
-    chunk = s.recv(4096)
-    if not chunk:
-        sys.exit("connection closed")
-    data += chunk
-PY
-}
+# read (as the milter does); the replies, one a line, each within 5 s.
+smap() { python3 "$PEERS/smap_client.py" "$T/run/policy.sock" "$@"; }
 
 # prefetch_counts: the policy.sts.prefetch* lines and the fetch and failure figures.
 prefetch_counts() {

@@ -95,6 +95,18 @@ struct pol_entry *pol_cache_add(struct pol_cache *cache, const char *domain);
 void pol_cache_touch(struct pol_cache *cache, struct pol_entry *entry, time_t now);
 /* Writes entry's file; a failure is logged (the memory copy still serves). */
 void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry);
+/*
+ * The same in two steps, so the lock is not held across the write and its
+ * fsyncs: the file's path and text made under the lock, written (and
+ * freed) after it, with the entry kept `fetching` meanwhile.
+ */
+struct pol_cache_file {
+    char *path;
+    struct buf text;
+};
+void pol_cache_file_make(const struct pol_cache *cache, const struct pol_entry *entry,
+                         struct pol_cache_file *file);
+void pol_cache_file_write(struct pol_cache_file *file);
 /* Removes entry from memory and disk. */
 int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **error_r);
 

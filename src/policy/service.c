@@ -465,9 +465,10 @@ static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain
 }
 
 /*
- * Fetches the policy of entry (marked fetching, so nobody evicts or fetches
- * it meanwhile) for TXT id and records the outcome. Called with svc->lock
- * held; releases it during the fetch.
+ * Fetches the policy of entry (marked fetching, so nobody evicts, flushes or
+ * fetches it meanwhile) for TXT id and records the outcome. Called with
+ * svc->lock held; releases it during the fetch and the file's write (two
+ * fsyncs: every lookup, cached ones too, would wait for them).
  */
 static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *entry, const char *id,
                                    struct lookup *l)
@@ -482,8 +483,6 @@ static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *en
     enum pol_failure failure = fetch_policy(svc, domain, &body, &policy, &error);
     time_t now = time(NULL);
     pthread_mutex_lock(&svc->lock);
-    entry->fetching = false;
-    pthread_cond_broadcast(&svc->fetch_done);
     if (failure == POL_FAIL_NONE) {
         free(entry->policy_text);
         pol_policy_free(&entry->policy);
@@ -514,7 +513,13 @@ static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *en
             why(l, "fetch failed: %s: %s (next try in %lds)", pol_failure_name(failure),
                 entry->last_error, entry->retry_delay);
     }
-    pol_cache_save(&svc->cache, entry);
+    struct pol_cache_file file;
+    pol_cache_file_make(&svc->cache, entry, &file);
+    pthread_mutex_unlock(&svc->lock);
+    pol_cache_file_write(&file);
+    pthread_mutex_lock(&svc->lock);
+    entry->fetching = false;
+    pthread_cond_broadcast(&svc->fetch_done);
     buf_free(&body);
     free(error);
     free(domain);
