@@ -7,7 +7,8 @@
 # policy, far sooner than one after another could (64 x 4 queries x 200 ms
 # = 51 s), each DNS name asked once, no failure counted, counters exact; a
 # domain prefetched twice, or looked up for delivery meanwhile, is fetched
-# once; a full queue drops and counts; SIGTERM drops what waits.
+# once; a reload leaves the fetchers as started (and says so); a full queue
+# drops and counts; SIGTERM drops what waits.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 not found"
 N=64
@@ -127,6 +128,22 @@ assert_eq "the delivery lookup's answer" \
 wait_for "the prefetch of stsboth.example" 60 prefetch_ended $((N + 3))
 assert_eq "stsboth.example fetched once" "1 $((N + 2))" \
     "$(grep -c stsboth "$T/web/requests.log") $(status_value policy.sts.fetches)"
+# SIGHUP: the fetchers run on as started, and the log says the new values wait for a restart.
+echo "policy_prefetch_concurrency = 4" >>"$CONF"
+kill -HUP "$DAEMON_PID"
+wait_for "the reload" 60 grep -q "configuration reloaded" "$T/daemon.log"
+assert_match "a reload says policy_prefetch_concurrency waits for a restart" \
+    "warning: policy_prefetch_concurrency changed: the new value takes effect after a restart; still using 16\$" \
+    "$(cat "$T/daemon.log")"
+queued=$(status_value policy.sts.prefetch.queued)
+fetched=$(status_value policy.sts.prefetch.fetched)
+smap tlsrpt-prefetch stsreload.example >/dev/null
+wait_for "the prefetch after the reload" 60 status_is policy.sts.prefetch.fetched $((fetched + 1))
+assert_eq "after the reload: queued and looked up in the background" \
+    "$((queued + 1)) $((fetched + 1))" \
+    "$(status_value policy.sts.prefetch.queued) $(status_value policy.sts.prefetch.fetched)"
+assert_eq "its failed fetch (no policy served for it) is not counted" "1 0" \
+    "$(status_value policy.sts.errors.webpki) $(status_value policy.sts.failures_counted)"
 stop_daemon
 assert_eq "daemon exit status" 0 "$DAEMON_STATUS"
 
