@@ -114,8 +114,9 @@ void pol_prefetch(struct pol_service *svc, const char *domain);
  */
 int pol_prefetch_start(struct pol_service *svc, char **error_r);
 /*
- * Stops them: what waits is dropped, lookups under way finish (within
- * dns_timeout and sts_fetch_timeout). pol_service_destroy does it too.
+ * Stops them: what waits is dropped, lookups under way end after the DNS
+ * query (dns_timeout) or the policy fetch (its address lookup and
+ * sts_fetch_timeout) in hand. pol_service_destroy does it too.
  */
 void pol_prefetch_stop(struct pol_service *svc);
 /* The socketmap name under which tlsrpt-milter asks the daemon for pol_prefetch. */

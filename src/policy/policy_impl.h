@@ -138,7 +138,7 @@ struct pol_prefetch_queue {
     size_t n_buckets;                   /* power of two */
     struct pol_prefetch_item *head, *tail;
     size_t length, in_flight;
-    bool stopping;
+    _Atomic bool stopping; /* also read, without the lock, by the fetchers' lookups */
     uint64_t queued, duplicates, dropped, fetched, skipped;
 };
 void pol_prefetch_queue_init(struct pol_prefetch_queue *queue, size_t concurrency,

@@ -76,6 +76,8 @@ static void *fetcher(void *context)
         queue->in_flight--;
         if (done)
             queue->fetched++;
+        else if (queue->stopping)
+            queue->dropped++; /* given up between two of its queries */
         else
             queue->skipped++; /* another thread was fetching its policy */
         item_forget(queue, item);
@@ -109,7 +111,7 @@ void pol_prefetch_stop(struct pol_service *svc)
     pthread_mutex_lock(&queue->lock);
     queue->stopping = true;
     pthread_cond_broadcast(&queue->wake);
-    /* What waits is dropped now; lookups under way finish within their timeouts. */
+    /* What waits is dropped now; lookups under way end after the query or fetch in hand. */
     while (queue->head) {
         struct pol_prefetch_item *item = queue->head;
         queue->head = item->next_in_queue;

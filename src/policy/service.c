@@ -218,23 +218,31 @@ bool pol_dns_cached(struct pol_service *svc, const char *name, enum dns_rr_kind 
     return false;
 }
 
+/* A background prefetch asks nothing more once the daemon stops. */
+static bool prefetch_stopping(struct pol_service *svc, const struct lookup *l)
+{
+    return l->no_wait && svc->prefetch.stopping;
+}
+
 /*
  * The lookup's DNS records: with cache_only, from the cache of a resolver
- * nobody uses, and a miss (or every resolver busy) sets would_block.
+ * nobody uses, and a miss (or every resolver busy) sets would_block, as
+ * does a background prefetch's once the daemon stops.
  */
 static void lookup_records(struct pol_service *svc, struct lookup *l, const char *name,
                            enum dns_rr_kind kind, struct dns_records *answer)
 {
-    if (!l->cache_only) {
+    bool stopping = prefetch_stopping(svc, l);
+
+    if (!l->cache_only && !stopping) {
         pol_dns_records(svc, name, kind, answer);
         return;
     }
-    if (pol_dns_cached(svc, name, kind, answer))
+    if (!stopping && pol_dns_cached(svc, name, kind, answer))
         return;
-    dns_records_free(answer);
     memset(answer, 0, sizeof(*answer));
     answer->status = DNS_TEMPFAIL;
-    answer->detail = xstrdup("not cached");
+    answer->detail = xstrdup(stopping ? "stopping" : "not cached");
     l->would_block = true;
 }
 
@@ -645,7 +653,7 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
             (long long)(entry->next_retry - now), pol_failure_name(entry->failure),
             entry->last_error ? entry->last_error : "");
     } else {
-        if (l->cache_only) {
+        if (l->cache_only || prefetch_stopping(svc, l)) {
             l->would_block = true;
             return;
         }
