@@ -100,11 +100,25 @@ bool pol_query_cached(struct pol_service *svc, const char *domain, struct buf *r
 
 /*
  * Warms the caches for a domain mail is about to go to (tlsrpt-milter's
- * prefetch): the lookup of pol_query, or of pol_query_cached with
- * cache_only (false: it would block), without an answer and without
- * counting a failure (no mail was sent; the delivery's own lookup counts).
+ * prefetch) without an answer and without counting a failure (no mail was
+ * sent; the delivery's own lookup counts). Never blocks: what memory
+ * answers is done at once; the rest goes to the background fetchers'
+ * queue, once per domain (a domain queued or being looked up is not
+ * queued again; a policy another thread is fetching is left to it); a full
+ * queue (policy_prefetch_queue) drops it. Counted in pol_stats.
  */
-bool pol_prefetch(struct pol_service *svc, const char *domain, bool cache_only);
+void pol_prefetch(struct pol_service *svc, const char *domain);
+/*
+ * Starts policy_prefetch_concurrency fetcher threads (the daemon; without
+ * them every prefetch that misses memory is dropped). -1 with *error_r.
+ */
+int pol_prefetch_start(struct pol_service *svc, char **error_r);
+/*
+ * Stops them: what waits is dropped, lookups under way end after the DNS
+ * query (dns_timeout) or the policy fetch (its address lookup and
+ * sts_fetch_timeout) in hand. pol_service_destroy does it too.
+ */
+void pol_prefetch_stop(struct pol_service *svc);
 /* The socketmap name under which tlsrpt-milter asks the daemon for pol_prefetch. */
 #define POL_PREFETCH_MAP "tlsrpt-prefetch"
 

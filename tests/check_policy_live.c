@@ -509,6 +509,10 @@ START_TEST(test_stats)
     assert_answer(svc, "norecord.example", "NOTFOUND ");
     pol_stats(svc, emit, &text);
     ck_assert_str_eq(text.data, "sts.lookups=3\nsts.cache_hits=1\nsts.prefetches=0\n"
+                                "sts.prefetch.queued=0\nsts.prefetch.duplicates=0\n"
+                                "sts.prefetch.dropped=0\nsts.prefetch.fetched=0\n"
+                                "sts.prefetch.skipped=0\nsts.prefetch.queue_length=0\n"
+                                "sts.prefetch.in_flight=0\n"
                                 "sts.fetches=1\nsts.fetches_ok=1\n"
                                 "sts.errors.fetch=0\nsts.errors.invalid=0\nsts.errors.webpki=0\n"
                                 "sts.answers.dane=0\nsts.answers.enforce=2\n"

@@ -133,6 +133,11 @@ const struct cfg_param cfg_params[] = {
      "a policy socket client connection idle this long is closed (Postfix's own is 100s)"},
     {"policy_max_connections", CFG_INT, "500", 1, 100000,
      "policy socket client connections open at once (one per smtp process); more are refused"},
+    {"policy_prefetch_concurrency", CFG_INT, "16", 1, 256,
+     "tlsrpt-milter's prefetches that need DNS or HTTPS looked up at the same time, in the "
+     "background (each has a DNS resolver of its own)"},
+    {"policy_prefetch_queue", CFG_INT, "10000", 1, 100000,
+     "tlsrpt-milter's prefetches waiting for a background lookup; more are dropped and counted"},
     {"policy_socket", CFG_STRING, "", 0, 0,
      "MTA-STS socketmap for smtp_tls_policy_maps: an absolute path (unix) or inet:HOST:PORT, "
      "inet:[IPV6]:PORT with a numeric address (empty: off)"},

@@ -4,8 +4,8 @@
  * callbacks add to without waiting (full: dropped and counted), domains
  * asked for in the last minutes skipped, and one thread that sends them in
  * batches to policy_socket as "tlsrpt-prefetch DOMAIN" socketmap lookups
- * (the daemon answers cached ones at once and gives the rest to its
- * workers, counting no failure for them).
+ * (the daemon answers each at once and looks up those it has not cached in
+ * the background, concurrently, counting no failure for them).
  */
 #include "config.h"
 
@@ -27,7 +27,7 @@
 #define RECENT_SLOTS 4096  /* domains remembered (direct-mapped by hash) */
 #define RECENT_SECONDS 600 /* a domain asked for is not asked again for this long */
 #define CONNECT_TIMEOUT_MS 2000
-#define REPLY_TIMEOUT_MS 60000 /* a batch's lookups may fetch policies over HTTPS */
+#define REPLY_TIMEOUT_MS 10000 /* the daemon answers prefetches at once, from memory */
 #define STOP_CHECK_MS 200
 
 typedef char domain_name[TR_MAX_DOMAIN + 1];

@@ -137,18 +137,33 @@ void pol_cache_touch(struct pol_cache *cache, struct pol_entry *entry, time_t no
     link_newest(cache, entry);
 }
 
-void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry)
+void pol_cache_file_make(const struct pol_cache *cache, const struct pol_entry *entry,
+                         struct pol_cache_file *file)
 {
-    struct buf text = {0};
-    char *path = entry_path(cache, entry->domain), *error;
+    file->path = entry_path(cache, entry->domain);
+    buf_init(&file->text);
+    pol_entry_format(entry, &file->text);
+}
 
-    pol_entry_format(entry, &text);
-    if (file_write_atomic(path, text.data, text.len, 0640, &error) < 0) {
+void pol_cache_file_write(struct pol_cache_file *file)
+{
+    char *error;
+
+    if (file_write_atomic(file->path, file->text.data, file->text.len, 0640, &error) < 0) {
         msg_error("MTA-STS cache: %s", error);
         free(error);
     }
-    buf_free(&text);
-    free(path);
+    buf_free(&file->text);
+    free(file->path);
+    file->path = NULL;
+}
+
+void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry)
+{
+    struct pol_cache_file file;
+
+    pol_cache_file_make(cache, entry, &file);
+    pol_cache_file_write(&file);
 }
 
 static void load_file(struct pol_cache *cache, const char *name)

@@ -95,10 +95,22 @@ struct pol_entry *pol_cache_add(struct pol_cache *cache, const char *domain);
 void pol_cache_touch(struct pol_cache *cache, struct pol_entry *entry, time_t now);
 /* Writes entry's file; a failure is logged (the memory copy still serves). */
 void pol_cache_save(struct pol_cache *cache, const struct pol_entry *entry);
+/*
+ * The same in two steps, so the lock is not held across the write and its
+ * fsyncs: the file's path and text made under the lock, written (and
+ * freed) after it, with the entry kept `fetching` meanwhile.
+ */
+struct pol_cache_file {
+    char *path;
+    struct buf text;
+};
+void pol_cache_file_make(const struct pol_cache *cache, const struct pol_entry *entry,
+                         struct pol_cache_file *file);
+void pol_cache_file_write(struct pol_cache_file *file);
 /* Removes entry from memory and disk. */
 int pol_cache_remove(struct pol_cache *cache, struct pol_entry *entry, char **error_r);
 
-#define POL_RESOLVERS 4
+#define POL_RESOLVERS 4 /* for delivery lookups; each prefetch fetcher adds one */
 #define POL_TEMP_MEMO 256        /* names whose session lookup failed for now */
 #define POL_TEMP_MEMO_SECONDS 300
 
@@ -108,6 +120,32 @@ struct pol_stats_counts {
         answered_testing, answered_notfound, answered_temp, counted, prefetches;
     uint64_t failures[POL_FAIL_COUNT];
 };
+
+/*
+ * The prefetches that cannot be answered from memory (prefetch.c): a FIFO
+ * of at most `capacity` domains served by `concurrency` fetcher threads,
+ * and a hash set of the domains queued or being looked up, so a domain is
+ * in it once. Its own lock: the event loops add to it and must not wait
+ * for the service's.
+ */
+struct pol_prefetch_item;
+struct pol_prefetch_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t *threads;
+    size_t concurrency, n_threads, capacity;
+    struct pol_prefetch_item **buckets; /* queued and in flight, by domain */
+    size_t n_buckets;                   /* power of two */
+    struct pol_prefetch_item *head, *tail;
+    size_t length, in_flight;
+    _Atomic bool stopping; /* also read, without the lock, by the fetchers' lookups */
+    uint64_t queued, duplicates, dropped, fetched, skipped;
+};
+void pol_prefetch_queue_init(struct pol_prefetch_queue *queue, size_t concurrency,
+                             size_t capacity);
+/* Stops the fetchers (pol_prefetch_stop) and frees the queue. */
+struct pol_service;
+void pol_prefetch_queue_free(struct pol_service *svc);
 
 struct pol_service {
     char *counters_dir;
@@ -130,13 +168,15 @@ struct pol_service {
         uint64_t hash;
         time_t until;
     } temp_failed[POL_TEMP_MEMO];
-    struct dns_resolver *resolvers[POL_RESOLVERS];
-    pthread_mutex_t dns_locks[POL_RESOLVERS];
+    struct dns_resolver **resolvers;
+    pthread_mutex_t *dns_locks;
+    size_t n_resolvers; /* POL_RESOLVERS + policy_prefetch_concurrency */
     pthread_mutex_t lock; /* the cache, the stats, the counter table */
     pthread_cond_t fetch_done;
     struct pol_cache cache;
     struct ctr_table *table;
     struct pol_stats_counts stats;
+    struct pol_prefetch_queue prefetch;
 };
 
 /* A DNS lookup through a free resolver of the service (or the next one to be free). */
@@ -148,6 +188,14 @@ void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind
  */
 bool pol_dns_cached(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
                     struct dns_records *answer);
+/*
+ * The lookup of a prefetch (no answer, no failure counted): with
+ * cache_only from memory or not at all, else one that may block on DNS and
+ * HTTPS but never waits for another thread's fetch of the same policy.
+ * True when done; false when it would block (cache_only) or another thread
+ * is fetching the policy (left to it).
+ */
+bool pol_prefetch_lookup(struct pol_service *svc, const char *domain, bool cache_only);
 /* Lower case without a trailing dot into out; false when not a host name. */
 bool pol_domain_normalize(const char *domain, char out[TR_MAX_DOMAIN + 1]);
 

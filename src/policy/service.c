@@ -39,6 +39,7 @@ struct lookup {
     bool cache_only;  /* answer from memory or not at all (pol_query_cached) */
     bool would_block; /* cache_only, and something is not in memory */
     bool no_count;    /* a prefetch: not a delivery attempt, no failure is counted */
+    bool no_wait;     /* a background prefetch: another thread's fetch is left to it */
 };
 
 static void why(struct lookup *l, const char *fmt, ...) UTIL_PRINTF(2, 3);
@@ -91,8 +92,16 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
     const char *state = cfg_str(cfg, "state_directory");
     char *dir = path_join(state, "sts");
 
+    size_t concurrency = (size_t)cfg_int(cfg, "policy_prefetch_concurrency");
+
     pthread_mutex_init(&svc->lock, NULL);
-    for (size_t i = 0; i < POL_RESOLVERS; i++)
+    pol_prefetch_queue_init(&svc->prefetch, concurrency,
+                            (size_t)cfg_int(cfg, "policy_prefetch_queue"));
+    /* Each prefetch fetcher can have a DNS query of its own out. */
+    svc->n_resolvers = POL_RESOLVERS + concurrency;
+    svc->resolvers = xcalloc(svc->n_resolvers, sizeof(*svc->resolvers));
+    svc->dns_locks = xcalloc(svc->n_resolvers, sizeof(*svc->dns_locks));
+    for (size_t i = 0; i < svc->n_resolvers; i++)
         pthread_mutex_init(&svc->dns_locks[i], NULL);
     pthread_cond_init(&svc->fetch_done, NULL);
     svc->counters_dir = path_join(state, "counters");
@@ -109,7 +118,7 @@ struct pol_service *pol_service_create(struct cfg *cfg, char **error_r)
         pol_service_destroy(svc);
         return NULL;
     }
-    for (size_t i = 0; i < POL_RESOLVERS; i++) {
+    for (size_t i = 0; i < svc->n_resolvers; i++) {
         svc->resolvers[i] = dns_resolver_create(cfg_list(cfg, "dns_resolvers"),
                                                 (int)cfg_time(cfg, "dns_timeout") * 1000, error_r);
         if (svc->resolvers[i] == NULL) {
@@ -128,16 +137,19 @@ void pol_service_destroy(struct pol_service *svc)
 {
     if (svc == NULL)
         return;
+    pol_prefetch_queue_free(svc); /* its fetchers use all below */
     if (svc->cache.buckets)
         pol_cache_close(&svc->cache);
-    for (size_t i = 0; i < POL_RESOLVERS; i++)
+    for (size_t i = 0; i < svc->n_resolvers; i++)
         if (svc->resolvers[i])
             dns_resolver_destroy(svc->resolvers[i]);
     if (svc->table)
         ctr_close(svc->table);
     pthread_mutex_destroy(&svc->lock);
-    for (size_t i = 0; i < POL_RESOLVERS; i++)
+    for (size_t i = 0; i < svc->n_resolvers; i++)
         pthread_mutex_destroy(&svc->dns_locks[i]);
+    free(svc->resolvers);
+    free(svc->dns_locks);
     pthread_cond_destroy(&svc->fetch_done);
     free(svc->counters_dir);
     free(svc->ca_file);
@@ -169,10 +181,10 @@ static size_t resolver_acquire(struct pol_service *svc)
 {
     static _Atomic unsigned int turn;
 
-    for (size_t i = 0; i < POL_RESOLVERS; i++)
+    for (size_t i = 0; i < svc->n_resolvers; i++)
         if (pthread_mutex_trylock(&svc->dns_locks[i]) == 0)
             return i;
-    size_t slot = turn++ % POL_RESOLVERS;
+    size_t slot = turn++ % svc->n_resolvers;
     pthread_mutex_lock(&svc->dns_locks[slot]);
     return slot;
 }
@@ -193,7 +205,7 @@ void pol_dns_records(struct pol_service *svc, const char *name, enum dns_rr_kind
 bool pol_dns_cached(struct pol_service *svc, const char *name, enum dns_rr_kind kind,
                     struct dns_records *answer)
 {
-    for (size_t i = 0; i < POL_RESOLVERS; i++) {
+    for (size_t i = 0; i < svc->n_resolvers; i++) {
         if (pthread_mutex_trylock(&svc->dns_locks[i]) != 0)
             continue;
         bool cached = dns_cached_records(svc->resolvers[i], name, kind, answer);
@@ -206,23 +218,31 @@ bool pol_dns_cached(struct pol_service *svc, const char *name, enum dns_rr_kind 
     return false;
 }
 
+/* A background prefetch asks nothing more once the daemon stops. */
+static bool prefetch_stopping(struct pol_service *svc, const struct lookup *l)
+{
+    return l->no_wait && svc->prefetch.stopping;
+}
+
 /*
  * The lookup's DNS records: with cache_only, from the cache of a resolver
- * nobody uses, and a miss (or every resolver busy) sets would_block.
+ * nobody uses, and a miss (or every resolver busy) sets would_block, as
+ * does a background prefetch's once the daemon stops.
  */
 static void lookup_records(struct pol_service *svc, struct lookup *l, const char *name,
                            enum dns_rr_kind kind, struct dns_records *answer)
 {
-    if (!l->cache_only) {
+    bool stopping = prefetch_stopping(svc, l);
+
+    if (!l->cache_only && !stopping) {
         pol_dns_records(svc, name, kind, answer);
         return;
     }
-    if (pol_dns_cached(svc, name, kind, answer))
+    if (!stopping && pol_dns_cached(svc, name, kind, answer))
         return;
-    dns_records_free(answer);
     memset(answer, 0, sizeof(*answer));
     answer->status = DNS_TEMPFAIL;
-    answer->detail = xstrdup("not cached");
+    answer->detail = xstrdup(stopping ? "stopping" : "not cached");
     l->would_block = true;
 }
 
@@ -453,9 +473,10 @@ static enum pol_failure fetch_policy(struct pol_service *svc, const char *domain
 }
 
 /*
- * Fetches the policy of entry (marked fetching, so nobody evicts or fetches
- * it meanwhile) for TXT id and records the outcome. Called with svc->lock
- * held; releases it during the fetch.
+ * Fetches the policy of entry (marked fetching, so nobody evicts, flushes or
+ * fetches it meanwhile) for TXT id and records the outcome. Called with
+ * svc->lock held; releases it during the fetch and the file's write (two
+ * fsyncs: every lookup, cached ones too, would wait for them).
  */
 static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *entry, const char *id,
                                    struct lookup *l)
@@ -470,8 +491,6 @@ static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *en
     enum pol_failure failure = fetch_policy(svc, domain, &body, &policy, &error);
     time_t now = time(NULL);
     pthread_mutex_lock(&svc->lock);
-    entry->fetching = false;
-    pthread_cond_broadcast(&svc->fetch_done);
     if (failure == POL_FAIL_NONE) {
         free(entry->policy_text);
         pol_policy_free(&entry->policy);
@@ -502,7 +521,13 @@ static enum pol_failure fetch_into(struct pol_service *svc, struct pol_entry *en
             why(l, "fetch failed: %s: %s (next try in %lds)", pol_failure_name(failure),
                 entry->last_error, entry->retry_delay);
     }
-    pol_cache_save(&svc->cache, entry);
+    struct pol_cache_file file;
+    pol_cache_file_make(&svc->cache, entry, &file);
+    pthread_mutex_unlock(&svc->lock);
+    pol_cache_file_write(&file);
+    pthread_mutex_lock(&svc->lock);
+    entry->fetching = false;
+    pthread_cond_broadcast(&svc->fetch_done);
     buf_free(&body);
     free(error);
     free(domain);
@@ -594,7 +619,7 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
         entry = pol_cache_find(&svc->cache, l->domain);
         if (entry == NULL || !entry->fetching)
             break;
-        if (l->cache_only) {
+        if (l->cache_only || l->no_wait) {
             l->would_block = true;
             return;
         }
@@ -628,7 +653,7 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
             (long long)(entry->next_retry - now), pol_failure_name(entry->failure),
             entry->last_error ? entry->last_error : "");
     } else {
-        if (l->cache_only) {
+        if (l->cache_only || prefetch_stopping(svc, l)) {
             l->would_block = true;
             return;
         }
@@ -666,7 +691,9 @@ static void decide(struct pol_service *svc, struct lookup *l, enum record_state 
 static bool query(struct pol_service *svc, const char *domain, struct buf *reply,
                   struct buf *why_out, bool cache_only, bool count)
 {
-    struct lookup l = {.why = why_out, .cache_only = cache_only, .no_count = !count};
+    /* A prefetch that may block runs in a background fetcher: it never waits for another. */
+    struct lookup l = {
+        .why = why_out, .cache_only = cache_only, .no_count = !count, .no_wait = !count};
     char id[POL_ID_MAX + 1] = "";
     enum pol_failure failure = POL_FAIL_NONE;
     char *error = NULL;
@@ -727,7 +754,7 @@ bool pol_query_cached(struct pol_service *svc, const char *domain, struct buf *r
     return query(svc, domain, reply, NULL, true, true);
 }
 
-bool pol_prefetch(struct pol_service *svc, const char *domain, bool cache_only)
+bool pol_prefetch_lookup(struct pol_service *svc, const char *domain, bool cache_only)
 {
     struct buf reply = {0};
     bool answered = query(svc, domain, &reply, NULL, cache_only, false);

@@ -22,6 +22,8 @@ void pol_stats(struct pol_service *svc,
                void (*emit)(void *ctx, const char *name, const char *value), void *ctx)
 {
     struct pol_stats_counts s;
+    struct pol_prefetch_queue *q = &svc->prefetch;
+    uint64_t queued, duplicates, dropped, fetched, skipped, queue_length, in_flight;
     size_t entries;
     char value[32];
 
@@ -29,6 +31,11 @@ void pol_stats(struct pol_service *svc,
     s = svc->stats;
     entries = svc->cache.n_entries;
     pthread_mutex_unlock(&svc->lock);
+    pthread_mutex_lock(&q->lock);
+    queued = q->queued, duplicates = q->duplicates, dropped = q->dropped;
+    fetched = q->fetched, skipped = q->skipped;
+    queue_length = q->length, in_flight = q->in_flight;
+    pthread_mutex_unlock(&q->lock);
     const struct {
         const char *name;
         uint64_t value;
@@ -36,6 +43,13 @@ void pol_stats(struct pol_service *svc,
         {"sts.lookups", s.lookups},
         {"sts.cache_hits", s.cache_hits},
         {"sts.prefetches", s.prefetches},
+        {"sts.prefetch.queued", queued},
+        {"sts.prefetch.duplicates", duplicates},
+        {"sts.prefetch.dropped", dropped},
+        {"sts.prefetch.fetched", fetched},
+        {"sts.prefetch.skipped", skipped},
+        {"sts.prefetch.queue_length", queue_length},
+        {"sts.prefetch.in_flight", in_flight},
         {"sts.fetches", s.fetches},
         {"sts.fetches_ok", s.fetch_ok},
         {"sts.errors.fetch", s.failures[POL_FAIL_FETCH]},

@@ -64,6 +64,7 @@ static const char *const restart_only[] = {
     "policy_threads",  "policy_max_connections", "policy_idle_timeout", "policy_socket_mode",
     "policy_socket_group", "policy_tlsrpt_attributes", "sts_ca_file", "sts_cache_entries",
     "sts_fetch_timeout", "sts_https_port", "sts_testing_level", "metrics_listen",
+    "policy_prefetch_concurrency", "policy_prefetch_queue",
 };
 
 static void restart_only_save(struct daemon *d)

@@ -98,6 +98,22 @@ static const struct metric_rule rules[] = {
      "MTA-STS policy fetches that failed, by error."},
     {"policy.sts.cache_entries", "tlsrpt_policy_cache_entries", "gauge", NULL, NULL,
      "MTA-STS policies in the cache."},
+    {"policy.sts.prefetches", "tlsrpt_policy_prefetches_total", "counter", NULL, NULL,
+     "tlsrpt-milter prefetches done, from memory or by a background fetcher."},
+    {"policy.sts.prefetch.queued", "tlsrpt_policy_prefetch_requests_total", "counter", NULL,
+     "outcome=\"queued\"", "tlsrpt-milter prefetches not in memory, by what became of them."},
+    {"policy.sts.prefetch.duplicates", "tlsrpt_policy_prefetch_requests_total", "counter", NULL,
+     "outcome=\"duplicate\"", NULL},
+    {"policy.sts.prefetch.dropped", "tlsrpt_policy_prefetch_requests_total", "counter", NULL,
+     "outcome=\"dropped\"", NULL},
+    {"policy.sts.prefetch.fetched", "tlsrpt_policy_prefetch_lookups_total", "counter", NULL,
+     "outcome=\"done\"", "Background prefetch lookups, by outcome."},
+    {"policy.sts.prefetch.skipped", "tlsrpt_policy_prefetch_lookups_total", "counter", NULL,
+     "outcome=\"left_to_another_fetch\"", NULL},
+    {"policy.sts.prefetch.queue_length", "tlsrpt_policy_prefetch_queue_length", "gauge", NULL,
+     NULL, "tlsrpt-milter prefetches waiting for a background fetcher."},
+    {"policy.sts.prefetch.in_flight", "tlsrpt_policy_prefetch_in_flight", "gauge", NULL, NULL,
+     "Background prefetch lookups under way."},
 };
 
 /* A metric's help is on its first row. */

@@ -72,9 +72,11 @@ void policy_open(struct daemon *d)
 
 /*
  * Whatever else the client calls the map, it asks for an MTA-STS policy.
- * tlsrpt-milter's prefetch asks under POL_PREFETCH_MAP: the same lookup
- * without counting failures, answered NOTFOUND (a Postfix configured with
- * that name by mistake gets no policy rather than a wrong one).
+ * tlsrpt-milter's prefetch asks under POL_PREFETCH_MAP: answered NOTFOUND
+ * at once in the event loop (a Postfix configured with that name by
+ * mistake gets no policy rather than a wrong one), the lookup left to the
+ * service's background fetchers, so one slow domain never holds up the
+ * replies behind it on the milter's connection.
  */
 static bool is_prefetch(const char *map)
 {
@@ -83,8 +85,8 @@ static bool is_prefetch(const char *map)
 
 static void policy_lookup(void *context, const char *map, const char *key, struct buf *reply)
 {
-    if (is_prefetch(map)) {
-        (void)pol_prefetch(context, key, false);
+    if (is_prefetch(map)) { /* not reached: answered in the event loop */
+        pol_prefetch(context, key);
         buf_puts(reply, "NOTFOUND ");
         return;
     }
@@ -95,8 +97,7 @@ static void policy_lookup(void *context, const char *map, const char *key, struc
 static bool policy_lookup_cached(void *context, const char *map, const char *key, struct buf *reply)
 {
     if (is_prefetch(map)) {
-        if (!pol_prefetch(context, key, true))
-            return false;
+        pol_prefetch(context, key);
         buf_puts(reply, "NOTFOUND ");
         return true;
     }
@@ -134,6 +135,8 @@ void policy_start(struct daemon *d)
         return;
     d->policy_service = pol_service_create(d->cfg, &error);
     if (d->policy_service == NULL)
+        msg_fatal("policy service: %s", error);
+    if (pol_prefetch_start(d->policy_service, &error) < 0)
         msg_fatal("policy service: %s", error);
     if (smap_server_start(d->policy_server, policy_lookup, policy_lookup_cached, d->policy_service,
                           &error) < 0)
@@ -224,6 +227,9 @@ void policy_stop(struct daemon *d)
         pthread_join(refresh_thread, NULL);
         refresh_running = false;
     }
+    /* Prefetches under way finish, the queued ones are dropped; no new ones are queued. */
+    if (d->policy_service)
+        pol_prefetch_stop(d->policy_service);
     /* Lookups in progress finish first: the service is still there for them. */
     smap_server_stop(d->policy_server);
     smap_server_stats(d->policy_server, &stats);

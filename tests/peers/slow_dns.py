@@ -8,6 +8,11 @@ Answers, for TXT at _smtp._tls.NAME:
   NAME starting "temp"  SERVFAIL
   anything else         one record "v=TLSRPTv1; rua=mailto:tls@NAME", TTL 600
 Other types get NODATA.
+MTA-STS, for NAME starting "sts" (tests/prefetch.sh):
+  TXT at _mta-sts.NAME  "v=STSv1; id=1;", TTL 600
+  A at mta-sts.NAME     127.0.0.1, TTL 600
+  anything else there   NODATA (so NAME has the implicit MX NAME)
+Other names: NXDOMAIN.
 
 Usage: slow_dns.py DELAY_MS PORT_FILE LOG_FILE
 Writes its port to PORT_FILE once bound; appends one line per answer to
@@ -47,6 +52,19 @@ def encode_name(name):
     return out + b"\0"
 
 
+def txt_record(text):
+    rdata = bytes([len(text)]) + text
+    return b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 600, len(rdata)) + rdata
+
+
+def sts_part(qname):
+    """"_mta-sts.", "mta-sts." or "" for the MTA-STS names of a NAME starting "sts", else None."""
+    for prefix in ("_mta-sts.", "mta-sts.", ""):
+        if qname.startswith(prefix) and qname[len(prefix):].startswith("sts"):
+            return prefix
+    return None
+
+
 def answer(packet):
     """The reply to one query, or None for something that is not one."""
     if len(packet) < 12:
@@ -61,14 +79,18 @@ def answer(packet):
     prefix = "_smtp._tls."
     name = lower[len(prefix):] if lower.startswith(prefix) else ""
     rcode, answers, authority = 0, [], []
-    if name.startswith("temp"):
+    sts = sts_part(lower)
+    if sts is not None:
+        if sts == "_mta-sts." and qtype == 16:
+            answers.append(txt_record(b"v=STSv1; id=1;"))
+        elif sts == "mta-sts." and qtype == 1:
+            answers.append(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 600, 4) + bytes([127, 0, 0, 1]))
+    elif name.startswith("temp"):
         rcode = 2
     elif name.startswith("none") or not name:
         rcode = 3
     elif qtype == 16:
-        text = ("v=TLSRPTv1; rua=mailto:tls@%s" % name).encode("ascii")
-        rdata = bytes([len(text)]) + text
-        answers.append(b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 600, len(rdata)) + rdata)
+        answers.append(txt_record(("v=TLSRPTv1; rua=mailto:tls@%s" % name).encode("ascii")))
     if rcode == 3 or (rcode == 0 and not answers):
         soa = encode_name("example") + encode_name("hostmaster.example") + struct.pack(
             "!IIIII", 1, 3600, 600, 86400, 300)
