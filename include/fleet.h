@@ -188,6 +188,13 @@ int fleet_suppressions(struct fleet *fleet, struct fleet_suppression **list_r, s
                        char **error_r);
 void fleet_suppressions_free(struct fleet_suppression *list, size_t n);
 
+/*
+ * fleet_retention: every day before before_day leaves the database (its
+ * counts, stored reports, ledger and lease rows; the pushes stay, small,
+ * for the status). 1 when something was removed, 0 when nothing, -1.
+ */
+int fleet_expire(struct fleet *fleet, int before_day, char **error_r);
+
 /* One host as the database knows it. */
 struct fleet_host {
     char *host_id;

@@ -84,7 +84,7 @@ assert_eq "tlsrpt -c FILE report -h works before any config is read" \
 out=$("$TLSRPT" queue --bogus 2>&1 >/dev/null); status=$?
 assert_eq "a usage error: the same usage lines on stderr, exit 2" \
     "2 queue: unrecognized option '--bogus'
-usage: tlsrpt queue [--json] | flush | retry ID | delete ID" "$status $out"
+usage: tlsrpt queue [--json] [--fleet] | flush | retry ID | delete ID" "$status $out"
 out=$("$TLSRPT" help no-such 2>&1 >/dev/null); status=$?
 assert_eq "help of an unknown command" \
     '2 tlsrpt: error: unknown command "no-such"; try tlsrpt --help' "$status $out"

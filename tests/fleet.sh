@@ -10,7 +10,8 @@ SAMPLE="$top_srcdir/tests/data/libtlsrpt-sample.jsonl"
 start_postgres
 DAY=2025-03-04
 
-for h in h1 h2 h3 all; do fleet_host "$h"; done
+# The days here are old: fleet_retention keeps them (its test is at the end).
+for h in h1 h2 h3 all; do fleet_host "$h" "fleet_retention = 3660d"; done
 
 # Each host's traffic: h1 the sample, h2 the sample and more, h3 other domains.
 head -7 "$SAMPLE" >"$T/h1.jsonl" # its 7 valid datagrams: 4 successful sessions, 3 failed
@@ -137,6 +138,18 @@ assert_eq "version 3's tables and columns are there" "0 0 t" \
         "SELECT (SELECT count(*) FROM tlsrpt_reports), (SELECT count(*) FROM tlsrpt_deliveries),
                 (SELECT count(*) = 2 FROM information_schema.columns
                  WHERE table_name = 'tlsrpt_days' AND column_name IN ('stored_reports', 'stored_at'))")"
+
+# fleet_retention: the report worker removes older days from the database;
+# the pushes stay for the status.
+psql_q "SELECT count(*) FROM tlsrpt_keys" >"$T/keys-before"
+on_host h1 -o fleet_retention=1d -o counter_retention=1d run --due >"$T/expire.out" 2>&1
+assert_match "days past fleet_retention are removed" \
+    "fleet: the days before $(date -u -d '1 day ago' +%F) removed from the database \\(fleet_retention\\)" \
+    "$(cat "$T/expire.out")"
+assert_eq "their counts are gone, the pushes stay" "0 0 0 4" \
+    "$(psql_q "SELECT (SELECT count(*) FROM tlsrpt_keys), (SELECT count(*) FROM tlsrpt_details),
+        (SELECT count(*) FROM tlsrpt_overflow), (SELECT count(*) FROM tlsrpt_pushes)" | tr '|' ' ')"
+assert_eq "there were some before" "yes" "$([ "$(cat "$T/keys-before")" -gt 0 ] && echo yes)"
 
 # A password in fleet_database is refused: it belongs in a passfile.
 assert_match "a password in fleet_database is refused" \

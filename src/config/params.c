@@ -94,6 +94,9 @@ const struct cfg_param cfg_params[] = {
     {"fleet_push_deadline", CFG_TIME, "6h", 0, 7 * DAYS,
      "after a day's end, how long the fleet waits for every known host's push before its "
      "reports are built without the missing ones (named in a warning)"},
+    {"fleet_retention", CFG_TIME, "30d", 1 * DAYS, 3660 * DAYS,
+     "how long the fleet database keeps a day's pushed counts, stored reports and delivery "
+     "ledger (at least counter_retention); the report workers remove older days"},
     {"https_allow_private_destinations", CFG_BOOL, "no", 0, 0,
      "allow https rua whose host is on a loopback or private address"},
     {"https_ca_file", CFG_PATH, "", 0, 0,

@@ -257,3 +257,33 @@ void fleet_suppressions_free(struct fleet_suppression *list, size_t n)
     }
     free(list);
 }
+
+int fleet_expire(struct fleet *fleet, int before_day, char **error_r)
+{
+    static const char *const tables[] = {"tlsrpt_keys",    "tlsrpt_details",    "tlsrpt_overflow",
+                                         "tlsrpt_reports", "tlsrpt_deliveries", "tlsrpt_days"};
+    char day[16];
+    const char *params[] = {day};
+    PGresult *result;
+    long removed = 0;
+
+    snprintf(day, sizeof(day), "%d", before_day);
+    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r, "BEGIN", 0, NULL))
+        return -1;
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char *sql = xasprintf("DELETE FROM %s WHERE day < $1", tables[i]);
+        bool ok = fleet_exec(fleet, PGRES_COMMAND_OK, &result, error_r, sql, 1, params);
+        free(sql);
+        if (!ok) {
+            fleet_rollback(fleet);
+            return -1;
+        }
+        removed += atol(PQcmdTuples(result));
+        PQclear(result);
+    }
+    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r, "COMMIT", 0, NULL)) {
+        fleet_rollback(fleet);
+        return -1;
+    }
+    return removed > 0;
+}

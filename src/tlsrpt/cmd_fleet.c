@@ -364,6 +364,25 @@ static void take_suppressions(struct cfg *cfg, struct fleet *fleet)
     free(path);
 }
 
+/* Days past fleet_retention (and counter_retention) leave the database. */
+static void expire_days(struct cfg *cfg, struct fleet *fleet)
+{
+    time_t keep = (time_t)cfg_time(cfg, "fleet_retention");
+    char *error, text[DAY_TEXT_SIZE];
+
+    if (keep < (time_t)cfg_time(cfg, "counter_retention"))
+        keep = (time_t)cfg_time(cfg, "counter_retention");
+    int before = day_today() - (int)(keep / 86400);
+    int removed = fleet_expire(fleet, before, &error);
+    day_format(before, text);
+    if (removed < 0) {
+        msg_error("fleet: removing days before %s: %s", text, error);
+        free(error);
+    } else if (removed > 0) {
+        msg_info("fleet: the days before %s removed from the database (fleet_retention)", text);
+    }
+}
+
 static struct fleet *worker_fleet;
 static int *worker_days, worker_n_days;
 
@@ -380,6 +399,7 @@ void fleet_worker_begin(struct cfg *cfg, struct sched_context *ctx, time_t delay
     }
     share_verp_key(cfg, fleet, ctx);
     take_suppressions(cfg, fleet);
+    expire_days(cfg, fleet);
     int pushed = fleet_push_due(fleet, ctx->counters_dir, time(NULL), delay);
     if (pushed > 0 || (!quiet && pushed == 0))
         printf("%d days pushed to the fleet database as %s\n", pushed, fleet_host_id(fleet));
