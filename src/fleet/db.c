@@ -329,26 +329,3 @@ void fleet_status_free(struct fleet_status *status)
     free(status->days);
     memset(status, 0, sizeof(*status));
 }
-
-int fleet_shared_value(struct fleet *fleet, const char *name, const char *proposed,
-                       char **value_r, char **error_r)
-{
-    const char *params[] = {name, proposed};
-    PGresult *result;
-
-    *value_r = NULL;
-    if (!fleet_exec(fleet, PGRES_COMMAND_OK, NULL, error_r,
-                    "INSERT INTO tlsrpt_meta VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", 2,
-                    params) ||
-        !fleet_exec(fleet, PGRES_TUPLES_OK, &result, error_r,
-                    "SELECT value FROM tlsrpt_meta WHERE name = $1", 1, params))
-        return -1;
-    if (PQntuples(result) != 1) {
-        PQclear(result);
-        *error_r = xasprintf("fleet database: tlsrpt_meta has no %s", name);
-        return -1;
-    }
-    *value_r = xstrdup(PQgetvalue(result, 0, 0));
-    PQclear(result);
-    return 0;
-}
