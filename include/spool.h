@@ -50,6 +50,10 @@ struct spool_entry {
     uint64_t successes;
     uint64_t failures;
     bool rua_pending;     /* DNS failed temporarily: look the record up again */
+    /* Where its JSON is in the day's reports file, and its crc32 (set by the spool). */
+    uint64_t report_offset;
+    uint64_t report_length;
+    uint32_t report_crc;
     struct spool_destination *destinations;
     size_t n_destinations;
 };

@@ -115,7 +115,7 @@ START_TEST(test_entry_lock_held_then_released)
     pid_t pid = holder_start(false, &release);
     ck_assert_int_eq(spool_lock_entry(spool, &entries[0], false, &busy, &error), -1);
     ck_assert(busy);
-    ck_assert_ptr_nonnull(strstr(error, "0123456789abcdef.json is locked by another process"));
+    ck_assert_ptr_nonnull(strstr(error, "report 0123456789abcdef is locked by another process"));
     free(error);
     holder_end(pid, release, _i);
     int fd = spool_lock_entry(spool, &entries[0], false, &busy, &error);
