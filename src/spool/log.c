@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -23,8 +25,9 @@
 #include "spool_impl.h"
 
 static const unsigned char log_magic[4] = {'T', 'L', 'R', 0x01};
-#define BASE_PAYLOAD "base=%020" PRIu64 "\n"
-#define BASE_PAYLOAD_SIZE 26
+/* The size after build or compaction, and a nonce: a new file is never taken for the old. */
+#define BASE_PAYLOAD "base=%020" PRIu64 " id=%016" PRIx64 "\n"
+#define BASE_PAYLOAD_SIZE 46
 #define COMPACT_MIN_GROWTH (1024 * 1024) /* never for less */
 #define COMPACT_DEAD_PER_LIVE 4         /* "far more dead records than live ones" */
 
@@ -57,6 +60,24 @@ void spool_log_frame(struct buf *out, char type, const void *payload, size_t len
 }
 
 /* A whole, intact record at pos: its payload length, else -1. */
+void spool_log_base_frame(struct buf *out, uint64_t size)
+{
+    static uint64_t counter;
+    struct {
+        struct timespec now;
+        pid_t pid;
+        uint64_t counter;
+    } seed = {.pid = getpid(), .counter = counter++};
+    char text[BASE_PAYLOAD_SIZE + 1];
+    uint64_t nonce;
+
+    clock_gettime(CLOCK_REALTIME, &seed.now);
+    if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+        nonce = hash64(&seed, sizeof(seed), 0);
+    snprintf(text, sizeof(text), BASE_PAYLOAD, size, nonce);
+    spool_log_frame(out, SPOOL_RECORD_BASE, text, BASE_PAYLOAD_SIZE);
+}
+
 static int64_t frame_at(const unsigned char *data, uint64_t pos, uint64_t size)
 {
     if (size - pos < SPOOL_LOG_HEADER || memcmp(data + pos, log_magic, 4) != 0)
@@ -181,7 +202,6 @@ static void index_record(char type, uint64_t offset, const unsigned char *payloa
     const char *id;
     size_t id_len;
 
-    log->records++;
     if (type == SPOOL_RECORD_BASE) {
         char text[BASE_PAYLOAD_SIZE + 1] = "";
         memcpy(text, payload, len < BASE_PAYLOAD_SIZE ? len : BASE_PAYLOAD_SIZE);
@@ -194,6 +214,7 @@ static void index_record(char type, uint64_t offset, const unsigned char *payloa
                  offset);
         return;
     }
+    log->records++;
     if ((log->n_items + 1) * 2 > log->n_slots)
         index_grow(log);
     size_t i = slot_of(log, id, id_len);
@@ -264,11 +285,18 @@ static int view_map(struct spool_log_view *view, char **error_r)
         *error_r = xasprintf("%s: not a regular file", view->log->path);
         return -1;
     }
-    if (st.st_dev != view->log->dev || st.st_ino != view->log->ino) {
+    /* The first record's crc: an inode number can come again for the next compaction's file. */
+    uint32_t identity = 0;
+    if (st.st_size >= SPOOL_LOG_HEADER &&
+        pread(view->fd, &identity, sizeof(identity), 12) != sizeof(identity))
+        identity = 0;
+    if (st.st_dev != view->log->dev || st.st_ino != view->log->ino ||
+        identity != view->log->identity) {
         /* New to this process, or compacted since: read it all. */
         index_reset(view->log);
         view->log->dev = st.st_dev;
         view->log->ino = st.st_ino;
+        view->log->identity = identity;
     }
     view->size = (uint64_t)st.st_size;
     view->map = NULL;
@@ -337,13 +365,13 @@ int spool_log_append(const char *path, const struct buf *frame, char **error_r)
         /* Shared with other appenders; a compaction (exclusive) replaces the file. */
         while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
             ;
-        if (fstat(fd, &opened) < 0 || lstat(path, &now) < 0 || opened.st_ino != now.st_ino ||
-            opened.st_dev != now.st_dev) {
+        if (fstat(fd, &opened) < 0 || lstat(path, &now) < 0) {
+            *error_r = xasprintf("stat %s: %s", path, strerror(errno));
             close(fd);
-            if (errno == ENOENT) {
-                *error_r = xasprintf("open %s: %s", path, strerror(errno));
-                return -1;
-            }
+            return -1;
+        }
+        if (opened.st_ino != now.st_ino || opened.st_dev != now.st_dev) {
+            close(fd); /* compacted since we opened it: append to the new one */
             continue;
         }
         ssize_t done = write(fd, frame->data, frame->len);
@@ -378,7 +406,6 @@ static int compact_write(struct spool_log_view *view, const char *tmp, char **er
     size_t n_live = 0;
     uint64_t size = SPOOL_LOG_HEADER + BASE_PAYLOAD_SIZE;
     struct buf out;
-    char base[BASE_PAYLOAD_SIZE + 1];
     int result = -1;
 
     for (size_t i = 0; i < log->n_items; i++)
@@ -388,8 +415,8 @@ static int compact_write(struct spool_log_view *view, const char *tmp, char **er
         }
     qsort(live, n_live, sizeof(*live), compare_offsets);
     buf_init(&out);
-    snprintf(base, sizeof(base), BASE_PAYLOAD, size);
-    spool_log_frame(&out, SPOOL_RECORD_BASE, base, BASE_PAYLOAD_SIZE);
+    spool_log_base_frame(&out, size);
+
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0) {
         *error_r = xasprintf("create %s: %s", tmp, strerror(errno));

@@ -26,6 +26,8 @@ int spool_state_parse(char *text, const char *name, struct spool_entry *entry, c
 #define SPOOL_RECORD_STATE 'S' /* a report's whole state (spool_state_format) */
 #define SPOOL_RECORD_GONE 'D'  /* a deletion: the payload is the unique_id */
 void spool_log_frame(struct buf *out, char type, const void *payload, size_t len);
+/* The first record: the log's size then, and a nonce of its own. */
+void spool_log_base_frame(struct buf *out, uint64_t size);
 /*
  * Reads the framed records of data[from, size) and calls `record` for each
  * good one. A damaged record is warned about (name, offset) and skipped; the
@@ -49,9 +51,10 @@ struct spool_log {
     char *path;
     dev_t dev;
     ino_t ino;
+    uint32_t identity; /* the crc of its first record */
     uint64_t read_pos;  /* everything before was read */
     uint64_t base;      /* the size after build or compaction */
-    uint64_t records;   /* read in all, dead ones included */
+    uint64_t records;   /* state and deletion records read, dead ones included */
     uint64_t torn_warned; /* +1: the offset of a torn record already warned about */
     struct spool_log_record *items;
     size_t n_items, cap_items;

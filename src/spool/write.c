@@ -20,8 +20,6 @@
 #include "spool_impl.h"
 
 #define FLUSH_SIZE (8 * 1024 * 1024)
-#define BASE_PAYLOAD "base=%020" PRIu64 "\n"
-#define BASE_PAYLOAD_SIZE 26
 
 struct spool_file {
     char *path;
@@ -76,14 +74,6 @@ static void file_close(struct spool_file *file)
     buf_free(&file->pending);
 }
 
-static void base_frame(struct buf *out, uint64_t size)
-{
-    char text[BASE_PAYLOAD_SIZE + 1];
-
-    snprintf(text, sizeof(text), BASE_PAYLOAD, size);
-    spool_log_frame(out, SPOOL_RECORD_BASE, text, BASE_PAYLOAD_SIZE);
-}
-
 struct spool_writer *spool_writer_open(const char *dir, int day, char **error_r)
 {
     struct spool_writer *writer = xcalloc(1, sizeof(*writer));
@@ -99,7 +89,7 @@ struct spool_writer *spool_writer_open(const char *dir, int day, char **error_r)
     }
     /* Its size after the build goes in the first record at the end (compaction's yardstick). */
     buf_init(&head);
-    base_frame(&head, 0);
+    spool_log_base_frame(&head, 0);
     file_put(&writer->log, head.data, head.len, error_r);
     buf_free(&head);
     return writer;
@@ -181,10 +171,11 @@ int spool_writer_finish(struct spool_writer *writer, char **error_r)
     if (file_flush(&writer->reports, error_r) < 0 || file_flush(&writer->log, error_r) < 0)
         return -1;
     buf_init(&head);
-    base_frame(&head, writer->log.size);
+    spool_log_base_frame(&head, writer->log.size);
     ssize_t done = pwrite(writer->log.fd, head.data, head.len, 0);
+    bool whole = done == (ssize_t)head.len;
     buf_free(&head);
-    if (done != (ssize_t)SPOOL_LOG_HEADER + BASE_PAYLOAD_SIZE) {
+    if (!whole) {
         *error_r = xasprintf("write %s: %s", writer->log.path, strerror(errno));
         return -1;
     }
