@@ -20,7 +20,7 @@
 #define DEFAULT_REPORTS 100000
 #define DEFAULT_UPDATES 1000
 #define MAX_REPORTS 10000000
-#define BENCH_DAY 19981 /* 2024-09-15 */
+#define BENCH_DAY 19981  /* 2024-09-15 */
 #define BUILD_TARGET 0.5 /* of the baseline's throughput */
 
 /* A realistic report of ~1.5 KB: two policies, a few failure rows. */

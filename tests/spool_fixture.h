@@ -109,7 +109,8 @@ static inline struct spool_entry *fixture_find(struct spool_entry *entries, size
 }
 
 /* Both entries' state texts, without where the JSON is (the spool sets that). */
-static inline void fixture_assert_same(const struct spool_entry *expected, const struct spool_entry *got)
+static inline void fixture_assert_same(const struct spool_entry *expected,
+                                       const struct spool_entry *got)
 {
     struct spool_entry a = *expected, b = *got;
     struct buf x = {0}, y = {0};
@@ -127,8 +128,8 @@ struct fixture_counts {
     int base, state, gone;
 };
 
-static inline void fixture_count(char type, uint64_t offset, const unsigned char *payload, uint32_t len,
-                          void *context)
+static inline void fixture_count(char type, uint64_t offset, const unsigned char *payload,
+                                 uint32_t len, void *context)
 {
     struct fixture_counts *counts = context;
 

@@ -104,8 +104,8 @@ void spool_legacy_list(const char *day_dir, struct spool_entry **entries, size_t
     each_state(day_dir, list_one, &list);
 }
 
-int spool_legacy_read_report(const char *day_dir, const struct spool_entry *entry,
-                             struct buf *json, char **error_r)
+int spool_legacy_read_report(const char *day_dir, const struct spool_entry *entry, struct buf *json,
+                             char **error_r)
 {
     struct stat st;
     char *name = xasprintf("%s.json", entry->unique_id);

@@ -29,7 +29,7 @@ static const unsigned char log_magic[4] = {'T', 'L', 'R', 0x01};
 #define BASE_PAYLOAD "base=%020" PRIu64 " id=%016" PRIx64 "\n"
 #define BASE_PAYLOAD_SIZE 46
 #define COMPACT_MIN_GROWTH (1024 * 1024) /* never for less */
-#define COMPACT_DEAD_PER_LIVE 4         /* "far more dead records than live ones" */
+#define COMPACT_DEAD_PER_LIVE 4          /* "far more dead records than live ones" */
 
 static void put_le32(unsigned char *p, uint32_t v)
 {
@@ -92,16 +92,15 @@ static int64_t frame_at(const unsigned char *data, uint64_t pos, uint64_t size)
     return (uint32_t)crc == get_le32(h + 12) ? (int64_t)len : -1;
 }
 
-uint64_t spool_log_scan(const unsigned char *data, uint64_t from, uint64_t size,
-                        const char *name, spool_log_record_fn *record, void *context)
+uint64_t spool_log_scan(const unsigned char *data, uint64_t from, uint64_t size, const char *name,
+                        spool_log_record_fn *record, void *context)
 {
     uint64_t pos = from;
 
     while (pos < size) {
         int64_t len = frame_at(data, pos, size);
         if (len >= 0) {
-            record((char)data[pos + 4], pos, data + pos + SPOOL_LOG_HEADER, (uint32_t)len,
-                   context);
+            record((char)data[pos + 4], pos, data + pos + SPOOL_LOG_HEADER, (uint32_t)len, context);
             pos += SPOOL_LOG_HEADER + (uint64_t)len;
             continue;
         }
@@ -120,8 +119,8 @@ uint64_t spool_log_scan(const unsigned char *data, uint64_t from, uint64_t size,
         }
         if (next >= size)
             break;
-        msg_warn("%s: offset %" PRIu64 ": a damaged record (%" PRIu64 " bytes) skipped", name,
-                 pos, next - pos);
+        msg_warn("%s: offset %" PRIu64 ": a damaged record (%" PRIu64 " bytes) skipped", name, pos,
+                 next - pos);
         pos = next;
     }
     return pos;
@@ -210,8 +209,7 @@ static void index_record(char type, uint64_t offset, const unsigned char *payloa
         return;
     }
     if (!record_id(type, payload, len, &id, &id_len)) {
-        msg_warn("%s: offset %" PRIu64 ": a record without a unique_id skipped", log->path,
-                 offset);
+        msg_warn("%s: offset %" PRIu64 ": a record without a unique_id skipped", log->path, offset);
         return;
     }
     log->records++;
@@ -262,8 +260,8 @@ static void view_read(struct spool_log_view *view, bool exclusive)
 {
     struct spool_log *log = view->log;
 
-    log->read_pos = spool_log_scan(view->map, log->read_pos, view->size, log->path,
-                                   index_record, log);
+    log->read_pos =
+        spool_log_scan(view->map, log->read_pos, view->size, log->path, index_record, log);
     if (log->read_pos == view->size || log->torn_warned == log->read_pos + 1)
         return;
     /* An incomplete last record: an appender's write in flight, unless none holds the lock. */
@@ -382,10 +380,10 @@ int spool_log_append(const char *path, const struct buf *frame, char **error_r)
         }
         if (done == (ssize_t)frame->len)
             saved = errno;
-        *error_r = done >= 0 && done < (ssize_t)frame->len
-                       ? xasprintf("write %s: short write (%zd of %zu bytes)", path, done,
-                                   frame->len)
-                       : xasprintf("write %s: %s", path, strerror(saved));
+        *error_r =
+            done >= 0 && done < (ssize_t)frame->len
+                ? xasprintf("write %s: short write (%zd of %zu bytes)", path, done, frame->len)
+                : xasprintf("write %s: %s", path, strerror(saved));
         close(fd);
         return -1;
     }

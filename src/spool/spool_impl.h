@@ -36,25 +36,25 @@ void spool_log_base_frame(struct buf *out, uint64_t size);
  */
 typedef void spool_log_record_fn(char type, uint64_t offset, const unsigned char *payload,
                                  uint32_t len, void *context);
-uint64_t spool_log_scan(const unsigned char *data, uint64_t from, uint64_t size,
-                        const char *name, spool_log_record_fn *record, void *context);
+uint64_t spool_log_scan(const unsigned char *data, uint64_t from, uint64_t size, const char *name,
+                        spool_log_record_fn *record, void *context);
 
 /* One day's state.log as this process last read it: unique_id -> last record. */
 struct spool_log_record {
     char *unique_id;
     uint64_t offset; /* of its last record */
     uint32_t length;
-    char type;       /* SPOOL_RECORD_STATE or SPOOL_RECORD_GONE */
+    char type; /* SPOOL_RECORD_STATE or SPOOL_RECORD_GONE */
 };
 struct spool_log {
     int day;
     char *path;
     dev_t dev;
     ino_t ino;
-    uint32_t identity; /* the crc of its first record */
-    uint64_t read_pos;  /* everything before was read */
-    uint64_t base;      /* the size after build or compaction */
-    uint64_t records;   /* state and deletion records read, dead ones included */
+    uint32_t identity;    /* the crc of its first record */
+    uint64_t read_pos;    /* everything before was read */
+    uint64_t base;        /* the size after build or compaction */
+    uint64_t records;     /* state and deletion records read, dead ones included */
     uint64_t torn_warned; /* +1: the offset of a torn record already warned about */
     struct spool_log_record *items;
     size_t n_items, cap_items;
@@ -97,8 +97,8 @@ bool spool_is_dir(const char *path);
 /* Writes a day in a directory: reports + state.log, synced by finish (outbox.c). */
 struct spool_writer;
 struct spool_writer *spool_writer_open(const char *dir, int day, char **error_r);
-int spool_writer_add(struct spool_writer *writer, const struct spool_entry *entry,
-                     const char *json, size_t json_len, char **error_r);
+int spool_writer_add(struct spool_writer *writer, const struct spool_entry *entry, const char *json,
+                     size_t json_len, char **error_r);
 int spool_writer_finish(struct spool_writer *writer, char **error_r);
 void spool_writer_free(struct spool_writer *writer);
 
@@ -106,8 +106,8 @@ void spool_writer_free(struct spool_writer *writer);
 bool spool_legacy_day(const char *day_dir);
 void spool_legacy_list(const char *day_dir, struct spool_entry **entries, size_t *n_entries,
                        size_t *cap);
-int spool_legacy_read_report(const char *day_dir, const struct spool_entry *entry,
-                             struct buf *json, char **error_r);
+int spool_legacy_read_report(const char *day_dir, const struct spool_entry *entry, struct buf *json,
+                             char **error_r);
 /* Converts one day to reports + state.log (the owner only), swapping directories. */
 int spool_legacy_convert(struct spool *spool, int day, char **error_r);
 

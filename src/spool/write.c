@@ -122,8 +122,8 @@ static bool id_new(struct spool_writer *writer, const char *id)
     return true;
 }
 
-int spool_writer_add(struct spool_writer *writer, const struct spool_entry *entry,
-                     const char *json, size_t json_len, char **error_r)
+int spool_writer_add(struct spool_writer *writer, const struct spool_entry *entry, const char *json,
+                     size_t json_len, char **error_r)
 {
     struct spool_entry placed = *entry;
     struct buf state, frame;
@@ -139,8 +139,8 @@ int spool_writer_add(struct spool_writer *writer, const struct spool_entry *entr
         return -1;
     }
     if (!id_new(writer, entry->unique_id)) {
-        *error_r = xasprintf("report %s: unique id %s twice in a day", entry->report_id,
-                             entry->unique_id);
+        *error_r =
+            xasprintf("report %s: unique id %s twice in a day", entry->report_id, entry->unique_id);
         return -1;
     }
     placed.report_offset = writer->reports.size;
