@@ -2,9 +2,13 @@
  * spool.h - the outbox: built reports waiting for delivery, under
  * $state_directory/outbox/YYYY-MM-DD/. A day's reports are written into a
  * temporary directory and renamed into place in one step, so a crash
- * leaves either all of a day's reports or none. Each report is two files:
- * ID.json (the report) and ID.state (its delivery state, replaced
- * atomically on every change). Symlinks are refused everywhere.
+ * leaves either all of a day's reports or none. A day is two files, however
+ * many reports it has: `reports` (every report's JSON, one after the other)
+ * and `state.log` (an append-only log of checksummed records, each a
+ * report's whole delivery state or its deletion; the last one of a report
+ * wins, and every change is durable when the call returns). Days of the
+ * previous layout (ID.json + ID.state) are converted by the outbox's owner.
+ * Symlinks are refused everywhere.
  */
 #ifndef TLSRPT_SPOOL_H
 #define TLSRPT_SPOOL_H
@@ -50,6 +54,10 @@ struct spool_entry {
     uint64_t successes;
     uint64_t failures;
     bool rua_pending;     /* DNS failed temporarily: look the record up again */
+    /* Where its JSON is in the day's reports file, and its crc32 (set by the spool). */
+    uint64_t report_offset;
+    uint64_t report_length;
+    uint32_t report_crc;
     struct spool_destination *destinations;
     size_t n_destinations;
 };
@@ -78,9 +86,13 @@ void spool_day_abort(struct spool_day *txn);
 int spool_list(struct spool *spool, struct spool_entry **entries, size_t *n_entries,
                char **error_r);
 void spool_list_free(struct spool_entry *entries, size_t n_entries);
-/* Replaces the entry's state file atomically. */
+/*
+ * Appends the entry's whole state to its day's log (one write, then
+ * fdatasync): durable when it returns. The entry must come from spool_list
+ * or spool_lock_entry (it carries where its JSON is).
+ */
 int spool_update(struct spool *spool, const struct spool_entry *entry, char **error_r);
-/* The report's JSON. */
+/* The report's JSON, appended to json (its checksum checked). */
 int spool_read_report(struct spool *spool, const struct spool_entry *entry, struct buf *json,
                       char **error_r);
 /*
@@ -88,14 +100,17 @@ int spool_read_report(struct spool *spool, const struct spool_entry *entry, stru
  * it and delivers from it (`tlsrpt run`, the daemon's worker, `tlsrpt queue
  * flush` without a daemon): it holds an flock on outbox/.lock, and its
  * delivery children share that lock, so it is free only when all of them
- * are gone. Each report has a lock of its own (an flock on its ID.json,
- * which is never replaced), held by the process that changes its state,
- * for the whole of a delivery attempt; the kernel releases both when their
+ * are gone. Each report has a lock of its own (an OFD lock on one byte of
+ * its day's reports file, at the report's offset, taken on an open file
+ * description of its own), held by the process that changes its state, for
+ * the whole of a delivery attempt; the kernel releases both when their
  * holder dies.
  *
  * spool_lock_outbox returns the lock's fd (close it to release); with
  * `wait` it waits for the owner to finish, else a held lock is -1 with
  * *busy_r set. -1 with *error_r when the lock cannot be taken at all.
+ * Taking it does the owner's upkeep first: days of the previous layout are
+ * converted, logs holding far more dead records than live ones compacted.
  */
 int spool_lock_outbox(struct spool *spool, bool wait, bool *busy_r, char **error_r);
 /*
@@ -106,7 +121,7 @@ int spool_lock_outbox(struct spool *spool, bool wait, bool *busy_r, char **error
  */
 int spool_lock_entry(struct spool *spool, struct spool_entry *entry, bool wait, bool *busy_r,
                      char **error_r);
-/* Removes one report (both files); -1 when there is no such report. */
+/* Removes one report (a deletion record, durable on return); -1 when there is no such report. */
 int spool_delete(struct spool *spool, const struct spool_entry *entry, char **error_r);
 /* Removes the directories of days before `before_day` (retention). */
 int spool_expire(struct spool *spool, int before_day);

@@ -123,6 +123,8 @@ int file_write_new(const char *path, const void *data, size_t len, mode_t mode,
                    char **error_r);
 /* Everything written to dir's file system reaches the disk (syncfs(2)), then dir itself. */
 int dir_sync_all(const char *dir, char **error_r);
+/* The whole buffer into fd (again after short writes); -1 and errno on failure. */
+int write_all(int fd, const void *data, size_t len);
 /* Read a whole regular file of at most max_size bytes (symlinks are followed). */
 int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r);
 /* Exclusive non-blocking flock on path (created 0644); the fd, or -1. */

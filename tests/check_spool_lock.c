@@ -3,6 +3,8 @@
  * by one process at a time and released by the kernel when its holder ends
  * (exit or kill -9); taking it reads the report's state as it is now; the
  * owner's lock is shared by its children until the last of them is gone.
+ * Appenders in many processes never lose each other's records, not even to
+ * a compaction running meanwhile.
  */
 #include "config.h"
 
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "spool_fixture.h"
 #include "util.h"
 
 #define DAY 20000
@@ -115,7 +118,7 @@ START_TEST(test_entry_lock_held_then_released)
     pid_t pid = holder_start(false, &release);
     ck_assert_int_eq(spool_lock_entry(spool, &entries[0], false, &busy, &error), -1);
     ck_assert(busy);
-    ck_assert_ptr_nonnull(strstr(error, "0123456789abcdef.json is locked by another process"));
+    ck_assert_ptr_nonnull(strstr(error, "report 0123456789abcdef is locked by another process"));
     free(error);
     holder_end(pid, release, _i);
     int fd = spool_lock_entry(spool, &entries[0], false, &busy, &error);
@@ -197,6 +200,135 @@ START_TEST(test_outbox_owner_shared_with_children)
 }
 END_TEST
 
+#define APPENDERS 8
+#define UPDATES 200
+
+/* Process k updates report k (and report APPENDERS, every one's) UPDATES times. */
+static void appender(struct spool *outbox, int k)
+{
+    struct spool_entry *entries;
+    size_t n;
+    char *error = NULL;
+
+    if (spool_list(outbox, &entries, &n, &error) < 0)
+        _exit(2);
+    struct spool_entry *mine = fixture_find(entries, n, k);
+    struct spool_entry *shared = fixture_find(entries, n, APPENDERS);
+    for (int i = 1; i <= UPDATES; i++) {
+        mine->destinations[0].attempts = i;
+        mine->destinations[0].next_try = 1728090000 + i;
+        if (spool_update(outbox, mine, &error) < 0) {
+            fprintf(stderr, "appender %d: %s\n", k, error);
+            _exit(3);
+        }
+        /* The shared report under its lock: read, add one, write (a lost record loses one). */
+        bool busy;
+        int lock = spool_lock_entry(outbox, shared, true, &busy, &error);
+        if (lock < 0) {
+            fprintf(stderr, "appender %d: %s\n", k, error);
+            _exit(4);
+        }
+        shared->destinations[0].attempts++;
+        if (spool_update(outbox, shared, &error) < 0)
+            _exit(5);
+        close(lock);
+    }
+    _exit(0);
+}
+
+static pid_t appenders_start(struct spool *outbox, pid_t *pids)
+{
+    for (int k = 0; k < APPENDERS; k++) {
+        pids[k] = fork();
+        ck_assert_int_ge(pids[k], 0);
+        if (pids[k] == 0)
+            appender(outbox, k);
+    }
+    return pids[0];
+}
+
+static void appenders_wait(pid_t *pids)
+{
+    for (int k = 0; k < APPENDERS; k++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[k], &status, 0), pids[k]);
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+    }
+}
+
+static void assert_final(struct spool *outbox)
+{
+    struct spool_entry *entries, expected;
+    size_t n;
+    char *error = NULL;
+
+    ck_assert_int_eq(spool_list(outbox, &entries, &n, &error), 0);
+    ck_assert_uint_eq(n, APPENDERS + 2);
+    for (int k = 0; k < APPENDERS + 2; k++) {
+        fixture_entry(k, &expected);
+        if (k < APPENDERS) {
+            expected.destinations[0].attempts = UPDATES;
+            expected.destinations[0].next_try = 1728090000 + UPDATES;
+        } else if (k == APPENDERS) {
+            expected.destinations[0].attempts = APPENDERS * UPDATES;
+        }
+        fixture_assert_same(&expected, fixture_find(entries, n, k));
+        spool_entry_free(&expected);
+    }
+    spool_list_free(entries, n);
+}
+
+/* 8 processes x 200 updates of their own report and of a shared one: every state exact. */
+START_TEST(test_concurrent_appenders)
+{
+    pid_t pids[APPENDERS];
+
+    fixture_setup();
+    struct spool *outbox = fixture_open();
+    fixture_build(outbox, APPENDERS + 2);
+    appenders_start(outbox, pids);
+    appenders_wait(pids);
+    assert_final(outbox);
+    char *records = fixture_records();
+    ck_assert_str_eq(records, "1 3210 0"); /* 10 built + 8 x 200 x 2: none lost, none torn */
+    free(records);
+    spool_close(outbox);
+    fixture_teardown();
+}
+END_TEST
+
+/* Compactions while the 8 append: no record made meanwhile is lost. */
+START_TEST(test_compaction_with_appenders)
+{
+    pid_t pids[APPENDERS];
+    char *error = NULL;
+    int compactions = 0;
+
+    fixture_setup();
+    struct spool *outbox = fixture_open();
+    fixture_build(outbox, APPENDERS + 2);
+    appenders_start(outbox, pids);
+    for (int k = 0, status; k < APPENDERS;) {
+        ck_assert_msg(spool_log_compact(outbox, FIXTURE_DAY, true, &error) == 0, "%s", error);
+        compactions++;
+        pid_t done = waitpid(-1, &status, WNOHANG);
+        if (done > 0) {
+            ck_assert_int_eq(WEXITSTATUS(status), 0);
+            k++;
+        }
+    }
+    ck_assert_int_ge(compactions, 2);
+    assert_final(outbox);
+    ck_assert_int_eq(spool_log_compact(outbox, FIXTURE_DAY, true, &error), 0);
+    char *records = fixture_records();
+    ck_assert_str_eq(records, "1 10 0");
+    free(records);
+    assert_final(outbox);
+    spool_close(outbox);
+    fixture_teardown();
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -207,6 +339,11 @@ static Suite *spool_suite(void)
     tcase_add_loop_test(tc, test_entry_lock_held_then_released, 0, 2);
     tcase_add_test(tc, test_entry_lock_reads_the_state_again);
     tcase_add_loop_test(tc, test_outbox_owner_shared_with_children, 0, 2);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("appenders");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_concurrent_appenders);
+    tcase_add_test(tc, test_compaction_with_appenders);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -227,12 +227,8 @@ assert_eq "the refusals changed nothing" \
     "failed bounced 1 bounced: $REASON | failed $REASON" "$(state_of "$DAY1" bounce.example)"
 
 # A delivery attempt holds the report's lock: after 2 s, "try again" (75), nothing lost.
-state_file=$(ls "$T/state/outbox/$DAY1/$B_ID.json")
-python3 -c 'import fcntl, os, sys, time
-f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close()
-deadline = time.time() + 120
-while not os.path.exists(sys.argv[3]) and time.time() < deadline: time.sleep(0.05)' \
-    "$state_file" "$T/held" "$T/release" &
+"$top_builddir/tests/outbox_edit" "$T/state/outbox" "$DAY1" bounce.example hold \
+    "$T/held" "$T/release" &
 HOLDER=$!
 wait_for "the lock holder" 60 test -e "$T/held"
 out=$("$TLSRPT" dsn --recipient "$B_VERP" <"$T/bounce1.eml" 2>&1); status=$?

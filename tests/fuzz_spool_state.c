@@ -1,7 +1,9 @@
 /*
  * fuzz_spool_state.c - libFuzzer target for the outbox's delivery state
- * file reader (spool_state_parse): any text is refused with the file and
- * line, or gives an entry that writes out and reads back unchanged.
+ * reader (spool_state_parse): any text is refused with the file and line,
+ * or gives an entry that writes out and reads back unchanged; and for the
+ * framing of a day's state.log (spool_log_scan): any bytes give records
+ * within the input, each parsed the same way, and an end within it.
  * Built with configure --enable-fuzzing CC=clang; run by tools/fuzz.
  */
 #include "config.h"
@@ -16,7 +18,29 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int check_state(const uint8_t *data, size_t size);
+
+static void scanned(char type, uint64_t offset, const unsigned char *payload, uint32_t len,
+                    void *context)
+{
+    size_t size = *(size_t *)context;
+
+    (void)payload;
+    if (offset > size || size - offset < SPOOL_LOG_HEADER + (uint64_t)len)
+        abort(); /* a record beyond the input */
+    if (type == SPOOL_RECORD_STATE)
+        check_state(payload, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* The bytes as a log (a frame is easy to make: the corpus has some), then as one record. */
+    if (spool_log_scan(data, 0, size, "fuzz.log", scanned, &size) > size)
+        abort();
+    return check_state(data, size);
+}
+
+static int check_state(const uint8_t *data, size_t size)
 {
     struct spool_entry entry, again;
     struct buf first, second;

@@ -136,13 +136,12 @@ elapsed "concurrent delivery checked"
 ingest_day "$DAY2" k "$REPORTS2"
 "$TLSRPT" -o report_spread=1d run --day "$DAY2" >"$T/run2.out" 2>&1
 elapsed "$DAY2 in the outbox"
-# A kill hits an attempt in flight when its victim holds a report's lock:
-# the victims are stopped, /proc/locks read, then they are killed.
-OUTBOX_LOCK=":$(stat -c %i "$T/state/outbox/.lock")"
-holds_report_lock() { # PID LOCKS
-    printf '%s\n' "$2" | awk -v pid="$1" -v outbox="$OUTBOX_LOCK" '
-        $2 == "FLOCK" && $5 == pid && substr($6, length($6) - length(outbox) + 1) != outbox { found = 1 }
-        END { exit !found }'
+# A kill hits an attempt in flight when its victim holds a report's lock
+# (an OFD lock on the day's reports file, which /proc/locks shows without a
+# pid: the holder's fdinfo shows it): the victims are stopped, their locks
+# read, then they are killed.
+holds_report_lock() { # PID
+    cat /proc/"$1"/fdinfo/* 2>/dev/null | grep -q '^lock:.*OFDLCK'
 }
 kills=0 hits=0 rounds=0
 deadline=$(($(date +%s) + 35))
@@ -163,11 +162,14 @@ while [ "$kills" -lt "$KILLS" ] && [ "$(date +%s)" -lt "$deadline" ]; do
     victims=$flush
     [ $((random % 2)) -eq 0 ] && victims="$(pgrep -P "$flush") $flush"
     kill -STOP $victims 2>/dev/null
-    locks=$(cat /proc/locks)
+    holders=
+    for pid in $victims; do
+        holds_report_lock "$pid" && holders="$holders $pid"
+    done
     for pid in $victims; do
         kill -9 "$pid" 2>/dev/null || continue
         kills=$((kills + 1))
-        holds_report_lock "$pid" "$locks" && hits=$((hits + 1))
+        case " $holders " in *" $pid "*) hits=$((hits + 1)) ;; esac
     done
     wait "$flush" 2>/dev/null
 done

@@ -97,8 +97,7 @@ assert_match "queue shows it to people too" "temp.example .*DNS failed: looked u
     "$("$TLSRPT" queue)"
 
 # Still failing after retry_window: the report gives up instead of waiting forever.
-state_file=$(grep -l '^policy_domain=temp.example$' "$T/state/outbox/$DAY"/*.state)
-sed -i 's/^created=.*/created=1000/' "$state_file"
+"$top_builddir/tests/outbox_edit" "$T/state/outbox" "$DAY" temp.example created 1000
 "$TLSRPT" -o retry_window=60 run --day "$DAY" >/dev/null 2>"$T/giveup.err"
 assert_match "a lookup failing past retry_window gives up, and says so" \
     "report 2025-06-15_temp.example_[0-9a-f]+: _smtp._tls.temp.example still failed after retry_window \\(SERVFAIL\\): not sent" \
@@ -129,6 +128,12 @@ else
     echo "note: ../shared/validators not found: schema validation not run here"
 fi
 
+# reports_of DAY: how many reports of DAY the outbox holds (tlsrpt queue --json).
+reports_of() {
+    "$TLSRPT" queue --json | python3 -c 'import json, sys
+print(sum(e["day"] == sys.argv[1] for e in json.load(sys.stdin)))' "$1"
+}
+
 # Crash safety: a worker killed at any moment, then one that finishes.
 CRASH_DAY=2025-06-16
 awk 'BEGIN { for (i = 0; i < 3000; i++)
@@ -143,7 +148,7 @@ for delay in 0.01 0.03 0.05 0.08 0.1 0.15 0.2 0.3; do
 done
 "$TLSRPT" run --day "$CRASH_DAY" >/dev/null 2>&1
 assert_eq "after kill -9 at 8 moments: exactly one report per domain in the outbox" 3000 \
-    "$(ls "$T/state/outbox/$CRASH_DAY" | grep -c '\.state$')"
+    "$(reports_of "$CRASH_DAY")"
 assert_eq "no half-built day is left" "" "$(ls -a "$T/state/outbox" | grep '\.tmp$')"
 assert_eq "and each was written out once" 3000 \
     "$(ls "$T/delivered" | grep -c "!$(date -u -d "$CRASH_DAY" +%s)!")"
@@ -183,8 +188,7 @@ worker_done() {
 wait_for "the report worker to finish" 60 worker_done
 assert_eq "killed mid-cycle and restarted: every report of yesterday, once" 3000 \
     "$(ls "$T/delivered" | grep -c "!$YBEGIN!")"
-assert_eq "and one per domain in the outbox" 3000 \
-    "$(ls "$T/state/outbox/$YESTERDAY" | grep -c '\.state$')"
+assert_eq "and one per domain in the outbox" 3000 "$(reports_of "$YESTERDAY")"
 status=$("$TLSRPT" status)
 assert_match "status counts the outbox" "^outbox.reports +6006\$" "$status"
 assert_match "and the report worker's runs" "^reports.worker_runs +[1-9]" "$status"

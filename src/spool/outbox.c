@@ -1,7 +1,8 @@
 /*
- * outbox.c - the outbox directories: a day is built in .YYYY-MM-DD.tmp and
- * renamed to YYYY-MM-DD when complete (then fsynced), so the day's reports
- * appear all at once; listing, state updates, the owner and report locks,
+ * outbox.c - the outbox: its day directories (YYYY-MM-DD, each one
+ * `reports` file and one `state.log`), listing, state updates and
+ * deletions (records appended to the log), the owner's lock and the
+ * per-report locks, the owner's upkeep (conversion of old days, compaction)
  * and expiry. Anything that is not a plain directory or regular file is
  * refused (no symlinks).
  */
@@ -10,38 +11,27 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "spool.h"
 #include "spool_impl.h"
 
-#define STATE_MAX_SIZE (1024 * 1024)
-#define REPORT_MAX_SIZE (256 * 1024 * 1024)
-
-struct spool {
-    char *dir;
-};
-
-struct spool_day {
-    struct spool *spool;
-    int day;
-    char *tmp_dir;
-};
-
-static char *day_dir(const struct spool *spool, int day, bool tmp)
+char *spool_day_path(const struct spool *spool, int day, const char *prefix, const char *suffix)
 {
     char text[DAY_TEXT_SIZE];
 
     day_format(day, text);
-    return tmp ? xasprintf("%s/.%s.tmp", spool->dir, text) : xasprintf("%s/%s", spool->dir, text);
+    return xasprintf("%s/%s%s%s", spool->dir, prefix, text, suffix);
 }
 
-static bool is_dir_not_link(const char *path)
+bool spool_is_dir(const char *path)
 {
     struct stat st;
 
@@ -49,7 +39,7 @@ static bool is_dir_not_link(const char *path)
 }
 
 /* Only plain file names of ours: no "/", no leading dot, no control characters. */
-static bool safe_name(const char *name)
+bool spool_safe_name(const char *name)
 {
     if (name == NULL || name[0] == '\0' || name[0] == '.')
         return false;
@@ -78,6 +68,7 @@ void spool_close(struct spool *spool)
 {
     if (spool == NULL)
         return;
+    spool_log_forget(spool);
     free(spool->dir);
     free(spool);
 }
@@ -89,83 +80,11 @@ const char *spool_dir(const struct spool *spool)
 
 bool spool_day_done(struct spool *spool, int day)
 {
-    char *path = day_dir(spool, day, false);
-    bool done = is_dir_not_link(path);
+    char *path = spool_day_path(spool, day, "", "");
+    bool done = spool_is_dir(path);
 
     free(path);
     return done;
-}
-
-struct spool_day *spool_day_begin(struct spool *spool, int day, char **error_r)
-{
-    struct spool_day *txn = xcalloc(1, sizeof(*txn));
-
-    txn->spool = spool;
-    txn->day = day;
-    txn->tmp_dir = day_dir(spool, day, true);
-    /* A temporary directory left by a crash is half a day: start again. */
-    if (dir_remove_tree(txn->tmp_dir) < 0 || mkdir(txn->tmp_dir, 0750) < 0) {
-        *error_r = xasprintf("create %s: %s", txn->tmp_dir, strerror(errno));
-        free(txn->tmp_dir);
-        free(txn);
-        return NULL;
-    }
-    return txn;
-}
-
-int spool_day_add(struct spool_day *txn, const struct spool_entry *entry, const char *json,
-                  size_t json_len, char **error_r)
-{
-    struct buf state;
-    int result;
-
-    if (!safe_name(entry->unique_id) || entry->day != txn->day) {
-        *error_r = xasprintf("report %s: bad id or day", entry->report_id);
-        return -1;
-    }
-    /* No fsync per file: the commit syncs the whole day once (a crash before leaves no day). */
-    char *name = xasprintf("%s/%s.json", txn->tmp_dir, entry->unique_id);
-    result = file_write_new(name, json, json_len, 0640, error_r);
-    free(name);
-    if (result < 0)
-        return -1;
-    buf_init(&state);
-    spool_state_format(entry, &state);
-    name = xasprintf("%s/%s.state", txn->tmp_dir, entry->unique_id);
-    result = file_write_new(name, state.data, state.len, 0640, error_r);
-    free(name);
-    buf_free(&state);
-    return result;
-}
-
-int spool_day_commit(struct spool_day *txn, char **error_r)
-{
-    char *final = day_dir(txn->spool, txn->day, false);
-    int result = 0;
-
-    /* The reports (their data and entries) on the disk first, then the rename. */
-    if (dir_sync_all(txn->tmp_dir, error_r) < 0) {
-        result = -1;
-    } else if (rename(txn->tmp_dir, final) < 0) {
-        *error_r = xasprintf("rename %s to %s: %s", txn->tmp_dir, final, strerror(errno));
-        result = -1;
-    } else if (dir_sync(txn->spool->dir, error_r) < 0) {
-        /* The rename itself must reach the disk before the day counts as reported. */
-        result = -1;
-    }
-    free(final);
-    free(txn->tmp_dir);
-    free(txn);
-    return result;
-}
-
-void spool_day_abort(struct spool_day *txn)
-{
-    if (txn == NULL)
-        return;
-    dir_remove_tree(txn->tmp_dir);
-    free(txn->tmp_dir);
-    free(txn);
 }
 
 static int compare_entries(const void *a, const void *b)
@@ -180,21 +99,34 @@ static int compare_entries(const void *a, const void *b)
     return order;
 }
 
-static int read_state(const char *path, struct spool_entry *entry, char **error_r)
+/* Every live report of a day: the last state record of each unique_id. */
+static void list_day(struct spool *spool, int day, struct spool_entry **entries, size_t *n,
+                     size_t *cap)
 {
-    struct stat st;
-    struct buf text;
+    struct spool_log_view view;
+    char *error;
 
-    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        *error_r = xasprintf("%s: not a regular file", path);
-        return -1;
+    if (spool_log_open(spool, day, &view, &error) < 0) {
+        msg_warn("outbox: %s", error);
+        free(error);
+        return;
     }
-    buf_init(&text);
-    int result = file_read_all(path, STATE_MAX_SIZE, &text, error_r);
-    if (result == 0)
-        result = spool_state_parse((char *)buf_cstr(&text), path, entry, error_r);
-    buf_free(&text);
-    return result;
+    const struct spool_log *log = view.log;
+    for (size_t i = 0; i < log->n_items; i++) {
+        if (log->items[i].type != SPOOL_RECORD_STATE)
+            continue;
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 64;
+            *entries = xreallocarray(*entries, *cap, sizeof(struct spool_entry));
+        }
+        if (spool_log_entry(&view, &log->items[i], &(*entries)[*n], &error) == 0) {
+            (*n)++;
+        } else {
+            msg_warn("outbox: %s", error);
+            free(error);
+        }
+    }
+    spool_log_close(&view);
 }
 
 int spool_list(struct spool *spool, struct spool_entry **entries, size_t *n_entries,
@@ -216,28 +148,12 @@ int spool_list(struct spool *spool, struct spool_entry **entries, size_t *n_entr
         if (day_parse(de->d_name, &day, &reason) < 0)
             continue;
         char *path = path_join(spool->dir, de->d_name);
-        DIR *sub = is_dir_not_link(path) ? opendir(path) : NULL;
-        struct dirent *file;
-        while (sub && (file = readdir(sub)) != NULL) {
-            size_t len = strlen(file->d_name);
-            if (len < 7 || strcmp(file->d_name + len - 6, ".state") != 0 || !safe_name(file->d_name))
-                continue;
-            char *state_path = path_join(path, file->d_name);
-            char *error;
-            if (*n_entries == cap) {
-                cap = cap ? cap * 2 : 64;
-                *entries = xreallocarray(*entries, cap, sizeof(struct spool_entry));
-            }
-            if (read_state(state_path, &(*entries)[*n_entries], &error) == 0)
-                (*n_entries)++;
-            else {
-                msg_warn("outbox: %s", error);
-                free(error);
-            }
-            free(state_path);
-        }
-        if (sub)
-            closedir(sub);
+        if (!spool_is_dir(path))
+            ;
+        else if (spool_legacy_day(path))
+            spool_legacy_list(path, entries, n_entries, &cap);
+        else
+            list_day(spool, day, entries, n_entries, &cap);
         free(path);
     }
     closedir(top);
@@ -253,44 +169,108 @@ void spool_list_free(struct spool_entry *entries, size_t n_entries)
     free(entries);
 }
 
-static char *entry_path(struct spool *spool, const struct spool_entry *entry, const char *suffix)
+/* The day's directory of a report that may change: in the current layout. */
+static char *changeable_day(struct spool *spool, const struct spool_entry *entry, char **error_r)
 {
-    char *dir = day_dir(spool, entry->day, false);
-    char *path = xasprintf("%s/%s%s", dir, entry->unique_id, suffix);
+    char *dir = spool_day_path(spool, entry->day, "", "");
 
+    if (!spool_safe_name(entry->unique_id)) {
+        *error_r = xasprintf("report %s: bad id", entry->report_id);
+    } else if (!spool_is_dir(dir)) {
+        *error_r = xasprintf("report %s: %s: no such day in the outbox", entry->unique_id, dir);
+    } else if (spool_legacy_day(dir)) {
+        *error_r = xasprintf("report %s: %s is in the previous version's layout until the "
+                             "outbox's owner (tlsrptd, tlsrpt run) converts it",
+                             entry->unique_id, dir);
+    } else {
+        return dir;
+    }
     free(dir);
-    return path;
+    return NULL;
+}
+
+static int append_record(struct spool *spool, const struct spool_entry *entry, char type,
+                         const char *payload, size_t len, char **error_r)
+{
+    struct buf frame;
+
+    if (len > SPOOL_STATE_MAX_SIZE) {
+        *error_r = xasprintf("report %s: its state is over %d bytes", entry->unique_id,
+                             SPOOL_STATE_MAX_SIZE);
+        return -1;
+    }
+    char *path = spool_day_path(spool, entry->day, "", "/" SPOOL_LOG_FILE);
+    buf_init(&frame);
+    spool_log_frame(&frame, type, payload, len);
+    int result = spool_log_append(path, &frame, error_r);
+    buf_free(&frame);
+    free(path);
+    return result;
 }
 
 int spool_update(struct spool *spool, const struct spool_entry *entry, char **error_r)
 {
     struct buf state;
+    char *dir = changeable_day(spool, entry, error_r);
 
-    if (!safe_name(entry->unique_id)) {
-        *error_r = xasprintf("report %s: bad id", entry->report_id);
+    if (dir == NULL)
+        return -1;
+    free(dir);
+    if (entry->report_length == 0) {
+        *error_r = xasprintf("report %s: where its JSON is unknown (not listed from the outbox)",
+                             entry->unique_id);
         return -1;
     }
-    char *path = entry_path(spool, entry, ".state");
     buf_init(&state);
     spool_state_format(entry, &state);
-    int result = file_write_atomic(path, state.data, state.len, 0640, error_r);
+    int result = append_record(spool, entry, SPOOL_RECORD_STATE, state.data, state.len, error_r);
     buf_free(&state);
-    free(path);
     return result;
 }
 
 int spool_read_report(struct spool *spool, const struct spool_entry *entry, struct buf *json,
                       char **error_r)
 {
+    char *dir = spool_day_path(spool, entry->day, "", "");
+    char *path = path_join(dir, SPOOL_REPORTS_FILE);
     struct stat st;
-    char *path = entry_path(spool, entry, ".json");
-    int result = -1;
+    int result = -1, fd = -1;
 
-    if (!safe_name(entry->unique_id) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+    if (!spool_safe_name(entry->unique_id)) {
+        *error_r = xasprintf("report %s: bad id", entry->report_id);
+    } else if (spool_is_dir(dir) && spool_legacy_day(dir)) {
+        result = spool_legacy_read_report(dir, entry, json, error_r);
+    } else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+               !S_ISREG(st.st_mode)) {
         *error_r = xasprintf("%s: missing or not a regular file", path);
-    else
-        result = file_read_all(path, REPORT_MAX_SIZE, json, error_r);
+    } else if (entry->report_length == 0 || entry->report_length > SPOOL_REPORT_MAX_SIZE ||
+               entry->report_offset > (uint64_t)st.st_size ||
+               (uint64_t)st.st_size - entry->report_offset < entry->report_length) {
+        *error_r = xasprintf("%s: offset %" PRIu64 ": the report %s (%" PRIu64
+                             " bytes) is not within the file (damaged)",
+                             path, entry->report_offset, entry->unique_id, entry->report_length);
+    } else {
+        size_t start = json->len;
+        buf_reserve(json, (size_t)entry->report_length);
+        ssize_t done = pread(fd, json->data + start, (size_t)entry->report_length,
+                             (off_t)entry->report_offset);
+        if (done != (ssize_t)entry->report_length) {
+            *error_r = xasprintf("%s: offset %" PRIu64 ": read: %s", path, entry->report_offset,
+                                 done < 0 ? strerror(errno) : "short read");
+        } else if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)json->data + start,
+                                   (uInt)entry->report_length) != entry->report_crc) {
+            *error_r = xasprintf("%s: offset %" PRIu64 ": the report %s is damaged (checksum)",
+                                 path, entry->report_offset, entry->unique_id);
+        } else {
+            json->len = start + (size_t)entry->report_length;
+            json->data[json->len] = '\0';
+            result = 0;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
     free(path);
+    free(dir);
     return result;
 }
 
@@ -316,55 +296,130 @@ static int lock_path(const char *path, int open_flags, bool wait, bool *busy_r, 
     return fd;
 }
 
+/* What only the owner does: old days converted, logs compacted, leftovers removed. */
+static void owner_upkeep(struct spool *spool)
+{
+    DIR *top = opendir(spool->dir);
+    struct dirent *de;
+    char *error;
+
+    while (top && (de = readdir(top)) != NULL) {
+        int day;
+        const char *reason;
+        size_t len = strlen(de->d_name);
+        char *path = path_join(spool->dir, de->d_name);
+        if (de->d_name[0] == '.' && len > 8 && strcmp(de->d_name + len - 8, ".convert") == 0) {
+            dir_remove_tree(path); /* a conversion a crash interrupted: done again */
+        } else if (day_parse(de->d_name, &day, &reason) == 0 && spool_is_dir(path)) {
+            if (!spool_legacy_day(path))
+                spool_log_maybe_compact(spool, day);
+            else if (spool_legacy_convert(spool, day, &error) < 0) {
+                msg_error("outbox: %s", error);
+                free(error);
+            }
+        }
+        free(path);
+    }
+    if (top)
+        closedir(top);
+}
+
 int spool_lock_outbox(struct spool *spool, bool wait, bool *busy_r, char **error_r)
 {
     char *path = path_join(spool->dir, ".lock");
     int fd = lock_path(path, O_RDWR | O_CREAT, wait, busy_r, error_r);
 
     free(path);
+    if (fd >= 0)
+        owner_upkeep(spool);
     return fd;
+}
+
+/* An OFD lock on one byte: this open file description's, gone with its last close. */
+static int lock_byte(int fd, uint64_t offset, short type, bool wait)
+{
+    struct flock lock = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)offset,
+                         .l_len = 1};
+    int result;
+
+    while ((result = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &lock)) < 0 && errno == EINTR)
+        ;
+    return result;
+}
+
+/* The report's last state in its day's log: 1 found, 0 gone, -1 error. */
+static int find_state(struct spool *spool, const struct spool_entry *entry,
+                      struct spool_entry *fresh, char **error_r)
+{
+    struct spool_log_view view;
+
+    if (spool_log_open(spool, entry->day, &view, error_r) < 0)
+        return -1;
+    const struct spool_log_record *record = spool_log_find(view.log, entry->unique_id);
+    int result = record && record->type == SPOOL_RECORD_STATE ? 1 : 0;
+    if (result == 1 && spool_log_entry(&view, record, fresh, error_r) < 0)
+        result = -1;
+    spool_log_close(&view);
+    if (result == 0)
+        *error_r = xasprintf("report %s: not in the outbox (deleted)", entry->unique_id);
+    return result;
 }
 
 int spool_lock_entry(struct spool *spool, struct spool_entry *entry, bool wait, bool *busy_r,
                      char **error_r)
 {
     struct spool_entry fresh;
+    char *dir = changeable_day(spool, entry, error_r);
+    uint64_t offset = entry->report_offset;
 
     *busy_r = false;
-    if (!safe_name(entry->unique_id)) {
-        *error_r = xasprintf("report %s: bad id", entry->report_id);
+    if (dir == NULL)
         return -1;
-    }
-    char *json = entry_path(spool, entry, ".json");
-    char *state = entry_path(spool, entry, ".state");
-    int fd = lock_path(json, O_RDONLY, wait, busy_r, error_r);
-    if (fd >= 0 && read_state(state, &fresh, error_r) < 0) {
+    char *path = path_join(dir, SPOOL_REPORTS_FILE);
+    /* A fresh open file description per lock: closing the fd releases it. */
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        *error_r = xasprintf("open %s: %s", path, strerror(errno));
+    for (int tries = 0; fd >= 0; tries++) {
+        if (lock_byte(fd, offset, F_WRLCK, wait) < 0) {
+            *busy_r = errno == EAGAIN || errno == EACCES;
+            *error_r = *busy_r ? xasprintf("report %s is locked by another process (%s byte "
+                                           "%" PRIu64 ")",
+                                           entry->unique_id, path, offset)
+                               : xasprintf("lock %s: %s", path, strerror(errno));
+        } else if (find_state(spool, entry, &fresh, error_r) == 1) {
+            if (fresh.report_offset == offset || tries > 0) {
+                spool_entry_free(entry);
+                *entry = fresh;
+                break;
+            }
+            /* The caller's copy did not say where the report is: lock the right byte. */
+            lock_byte(fd, offset, F_UNLCK, false);
+            offset = fresh.report_offset;
+            spool_entry_free(&fresh);
+            continue;
+        }
         close(fd);
         fd = -1;
-    } else if (fd >= 0) {
-        spool_entry_free(entry);
-        *entry = fresh;
     }
-    free(json);
-    free(state);
+    free(path);
+    free(dir);
     return fd;
 }
 
 int spool_delete(struct spool *spool, const struct spool_entry *entry, char **error_r)
 {
-    char *state = entry_path(spool, entry, ".state");
-    char *json = entry_path(spool, entry, ".json");
-    int result = 0;
+    struct spool_entry fresh;
+    char *dir = changeable_day(spool, entry, error_r);
 
-    if (!safe_name(entry->unique_id) || unlink(state) < 0) {
-        *error_r = xasprintf("%s: %s", state, strerror(errno));
-        result = -1;
-    } else {
-        unlink(json);
-    }
-    free(state);
-    free(json);
-    return result;
+    if (dir == NULL)
+        return -1;
+    free(dir);
+    if (find_state(spool, entry, &fresh, error_r) != 1)
+        return -1;
+    spool_entry_free(&fresh);
+    return append_record(spool, entry, SPOOL_RECORD_GONE, entry->unique_id,
+                         strlen(entry->unique_id), error_r);
 }
 
 int spool_expire(struct spool *spool, int before_day)
@@ -381,7 +436,7 @@ int spool_expire(struct spool *spool, int before_day)
         if (day_parse(de->d_name, &day, &reason) < 0 || day >= before_day)
             continue;
         char *path = path_join(spool->dir, de->d_name);
-        if (is_dir_not_link(path) && dir_remove_tree(path) == 0) {
+        if (spool_is_dir(path) && dir_remove_tree(path) == 0) {
             msg_info("outbox: removed the reports of %s (past retention)", de->d_name);
             removed++;
         }

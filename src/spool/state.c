@@ -1,8 +1,8 @@
 /*
- * state.c - the delivery state of one report as a small text file of
- * "name=value" lines (values percent-escaped for %, CR and LF), so an
- * administrator can read it and a crash can never leave half of it: the
- * file is always replaced whole.
+ * state.c - the delivery state of one report as text of "name=value" lines
+ * (values percent-escaped for %, CR and LF), so an administrator can read
+ * it: one record of a day's state.log (log.c frames it), or the ID.state
+ * file of the previous version's layout.
  */
 #include "config.h"
 
@@ -71,18 +71,31 @@ static void put(struct buf *out, const char *name, const char *value)
 {
     buf_puts(out, name);
     buf_putc(out, '=');
-    for (const char *p = value ? value : ""; *p; p++) {
-        if (*p == '%' || *p == '\n' || *p == '\r')
-            buf_printf(out, "%%%02X", (unsigned char)*p);
-        else
-            buf_putc(out, *p);
+    /* Runs of plain bytes at once: a day's build formats every report's state. */
+    for (const char *p = value ? value : ""; *p;) {
+        size_t run = strcspn(p, "%\n\r");
+        buf_append(out, p, run);
+        p += run;
+        if (*p)
+            buf_printf(out, "%%%02X", (unsigned char)*p++);
     }
     buf_putc(out, '\n');
 }
 
 static void put_number(struct buf *out, const char *name, int64_t value)
 {
-    buf_printf(out, "%s=%" PRId64 "\n", name, value);
+    char digits[24], *d = digits + sizeof(digits);
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+
+    do
+        *--d = (char)('0' + magnitude % 10);
+    while ((magnitude /= 10) > 0);
+    if (value < 0)
+        *--d = '-';
+    buf_puts(out, name);
+    buf_putc(out, '=');
+    buf_append(out, d, (size_t)(digits + sizeof(digits) - d));
+    buf_putc(out, '\n');
 }
 
 void spool_state_format(const struct spool_entry *entry, struct buf *out)
@@ -101,6 +114,11 @@ void spool_state_format(const struct spool_entry *entry, struct buf *out)
     put_number(out, "successes", (int64_t)entry->successes);
     put_number(out, "failures", (int64_t)entry->failures);
     put_number(out, "rua_pending", entry->rua_pending);
+    if (entry->report_length > 0) {
+        put_number(out, "report_offset", (int64_t)entry->report_offset);
+        put_number(out, "report_length", (int64_t)entry->report_length);
+        put_number(out, "report_crc", entry->report_crc);
+    }
     for (size_t i = 0; i < entry->n_destinations; i++) {
         const struct spool_destination *d = &entry->destinations[i];
         put(out, "destination", d->uri);
@@ -225,6 +243,13 @@ int spool_state_parse(char *text, const char *name, struct spool_entry *entry, c
             entry->failures = (uint64_t)number;
         } else if (strcmp(key, "rua_pending") == 0 && numeric) {
             entry->rua_pending = number != 0;
+        } else if (strcmp(key, "report_offset") == 0 && numeric && number >= 0) {
+            entry->report_offset = (uint64_t)number;
+        } else if (strcmp(key, "report_length") == 0 && numeric && number > 0) {
+            entry->report_length = (uint64_t)number;
+        } else if (strcmp(key, "report_crc") == 0 && numeric && number >= 0 &&
+                   number <= UINT32_MAX) {
+            entry->report_crc = (uint32_t)number;
         } else {
             goto bad;
         }

@@ -97,8 +97,7 @@ int dir_sync(const char *dir, char **error_r)
     return 0;
 }
 
-/* The whole buffer into fd; -1 and errno on failure. */
-static int write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
