@@ -151,7 +151,7 @@ assert_eq "after kill -9 at 8 moments: exactly one report per domain in the outb
     "$(reports_of "$CRASH_DAY")"
 assert_eq "no half-built day is left" "" "$(ls -a "$T/state/outbox" | grep '\.tmp$')"
 assert_eq "and each was written out once" 3000 \
-    "$(ls "$T/delivered" | grep -c "!$(date -u -d "$CRASH_DAY" +%s)!")"
+    "$(ls "$T/delivered" | grep -c "!$(date -u -d "$CRASH_DAY" +%s)!.*\.json\.gz\$")"
 assert_match "the day's counters are marked reported" '"reported": true' \
     "$("$TLSRPT" counters --day "$CRASH_DAY" --json)"
 assert_eq "a later run finds nothing left to do" "nothing to do: no finished day waits for its reports
@@ -178,7 +178,7 @@ DAEMON_PID=
 start_daemon
 # delivered_at_least N: N reports of yesterday written to the delivery directory.
 delivered_at_least() {
-    [ "$(ls "$T/delivered" | grep -c "!$YBEGIN!")" -ge "$1" ]
+    [ "$(ls "$T/delivered" | grep -c "!$YBEGIN!.*\.json\.gz\$")" -ge "$1" ]
 }
 wait_for "3000 reports of yesterday delivered" 180 delivered_at_least 3000
 # The files are out before the worker has finished (and been counted).
@@ -186,8 +186,9 @@ worker_done() {
     "$TLSRPT" status | grep -Eq '^reports.worker_runs +[1-9]'
 }
 wait_for "the report worker to finish" 60 worker_done
+# (A worker killed while writing one leaves its NAME.tmp.PID: not a report.)
 assert_eq "killed mid-cycle and restarted: every report of yesterday, once" 3000 \
-    "$(ls "$T/delivered" | grep -c "!$YBEGIN!")"
+    "$(ls "$T/delivered" | grep -c "!$YBEGIN!.*\.json\.gz\$")"
 assert_eq "and one per domain in the outbox" 3000 "$(reports_of "$YESTERDAY")"
 status=$("$TLSRPT" status)
 assert_match "status counts the outbox" "^outbox.reports +6006\$" "$status"
