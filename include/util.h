@@ -127,6 +127,13 @@ int dir_sync_all(const char *dir, char **error_r);
 int write_all(int fd, const void *data, size_t len);
 /* Read a whole regular file of at most max_size bytes (symlinks are followed). */
 int file_read_all(const char *path, size_t max_size, struct buf *out, char **error_r);
+/*
+ * Makes path hold `bytes` random bytes as lower-case hex and a newline,
+ * unless it exists already: written to a temporary file, synced, and
+ * linked into place, so that when another process made it first, its
+ * content wins (a key, an instance id). 0, or -1 and *error_r.
+ */
+int file_random_hex_once(const char *path, size_t bytes, mode_t mode, char **error_r);
 /* Exclusive non-blocking flock on path (created 0644); the fd, or -1. */
 int file_lock(const char *path, char **error_r);
 /* Joins a directory and a name into a newly allocated path. */

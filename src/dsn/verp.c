@@ -6,16 +6,11 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -62,45 +57,11 @@ static int key_read(const char *path, unsigned char key[DSN_VERP_KEY_SIZE], char
     return 0;
 }
 
-/* A new random key, linked into place: when another process made one first, its key wins. */
-static int key_create(const char *path, char **error_r)
-{
-    unsigned char key[DSN_VERP_KEY_SIZE];
-    char text[KEY_HEX + 2];
-    char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
-    int fd, result = -1;
-
-    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
-        *error_r = xasprintf("getrandom: %s", strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof(key); i++)
-        snprintf(text + 2 * i, 3, "%02x", key[i]);
-    text[KEY_HEX] = '\n';
-    text[KEY_HEX + 1] = '\0';
-    OPENSSL_cleanse(key, sizeof(key));
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, text, KEY_HEX + 1) != KEY_HEX + 1 || fsync(fd) < 0) {
-        *error_r = xasprintf("%s: %s", tmp, strerror(errno));
-    } else if (link(tmp, path) < 0 && errno != EEXIST) {
-        *error_r = xasprintf("link %s: %s", path, strerror(errno));
-    } else {
-        result = 0;
-    }
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    OPENSSL_cleanse(text, sizeof(text));
-    free(tmp);
-    return result;
-}
-
 int dsn_verp_key_load(const char *path, bool create, unsigned char key[DSN_VERP_KEY_SIZE],
                       char **error_r)
 {
-    if (create && access(path, F_OK) < 0 && errno == ENOENT && key_create(path, error_r) < 0)
+    /* A new random key, linked into place: when another process made one first, its key wins. */
+    if (create && file_random_hex_once(path, DSN_VERP_KEY_SIZE, 0600, error_r) < 0)
         return -1;
     return key_read(path, key, error_r);
 }

@@ -7,11 +7,8 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -224,42 +221,21 @@ int fleet_merge(struct fleet *fleet, int day, const char *dir, const struct ctr_
  */
 static int instance_id(const char *counters_dir, char out[INSTANCE_HEX + 1], char **error_r)
 {
-    char *path = path_join(counters_dir, ".fleet-instance"), *tmp = NULL;
+    char *path = path_join(counters_dir, ".fleet-instance");
     struct buf text = {0};
-    unsigned char random[INSTANCE_HEX / 2];
     int result = -1;
 
-    if (access(path, F_OK) < 0 && errno == ENOENT) {
-        char fresh[INSTANCE_HEX + 2];
-        if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random)) {
-            *error_r = xasprintf("getrandom: %s", strerror(errno));
-            goto out;
-        }
-        for (size_t i = 0; i < sizeof(random); i++)
-            snprintf(fresh + 2 * i, 3, "%02x", random[i]);
-        strcpy(fresh + INSTANCE_HEX, "\n");
-        tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
-        if (file_write_new(tmp, fresh, INSTANCE_HEX + 1, 0640, error_r) < 0)
-            goto out;
-        if (link(tmp, path) < 0 && errno != EEXIST) {
-            *error_r = xasprintf("link %s: %s", path, strerror(errno));
-            goto out;
+    if (file_random_hex_once(path, INSTANCE_HEX / 2, 0640, error_r) == 0 &&
+        file_read_all(path, 256, &text, error_r) == 0) {
+        const char *hex = buf_cstr(&text);
+        if (strspn(hex, "0123456789abcdef") != INSTANCE_HEX) {
+            *error_r = xasprintf("%s: not an instance id (%d hex digits)", path, INSTANCE_HEX);
+        } else {
+            memcpy(out, hex, INSTANCE_HEX);
+            out[INSTANCE_HEX] = '\0';
+            result = 0;
         }
     }
-    if (file_read_all(path, 256, &text, error_r) < 0)
-        goto out;
-    const char *hex = buf_cstr(&text);
-    if (strspn(hex, "0123456789abcdef") != INSTANCE_HEX) {
-        *error_r = xasprintf("%s: not an instance id (%d hex digits)", path, INSTANCE_HEX);
-        goto out;
-    }
-    memcpy(out, hex, INSTANCE_HEX);
-    out[INSTANCE_HEX] = '\0';
-    result = 0;
-out:
-    if (tmp)
-        unlink(tmp);
-    free(tmp);
     buf_free(&text);
     free(path);
     return result;

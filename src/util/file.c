@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -261,4 +262,39 @@ int file_lock(const char *path, char **error_r)
         return -1;
     }
     return fd;
+}
+
+int file_random_hex_once(const char *path, size_t bytes, mode_t mode, char **error_r)
+{
+    unsigned char random[64];
+    char text[2 * sizeof(random) + 2];
+    int fd, result = -1;
+
+    if (bytes > sizeof(random))
+        msg_panic("file_random_hex_once: %zu bytes", bytes);
+    if (access(path, F_OK) == 0)
+        return 0;
+    if (getrandom(random, bytes, 0) != (ssize_t)bytes) {
+        *error_r = xasprintf("getrandom: %s", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < bytes; i++)
+        snprintf(text + 2 * i, 3, "%02x", random[i]);
+    text[2 * bytes] = '\n';
+    explicit_bzero(random, sizeof(random));
+    char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 || write_all(fd, text, 2 * bytes + 1) < 0 || fsync(fd) < 0)
+        *error_r = xasprintf("%s: %s", tmp, strerror(errno));
+    else if (link(tmp, path) < 0 && errno != EEXIST)
+        *error_r = xasprintf("link %s: %s", path, strerror(errno));
+    else
+        result = 0;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    explicit_bzero(text, sizeof(text));
+    free(tmp);
+    return result;
 }
