@@ -51,12 +51,16 @@ rows=$(psql_q "SELECT count(*) FROM tlsrpt_keys")
 [ "$rows" -eq $((DOMAINS * HOSTS)) ] || { echo "expected $((DOMAINS * HOSTS)) rows, found $rows"; exit 1; }
 
 # The limit: the same rows, COPYed by psql into a table of the same shape.
-psql_q "COPY (SELECT * FROM tlsrpt_keys) TO STDOUT" >"$T/rows.copy"
-psql_q "CREATE TABLE copy_limit (LIKE tlsrpt_keys INCLUDING ALL)" >/dev/null
-start=$(now_ms)
-PGPASSFILE="$PG_PASSFILE" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres \
-    -c "\\copy copy_limit FROM '$T/rows.copy'" || exit 1
-copy_ms=$(( $(now_ms) - start ))
+# copy_ms TABLE: ms for psql to \copy TABLE's rows into a new table of its shape.
+copy_ms() {
+    psql_q "COPY (SELECT * FROM $1) TO STDOUT" >"$T/$1.copy"
+    psql_q "CREATE TABLE $1_limit (LIKE $1 INCLUDING ALL)" >/dev/null
+    _start=$(now_ms)
+    PGPASSFILE="$PG_PASSFILE" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres \
+        -c "\\copy $1_limit FROM '$T/$1.copy'" || exit 1
+    echo $(( $(now_ms) - _start ))
+}
+copy_ms=$(copy_ms tlsrpt_keys) || exit 1
 printf 'push  %8d key rows: %6d ms, %8.0f rows/s (tlsrpt fleet push, %d hosts in turn)\n' \
     "$rows" "$push_ms" "$(calc "$rows * 1000 / $push_ms")" "$HOSTS"
 printf 'limit %8d key rows: %6d ms, %8.0f rows/s (psql \\copy of the same rows)  -> push at %.0f%% of the limit\n' \
@@ -83,15 +87,10 @@ psql_q "COPY (SELECT * FROM tlsrpt_keys) TO STDOUT" >/dev/null
 read_ms=$(( $(now_ms) - start ))
 stored=$(psql_q "SELECT count(*) FROM tlsrpt_reports")
 [ "$stored" -eq "$DOMAINS" ] || { echo "expected $DOMAINS stored reports, found $stored"; exit 1; }
-psql_q "COPY (SELECT * FROM tlsrpt_reports) TO STDOUT" >"$T/reports.copy"
-psql_q "CREATE TABLE reports_limit (LIKE tlsrpt_reports INCLUDING ALL)" >/dev/null
-start=$(now_ms)
-PGPASSFILE="$PG_PASSFILE" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U tlsrpt -d postgres \
-    -c "\\copy reports_limit FROM '$T/reports.copy'" || exit 1
-store_ms=$(( $(now_ms) - start ))
+store_ms=$(copy_ms tlsrpt_reports) || exit 1
 printf 'limit %8d reports: %6d ms = %d ms reading the %d key rows out (COPY TO) + %d ms COPYing the stored reports (%d MB) in  -> the build takes x%.1f the database'"'"'s part alone\n' \
     "$DOMAINS" "$((read_ms + store_ms))" "$read_ms" "$rows" "$store_ms" \
-    "$(( $(stat -c %s "$T/reports.copy") / 1048576 ))" "$(calc "$fleet_ms / ($read_ms + $store_ms)")"
+    "$(( $(stat -c %s "$T/tlsrpt_reports.copy") / 1048576 ))" "$(calc "$fleet_ms / ($read_ms + $store_ms)")"
 
 # A host taking the day over restores the stored reports into its outbox
 # (no rebuild), beside reading the same rows out of the database alone.

@@ -28,6 +28,8 @@ enum spool_state {
 };
 #define SPOOL_STATE_COUNT 4
 const char *spool_state_name(enum spool_state state);
+/* The state a name of spool_state_name() stands for: 0, or -1 for another word. */
+int spool_state_from_name(const char *name, enum spool_state *state);
 
 struct spool_destination {
     char *uri;

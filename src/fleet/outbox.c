@@ -163,16 +163,15 @@ int fleet_day_stored(struct fleet *fleet, int day, char **error_r)
 
 /* ---- Reading the stored reports back ---- */
 
+/* The ledger's words are the outbox's, and "sending": an attempt in flight. */
 static enum spool_state ledger_state(const char *state, bool *in_flight_r)
 {
+    enum spool_state known;
+
     *in_flight_r = strcmp(state, "sending") == 0;
-    if (strcmp(state, "delivered") == 0)
-        return SPOOL_DELIVERED;
-    if (strcmp(state, "failed") == 0)
-        return SPOOL_FAILED;
-    if (strcmp(state, "retrying") == 0 || *in_flight_r)
+    if (*in_flight_r)
         return SPOOL_RETRYING;
-    return SPOOL_PENDING;
+    return spool_state_from_name(state, &known) == 0 ? known : SPOOL_PENDING;
 }
 
 static const char *json_text(json_object *o, const char *name)

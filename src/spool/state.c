@@ -28,7 +28,7 @@ const char *spool_state_name(enum spool_state state)
     return state_names[state];
 }
 
-static int state_from_name(const char *name, enum spool_state *state)
+int spool_state_from_name(const char *name, enum spool_state *state)
 {
     for (int i = 0; i < SPOOL_STATE_COUNT; i++) {
         if (strcmp(state_names[i], name) == 0) {
@@ -195,7 +195,7 @@ int spool_state_parse(char *text, const char *name, struct spool_entry *entry, c
             free(d->uri);
             d->uri = unescape(raw);
         } else if (d && strcmp(key, "state") == 0) {
-            if (state_from_name(raw, &d->state) < 0)
+            if (spool_state_from_name(raw, &d->state) < 0)
                 goto bad;
         } else if (d && strcmp(key, "attempts") == 0 && numeric) {
             d->attempts = (int)number;

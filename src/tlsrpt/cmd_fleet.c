@@ -122,10 +122,10 @@ static int ledger_claim(void *context, const struct spool_entry *entry,
         free(error);
         return 0;
     }
-    if (claimed == 0 && strcmp(state, "delivered") == 0)
-        *settled_r = SPOOL_DELIVERED;
-    else if (claimed == 0 && strcmp(state, "failed") == 0)
-        *settled_r = SPOOL_FAILED;
+    enum spool_state settled;
+    if (claimed == 0 && spool_state_from_name(state, &settled) == 0 &&
+        (settled == SPOOL_DELIVERED || settled == SPOOL_FAILED))
+        *settled_r = settled;
     else if (claimed == 0)
         msg_info("report %s to %s: not sent now: this host does not lead the day (or its "
                  "reports are not in the fleet's outbox yet)",
